@@ -1,0 +1,41 @@
+// Runs before `npm start`, `npm test` and `npm run bench` (npm's pre-scripts), with
+// nothing but Node's own modules, so it works on a fresh clone:
+//   1. `npm ci` when node_modules is missing or older than package-lock.json;
+//   2. the temporal CLI into .tools/ (scripts/install-temporal.sh), unless present.
+// Quick when everything is already there.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const log = (msg) => process.stderr.write(`[bootstrap] ${msg}\n`);
+
+function needsInstall() {
+  const marker = join(root, 'node_modules', '.package-lock.json');
+  if (!existsSync(marker)) return true;
+  return statSync(join(root, 'package-lock.json')).mtimeMs > statSync(marker).mtimeMs;
+}
+
+if (needsInstall()) {
+  log('installing npm dependencies (npm ci)…');
+  const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) {
+    log('npm ci failed: check network access to the npm registry, then run `npm ci` by hand.');
+    process.exit(r.status ?? 1);
+  }
+}
+
+try {
+  const out = execFileSync('bash', [join(root, 'scripts', 'install-temporal.sh')], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
+  });
+  const path = out.trim().split('\n').pop();
+  mkdirSync(join(root, '.tools'), { recursive: true });
+  writeFileSync(join(root, '.tools', 'temporal-path'), `${path}\n`);
+} catch {
+  log('the temporal CLI is missing and could not be installed (see the message above).');
+  process.exit(1);
+}

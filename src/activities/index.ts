@@ -1,0 +1,19 @@
+import type { ActivityDeps } from './deps';
+import { createLegActivities } from './legs';
+import { createPaymentActivities } from './payments';
+import { createSettlementRecordActivities } from './settlementRecords';
+import { createBalanceSettlementActivities } from './balanceSettlement';
+
+export type { ActivityDeps } from './deps';
+
+/** Every activity of the worker, bound to its dependencies. */
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...createSettlementRecordActivities(deps),
+    ...createLegActivities(deps),
+    ...createPaymentActivities(deps),
+    ...createBalanceSettlementActivities(deps),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

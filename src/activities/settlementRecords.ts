@@ -1,0 +1,551 @@
+import { ApplicationFailure } from '@temporalio/common';
+import type { PaymentObservedSignal, SettlementStatus, SignedEvent } from '../contract';
+import { formatCents, formatPpm, parseCents, parsePpm } from '../domain/decimal';
+import { splitFees } from '../domain/feeSplit';
+import { scalePartialDispense } from '../domain/partialDispense';
+import { formatNote } from '../domain/notes';
+import type { SettlementEventContent } from '../domain/settlementEvent';
+import { getActiveMachineByWallet, getMachine, getMachineByPubkey, type MachineRow } from '../db/machines';
+import { withTransaction } from '../db/pool';
+import {
+  applyPartialDispensePatch,
+  getSettlement,
+  getSettlementByHash,
+  insertSettlement,
+  markProcessingStarted,
+  overwriteSettlement,
+  prependNote,
+  setSettlementStatus,
+  type SettlementData,
+  type SettlementRow,
+} from '../db/settlements';
+import { countCompletedLegs, failPendingLeg, legCounts, voidLegs } from '../db/legs';
+import { getSuperConfig } from '../db/superConfig';
+import { getUser } from '../db/users';
+import { decodeSettlementEvent, pTags, verifySignature } from '../nostr/codec';
+import { applyCassetteCounts } from '../db/cassettes';
+import type { ActivityDeps } from './deps';
+import { planAndInsertLegs, reconcileAndVoidFailedLegs } from './legPlanning';
+
+export interface MachineInfo {
+  id: string;
+  operator_user_id: string;
+  name: string;
+  npub_prefix: string;
+  distribution_delay_seconds: number;
+}
+
+export type AttributionResult =
+  | { ok: true; machine: MachineInfo; content: SettlementEventContent }
+  | { ok: false; reason: string; machine: MachineInfo | null; content: SettlementEventContent | null };
+
+export interface RecordedSettlement {
+  settlement_id: string;
+  status: SettlementStatus;
+  /** true when the row already existed in a final state (a replayed payment) */
+  already_final: boolean;
+}
+
+export interface PlanSummary {
+  /** legs a payment round will pay (pending) */
+  payable: number;
+  /** sort-order ranges of at most `page_size` chains each, for batching */
+  pages: { from: number; to: number }[];
+  hold_seconds: number;
+}
+
+export interface RoundOutcome {
+  status: SettlementStatus;
+  error_message: string | null;
+  completed: number;
+  failed: number;
+  pending: number;
+}
+
+const FINAL: readonly string[] = ['processed', 'partial', 'refunded', 'rejected'];
+
+function machineInfo(m: MachineRow): MachineInfo {
+  return {
+    id: m.id,
+    operator_user_id: m.operator_user_id,
+    name: m.name,
+    npub_prefix: m.machine_npub.slice(0, 8),
+    distribution_delay_seconds: m.distribution_delay_seconds,
+  };
+}
+
+const notRetryable = (message: string, type: string) =>
+  ApplicationFailure.create({ message, type, nonRetryable: true });
+
+export function createSettlementRecordActivities(deps: ActivityDeps) {
+  const { pool, logger } = deps;
+  const log = logger.child({ component: 'settlement' });
+
+  async function operatorSecret(operatorId: string): Promise<string | null> {
+    const user = await getUser(pool, operatorId);
+    if (!user?.nostr_secret_enc) return null;
+    return deps.secretBox.open(user.nostr_secret_enc);
+  }
+
+  /**
+   * The attribution check (SPEC §4 step 2): the event is really signed by the
+   * machine whose wallet saw this payment, addressed to its operator, and its
+   * amounts agree with the payment.
+   */
+  async function verifyAttribution(input: {
+    payment_hash: string;
+    event: SignedEvent;
+    payment: PaymentObservedSignal;
+  }): Promise<AttributionResult> {
+    const { event, payment } = input;
+    const walletMachine = await getActiveMachineByWallet(pool, payment.wallet_id);
+    const signerMachine = await getMachineByPubkey(pool, event.pubkey.toLowerCase());
+    const machine = walletMachine ?? signerMachine;
+    const info = machine ? machineInfo(machine) : null;
+    const reject = (reason: string, content: SettlementEventContent | null = null): AttributionResult => ({
+      ok: false,
+      reason,
+      machine: info,
+      content,
+    });
+
+    if (!verifySignature(event)) return reject('event signature is invalid');
+    if (!walletMachine) {
+      return reject(`payment was seen on wallet ${payment.wallet_id}, which belongs to no active machine`);
+    }
+    if (event.pubkey.toLowerCase() !== walletMachine.machine_pubkey_hex) {
+      const who = signerMachine ? `machine ${signerMachine.id} (${signerMachine.name})` : 'an unknown key';
+      return reject(
+        `event signed by ${who}, but the payment was seen on the wallet of machine ${walletMachine.id} (${walletMachine.name})`,
+      );
+    }
+    if (!walletMachine.is_active) return reject(`machine ${walletMachine.id} is not active`);
+    const operator = await getUser(pool, walletMachine.operator_user_id);
+    const tags = pTags(event);
+    if (!operator?.nostr_pubkey || !tags.includes(operator.nostr_pubkey)) {
+      return reject(
+        `event is not addressed (p tag) to the machine's operator ${walletMachine.operator_user_id}`,
+      );
+    }
+    const secret = await operatorSecret(walletMachine.operator_user_id);
+    if (!secret) return reject(`no Nostr key is held for operator ${walletMachine.operator_user_id}`);
+    const decoded = decodeSettlementEvent(event, secret);
+    if (!decoded.ok) return reject(decoded.reason);
+    const c = decoded.content;
+    if (c.payment_hash !== input.payment_hash) {
+      return reject(`event is for payment ${c.payment_hash}, not ${input.payment_hash}`, c);
+    }
+    const expectedDirection = c.tx_type === 'cash_out' ? 'incoming' : 'outgoing';
+    if (payment.direction !== expectedDirection) {
+      return reject(
+        `a ${c.tx_type} needs an ${expectedDirection} payment, but it was ${payment.direction}`,
+        c,
+      );
+    }
+    if (payment.amount_sats !== c.wire_sats) {
+      return reject(`payment amount ${payment.amount_sats} sats ≠ wire_sats ${c.wire_sats}`, c);
+    }
+    if (c.fee_sats < 0 || c.fee_sats > c.wire_sats) {
+      return reject(`fee_sats ${c.fee_sats} is outside 0..wire_sats (${c.wire_sats})`, c);
+    }
+    if (c.fiat_code !== walletMachine.fiat_code) {
+      return reject(`fiat_code ${c.fiat_code} differs from the machine's ${walletMachine.fiat_code}`, c);
+    }
+    return { ok: true, machine: machineInfo(walletMachine), content: c };
+  }
+
+  function baseData(
+    paymentHash: string,
+    machineId: string,
+    content: SettlementEventContent | null,
+    eventId: string | null,
+    observed: number | null,
+  ): SettlementData {
+    return {
+      machine_id: machineId,
+      payment_hash: paymentHash,
+      bitspire_event_id: eventId,
+      bitspire_txid: content?.txid ?? null,
+      tx_type: content?.tx_type ?? null,
+      wire_sats: content?.wire_sats ?? null,
+      fiat_amount: content ? formatCents(parseCents(content.fiat_amount)) : null,
+      fiat_code: content?.fiat_code ?? null,
+      exchange_rate: content ? String(content.exchange_rate) : null,
+      principal_sats: null,
+      fee_sats: content?.fee_sats ?? null,
+      platform_fee_sats: null,
+      operator_fee_sats: null,
+      fee_mismatch_sats: null,
+      platform_fee_fraction: null,
+      operator_fee_fraction: null,
+      observed_amount_sats: observed,
+      bills_json: content?.bills ?? null,
+      cassettes_json: content?.cassettes ?? null,
+      status: 'pending',
+      error_message: null,
+    };
+  }
+
+  /** Step 3: record the settlement idempotently (UNIQUE payment_hash), with its fee split. */
+  async function recordSettlement(input: {
+    payment_hash: string;
+    machine_id: string;
+    event_id: string;
+    event_created_at: number;
+    content: SettlementEventContent;
+    observed_amount_sats: number;
+    first_seen_at: string;
+  }): Promise<RecordedSettlement> {
+    return withTransaction(pool, async (c) => {
+      const existing = await getSettlementByHash(c, input.payment_hash, true);
+      if (existing && (existing.wire_sats !== null || existing.status !== 'pending')) {
+        return {
+          settlement_id: existing.id,
+          status: existing.status as SettlementStatus,
+          already_final: FINAL.includes(existing.status),
+        };
+      }
+      const machine = (await getMachine(c, input.machine_id))!;
+      const config = await getSuperConfig(c);
+      const content = input.content;
+      const cashOut = content.tx_type === 'cash_out';
+      const platformFraction = cashOut
+        ? config.platform_cash_out_fee_fraction
+        : config.platform_cash_in_fee_fraction;
+      const operatorFraction = cashOut
+        ? machine.operator_cash_out_fee_fraction
+        : machine.operator_cash_in_fee_fraction;
+      const split = splitFees({
+        txType: content.tx_type,
+        wireSats: content.wire_sats,
+        feeSats: content.fee_sats,
+        platformFractionPpm: parsePpm(platformFraction),
+        operatorFractionPpm: parsePpm(operatorFraction),
+      });
+      const data: SettlementData = {
+        ...baseData(
+          input.payment_hash,
+          input.machine_id,
+          content,
+          input.event_id,
+          input.observed_amount_sats,
+        ),
+        principal_sats: split.principalSats,
+        platform_fee_sats: split.platformFeeSats,
+        operator_fee_sats: split.operatorFeeSats,
+        fee_mismatch_sats: split.feeMismatchSats,
+        platform_fee_fraction: formatPpm(parsePpm(platformFraction)),
+        operator_fee_fraction: formatPpm(parsePpm(operatorFraction)),
+        created_at: new Date(input.first_seen_at),
+      };
+      const row = existing
+        ? await overwriteSettlement(c, existing.id, { ...data, created_at: existing.created_at })
+        : (await insertSettlement(c, data)).row;
+      if (cashOut && Object.keys(content.cassettes).length) {
+        await applyCassetteCounts(
+          c,
+          input.machine_id,
+          content.cassettes,
+          input.event_id,
+          new Date(input.event_created_at * 1000),
+        );
+      }
+      if (split.mismatchOverTolerance) {
+        log.warn(
+          {
+            settlement_id: row.id,
+            payment_hash: input.payment_hash,
+            bitspire_fee_sats: content.fee_sats,
+            expected_fee_sats: split.platformFeeSats + split.operatorFeeSats,
+            delta_sats: split.feeMismatchSats,
+            tolerance_sats: split.toleranceSats,
+            principal_sats: split.principalSats,
+            platform_fee_fraction: formatPpm(parsePpm(platformFraction)),
+            operator_fee_fraction: formatPpm(parsePpm(operatorFraction)),
+            tx_type: content.tx_type,
+            machine_npub_prefix: machine.machine_npub.slice(0, 8),
+          },
+          'fee mismatch over tolerance: the ATM reported a fee that differs from the configured fractions',
+        );
+      }
+      return { settlement_id: row.id, status: row.status as SettlementStatus, already_final: false };
+    });
+  }
+
+  /** Attribution failed: the row is inserted (or turned) `rejected` with the reason, and never distributed. */
+  async function recordRejected(input: {
+    payment_hash: string;
+    machine_id: string;
+    event_id: string | null;
+    content: SettlementEventContent | null;
+    observed_amount_sats: number | null;
+    reason: string;
+    first_seen_at: string;
+  }): Promise<RecordedSettlement> {
+    return withTransaction(pool, async (c) => {
+      const existing = await getSettlementByHash(c, input.payment_hash, true);
+      if (existing && (existing.wire_sats !== null || existing.status !== 'pending')) {
+        return {
+          settlement_id: existing.id,
+          status: existing.status as SettlementStatus,
+          already_final: FINAL.includes(existing.status),
+        };
+      }
+      const data: SettlementData = {
+        ...baseData(
+          input.payment_hash,
+          input.machine_id,
+          input.content,
+          input.event_id,
+          input.observed_amount_sats,
+        ),
+        status: 'rejected',
+        error_message: `rejected: ${input.reason}`,
+        created_at: new Date(input.first_seen_at),
+      };
+      const row = existing
+        ? await overwriteSettlement(c, existing.id, { ...data, created_at: existing.created_at })
+        : (await insertSettlement(c, data)).row;
+      log.warn(
+        { settlement_id: row.id, payment_hash: input.payment_hash, reason: input.reason },
+        'settlement rejected',
+      );
+      return { settlement_id: row.id, status: 'rejected', already_final: false };
+    });
+  }
+
+  /**
+   * Step 1 past the threshold: the settlement shows as a pending row whose error
+   * says which half is missing, so the operator sees it in the stuck worklist.
+   */
+  async function markAwaiting(input: {
+    payment_hash: string;
+    wallet_id: string | null;
+    signer_pubkey: string | null;
+    observed_amount_sats: number | null;
+    event_id: string | null;
+    missing: string;
+    first_seen_at: string;
+  }): Promise<{ settlement_id: string | null; machine: MachineInfo | null }> {
+    const machine =
+      (input.wallet_id ? await getActiveMachineByWallet(pool, input.wallet_id) : null) ??
+      (input.signer_pubkey ? await getMachineByPubkey(pool, input.signer_pubkey) : null);
+    if (!machine) {
+      log.warn(
+        { payment_hash: input.payment_hash },
+        'settlement waits for its signals but belongs to no known machine',
+      );
+      return { settlement_id: null, machine: null };
+    }
+    const data: SettlementData = {
+      ...baseData(input.payment_hash, machine.id, null, input.event_id, input.observed_amount_sats),
+      error_message: input.missing,
+      created_at: new Date(input.first_seen_at),
+    };
+    const { row, inserted } = await insertSettlement(pool, data);
+    if (!inserted && row.status === 'pending' && row.wire_sats === null) {
+      await setSettlementStatus(pool, row.id, 'pending', input.missing);
+    }
+    return { settlement_id: row.id, machine: machineInfo(machine) };
+  }
+
+  /** Steps 4–5: split and DCA allocation under the machine lock; legs inserted as pending. Idempotent. */
+  async function planLegs(input: { settlement_id: string; page_size: number }): Promise<PlanSummary> {
+    return planAndInsertLegs(deps, input.settlement_id, input.page_size);
+  }
+
+  /** Payments start (after any hold): the stuck-processing clock starts here. */
+  async function startPaying(input: { settlement_id: string }): Promise<void> {
+    await markProcessingStarted(pool, input.settlement_id);
+  }
+
+  /** After a payment round: processed / partial when every leg is done, errored when one failed. */
+  async function concludeRound(input: { settlement_id: string; partial: boolean }): Promise<RoundOutcome> {
+    const counts = await legCounts(pool, input.settlement_id);
+    let status: SettlementStatus;
+    let error: string | null = null;
+    if (counts.failed > 0) {
+      status = 'errored';
+      error = `${counts.failed} leg(s) failed; fix the cause and retry`;
+    } else if (counts.pending > 0) {
+      status = 'processing';
+    } else {
+      status = input.partial ? 'partial' : 'processed';
+    }
+    await setSettlementStatus(pool, input.settlement_id, status, error);
+    return {
+      status,
+      error_message: error,
+      completed: counts.completed,
+      failed: counts.failed,
+      pending: counts.pending,
+    };
+  }
+
+  /** Operator retry (from errored): failed legs voided, fresh pending copies, completed legs untouched. */
+  async function prepareRetry(input: {
+    settlement_id: string;
+    user_id: string;
+    page_size: number;
+  }): Promise<PlanSummary> {
+    return withTransaction(pool, async (c) => {
+      const s = await getSettlement(c, input.settlement_id, true);
+      if (!s) throw notRetryable(`settlement ${input.settlement_id} not found`, 'NotFound');
+      if (s.status !== 'errored')
+        throw notRetryable(
+          `settlement is ${s.status}; only an errored settlement can be retried`,
+          'InvalidState',
+        );
+      const summary = await reconcileAndVoidFailedLegs(deps, c, s, input.page_size);
+      await setSettlementStatus(c, s.id, 'processing', null);
+      await prependNote(
+        c,
+        s.id,
+        formatNote(new Date(), input.user_id, `retry: ${summary.payable} leg(s) to pay again`),
+      );
+      return summary;
+    });
+  }
+
+  /** Force-reset of a stuck settlement: in-flight legs that did not pay fail, the settlement is errored. */
+  async function forceReset(input: {
+    payment_hash: string;
+    settlement_id: string | null;
+    wallet_id: string | null;
+    signer_pubkey: string | null;
+    first_seen_at: string;
+    user_id: string;
+  }): Promise<{ settlement_id: string | null }> {
+    let id = input.settlement_id;
+    if (!id) {
+      id = (
+        await markAwaiting({
+          payment_hash: input.payment_hash,
+          wallet_id: input.wallet_id,
+          signer_pubkey: input.signer_pubkey,
+          observed_amount_sats: null,
+          event_id: null,
+          missing: 'force-reset by operator (was stuck)',
+          first_seen_at: input.first_seen_at,
+        })
+      ).settlement_id;
+      if (!id) return { settlement_id: null };
+    }
+    const settlementId = id;
+    await withTransaction(pool, async (c) => {
+      const { rows } = await c.query<{ id: string }>(
+        `SELECT id FROM satmachine.dca_payments WHERE settlement_id = $1 AND status = 'pending'`,
+        [settlementId],
+      );
+      for (const leg of rows) {
+        const paid = await deps.payments.lookupPayment(leg.id);
+        if (paid) {
+          await c.query(
+            `UPDATE satmachine.dca_payments SET status = 'completed', external_payment_hash = $2, completed_at = now(), updated_at = now()
+              WHERE id = $1 AND status = 'pending'`,
+            [leg.id, paid.paymentHash],
+          );
+        } else {
+          await failPendingLeg(c, leg.id, 'cancelled by force-reset (was stuck)');
+        }
+      }
+      await setSettlementStatus(c, settlementId, 'errored', 'force-reset by operator (was stuck)');
+      await prependNote(c, settlementId, formatNote(new Date(), input.user_id, 'force-reset (was stuck)'));
+    });
+    return { settlement_id: settlementId };
+  }
+
+  /**
+   * Partial dispense (cash-out): the machine dispensed less fiat than the event
+   * said. Amounts scale by new/old, the split runs again, open legs are voided and
+   * new ones planned; `refund_sats` is what is owed back to the customer.
+   */
+  async function applyPartialDispense(input: {
+    settlement_id: string;
+    fiat_amount_cents: number;
+    note: string;
+    user_id: string;
+    page_size: number;
+  }): Promise<{ status: SettlementStatus; plan: PlanSummary | null; refund_sats: number }> {
+    const result = await withTransaction(pool, async (c) => {
+      const s = await getSettlement(c, input.settlement_id, true);
+      if (!s) throw notRetryable(`settlement ${input.settlement_id} not found`, 'NotFound');
+      if (s.tx_type !== 'cash_out')
+        throw notRetryable('partial dispense applies to cash-out settlements only', 'InvalidState');
+      if (await countCompletedLegs(c, s.id)) {
+        throw notRetryable(
+          'a leg is already paid: Lightning payments cannot be clawed back, so the amounts can no longer change',
+          'InvalidState',
+        );
+      }
+      const oldCents = parseCents(s.fiat_amount!);
+      const scaled = scalePartialDispense({
+        oldFiatCents: oldCents,
+        newFiatCents: input.fiat_amount_cents,
+        oldWireSats: s.wire_sats!,
+        oldFeeSats: s.fee_sats!,
+      });
+      const split = splitFees({
+        txType: 'cash_out',
+        wireSats: scaled.wireSats,
+        feeSats: scaled.feeSats,
+        platformFractionPpm: parsePpm(s.platform_fee_fraction ?? '0'),
+        operatorFractionPpm: parsePpm(s.operator_fee_fraction ?? '0'),
+      });
+      await voidLegs(c, s.id, ['pending', 'failed', 'skipped']);
+      const refund = s.wire_sats! - scaled.wireSats + s.refund_sats;
+      await applyPartialDispensePatch(c, s.id, {
+        wire_sats: scaled.wireSats,
+        fee_sats: scaled.feeSats,
+        principal_sats: split.principalSats,
+        platform_fee_sats: split.platformFeeSats,
+        operator_fee_sats: split.operatorFeeSats,
+        fee_mismatch_sats: split.feeMismatchSats,
+        fiat_amount: formatCents(input.fiat_amount_cents),
+        refund_sats: refund,
+      });
+      await prependNote(
+        c,
+        s.id,
+        formatNote(
+          new Date(),
+          input.user_id,
+          `partial dispense: ${formatCents(oldCents)} → ${formatCents(input.fiat_amount_cents)} ${s.fiat_code ?? ''}; ` +
+            `wire ${s.wire_sats} → ${scaled.wireSats} sats, refund ${refund} sats. ${input.note}`.trim(),
+        ),
+      );
+      if (input.fiat_amount_cents === 0) {
+        await setSettlementStatus(c, s.id, 'refunded', null);
+        return { status: 'refunded' as SettlementStatus, refund };
+      }
+      await setSettlementStatus(c, s.id, 'processing', null);
+      return { status: 'processing' as SettlementStatus, refund };
+    });
+    if (result.status === 'refunded') return { status: 'refunded', plan: null, refund_sats: result.refund };
+    const plan = await planAndInsertLegs(deps, input.settlement_id, input.page_size);
+    return { status: 'processing', plan, refund_sats: result.refund };
+  }
+
+  async function appendNote(input: { settlement_id: string; text: string; user_id: string }): Promise<void> {
+    await prependNote(pool, input.settlement_id, formatNote(new Date(), input.user_id, input.text));
+  }
+
+  async function getSettlementStatus(input: { settlement_id: string }): Promise<SettlementRow | null> {
+    return getSettlement(pool, input.settlement_id);
+  }
+
+  return {
+    verifyAttribution,
+    recordSettlement,
+    recordRejected,
+    markAwaiting,
+    planLegs,
+    startPaying,
+    concludeRound,
+    prepareRetry,
+    forceReset,
+    applyPartialDispense,
+    appendNote,
+    getSettlementStatus,
+  };
+}

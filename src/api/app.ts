@@ -1,0 +1,78 @@
+import { randomUUID } from 'node:crypto';
+import express, { type Request } from 'express';
+import { httpLatency, httpRequests, registry } from '../metrics/registry';
+import { authenticator } from './auth';
+import type { ApiDeps } from './deps';
+import { errorHandler, notFound } from './errors';
+import { buildOpenApi } from './openapi';
+import { RouteRegistry } from './routeRegistry';
+import { mountHealth } from './routes/health';
+import { mountRoutes } from './routes';
+
+export const API_PREFIX = '/api/v1';
+const VERSION = '0.1.0';
+
+/** The HTTP API (express 5): `/healthz`, `/readyz`, `/metrics`, and everything under /api/v1. */
+export function createApp(deps: ApiDeps) {
+  const app = express();
+  const log = deps.logger.child({ component: 'api' });
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+
+  // request id, structured request log, metrics
+  app.use((req, res, next) => {
+    const started = process.hrtime.bigint();
+    const id = req.get('x-request-id') ?? randomUUID();
+    res.setHeader('x-request-id', id);
+    res.on('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const route = req.route ? `${req.baseUrl}${req.route.path as string}` : 'unmatched';
+      httpRequests.inc({ method: req.method, route, status: String(res.statusCode) });
+      httpLatency.observe({ method: req.method, route }, seconds);
+      if (req.path === '/healthz' || req.path === '/readyz' || req.path === '/metrics') return;
+      log.info(
+        {
+          request_id: id,
+          method: req.method,
+          route,
+          status: res.statusCode,
+          ms: Math.round(seconds * 1000),
+          user: (res.locals.user as { id?: string } | undefined)?.id,
+        },
+        'request',
+      );
+    });
+    next();
+  });
+
+  app.use(
+    express.json({
+      limit: deps.config.bodyLimit ?? '100kb',
+      verify: (req, _res, buf) => {
+        (req as Request & { rawBody?: Buffer }).rawBody = buf;
+      },
+    }),
+  );
+
+  const health = express.Router();
+  mountHealth(health, deps);
+  app.use(health);
+
+  app.get('/metrics', async (_req, res) => {
+    res.setHeader('content-type', registry.contentType);
+    res.send(await registry.metrics());
+  });
+
+  const api = express.Router();
+  const routes = new RouteRegistry(api, authenticator(deps.pool, deps.config.publicUrl), API_PREFIX);
+  mountRoutes(routes, deps);
+  const openapi = buildOpenApi(routes.routes, API_PREFIX, VERSION);
+  api.get('/openapi.json', (_req, res) => {
+    res.json(openapi);
+  });
+  app.use(API_PREFIX, api);
+
+  app.use((req, _res, next) => next(notFound(`route ${req.method} ${req.path}`)));
+  app.use(errorHandler(log));
+  return app;
+}

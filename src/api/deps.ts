@@ -1,0 +1,23 @@
+import type { Client } from '@temporalio/client';
+import type { Pool } from '../db/pool';
+import type { Logger } from '../logger';
+import type { LedgerBackend } from '../payments/ledger';
+import type { SecretBox } from '../security/secretBox';
+
+export interface ApiDeps {
+  pool: Pool;
+  temporal: Client;
+  secretBox: SecretBox;
+  logger: Logger;
+  /** the embedded ledger, when PAYMENT_BACKEND=ledger (its routes exist only then) */
+  ledger: LedgerBackend | null;
+  config: {
+    taskQueue: string;
+    namespace: string;
+    temporalUiUrl: string;
+    publicUrl: string;
+    relays: string[];
+    stuckThresholdMinutes: number;
+    bodyLimit?: string;
+  };
+}

@@ -1,0 +1,71 @@
+import type { ErrorRequestHandler } from 'express';
+import type { z } from 'zod';
+import type { Logger } from '../logger';
+
+export interface ErrorBody {
+  error: { code: string; message: string; details?: unknown };
+}
+
+/** An error the API answers as `{"error": {code, message, details}}` with its HTTP status. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export const notFound = (what: string) => new ApiError(404, 'not_found', `${what} not found`);
+export const conflict = (message: string, details?: unknown) =>
+  new ApiError(409, 'conflict', message, details);
+export const unauthorized = (message: string) => new ApiError(401, 'unauthorized', message);
+export const badRequest = (message: string, details?: unknown) =>
+  new ApiError(400, 'bad_request', message, details);
+export const unprocessable = (message: string, details?: unknown) =>
+  new ApiError(422, 'validation_failed', message, details);
+
+export function fieldErrors(error: z.ZodError, prefix: 'body' | 'query' | 'params') {
+  return error.issues.map((i) => ({ field: [prefix, ...i.path].join('.'), message: i.message }));
+}
+
+export function errorHandler(log: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    if (err instanceof ApiError) {
+      res
+        .status(err.status)
+        .json({ error: { code: err.code, message: err.message, details: err.details ?? null } });
+      return;
+    }
+    const e = err as { type?: string; status?: number; expose?: boolean; message?: string };
+    if (e.type === 'entity.parse.failed') {
+      res
+        .status(400)
+        .json({ error: { code: 'bad_json', message: 'the request body is not valid JSON', details: null } });
+      return;
+    }
+    if (e.type === 'entity.too.large') {
+      res
+        .status(413)
+        .json({ error: { code: 'too_large', message: 'the request body is too large', details: null } });
+      return;
+    }
+    if (e.status && e.status >= 400 && e.status < 500 && e.expose) {
+      res
+        .status(e.status)
+        .json({ error: { code: 'bad_request', message: e.message ?? 'bad request', details: null } });
+      return;
+    }
+    log.error({ err, method: req.method, url: req.originalUrl }, 'unhandled API error');
+    res.status(500).json({
+      error: {
+        code: 'internal',
+        message: 'internal error; the details are in the server log',
+        details: null,
+      },
+    });
+  };
+}

@@ -1,0 +1,110 @@
+import type { NextFunction, Request, RequestHandler, Response, Router } from 'express';
+import { type z } from 'zod';
+import { fieldErrors, unprocessable, badRequest } from './errors';
+import type { AuthedUser } from './auth';
+import type { Role } from '../db/users';
+
+export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
+
+export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType> {
+  method: Method;
+  /** express path, e.g. /machines/:id */
+  path: string;
+  summary: string;
+  tag: string;
+  /** roles allowed; 'public' for no auth */
+  auth: readonly Role[] | 'public' | 'any';
+  params?: P;
+  query?: Q;
+  body?: B;
+  /** documentation of the success response */
+  response?: z.ZodType;
+  status?: number;
+  produces?: string;
+}
+
+export interface Ctx<P, Q, B> {
+  params: P;
+  query: Q;
+  body: B;
+  user: AuthedUser;
+  req: Request;
+  res: Response;
+}
+
+export interface DocumentedRoute {
+  spec: RouteSpec<z.ZodType, z.ZodType, z.ZodType>;
+}
+
+/**
+ * Declares a route once: the same zod schemas validate the request and generate
+ * the OpenAPI document. The handler's return value is sent as JSON (undefined →
+ * nothing sent: the handler answered itself).
+ */
+export class RouteRegistry {
+  readonly routes: DocumentedRoute[] = [];
+
+  constructor(
+    private readonly router: Router,
+    private readonly authenticate: (
+      roles: RouteSpec<z.ZodType, z.ZodType, z.ZodType>['auth'],
+    ) => RequestHandler,
+    private readonly prefix: string,
+  ) {}
+
+  add<
+    P extends z.ZodType = z.ZodObject<{}>,
+    Q extends z.ZodType = z.ZodObject<{}>,
+    B extends z.ZodType = z.ZodUnknown,
+  >(
+    spec: RouteSpec<P, Q, B>,
+    handler: (ctx: Ctx<z.output<P>, z.output<Q>, z.output<B>>) => Promise<unknown>,
+  ): void {
+    this.routes.push({ spec: spec });
+    const run = async (req: Request, res: Response, next: NextFunction) => {
+      try {
+        const params = spec.params ? parse(spec.params, req.params, 'params') : {};
+        const query = spec.query ? parse(spec.query, req.query, 'query') : {};
+        let body: unknown = undefined;
+        if (spec.body) {
+          if (req.body === undefined)
+            throw badRequest('a JSON body is required (Content-Type: application/json)');
+          body = parse(spec.body, req.body, 'body');
+        }
+        const result = await handler({
+          params: params as z.output<P>,
+          query: query as z.output<Q>,
+          body: body as z.output<B>,
+          user: res.locals.user as AuthedUser,
+          req,
+          res,
+        });
+        if (result !== undefined && !res.headersSent) res.status(spec.status ?? 200).json(result);
+        else if (!res.headersSent) res.status(spec.status ?? 204).end();
+      } catch (err) {
+        next(err);
+      }
+    };
+    this.router[spec.method](spec.path, this.authenticate(spec.auth), run);
+  }
+
+  get basePath(): string {
+    return this.prefix;
+  }
+}
+
+function parse<T extends z.ZodType>(
+  schema: T,
+  value: unknown,
+  where: 'body' | 'query' | 'params',
+): z.output<T> {
+  const r = schema.safeParse(value);
+  if (!r.success) {
+    const details = fieldErrors(r.error, where);
+    throw unprocessable(
+      `invalid ${where}: ${details.map((d) => `${d.field}: ${d.message}`).join('; ')}`,
+      details,
+    );
+  }
+  return r.data;
+}

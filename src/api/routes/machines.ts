@@ -1,0 +1,230 @@
+import { z } from 'zod';
+import {
+  deleteMachine,
+  getOperatorMachine,
+  insertMachine,
+  listOperatorMachines,
+  machineHasHistory,
+  updateMachine,
+  type MachineRow,
+} from '../../db/machines';
+import { machineStatuses, type MachineStatus } from '../../db/telemetry';
+import { toNpub } from '../../domain/nostrKeys';
+import type { ApiDeps } from '../deps';
+import { conflict, notFound, unprocessable } from '../errors';
+import type { RouteRegistry } from '../routeRegistry';
+import { feeFraction, fiatCode, idParams, pubkey, walletId } from '../schemas';
+
+export const machineShape = z.object({
+  id: z.string(),
+  operator_user_id: z.string(),
+  machine_npub: z.string(),
+  machine_pubkey_hex: z.string(),
+  wallet_id: z.string(),
+  name: z.string(),
+  location: z.string().nullable(),
+  fiat_code: z.string(),
+  is_active: z.boolean(),
+  operator_cash_in_fee_fraction: z.string(),
+  operator_cash_out_fee_fraction: z.string(),
+  distribution_delay_seconds: z.number().int(),
+  created_at: z.string(),
+  updated_at: z.string(),
+  status: z.object({
+    online: z.boolean(),
+    last_seen_at: z.string().nullable(),
+    cash_in: z.boolean().nullable(),
+    cash_out: z.boolean().nullable(),
+    cash_level: z.string().nullable(),
+    version: z.string().nullable(),
+  }),
+});
+
+export function machineView(m: MachineRow, status: MachineStatus | undefined) {
+  return {
+    ...m,
+    created_at: m.created_at.toISOString(),
+    updated_at: m.updated_at.toISOString(),
+    status: status ?? {
+      online: false,
+      last_seen_at: null,
+      cash_in: null,
+      cash_out: null,
+      cash_level: null,
+      version: null,
+    },
+  };
+}
+
+/** PostgreSQL unique violations of dca_machines, in words. */
+function uniqueViolation(err: unknown): Error | null {
+  const e = err as { code?: string; constraint?: string };
+  if (e.code !== '23505') return null;
+  if (e.constraint?.includes('wallet')) return conflict('another active machine already uses this wallet_id');
+  return conflict('a machine with this public key is already registered');
+}
+
+const machineFields = {
+  name: z.string().trim().min(1).max(200),
+  location: z.string().trim().max(500).nullable().optional(),
+  fiat_code: fiatCode,
+  operator_cash_in_fee_fraction: feeFraction.optional(),
+  operator_cash_out_fee_fraction: feeFraction.optional(),
+  distribution_delay_seconds: z.number().int().min(0).max(604800).optional(),
+};
+
+export function machineRoutes(r: RouteRegistry, deps: ApiDeps): void {
+  const STATUS_ONLINE_SECONDS = 180;
+
+  r.add(
+    {
+      method: 'get',
+      path: '/machines',
+      summary: "The operator's machines, with live status",
+      tag: 'machines',
+      auth: ['operator'],
+      response: z.array(machineShape),
+    },
+    async ({ user }) => {
+      const machines = await listOperatorMachines(deps.pool, user.id);
+      const statuses = await machineStatuses(
+        deps.pool,
+        machines.map((m) => m.id),
+        STATUS_ONLINE_SECONDS,
+      );
+      return machines.map((m) => machineView(m, statuses.get(m.id)));
+    },
+  );
+
+  r.add(
+    {
+      method: 'post',
+      path: '/machines',
+      summary:
+        'Register a machine (public key as hex or npub); with the ledger backend a missing wallet_id gets a new wallet',
+      tag: 'machines',
+      auth: ['operator'],
+      status: 201,
+      body: z.object({ machine_npub: pubkey, wallet_id: walletId.optional(), ...machineFields }),
+      response: machineShape,
+    },
+    async ({ body, user }) => {
+      let wallet = body.wallet_id;
+      if (!wallet) {
+        if (!deps.ledger) {
+          throw unprocessable('wallet_id is required with this payment backend', [
+            { field: 'body.wallet_id', message: 'required' },
+          ]);
+        }
+        wallet = (await deps.ledger.createWallet(user.id, `machine ${body.name}`)).id;
+      } else if (deps.ledger && !(await deps.ledger.getWallet(wallet))) {
+        throw unprocessable(`wallet ${wallet} does not exist in the ledger`, [
+          { field: 'body.wallet_id', message: 'unknown wallet' },
+        ]);
+      }
+      try {
+        const m = await insertMachine(deps.pool, {
+          operator_user_id: user.id,
+          machine_npub: toNpub(body.machine_npub),
+          machine_pubkey_hex: body.machine_npub,
+          wallet_id: wallet,
+          name: body.name,
+          location: body.location ?? null,
+          fiat_code: body.fiat_code,
+          operator_cash_in_fee_fraction: body.operator_cash_in_fee_fraction,
+          operator_cash_out_fee_fraction: body.operator_cash_out_fee_fraction,
+          distribution_delay_seconds: body.distribution_delay_seconds,
+        });
+        return machineView(m, undefined);
+      } catch (err) {
+        throw uniqueViolation(err) ?? err;
+      }
+    },
+  );
+
+  r.add(
+    {
+      method: 'get',
+      path: '/machines/:id',
+      summary: 'One machine',
+      tag: 'machines',
+      auth: ['operator'],
+      params: idParams,
+      response: machineShape,
+    },
+    async ({ params, user }) => {
+      const m = await getOperatorMachine(deps.pool, user.id, params.id);
+      if (!m) throw notFound(`machine ${params.id}`);
+      const statuses = await machineStatuses(deps.pool, [m.id], STATUS_ONLINE_SECONDS);
+      return machineView(m, statuses.get(m.id));
+    },
+  );
+
+  r.add(
+    {
+      method: 'patch',
+      path: '/machines/:id',
+      summary: 'Change a machine (fields left out are kept)',
+      tag: 'machines',
+      auth: ['operator'],
+      params: idParams,
+      body: z
+        .object({
+          machine_npub: pubkey.optional(),
+          wallet_id: walletId.optional(),
+          name: machineFields.name.optional(),
+          location: machineFields.location,
+          fiat_code: fiatCode.optional(),
+          is_active: z.boolean().optional(),
+          operator_cash_in_fee_fraction: machineFields.operator_cash_in_fee_fraction,
+          operator_cash_out_fee_fraction: machineFields.operator_cash_out_fee_fraction,
+          distribution_delay_seconds: machineFields.distribution_delay_seconds,
+        })
+        .strict(),
+      response: machineShape,
+    },
+    async ({ params, body, user }) => {
+      if (body.wallet_id && deps.ledger && !(await deps.ledger.getWallet(body.wallet_id))) {
+        throw unprocessable(`wallet ${body.wallet_id} does not exist in the ledger`, [
+          { field: 'body.wallet_id', message: 'unknown wallet' },
+        ]);
+      }
+      const { machine_npub, ...rest } = body;
+      const patch = {
+        ...rest,
+        ...(machine_npub ? { machine_npub: toNpub(machine_npub), machine_pubkey_hex: machine_npub } : {}),
+      };
+      try {
+        const m = await updateMachine(deps.pool, user.id, params.id, patch);
+        if (!m) throw notFound(`machine ${params.id}`);
+        const statuses = await machineStatuses(deps.pool, [m.id], STATUS_ONLINE_SECONDS);
+        return machineView(m, statuses.get(m.id));
+      } catch (err) {
+        throw uniqueViolation(err) ?? err;
+      }
+    },
+  );
+
+  r.add(
+    {
+      method: 'delete',
+      path: '/machines/:id',
+      summary: 'Delete a machine that never moved money (else deactivate it)',
+      tag: 'machines',
+      auth: ['operator'],
+      params: idParams,
+      status: 204,
+    },
+    async ({ params, user }) => {
+      const m = await getOperatorMachine(deps.pool, user.id, params.id);
+      if (!m) throw notFound(`machine ${params.id}`);
+      if (await machineHasHistory(deps.pool, m.id)) {
+        throw conflict(
+          'this machine has settlements, deposits or payments; deactivate it instead (PATCH {"is_active": false})',
+        );
+      }
+      await deleteMachine(deps.pool, user.id, m.id);
+      return undefined;
+    },
+  );
+}

@@ -1,0 +1,58 @@
+import type { Server } from 'node:http';
+import type { Config } from '../../config';
+import { createApp } from '../../api/app';
+import type { Logger } from '../../logger';
+import { createPaymentBackend } from '../../payments';
+import { lazyTemporalClient } from '../../temporalClient';
+import {
+  exitWithSupervisor,
+  loadSecretBox,
+  openPool,
+  relayUrls,
+  temporalAddress,
+  untilSignal,
+} from '../runtime';
+
+export async function apiCommand(config: Config, log: Logger): Promise<void> {
+  exitWithSupervisor();
+  const pool = openPool(config, 'satmachine-api', 20);
+  const temporal = lazyTemporalClient({
+    address: temporalAddress(config),
+    namespace: config.temporal.namespace,
+  });
+  const { ledger } = createPaymentBackend(
+    { kind: config.paymentBackend, lnbitsUrl: config.lnbitsUrl },
+    pool,
+    log,
+  );
+  const app = createApp({
+    pool,
+    temporal,
+    secretBox: loadSecretBox(config),
+    logger: log,
+    ledger,
+    config: {
+      taskQueue: config.temporal.taskQueue,
+      namespace: config.temporal.namespace,
+      temporalUiUrl: config.temporal.uiUrl,
+      publicUrl: config.api.publicUrl,
+      relays: relayUrls(config),
+      stuckThresholdMinutes: config.stuckThresholdMinutes,
+    },
+  });
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(config.api.port, config.api.host, () => resolve(s));
+    s.once('error', (err) =>
+      reject(
+        new Error(
+          `API cannot listen on ${config.api.host}:${config.api.port} (${err.message}); set PORT to another port`,
+        ),
+      ),
+    );
+  });
+  log.info({ url: config.api.publicUrl }, 'API listening');
+  await untilSignal();
+  await new Promise<void>((r) => server.close(() => r()));
+  await temporal.connection.close().catch(() => undefined);
+  await pool.end();
+}

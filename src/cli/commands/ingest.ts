@@ -1,0 +1,42 @@
+import type { Config } from '../../config';
+import { startIngest } from '../../ingest/ingestService';
+import type { Logger } from '../../logger';
+import { createPaymentBackend } from '../../payments';
+import { lazyTemporalClient } from '../../temporalClient';
+import {
+  exitWithSupervisor,
+  loadSecretBox,
+  openPool,
+  relayUrls,
+  temporalAddress,
+  untilSignal,
+} from '../runtime';
+
+export async function ingestCommand(config: Config, log: Logger): Promise<void> {
+  exitWithSupervisor();
+  const pool = openPool(config, 'satmachine-ingest', 10);
+  const client = lazyTemporalClient({
+    address: temporalAddress(config),
+    namespace: config.temporal.namespace,
+  });
+  const { backend } = createPaymentBackend(
+    { kind: config.paymentBackend, lnbitsUrl: config.lnbitsUrl },
+    pool,
+    log,
+  );
+  const ingest = await startIngest({
+    pool,
+    client,
+    relays: relayUrls(config),
+    taskQueue: config.temporal.taskQueue,
+    secretBox: loadSecretBox(config),
+    payments: backend,
+    logger: log,
+    stuckAfterMs: config.stuckThresholdMinutes * 60_000,
+  });
+  await untilSignal();
+  await ingest.stop();
+  await client.connection.close().catch(() => undefined);
+  await backend.close();
+  await pool.end();
+}

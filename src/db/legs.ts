@@ -1,0 +1,209 @@
+import type { Queryable } from './pool';
+
+export type LegStatus = 'pending' | 'completed' | 'failed' | 'skipped' | 'voided';
+
+export interface LegRow {
+  id: string;
+  settlement_id: string | null;
+  client_id: string | null;
+  machine_id: string;
+  operator_user_id: string;
+  leg_type: 'dca' | 'settlement' | 'autoforward' | 'super_fee' | 'operator_split';
+  label: string | null;
+  source_wallet_id: string | null;
+  destination_wallet_id: string | null;
+  destination_ln_address: string | null;
+  amount_sats: number;
+  amount_fiat: string;
+  exchange_rate: string | null;
+  transaction_time: Date | null;
+  external_payment_hash: string | null;
+  status: LegStatus;
+  error_message: string | null;
+  parent_leg_id: string | null;
+  replaces_leg_id: string | null;
+  sort_order: number;
+  created_at: Date;
+  updated_at: Date;
+  completed_at: Date | null;
+}
+
+export interface NewLeg {
+  id: string;
+  settlement_id: string | null;
+  client_id: string | null;
+  machine_id: string;
+  operator_user_id: string;
+  leg_type: LegRow['leg_type'];
+  label: string | null;
+  source_wallet_id: string | null;
+  destination_wallet_id: string | null;
+  destination_ln_address: string | null;
+  amount_sats: number;
+  amount_fiat: string;
+  exchange_rate: string | null;
+  transaction_time: Date | null;
+  status: 'pending' | 'skipped';
+  error_message: string | null;
+  parent_leg_id: string | null;
+  replaces_leg_id: string | null;
+  sort_order: number;
+}
+
+const INSERT_COLUMNS: { name: keyof NewLeg; type: string }[] = [
+  { name: 'id', type: 'text' },
+  { name: 'settlement_id', type: 'text' },
+  { name: 'client_id', type: 'text' },
+  { name: 'machine_id', type: 'text' },
+  { name: 'operator_user_id', type: 'text' },
+  { name: 'leg_type', type: 'text' },
+  { name: 'label', type: 'text' },
+  { name: 'source_wallet_id', type: 'text' },
+  { name: 'destination_wallet_id', type: 'text' },
+  { name: 'destination_ln_address', type: 'text' },
+  { name: 'amount_sats', type: 'bigint' },
+  { name: 'amount_fiat', type: 'numeric' },
+  { name: 'exchange_rate', type: 'numeric' },
+  { name: 'transaction_time', type: 'timestamptz' },
+  { name: 'status', type: 'text' },
+  { name: 'error_message', type: 'text' },
+  { name: 'parent_leg_id', type: 'text' },
+  { name: 'replaces_leg_id', type: 'text' },
+  { name: 'sort_order', type: 'int' },
+];
+
+/** Inserts many legs in one statement (one round trip whatever the fan-out). */
+export async function insertLegs(db: Queryable, legs: readonly NewLeg[]): Promise<void> {
+  if (!legs.length) return;
+  const arrays = INSERT_COLUMNS.map((c) => legs.map((l) => l[c.name]));
+  await db.query(
+    `INSERT INTO satmachine.dca_payments (${INSERT_COLUMNS.map((c) => c.name).join(', ')})
+     SELECT * FROM unnest(${INSERT_COLUMNS.map((c, i) => `$${i + 1}::${c.type}[]`).join(', ')})`,
+    arrays,
+  );
+}
+
+export async function getLeg(db: Queryable, id: string, forUpdate = false): Promise<LegRow | null> {
+  const { rows } = await db.query<LegRow>(
+    `SELECT * FROM satmachine.dca_payments WHERE id = $1${forUpdate ? ' FOR UPDATE' : ''}`,
+    [id],
+  );
+  return rows[0] ?? null;
+}
+
+export async function listSettlementLegs(db: Queryable, settlementId: string): Promise<LegRow[]> {
+  const { rows } = await db.query<LegRow>(
+    'SELECT * FROM satmachine.dca_payments WHERE settlement_id = $1 ORDER BY sort_order, created_at, id',
+    [settlementId],
+  );
+  return rows;
+}
+
+export async function countLiveLegs(db: Queryable, settlementId: string): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM satmachine.dca_payments WHERE settlement_id = $1 AND status <> 'voided'`,
+    [settlementId],
+  );
+  return rows[0]!.n;
+}
+
+export async function countCompletedLegs(db: Queryable, settlementId: string): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM satmachine.dca_payments WHERE settlement_id = $1 AND status = 'completed'`,
+    [settlementId],
+  );
+  return rows[0]!.n;
+}
+
+export async function completeLeg(db: Queryable, id: string, externalPaymentHash: string): Promise<void> {
+  await db.query(
+    `UPDATE satmachine.dca_payments
+        SET status = 'completed', external_payment_hash = $2, error_message = NULL,
+            completed_at = now(), updated_at = now()
+      WHERE id = $1`,
+    [id, externalPaymentHash],
+  );
+}
+
+/** Fails a leg that is still pending; returns false when it had already settled one way or another. */
+export async function failPendingLeg(db: Queryable, id: string, reason: string): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE satmachine.dca_payments SET status = 'failed', error_message = $2, updated_at = now()
+      WHERE id = $1 AND status = 'pending'`,
+    [id, reason],
+  );
+  return (rowCount ?? 0) > 0;
+}
+
+export async function voidLegs(
+  db: Queryable,
+  settlementId: string,
+  statuses: readonly LegStatus[],
+): Promise<number> {
+  const { rowCount } = await db.query(
+    `UPDATE satmachine.dca_payments SET status = 'voided', updated_at = now()
+      WHERE settlement_id = $1 AND status = ANY($2::text[])`,
+    [settlementId, statuses],
+  );
+  return rowCount ?? 0;
+}
+
+export interface LegCounts {
+  pending: number;
+  completed: number;
+  failed: number;
+  skipped: number;
+  voided: number;
+}
+
+export async function legCounts(db: Queryable, settlementId: string): Promise<LegCounts> {
+  const { rows } = await db.query<{ status: LegStatus; n: number }>(
+    `SELECT status, count(*)::int AS n FROM satmachine.dca_payments WHERE settlement_id = $1 GROUP BY status`,
+    [settlementId],
+  );
+  const counts: LegCounts = { pending: 0, completed: 0, failed: 0, skipped: 0, voided: 0 };
+  for (const r of rows) counts[r.status] = r.n;
+  return counts;
+}
+
+/**
+ * Sort orders of the pending legs that start a payment chain: every pending leg but
+ * an autoforward whose parent leg is itself still pending (that one follows its parent).
+ */
+export async function pendingRootLegSortOrders(db: Queryable, settlementId: string): Promise<number[]> {
+  const { rows } = await db.query<{ sort_order: number }>(
+    `SELECT l.sort_order FROM satmachine.dca_payments l
+       LEFT JOIN satmachine.dca_payments p ON p.id = l.parent_leg_id
+      WHERE l.settlement_id = $1 AND l.status = 'pending' AND (p.id IS NULL OR p.status <> 'pending')
+      ORDER BY l.sort_order`,
+    [settlementId],
+  );
+  return rows.map((r) => r.sort_order);
+}
+
+/** Root legs with sort_order in [from, to], plus the pending legs that follow them. */
+export async function pendingLegsInRange(
+  db: Queryable,
+  settlementId: string,
+  from: number,
+  to: number,
+): Promise<LegRow[]> {
+  const { rows } = await db.query<LegRow>(
+    `SELECT l.* FROM satmachine.dca_payments l
+       LEFT JOIN satmachine.dca_payments p ON p.id = l.parent_leg_id
+      WHERE l.settlement_id = $1 AND l.status = 'pending'
+        AND (   (p.id IS NULL OR p.status <> 'pending') AND l.sort_order BETWEEN $2 AND $3
+             OR  p.status = 'pending' AND p.sort_order BETWEEN $2 AND $3)
+      ORDER BY l.sort_order`,
+    [settlementId, from, to],
+  );
+  return rows;
+}
+
+export async function maxSortOrder(db: Queryable, settlementId: string): Promise<number> {
+  const { rows } = await db.query<{ m: number | null }>(
+    'SELECT max(sort_order) AS m FROM satmachine.dca_payments WHERE settlement_id = $1',
+    [settlementId],
+  );
+  return rows[0]!.m ?? -1;
+}

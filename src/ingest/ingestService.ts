@@ -1,0 +1,257 @@
+import type { Client } from '@temporalio/client';
+import type { SignedEvent } from '../contract';
+import { getCursor, saveCursor } from '../db/ingestCursors';
+import type { Pool } from '../db/pool';
+import type { Logger } from '../logger';
+import { ingestDropped, ingestEvents } from '../metrics/registry';
+import { RelayClient, type Filter } from '../nostr/relayClient';
+import type { PaymentBackend } from '../payments/backend';
+import type { SecretBox } from '../security/secretBox';
+import { KeyDirectory } from './keyDirectory';
+import { BoundedSet } from './boundedSet';
+import { startPaymentListener } from './paymentListener';
+import { SettlementSignals } from './settlementSignals';
+import { createSettlementStream } from './settlementStream';
+
+/** What a stream handler says of one event. */
+export type HandleOutcome =
+  { kind: 'ok'; detail?: string } | { kind: 'drop'; reason: string; detail: string };
+
+export interface IngestStream {
+  /** stream name: a subscription id and a cursor key */
+  name: string;
+  /** filters for a (re)subscription; `since` is where the cursor stands, if the stream keeps one */
+  filters(since: number | null): Filter[] | null;
+  /** whether this stream keeps a cursor (ephemeral kinds do: the relay only keeps them 24 h) */
+  cursor: boolean;
+  handle(event: SignedEvent, relay: string): Promise<HandleOutcome>;
+}
+
+export interface IngestOptions {
+  pool: Pool;
+  client: Client;
+  relays: string[];
+  taskQueue: string;
+  secretBox: SecretBox;
+  payments: PaymentBackend;
+  logger: Logger;
+  stuckAfterMs?: number;
+  keyRefreshMs?: number;
+  /** events handled at once (default 16) */
+  concurrency?: number;
+}
+
+export interface RunningIngest {
+  stop(): Promise<void>;
+  /** for tests: resolves when nothing is queued or in flight */
+  idle(): Promise<void>;
+  keys: KeyDirectory;
+}
+
+const SINCE_SLACK_SECONDS = 120;
+const CATCH_UP_SECONDS = 24 * 3600;
+
+function isEventShape(e: unknown): e is SignedEvent {
+  if (typeof e !== 'object' || e === null) return false;
+  const v = e as Record<string, unknown>;
+  return (
+    typeof v.id === 'string' &&
+    typeof v.pubkey === 'string' &&
+    typeof v.sig === 'string' &&
+    typeof v.content === 'string' &&
+    Number.isInteger(v.kind) &&
+    Number.isInteger(v.created_at) &&
+    Array.isArray(v.tags)
+  );
+}
+
+/** Tracks the oldest event still in flight so a persisted cursor never skips one. */
+class CursorTracker {
+  private inflight = new Map<number, number>();
+  private handledMax: number | null = null;
+  dirty = false;
+  begin(t: number) {
+    this.inflight.set(t, (this.inflight.get(t) ?? 0) + 1);
+  }
+  end(t: number) {
+    const n = (this.inflight.get(t) ?? 1) - 1;
+    if (n <= 0) this.inflight.delete(t);
+    else this.inflight.set(t, n);
+    if (this.handledMax === null || t > this.handledMax) this.handledMax = t;
+    this.dirty = true;
+  }
+  safePoint(): number | null {
+    if (this.inflight.size) return Math.min(...this.inflight.keys()) - 1;
+    return this.handledMax;
+  }
+}
+
+/**
+ * The ingest: live subscriptions to every relay (reconnecting within seconds),
+ * event verification and routing, and the payment listener. Several replicas may
+ * run: the workflow id makes their signals idempotent.
+ */
+export async function startIngest(opts: IngestOptions): Promise<RunningIngest> {
+  const log = opts.logger.child({ component: 'ingest' });
+  const signals = new SettlementSignals(opts.client, opts.taskQueue, opts.stuckAfterMs);
+  const handled = new BoundedSet(100_000);
+  const dropped = new BoundedSet(100_000);
+  const concurrency = opts.concurrency ?? 16;
+  let stopping = false;
+  let active = 0;
+  const queue: (() => Promise<void>)[] = [];
+  const idleWaiters: (() => void)[] = [];
+
+  const relays = new Map<string, RelayClient>();
+  const cursors = new Map<string, CursorTracker>();
+  const cursorOf = (relay: string, stream: string) => {
+    const key = `${relay}\u0000${stream}`;
+    let c = cursors.get(key);
+    if (!c) cursors.set(key, (c = new CursorTracker()));
+    return c;
+  };
+  const startedCursor = new Map<string, number | null>();
+
+  const resubscribeAll = () => {
+    for (const relay of relays.values()) for (const s of streams) subscribe(relay, s);
+  };
+  const keys = new KeyDirectory(opts.pool, opts.secretBox, log, resubscribeAll, opts.keyRefreshMs);
+  const streams: IngestStream[] = [createSettlementStream({ keys, signals, logger: log })];
+
+  function subscribe(relay: RelayClient, stream: IngestStream) {
+    relay.subscribe(stream.name, () => {
+      let since: number | null = null;
+      if (stream.cursor) {
+        const live = cursorOf(relay.url, stream.name).safePoint();
+        const stored = startedCursor.get(`${relay.url}\u0000${stream.name}`) ?? null;
+        const base = live ?? stored;
+        since =
+          base === null
+            ? Math.floor(Date.now() / 1000) - CATCH_UP_SECONDS
+            : Math.max(0, base - SINCE_SLACK_SECONDS);
+      }
+      const f = stream.filters(since);
+      // a filter that matches nothing yet (no operator keys, no machines) still has to be a valid REQ
+      return f ?? [{ kinds: [0], limit: 0, authors: ['0'.repeat(64)] }];
+    });
+  }
+
+  const pump = () => {
+    while (active < concurrency && queue.length) {
+      const job = queue.shift()!;
+      active++;
+      void job().finally(() => {
+        active--;
+        pump();
+        if (active === 0 && queue.length === 0) idleWaiters.splice(0).forEach((r) => r());
+      });
+    }
+  };
+
+  const process = (relayUrl: string, subId: string, raw: unknown) => {
+    const stream = streams.find((s) => s.name === subId);
+    if (!stream) return;
+    if (!isEventShape(raw)) {
+      ingestDropped.inc({ reason: 'malformed' });
+      log.warn({ relay: relayUrl }, 'dropped a malformed event (not a Nostr event object)');
+      return;
+    }
+    const event = raw;
+    if (handled.has(event.id) || dropped.has(event.id)) return;
+    const cursor = stream.cursor ? cursorOf(relayUrl, stream.name) : null;
+    cursor?.begin(event.created_at);
+    queue.push(async () => {
+      let backoff = 500;
+      try {
+        while (!stopping) {
+          if (handled.has(event.id) || dropped.has(event.id)) return;
+          try {
+            const outcome = await stream.handle(event, relayUrl);
+            if (outcome.kind === 'ok') {
+              handled.add(event.id);
+              ingestEvents.inc({ kind: String(event.kind), outcome: 'ok' });
+              return;
+            }
+            dropped.add(event.id);
+            ingestDropped.inc({ reason: outcome.reason });
+            ingestEvents.inc({ kind: String(event.kind), outcome: 'dropped' });
+            log.warn(
+              {
+                event_id: event.id,
+                kind: event.kind,
+                pubkey: event.pubkey,
+                reason: outcome.reason,
+                detail: outcome.detail,
+                relay: relayUrl,
+              },
+              `dropped event: ${outcome.detail}`,
+            );
+            return;
+          } catch (err) {
+            log.warn(
+              { event_id: event.id, err: (err as Error).message, retry_in_ms: backoff },
+              'could not hand an event on (Temporal or PostgreSQL unreachable?); retrying',
+            );
+            await new Promise((r) => setTimeout(r, backoff));
+            backoff = Math.min(backoff * 2, 10_000);
+          }
+        }
+      } finally {
+        cursor?.end(event.created_at);
+      }
+    });
+    pump();
+  };
+
+  // load where each cursor stood, then connect
+  await keys.refresh();
+  for (const url of opts.relays) {
+    for (const s of streams) {
+      if (s.cursor) startedCursor.set(`${url}\u0000${s.name}`, await getCursor(opts.pool, url, s.name));
+    }
+    const relay = new RelayClient(url, {
+      logger: log,
+      onEvent: (subId, e) => process(url, subId, e),
+    });
+    relays.set(url, relay);
+    for (const s of streams) subscribe(relay, s);
+    relay.start();
+  }
+  keys.start();
+
+  const flushCursors = async () => {
+    for (const [key, tracker] of cursors) {
+      if (!tracker.dirty) continue;
+      const point = tracker.safePoint();
+      if (point === null) continue;
+      const [relay, stream] = key.split('\u0000') as [string, string];
+      await saveCursor(opts.pool, relay, stream, point);
+      tracker.dirty = false;
+    }
+  };
+  const cursorTimer = setInterval(() => {
+    flushCursors().catch((err) => log.warn({ err: (err as Error).message }, 'could not save ingest cursors'));
+  }, 2000);
+
+  const paymentListener = startPaymentListener({
+    pool: opts.pool,
+    payments: opts.payments,
+    signals,
+    logger: log,
+  });
+
+  log.info({ relays: opts.relays }, 'ingest running');
+  return {
+    keys,
+    idle: () =>
+      active === 0 && queue.length === 0 ? Promise.resolve() : new Promise<void>((r) => idleWaiters.push(r)),
+    stop: async () => {
+      stopping = true;
+      keys.stop();
+      clearInterval(cursorTimer);
+      for (const r of relays.values()) r.close();
+      await paymentListener.stop();
+      await flushCursors().catch(() => undefined);
+    },
+  };
+}

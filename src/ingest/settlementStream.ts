@@ -1,0 +1,44 @@
+import { KIND_SETTLEMENT, type SignedEvent } from '../contract';
+import type { Logger } from '../logger';
+import { decodeSettlementEvent, pTags, verifySignature } from '../nostr/codec';
+import type { HandleOutcome, IngestStream } from './ingestService';
+import type { KeyDirectory } from './keyDirectory';
+import type { SettlementSignals } from './settlementSignals';
+
+/**
+ * Kind 21000: ATM settlement events addressed (`#p`) to an operator we hold keys
+ * for. Forwarded only when signed by a known machine, decryptable and valid, so a
+ * stranger cannot start workflows; everything else is dropped with a reason.
+ */
+export function createSettlementStream(deps: {
+  keys: KeyDirectory;
+  signals: SettlementSignals;
+  logger: Logger;
+}): IngestStream {
+  const drop = (reason: string, detail: string): HandleOutcome => ({ kind: 'drop', reason, detail });
+  return {
+    name: 'settlements',
+    cursor: true,
+    filters(since) {
+      const operators = [...deps.keys.operators.keys()];
+      if (!operators.length) return null;
+      return [{ kinds: [KIND_SETTLEMENT], '#p': operators, ...(since !== null ? { since } : {}) }];
+    },
+    async handle(event: SignedEvent, relay: string): Promise<HandleOutcome> {
+      if (event.kind !== KIND_SETTLEMENT)
+        return drop('unknown_kind', `kind ${event.kind} on the settlement stream`);
+      if (!verifySignature(event)) return drop('bad_signature', 'signature or id does not verify');
+      const machine = deps.keys.machines.get(event.pubkey);
+      if (!machine)
+        return drop('unknown_pubkey', `signer ${event.pubkey.slice(0, 12)}… is not an active machine`);
+      const operator = pTags(event)
+        .map((p) => deps.keys.operators.get(p))
+        .find((o) => o !== undefined);
+      if (!operator) return drop('not_for_us', 'not addressed to an operator whose key we hold');
+      const decoded = decodeSettlementEvent(event, operator.secretHex);
+      if (!decoded.ok) return drop('invalid_content', decoded.reason);
+      const outcome = await deps.signals.atmEvent(decoded.content.payment_hash, { event, relay });
+      return { kind: 'ok', detail: outcome };
+    },
+  };
+}

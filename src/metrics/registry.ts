@@ -1,0 +1,48 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** One Prometheus registry per process, with Node's default metrics. */
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry, prefix: 'satmachine_' });
+
+export const ingestEvents = new Counter({
+  name: 'satmachine_ingest_events_total',
+  help: 'Nostr events handled by the ingest, by kind and outcome',
+  labelNames: ['kind', 'outcome'] as const,
+  registers: [registry],
+});
+
+export const ingestDropped = new Counter({
+  name: 'satmachine_ingest_dropped_total',
+  help: 'Nostr events dropped by the ingest (each event id counted once), by reason',
+  labelNames: ['reason'] as const,
+  registers: [registry],
+});
+
+export const paymentsObserved = new Counter({
+  name: 'satmachine_payments_observed_total',
+  help: 'Lightning payments seen on wallets, by outcome (signalled, not_a_machine, already_closed)',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});
+
+export const httpRequests = new Counter({
+  name: 'satmachine_http_requests_total',
+  help: 'HTTP requests served by the API',
+  labelNames: ['method', 'route', 'status'] as const,
+  registers: [registry],
+});
+
+export const httpLatency = new Histogram({
+  name: 'satmachine_http_request_duration_seconds',
+  help: 'HTTP request latency',
+  labelNames: ['method', 'route'] as const,
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  registers: [registry],
+});
+
+export const settlementActions = new Counter({
+  name: 'satmachine_settlement_actions_total',
+  help: 'Operator actions on settlements (retry, force-reset, partial-dispense, notes), by outcome',
+  labelNames: ['action', 'outcome'] as const,
+  registers: [registry],
+});

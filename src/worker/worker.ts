@@ -1,0 +1,48 @@
+import {
+  type NativeConnection,
+  Worker,
+  bundleWorkflowCode,
+  type WorkflowBundleOption,
+} from '@temporalio/worker';
+import { createActivities, type ActivityDeps } from '../activities';
+
+export interface WorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  deps: ActivityDeps;
+  /** a prebuilt bundle (tests build one per run); by default the workflows are bundled at start */
+  workflowBundle?: WorkflowBundleOption;
+  maxConcurrentActivities?: number;
+  maxCachedWorkflows?: number;
+}
+
+export const WORKFLOWS_PATH = require.resolve('../workflows');
+
+/** Bundles the workflow code once (webpack); pass the result to several workers. */
+export async function bundleWorkflows(): Promise<{ code: string }> {
+  return bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} },
+  });
+}
+
+/**
+ * The settlement worker: every workflow and activity on one task queue. Activity
+ * concurrency is kept below the PostgreSQL pool (each payment holds a leg lock and
+ * the ledger takes a second connection).
+ */
+export async function createWorker(opts: WorkerOptions): Promise<Worker> {
+  const activitySlots = opts.maxConcurrentActivities ?? 20;
+  return Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace,
+    taskQueue: opts.taskQueue,
+    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    activities: createActivities(opts.deps),
+    maxConcurrentActivityTaskExecutions: activitySlots,
+    maxConcurrentLocalActivityExecutions: activitySlots,
+    maxCachedWorkflows: opts.maxCachedWorkflows ?? 2000,
+    shutdownGraceTime: '10 seconds',
+  });
+}

@@ -1,0 +1,483 @@
+import {
+  CancellationScope,
+  condition,
+  executeChild,
+  isCancellation,
+  log,
+  setCurrentDetails,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+  workflowInfo,
+  allHandlersFinished,
+} from '@temporalio/workflow';
+import {
+  SA_MACHINE_ID,
+  SA_OPERATOR_ID,
+  SA_SETTLEMENT_STATUS,
+  SA_TX_TYPE,
+  addNoteSignal,
+  addNoteUpdate,
+  atmEventSignal,
+  forceResetSignal,
+  forceResetUpdate,
+  partialDispenseSignal,
+  partialDispenseUpdate,
+  paymentObservedSignal,
+  retrySignal,
+  retryUpdate,
+  stateQuery,
+  type AddNoteRequest,
+  type OperatorActor,
+  type PartialDispenseRequest,
+  type PaymentObservedSignal,
+  type SettlementActionResult,
+  type SettlementPhase,
+  type SettlementSearchStatus,
+  type SettlementStatus,
+  type SettlementWorkflowInput,
+  type SignedEvent,
+} from '../contract';
+import { parseCents } from '../domain/decimal';
+import { partialDispenseRefusal } from '../domain/partialDispense';
+import type { MachineInfo, PlanSummary } from '../activities/settlementRecords';
+import { PAGE_SIZE, db, formatSats, payPage, runLimited, type PageOutcome } from './legPayments';
+import { legBatchWorkflow } from './legBatch';
+
+/** Children paid at once when a settlement fans out over several pages. */
+const CHILD_CONCURRENCY = 4;
+const DEFAULT_STUCK_AFTER_MS = 30 * 60 * 1000;
+
+export interface SettlementOutcome {
+  payment_hash: string;
+  settlement_id: string | null;
+  status: SettlementStatus;
+  reason?: string;
+}
+
+function checkActor(a: OperatorActor | undefined): void {
+  if (!a || typeof a.user_id !== 'string' || a.user_id.length === 0 || a.user_id.length > 100) {
+    throw new Error('user_id (the acting operator) is required');
+  }
+}
+
+/**
+ * One ATM transaction, from its two signals to every leg paid exactly once
+ * (docs/settlement.md). Workflow id: settlement-<payment_hash>.
+ */
+export async function settlementWorkflow(input: SettlementWorkflowInput): Promise<SettlementOutcome> {
+  const paymentHash = input.payment_hash;
+  const stuckAfterMs = input.stuck_after_ms ?? DEFAULT_STUCK_AFTER_MS;
+  const firstSeenAt = new Date().toISOString();
+
+  let event = null as SignedEvent | null;
+  let payment = null as PaymentObservedSignal | null;
+  let phase = 'awaiting_signals' as SettlementPhase;
+  let status = 'pending' as SettlementStatus;
+  let stuck = false as boolean;
+  let settlementId: string | null = null;
+  let machine: MachineInfo | null = null;
+  let txType: 'cash_out' | 'cash_in' | null = null;
+  let fiatCents = 0;
+  let recorded = false;
+  let plan: PlanSummary | null = null;
+  let partial = false;
+  let anyCompleted = false;
+  let rounds = 0;
+  let holdUntil: number | null = null;
+  // coordination between the main flow and operator handlers
+  let busy = false as boolean;
+  let roundRunning = false as boolean;
+  let roundScope: CancellationScope | null = null;
+  let resetDuringRound = false as boolean;
+  let wake = false as boolean;
+
+  const setStatus = (s: SettlementStatus | SettlementSearchStatus) => {
+    if (s !== 'stuck_pending' && s !== 'stuck_processing') status = s;
+    upsertSearchAttributes([{ key: SA_SETTLEMENT_STATUS, value: s }]);
+  };
+  const describe = (extra: string) => {
+    const amount = event && txType ? `${txType} ` : '';
+    setCurrentDetails(`${amount}${machine ? `at ${machine.name} · ` : ''}${extra}`);
+  };
+  const tagMachine = (m: MachineInfo | null) => {
+    if (!m || machine) return;
+    machine = m;
+    upsertSearchAttributes([
+      { key: SA_MACHINE_ID, value: m.id },
+      { key: SA_OPERATOR_ID, value: m.operator_user_id },
+    ]);
+  };
+  const result = (message: string): SettlementActionResult => ({
+    settlement_id: settlementId,
+    status,
+    phase,
+    message,
+  });
+
+  // ---- signals that feed the settlement --------------------------------------------
+  setHandler(atmEventSignal, (signal) => {
+    const e = signal?.event;
+    if (!e || typeof e.id !== 'string') return log.warn('atmEvent without an event ignored');
+    if (event === null) event = e;
+    else if (event.id !== e.id)
+      log.warn('a second, different atmEvent ignored', { kept: event.id, ignored: e.id });
+  });
+  setHandler(paymentObservedSignal, (p) => {
+    if (!p || p.payment_hash !== paymentHash) return log.warn('paymentObserved for another payment ignored');
+    if (payment === null) payment = p;
+  });
+  setHandler(stateQuery, () => ({
+    payment_hash: paymentHash,
+    settlement_id: settlementId,
+    phase,
+    status,
+    stuck,
+    has_atm_event: event !== null,
+    has_payment: payment !== null,
+    hold_until: holdUntil === null ? null : new Date(holdUntil).toISOString(),
+    rounds,
+  }));
+
+  // ---- operator actions: an Update each, and a Signal of the same name ---------------
+  const idle = () => !busy && !roundRunning;
+
+  const validateRetry = (a: OperatorActor) => {
+    checkActor(a);
+    if (status !== 'errored' || phase !== 'awaiting_operator' || !idle()) {
+      throw new Error(
+        `settlement is ${status}${stuck ? ' (stuck)' : ''}; only an errored settlement can be retried`,
+      );
+    }
+  };
+  const retry = async (a: OperatorActor): Promise<SettlementActionResult> => {
+    busy = true;
+    try {
+      if (!settlementId) throw new Error('nothing recorded yet');
+      plan = await db.prepareRetry({ settlement_id: settlementId, user_id: a.user_id, page_size: PAGE_SIZE });
+      stuck = false;
+      setStatus(recorded ? 'processing' : 'pending');
+      wake = true;
+      return result(
+        recorded ? `retrying: ${plan.payable} leg(s) to pay` : 'waiting again for the missing signal',
+      );
+    } finally {
+      busy = false;
+    }
+  };
+
+  const validateForceReset = (a: OperatorActor) => {
+    checkActor(a);
+    if (status !== 'pending' && status !== 'processing') {
+      throw new Error(`settlement is ${status}; only a pending or processing settlement can be force-reset`);
+    }
+    if (!stuck) {
+      throw new Error(
+        `settlement is ${status} but not stuck yet: force-reset is allowed ${Math.round(stuckAfterMs / 60000)} min after it started waiting or paying`,
+      );
+    }
+    if (busy) throw new Error('another operator action is running; try again');
+  };
+  const forceReset = async (a: OperatorActor): Promise<SettlementActionResult> => {
+    busy = true;
+    try {
+      if (roundRunning) {
+        resetDuringRound = true;
+        roundScope?.cancel();
+        await condition(() => !roundRunning);
+      }
+      const r = await db.forceReset({
+        payment_hash: paymentHash,
+        settlement_id: settlementId,
+        wallet_id: payment?.wallet_id ?? null,
+        signer_pubkey: event?.pubkey ?? null,
+        first_seen_at: firstSeenAt,
+        user_id: a.user_id,
+      });
+      settlementId = r.settlement_id;
+      stuck = false;
+      phase = 'awaiting_operator';
+      setStatus('errored');
+      wake = true;
+      return result('force-reset: in-flight payments cancelled, settlement errored (was stuck)');
+    } finally {
+      busy = false;
+    }
+  };
+
+  const validatePartialDispense = (r: PartialDispenseRequest) => {
+    checkActor(r);
+    if (!Number.isSafeInteger(r.fiat_amount_cents))
+      throw new Error('fiat_amount_cents must be a whole number of cents');
+    if (typeof r.note !== 'string' || r.note.length > 2000)
+      throw new Error('note must be a string of at most 2000 characters');
+    if (!recorded || !settlementId)
+      throw new Error('the settlement is not recorded yet (still waiting for its signals)');
+    if (txType !== 'cash_out') throw new Error('partial dispense applies to cash-out settlements only');
+    if (status === 'refunded' || phase === 'done') throw new Error(`settlement is ${status}`);
+    if (anyCompleted) {
+      throw new Error(
+        'a leg is already paid: Lightning payments cannot be clawed back, so the amounts can no longer change',
+      );
+    }
+    if (phase === 'paying' || !idle())
+      throw new Error('payments are in flight; wait for them to finish (or force-reset if stuck)');
+    if (phase !== 'holding' && phase !== 'awaiting_operator')
+      throw new Error(`settlement is ${status} (${phase})`);
+    const refusal = partialDispenseRefusal(fiatCents, r.fiat_amount_cents);
+    if (refusal) throw new Error(refusal);
+  };
+  const partialDispense = async (r: PartialDispenseRequest): Promise<SettlementActionResult> => {
+    busy = true;
+    try {
+      const out = await db.applyPartialDispense({
+        settlement_id: settlementId!,
+        fiat_amount_cents: r.fiat_amount_cents,
+        note: r.note,
+        user_id: r.user_id,
+        page_size: PAGE_SIZE,
+      });
+      fiatCents = r.fiat_amount_cents;
+      partial = true;
+      plan = out.plan;
+      setStatus(out.status);
+      if (out.status === 'refunded') phase = 'done';
+      wake = true;
+      return result(
+        out.status === 'refunded'
+          ? `refunded: nothing dispensed, ${formatSats(out.refund_sats)} sats owed back to the customer`
+          : `partial dispense recorded: ${out.plan?.payable ?? 0} leg(s) planned, ${formatSats(out.refund_sats)} sats owed back`,
+      );
+    } finally {
+      busy = false;
+    }
+  };
+
+  const validateNote = (n: AddNoteRequest) => {
+    checkActor(n);
+    if (typeof n.text !== 'string' || n.text.trim().length === 0 || n.text.length > 2000) {
+      throw new Error('text must be 1..2000 characters');
+    }
+    if (!settlementId) throw new Error('the settlement is not recorded yet');
+  };
+  const addNote = async (n: AddNoteRequest): Promise<SettlementActionResult> => {
+    await db.appendNote({ settlement_id: settlementId!, text: n.text, user_id: n.user_id });
+    return result('note added');
+  };
+
+  /** The Signal twin of an Update: a refused signal changes nothing and is logged with the reason. */
+  function asSignal<A>(
+    name: string,
+    validate: (a: A) => void,
+    run: (a: A) => Promise<SettlementActionResult>,
+  ) {
+    return async (a: A) => {
+      try {
+        validate(a);
+      } catch (err) {
+        log.warn(`signal ${name} refused`, { reason: (err as Error).message });
+        return;
+      }
+      try {
+        const r = await run(a);
+        log.info(`signal ${name} applied`, { message: r.message });
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        log.warn(`signal ${name} failed`, { reason: (err as Error).message });
+      }
+    };
+  }
+
+  setHandler(retryUpdate, retry, { validator: validateRetry });
+  setHandler(retrySignal, asSignal('retry', validateRetry, retry));
+  setHandler(forceResetUpdate, forceReset, { validator: validateForceReset });
+  setHandler(forceResetSignal, asSignal('forceReset', validateForceReset, forceReset));
+  setHandler(partialDispenseUpdate, partialDispense, { validator: validatePartialDispense });
+  setHandler(partialDispenseSignal, asSignal('partialDispense', validatePartialDispense, partialDispense));
+  setHandler(addNoteUpdate, addNote, { validator: validateNote });
+  setHandler(addNoteSignal, asSignal('addNote', validateNote, addNote));
+
+  const finish = async (reason?: string): Promise<SettlementOutcome> => {
+    phase = 'done';
+    await condition(allHandlersFinished);
+    return { payment_hash: paymentHash, settlement_id: settlementId, status, ...(reason ? { reason } : {}) };
+  };
+
+  setStatus('pending');
+  describe('waiting for the ATM event and the payment');
+
+  // ---- 1. wait for both signals (stuck after the threshold, keeps waiting) ----------
+  const both = () => event !== null && payment !== null;
+  for (;;) {
+    if (both() && status === 'pending') break;
+    phase = 'awaiting_signals';
+    const arrived = await condition(
+      () => (both() && status === 'pending') || wake,
+      stuck ? undefined : stuckAfterMs,
+    );
+    if (wake) {
+      wake = false;
+      continue;
+    }
+    if (!arrived && !stuck) {
+      stuck = true;
+      setStatus('stuck_pending');
+      const missing =
+        !event && !payment
+          ? 'the ATM event and the payment'
+          : !event
+            ? 'the ATM event (kind 21000)'
+            : 'the Lightning payment';
+      const marked = await db.markAwaiting({
+        payment_hash: paymentHash,
+        wallet_id: payment?.wallet_id ?? null,
+        signer_pubkey: event?.pubkey ?? null,
+        observed_amount_sats: payment?.amount_sats ?? null,
+        event_id: event?.id ?? null,
+        missing: `waiting for ${missing} since ${firstSeenAt}`,
+        first_seen_at: firstSeenAt,
+      });
+      settlementId = marked.settlement_id;
+      tagMachine(marked.machine);
+      describe(`stuck: waiting for ${missing}`);
+    }
+  }
+  const atm = event!;
+  const paid = payment!;
+
+  // ---- 2. attribution check -----------------------------------------------------------
+  phase = 'verifying';
+  const attribution = await db.verifyAttribution({ payment_hash: paymentHash, event: atm, payment: paid });
+  tagMachine(attribution.machine);
+  if (!attribution.ok) {
+    if (!attribution.machine) {
+      log.warn('settlement belongs to no known machine; nothing recorded', { reason: attribution.reason });
+      status = 'rejected';
+      return finish(attribution.reason);
+    }
+    const rec = await db.recordRejected({
+      payment_hash: paymentHash,
+      machine_id: attribution.machine.id,
+      event_id: atm.id,
+      content: attribution.content,
+      observed_amount_sats: paid.amount_sats,
+      reason: attribution.reason,
+      first_seen_at: firstSeenAt,
+    });
+    settlementId = rec.settlement_id;
+    setStatus(rec.status);
+    describe(`rejected: ${attribution.reason}`);
+    return finish(attribution.reason);
+  }
+  const content = attribution.content;
+  txType = content.tx_type;
+  fiatCents = parseCents(content.fiat_amount);
+  upsertSearchAttributes([{ key: SA_TX_TYPE, value: txType }]);
+
+  // ---- 3. record idempotently -----------------------------------------------------------
+  const rec = await db.recordSettlement({
+    payment_hash: paymentHash,
+    machine_id: attribution.machine.id,
+    event_id: atm.id,
+    event_created_at: atm.created_at,
+    content,
+    observed_amount_sats: paid.amount_sats,
+    first_seen_at: firstSeenAt,
+  });
+  settlementId = rec.settlement_id;
+  recorded = true;
+  if (rec.already_final) {
+    setStatus(rec.status);
+    return finish('already settled');
+  }
+  stuck = false;
+
+  // ---- 4–5. split and DCA allocation (legs inserted as pending) --------------------------
+  plan = await db.planLegs({ settlement_id: settlementId, page_size: PAGE_SIZE });
+  setStatus('processing');
+  describe(`${formatSats(content.wire_sats)} sats · ${plan.payable} leg(s)`);
+
+  // ---- 6. optional hold: a durable window for partial dispense ---------------------------
+  if (plan.hold_seconds > 0) {
+    phase = 'holding';
+    holdUntil = Date.now() + plan.hold_seconds * 1000;
+    describe(`holding ${plan.hold_seconds}s before paying`);
+    await sleep(plan.hold_seconds * 1000);
+    await condition(() => !busy);
+    holdUntil = null;
+  }
+
+  // ---- 7–8. pay every leg; errored waits for the operator --------------------------------
+  const payAll = async (p: PlanSummary): Promise<PageOutcome> => {
+    const total: PageOutcome = { completed: 0, failed: 0 };
+    const add = (o: PageOutcome) => {
+      total.completed += o.completed;
+      total.failed += o.failed;
+    };
+    if (p.pages.length === 1) add(await payPage(settlementId!, p.pages[0]!.from, p.pages[0]!.to));
+    else if (p.pages.length > 1) {
+      const wfId = workflowInfo().workflowId;
+      const pages = p.pages.map((page, i) => ({ page, i }));
+      await runLimited(pages, CHILD_CONCURRENCY, async ({ page, i }) => {
+        add(
+          await executeChild(legBatchWorkflow, {
+            workflowId: `${wfId}-round${rounds}-page${i + 1}`,
+            args: [{ settlement_id: settlementId!, from: page.from, to: page.to }],
+            staticSummary: `legs ${page.from}–${page.to} of ${wfId}`,
+          }),
+        );
+      });
+    }
+    return total;
+  };
+
+  // handlers change phase and status behind the compiler's back: read them through functions
+  const currentPhase = (): SettlementPhase => phase;
+  const currentStatus = (): SettlementStatus => status;
+  while (currentPhase() !== 'done') {
+    if (currentStatus() === 'refunded') break;
+    rounds++;
+    phase = 'paying';
+    roundRunning = true;
+    await db.startPaying({ settlement_id: settlementId });
+    describe(`paying ${plan?.payable ?? 0} leg(s), round ${rounds}`);
+    const round = CancellationScope.cancellable(async () => {
+      roundScope = CancellationScope.current();
+      return payAll(plan!);
+    })
+      .then((o) => {
+        if (o.completed > 0) anyCompleted = true;
+      })
+      .catch((err) => {
+        if (!isCancellation(err)) throw err;
+      })
+      .finally(() => {
+        roundRunning = false;
+        roundScope = null;
+      });
+    if (!(await condition(() => !roundRunning, stuckAfterMs))) {
+      stuck = true;
+      setStatus('stuck_processing');
+      describe(`stuck: paying for more than ${Math.round(stuckAfterMs / 60000)} min`);
+    }
+    await round;
+    await condition(() => !busy);
+    if (resetDuringRound) {
+      resetDuringRound = false;
+    } else {
+      const outcome = await db.concludeRound({ settlement_id: settlementId, partial });
+      stuck = false;
+      if (outcome.completed > 0) anyCompleted = true;
+      setStatus(outcome.status);
+      if (outcome.status === 'processed' || outcome.status === 'partial') break;
+      if (outcome.status === 'processing') continue; // legs still pending: another round
+      describe(`errored: ${outcome.error_message ?? 'a leg failed'}`);
+    }
+    phase = 'awaiting_operator';
+    wake = false;
+    await condition(() => wake && idle());
+    wake = false;
+  }
+  describe(`${status}`);
+  return finish();
+}
