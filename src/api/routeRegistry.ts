@@ -79,8 +79,10 @@ export class RouteRegistry {
           req,
           res,
         });
-        if (result !== undefined && !res.headersSent) res.status(spec.status ?? 200).json(result);
-        else if (!res.headersSent) res.status(spec.status ?? 204).end();
+        // a handler may choose another success status through res.locals.status
+        const status = (res.locals.status as number | undefined) ?? spec.status;
+        if (result !== undefined && !res.headersSent) res.status(status ?? 200).json(result);
+        else if (!res.headersSent) res.status(status ?? 204).end();
       } catch (err) {
         next(err);
       }

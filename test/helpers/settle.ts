@@ -45,6 +45,7 @@ export async function sendSettlement(
       wireSats: o.wireSats,
       feeSats: o.feeSats,
       fiat: o.fiat,
+      fiatCode: machine.row.fiat_code,
       cassettes: o.cassettes,
     }),
   );

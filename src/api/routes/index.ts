@@ -1,6 +1,12 @@
 import type { ApiDeps } from '../deps';
 import type { RouteRegistry } from '../routeRegistry';
+import { clientRoutes } from './clients';
+import { commissionSplitRoutes } from './commissionSplits';
+import { depositRoutes } from './deposits';
 import { ledgerRoutes } from './ledger';
+import { lpRoutes } from './lp';
+import { paymentRoutes } from './payments';
+import { settlementRoutes } from './settlements';
 import { machineRoutes } from './machines';
 import { superConfigRoutes } from './superConfig';
 import { userRoutes } from './users';
@@ -10,5 +16,11 @@ export function mountRoutes(r: RouteRegistry, deps: ApiDeps): void {
   userRoutes(r, deps);
   superConfigRoutes(r, deps);
   machineRoutes(r, deps);
+  clientRoutes(r, deps);
+  depositRoutes(r, deps);
+  settlementRoutes(r, deps);
+  commissionSplitRoutes(r, deps);
+  paymentRoutes(r, deps);
+  lpRoutes(r, deps);
   ledgerRoutes(r, deps);
 }

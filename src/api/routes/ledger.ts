@@ -82,7 +82,7 @@ export function ledgerRoutes(r: RouteRegistry, deps: ApiDeps): void {
     async ({ body, res }) => {
       try {
         const out = await ledger.recordLightningPayment(body);
-        if (!out.created) res.status(200);
+        if (!out.created) res.locals.status = 200;
         return { created: out.created, wallet: view(out.wallet) };
       } catch (err) {
         if (err instanceof WalletNotFoundError) throw notFound(`wallet ${body.wallet_id}`);

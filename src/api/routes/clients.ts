@@ -1,0 +1,256 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import {
+  BALANCE_SETTLEMENT_WORKFLOW,
+  balanceSettlementWorkflowId,
+  type BalanceSettlementInput,
+  type BalanceSettlementResult,
+} from '../../contract';
+import {
+  clientHasMoney,
+  deleteClient,
+  getOperatorClient,
+  insertClient,
+  listMachineClients,
+  listOperatorClients,
+  updateClient,
+  type ClientRow,
+} from '../../db/clients';
+import { operatorClientBalance } from '../../db/lpBalances';
+import { getOperatorMachine } from '../../db/machines';
+import { getUser } from '../../db/users';
+import { formatCents, parseCents, parseRate, RATE_SCALE } from '../../domain/decimal';
+import { balanceShape, balanceView } from '../balanceView';
+import type { ApiDeps } from '../deps';
+import { conflict, notFound, unprocessable } from '../errors';
+import type { RouteRegistry } from '../routeRegistry';
+import { exchangeRate, fiatCents, id, idParams } from '../schemas';
+
+export const clientShape = z.object({
+  id: z.string(),
+  machine_id: z.string(),
+  user_id: z.string(),
+  username: z.string().nullable(),
+  status: z.enum(['active', 'inactive']),
+  lp_onboarded: z.boolean(),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+
+export const clientView = (c: ClientRow) => ({
+  id: c.id,
+  machine_id: c.machine_id,
+  user_id: c.user_id,
+  username: c.username,
+  status: c.status,
+  lp_onboarded: c.lp_onboarded,
+  created_at: c.created_at.toISOString(),
+  updated_at: c.updated_at.toISOString(),
+});
+
+export function clientRoutes(r: RouteRegistry, deps: ApiDeps): void {
+  const machineOf = async (operatorId: string, machineId: string) => {
+    const m = await getOperatorMachine(deps.pool, operatorId, machineId);
+    if (!m) throw notFound(`machine ${machineId}`);
+    return m;
+  };
+  const clientOf = async (operatorId: string, clientId: string) => {
+    const c = await getOperatorClient(deps.pool, operatorId, clientId);
+    if (!c) throw notFound(`enrolment ${clientId}`);
+    return c;
+  };
+
+  r.add(
+    {
+      method: 'get',
+      path: '/machines/:id/clients',
+      summary: 'LP enrolments at a machine',
+      tag: 'clients',
+      auth: ['operator'],
+      params: idParams,
+      response: z.array(clientShape),
+    },
+    async ({ params, user }) => {
+      await machineOf(user.id, params.id);
+      return (await listMachineClients(deps.pool, params.id)).map(clientView);
+    },
+  );
+
+  r.add(
+    {
+      method: 'post',
+      path: '/machines/:id/clients',
+      summary: 'Enrol an LP at a machine (the LP onboards itself by setting its preferences)',
+      tag: 'clients',
+      auth: ['operator'],
+      status: 201,
+      params: idParams,
+      body: z.object({ user_id: id, username: z.string().trim().min(1).max(100).optional() }),
+      response: clientShape,
+    },
+    async ({ params, body, user }) => {
+      await machineOf(user.id, params.id);
+      const lp = await getUser(deps.pool, body.user_id);
+      if (!lp)
+        throw unprocessable(`user ${body.user_id} does not exist`, [
+          { field: 'body.user_id', message: 'unknown user' },
+        ]);
+      if (lp.role !== 'lp')
+        throw unprocessable(`user ${body.user_id} is a ${lp.role}, not an LP`, [
+          { field: 'body.user_id', message: 'not an LP' },
+        ]);
+      try {
+        return clientView(await insertClient(deps.pool, params.id, body.user_id, body.username ?? lp.name));
+      } catch (err) {
+        if ((err as { code?: string }).code === '23505')
+          throw conflict('this LP is already enrolled at this machine');
+        throw err;
+      }
+    },
+  );
+
+  r.add(
+    {
+      method: 'get',
+      path: '/clients',
+      summary: "All the operator's LP enrolments",
+      tag: 'clients',
+      auth: ['operator'],
+      response: z.array(clientShape),
+    },
+    async ({ user }) => (await listOperatorClients(deps.pool, user.id)).map(clientView),
+  );
+
+  r.add(
+    {
+      method: 'patch',
+      path: '/clients/:id',
+      summary: 'Rename or (de)activate an enrolment',
+      tag: 'clients',
+      auth: ['operator'],
+      params: idParams,
+      body: z
+        .object({
+          username: z.string().trim().min(1).max(100).optional(),
+          status: z.enum(['active', 'inactive']).optional(),
+        })
+        .strict(),
+      response: clientShape,
+    },
+    async ({ params, body, user }) => {
+      await clientOf(user.id, params.id);
+      return clientView((await updateClient(deps.pool, params.id, body))!);
+    },
+  );
+
+  r.add(
+    {
+      method: 'delete',
+      path: '/clients/:id',
+      summary: 'Remove an enrolment that never held money (else deactivate it)',
+      tag: 'clients',
+      auth: ['operator'],
+      params: idParams,
+      status: 204,
+    },
+    async ({ params, user }) => {
+      await clientOf(user.id, params.id);
+      if (await clientHasMoney(deps.pool, params.id)) {
+        throw conflict(
+          'this enrolment has deposits or payments; deactivate it instead (PATCH {"status": "inactive"})',
+        );
+      }
+      await deleteClient(deps.pool, params.id);
+      return undefined;
+    },
+  );
+
+  r.add(
+    {
+      method: 'get',
+      path: '/clients/:id/balance',
+      summary: 'Balance of an enrolment',
+      tag: 'clients',
+      auth: ['operator'],
+      params: idParams,
+      response: balanceShape,
+    },
+    async ({ params, user }) => {
+      const b = await operatorClientBalance(deps.pool, user.id, params.id);
+      if (!b) throw notFound(`enrolment ${params.id}`);
+      return balanceView(b);
+    },
+  );
+
+  r.add(
+    {
+      method: 'post',
+      path: '/clients/:id/balance-settlement',
+      summary:
+        'Pay an LP all (default) or part of its remaining fiat in sats at a given rate (balanceSettlementWorkflow)',
+      tag: 'clients',
+      auth: ['operator'],
+      params: idParams,
+      body: z.object({ exchange_rate: exchangeRate, fiat_amount: fiatCents({ positive: true }).optional() }),
+      response: z.object({
+        workflow_id: z.string(),
+        leg_id: z.string().nullable(),
+        status: z.enum(['completed', 'failed', 'nothing_to_settle']),
+        amount_sats: z.number().int(),
+        amount_fiat: z.string(),
+        error: z.string().optional(),
+      }),
+    },
+    async ({ params, body, user }) => {
+      const client = await clientOf(user.id, params.id);
+      const balance = (await operatorClientBalance(deps.pool, user.id, client.id))!;
+      const remaining = parseCents(balance.remaining_balance);
+      if (remaining <= 0)
+        throw conflict(
+          `nothing to settle: the remaining balance is ${balance.remaining_balance} ${balance.currency}`,
+        );
+      const cents = body.fiat_amount ?? remaining;
+      if (cents > remaining)
+        throw conflict(
+          `fiat_amount exceeds the remaining balance of ${balance.remaining_balance} ${balance.currency}`,
+        );
+      if ((BigInt(cents) * parseRate(body.exchange_rate)) / (100n * RATE_SCALE) < 1n) {
+        throw conflict('that amount is below 1 sat at this exchange rate');
+      }
+      if (!client.lp_onboarded)
+        throw conflict('the LP has not onboarded (no payout wallet): it must set its preferences first');
+      const workflowId = balanceSettlementWorkflowId(client.id, randomUUID());
+      const input: BalanceSettlementInput = {
+        client_id: client.id,
+        operator_user_id: user.id,
+        exchange_rate: body.exchange_rate,
+        ...(body.fiat_amount !== undefined ? { fiat_amount_cents: body.fiat_amount } : {}),
+      };
+      const result = await deps.temporal.workflow.execute<
+        (i: BalanceSettlementInput) => Promise<BalanceSettlementResult>
+      >(BALANCE_SETTLEMENT_WORKFLOW, {
+        workflowId,
+        taskQueue: deps.config.taskQueue,
+        args: [input],
+        staticSummary: `balance settlement of ${client.username ?? client.id}`,
+      });
+      if (result.status === 'failed') {
+        throw conflict(
+          `balance settlement failed: ${result.error ?? 'the payment was refused'} (leg ${result.leg_id} kept as failed)`,
+          {
+            workflow_id: workflowId,
+            leg_id: result.leg_id,
+          },
+        );
+      }
+      return {
+        workflow_id: workflowId,
+        leg_id: result.leg_id,
+        status: result.status,
+        amount_sats: result.amount_sats,
+        amount_fiat: formatCents(result.amount_fiat_cents),
+        ...(result.error ? { error: result.error } : {}),
+      };
+    },
+  );
+}

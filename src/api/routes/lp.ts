@@ -1,0 +1,328 @@
+import { z } from 'zod';
+import { listUserEnrolments } from '../../db/clients';
+import {
+  getLpPreferences,
+  insertLpPreferences,
+  updateLpPreferences,
+  type LpPreferencesRow,
+} from '../../db/lp';
+import { lpBalances } from '../../db/lpBalances';
+import { listLpPayouts, type LpPayoutRow } from '../../db/payments';
+import { formatCents, parseCents } from '../../domain/decimal';
+import { balanceShape, balanceView } from '../balanceView';
+import type { ApiDeps } from '../deps';
+import { notFound, unprocessable } from '../errors';
+import { decodeCursor, encodeCursor } from '../pagination';
+import type { RouteRegistry } from '../routeRegistry';
+import { fiatCents, limitQuery, lnAddress, walletId } from '../schemas';
+import { clientShape, clientView } from './clients';
+
+const prefsShape = z.object({
+  user_id: z.string(),
+  dca_wallet_id: z.string(),
+  default_dca_mode: z.enum(['flow', 'fixed']),
+  fixed_mode_daily_limit: z.string().nullable(),
+  autoforward_ln_address: z.string().nullable(),
+  autoforward_enabled: z.boolean(),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+
+const prefsView = (p: LpPreferencesRow) => ({
+  ...p,
+  created_at: p.created_at.toISOString(),
+  updated_at: p.updated_at.toISOString(),
+});
+
+const payoutShape = z.object({
+  id: z.string(),
+  leg_type: z.enum(['dca', 'settlement', 'autoforward']),
+  client_id: z.string(),
+  machine_id: z.string(),
+  machine_name: z.string(),
+  settlement_id: z.string().nullable(),
+  amount_sats: z.number().int(),
+  amount_fiat: z.string(),
+  currency: z.string(),
+  exchange_rate: z.string().nullable(),
+  payment_hash: z.string().nullable(),
+  destination: z.string().nullable(),
+  completed_at: z.string(),
+});
+
+const payoutView = (p: LpPayoutRow) => ({
+  id: p.id,
+  leg_type: p.leg_type as 'dca' | 'settlement' | 'autoforward',
+  client_id: p.client_id,
+  machine_id: p.machine_id,
+  machine_name: p.machine_name,
+  settlement_id: p.settlement_id,
+  amount_sats: p.amount_sats,
+  amount_fiat: p.amount_fiat,
+  currency: p.currency,
+  exchange_rate: p.exchange_rate,
+  payment_hash: p.external_payment_hash,
+  destination: p.destination,
+  completed_at: p.completed_at.toISOString(),
+});
+
+const CSV_COLUMNS = [
+  'completed_at',
+  'leg_type',
+  'machine_name',
+  'amount_sats',
+  'amount_fiat',
+  'currency',
+  'exchange_rate',
+  'payment_hash',
+  'destination',
+  'settlement_id',
+  'id',
+] as const;
+
+function csvCell(v: unknown): string {
+  const s =
+    v === null || v === undefined
+      ? ''
+      : typeof v === 'object'
+        ? JSON.stringify(v)
+        : String(v as string | number);
+  // quote when needed, and neutralise spreadsheet formulas
+  const safe = /^[=+\-@\t\r]/.test(s) && !/^-?\d/.test(s) ? `'${s}` : s;
+  return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+}
+
+export function lpRoutes(r: RouteRegistry, deps: ApiDeps): void {
+  r.add(
+    {
+      method: 'get',
+      path: '/lp/preferences',
+      summary: 'Your payout wallet, DCA mode and autoforward',
+      tag: 'lp',
+      auth: ['lp'],
+      response: prefsShape,
+    },
+    async ({ user }) => {
+      const p = await getLpPreferences(deps.pool, user.id);
+      if (!p)
+        throw notFound('preferences (not onboarded yet: PUT /api/v1/lp/preferences with dca_wallet_id)');
+      return prefsView(p);
+    },
+  );
+
+  r.add(
+    {
+      method: 'put',
+      path: '/lp/preferences',
+      summary: 'Create or update your preferences; the first call needs dca_wallet_id; mode defaults to flow',
+      tag: 'lp',
+      auth: ['lp'],
+      body: z
+        .object({
+          dca_wallet_id: walletId.optional(),
+          default_dca_mode: z.enum(['flow', 'fixed']).optional(),
+          fixed_mode_daily_limit: fiatCents().nullable().optional(),
+          autoforward_ln_address: lnAddress.nullable().optional(),
+          autoforward_enabled: z.boolean().optional(),
+        })
+        .strict(),
+      response: prefsShape,
+    },
+    async ({ body, user, res }) => {
+      const existing = await getLpPreferences(deps.pool, user.id);
+      const problems: { field: string; message: string }[] = [];
+      if (!existing && !body.dca_wallet_id) {
+        problems.push({
+          field: 'body.dca_wallet_id',
+          message: 'required on the first call: where your sats are paid',
+        });
+      }
+      if (body.dca_wallet_id && deps.ledger) {
+        const w = await deps.ledger.getWallet(body.dca_wallet_id);
+        if (!w || w.owner_user_id !== user.id) {
+          problems.push({
+            field: 'body.dca_wallet_id',
+            message: 'not one of your ledger wallets (POST /api/v1/ledger/wallets)',
+          });
+        }
+      }
+      const mode = body.default_dca_mode ?? existing?.default_dca_mode ?? 'flow';
+      const limit =
+        body.fixed_mode_daily_limit !== undefined
+          ? body.fixed_mode_daily_limit
+          : existing?.fixed_mode_daily_limit;
+      if (mode === 'fixed' && (limit === null || limit === undefined)) {
+        problems.push({ field: 'body.fixed_mode_daily_limit', message: 'fixed mode needs a daily limit' });
+      }
+      const enabled = body.autoforward_enabled ?? existing?.autoforward_enabled ?? false;
+      const address =
+        body.autoforward_ln_address !== undefined
+          ? body.autoforward_ln_address
+          : existing?.autoforward_ln_address;
+      if (enabled && !address) {
+        problems.push({
+          field: 'body.autoforward_ln_address',
+          message: 'autoforward needs a Lightning address name@domain',
+        });
+      }
+      if (problems.length) throw unprocessable(problems.map((p) => p.message).join('; '), problems);
+      const patch = {
+        ...body,
+        ...(body.fixed_mode_daily_limit !== undefined
+          ? {
+              fixed_mode_daily_limit:
+                body.fixed_mode_daily_limit === null ? null : formatCents(body.fixed_mode_daily_limit),
+            }
+          : {}),
+      };
+      if (!existing) {
+        res.locals.status = 201;
+        return prefsView(
+          await insertLpPreferences(deps.pool, user.id, { ...patch, dca_wallet_id: body.dca_wallet_id! }),
+        );
+      }
+      return prefsView((await updateLpPreferences(deps.pool, user.id, patch))!);
+    },
+  );
+
+  r.add(
+    {
+      method: 'get',
+      path: '/lp/enrolments',
+      summary: 'The machines you are enrolled at, across operators',
+      tag: 'lp',
+      auth: ['lp'],
+      response: z.array(
+        clientShape.extend({
+          machine_name: z.string(),
+          fiat_code: z.string(),
+          operator_user_id: z.string(),
+          operator_name: z.string(),
+        }),
+      ),
+    },
+    async ({ user }) =>
+      (await listUserEnrolments(deps.pool, user.id)).map((e) => ({
+        ...clientView(e),
+        machine_name: e.machine_name,
+        fiat_code: e.fiat_code,
+        operator_user_id: e.operator_user_id,
+        operator_name: e.operator_name,
+      })),
+  );
+
+  r.add(
+    {
+      method: 'get',
+      path: '/lp/balances',
+      summary: 'Your balance at every enrolment, across operators',
+      tag: 'lp',
+      auth: ['lp'],
+      response: z.array(balanceShape.extend({ machine_name: z.string(), operator_user_id: z.string() })),
+    },
+    async ({ user }) =>
+      (await lpBalances(deps.pool, user.id)).map((b) => ({
+        ...balanceView(b),
+        machine_name: b.machine_name,
+        operator_user_id: b.operator_user_id,
+      })),
+  );
+
+  r.add(
+    {
+      method: 'get',
+      path: '/lp/payments',
+      summary:
+        'Your payouts (completed dca / settlement / autoforward legs), newest first; ?format=csv exports them all',
+      tag: 'lp',
+      auth: ['lp'],
+      query: z.object({
+        format: z.enum(['json', 'csv']).default('json'),
+        limit: limitQuery(500, 100),
+        cursor: z.string().max(200).optional(),
+      }),
+      response: z.object({ items: z.array(payoutShape), next_cursor: z.string().nullable() }),
+    },
+    async ({ query, user, res }) => {
+      if (query.format === 'csv') {
+        const rows = (await listLpPayouts(deps.pool, user.id, { limit: null })).map(payoutView);
+        res.setHeader('content-type', 'text/csv; charset=utf-8');
+        res.setHeader('content-disposition', 'attachment; filename="satmachine-payouts.csv"');
+        const lines = [
+          CSV_COLUMNS.join(','),
+          ...rows.map((p) => CSV_COLUMNS.map((c) => csvCell(p[c])).join(',')),
+        ];
+        res.status(200).send(lines.join('\r\n') + '\r\n');
+        return undefined;
+      }
+      const rows = await listLpPayouts(deps.pool, user.id, {
+        limit: query.limit + 1,
+        before: decodeCursor(query.cursor),
+      });
+      const page = rows.slice(0, query.limit);
+      const last = page[page.length - 1];
+      return {
+        items: page.map(payoutView),
+        next_cursor: rows.length > query.limit && last ? encodeCursor(last.completed_at, last.id) : null,
+      };
+    },
+  );
+
+  r.add(
+    {
+      method: 'get',
+      path: '/lp/summary',
+      summary: 'Your totals per currency across every enrolment',
+      tag: 'lp',
+      auth: ['lp'],
+      response: z.object({
+        onboarded: z.boolean(),
+        enrolments: z.number().int(),
+        currencies: z.array(
+          z.object({
+            currency: z.string(),
+            confirmed_deposits: z.string(),
+            spent_fiat: z.string(),
+            pending_fiat: z.string(),
+            remaining_balance: z.string(),
+            total_sats: z.number().int(),
+            average_cost_basis: z.string().nullable(),
+          }),
+        ),
+        last_payout_at: z.string().nullable(),
+      }),
+    },
+    async ({ user }) => {
+      const balances = await lpBalances(deps.pool, user.id);
+      const byCurrency = new Map<
+        string,
+        { deposits: number; spent: number; pending: number; remaining: number; sats: number }
+      >();
+      for (const b of balances) {
+        const t = byCurrency.get(b.currency) ?? { deposits: 0, spent: 0, pending: 0, remaining: 0, sats: 0 };
+        t.deposits += parseCents(b.confirmed_deposits);
+        t.spent += parseCents(b.spent_fiat);
+        t.pending += parseCents(b.pending_fiat);
+        t.remaining += parseCents(b.remaining_balance);
+        t.sats += b.total_sats;
+        byCurrency.set(b.currency, t);
+      }
+      const last = await listLpPayouts(deps.pool, user.id, { limit: 1 });
+      return {
+        onboarded: (await getLpPreferences(deps.pool, user.id)) !== null,
+        enrolments: balances.length,
+        currencies: [...byCurrency.entries()].map(([currency, t]) => ({
+          currency,
+          confirmed_deposits: formatCents(t.deposits),
+          spent_fiat: formatCents(t.spent),
+          pending_fiat: formatCents(t.pending),
+          remaining_balance: formatCents(t.remaining),
+          total_sats: t.sats,
+          average_cost_basis:
+            t.sats > 0 ? formatCents((BigInt(t.spent) * 100_000_000n) / BigInt(t.sats)) : null,
+        })),
+        last_payout_at: last[0] ? last[0].completed_at.toISOString() : null,
+      };
+    },
+  );
+}

@@ -1,0 +1,390 @@
+import { z } from 'zod';
+import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import {
+  forceResetUpdate,
+  partialDispenseUpdate,
+  retryUpdate,
+  settlementWorkflowId,
+  stateQuery,
+  type SettlementActionResult,
+  type SettlementWorkflowState,
+} from '../../contract';
+import { listSettlementLegs, type LegRow } from '../../db/legs';
+import {
+  getOperatorSettlement,
+  listOperatorSettlements,
+  operatorWorklist,
+  prependNote,
+  type SettlementRow,
+} from '../../db/settlements';
+import { mismatchTolerance } from '../../domain/feeSplit';
+import { formatNote } from '../../domain/notes';
+import { settlementActions } from '../../metrics/registry';
+import type { ApiDeps } from '../deps';
+import { ApiError, conflict, notFound } from '../errors';
+import { decodeCursor, encodeCursor } from '../pagination';
+import type { RouteRegistry } from '../routeRegistry';
+import { fiatCents, id, idParams, limitQuery } from '../schemas';
+
+const STATUSES = [
+  'pending',
+  'processing',
+  'processed',
+  'partial',
+  'refunded',
+  'errored',
+  'rejected',
+] as const;
+
+export const legShape = z.object({
+  id: z.string(),
+  settlement_id: z.string().nullable(),
+  client_id: z.string().nullable(),
+  machine_id: z.string(),
+  leg_type: z.enum(['dca', 'settlement', 'autoforward', 'super_fee', 'operator_split']),
+  label: z.string().nullable(),
+  source_wallet_id: z.string().nullable(),
+  destination_wallet_id: z.string().nullable(),
+  destination_ln_address: z.string().nullable(),
+  amount_sats: z.number().int(),
+  amount_fiat: z.string(),
+  exchange_rate: z.string().nullable(),
+  external_payment_hash: z.string().nullable(),
+  status: z.enum(['pending', 'completed', 'failed', 'skipped', 'voided']),
+  error_message: z.string().nullable(),
+  parent_leg_id: z.string().nullable(),
+  replaces_leg_id: z.string().nullable(),
+  created_at: z.string(),
+  completed_at: z.string().nullable(),
+});
+
+export function legView(l: LegRow) {
+  return {
+    id: l.id,
+    settlement_id: l.settlement_id,
+    client_id: l.client_id,
+    machine_id: l.machine_id,
+    leg_type: l.leg_type,
+    label: l.label,
+    source_wallet_id: l.source_wallet_id,
+    destination_wallet_id: l.destination_wallet_id,
+    destination_ln_address: l.destination_ln_address,
+    amount_sats: l.amount_sats,
+    amount_fiat: l.amount_fiat,
+    exchange_rate: l.exchange_rate,
+    external_payment_hash: l.external_payment_hash,
+    status: l.status,
+    error_message: l.error_message,
+    parent_leg_id: l.parent_leg_id,
+    replaces_leg_id: l.replaces_leg_id,
+    created_at: l.created_at.toISOString(),
+    completed_at: l.completed_at ? l.completed_at.toISOString() : null,
+  };
+}
+
+const settlementShape = z.object({
+  id: z.string(),
+  machine_id: z.string(),
+  payment_hash: z.string(),
+  bitspire_event_id: z.string().nullable(),
+  bitspire_txid: z.string().nullable(),
+  tx_type: z.enum(['cash_out', 'cash_in']).nullable(),
+  wire_sats: z.number().int().nullable(),
+  fiat_amount: z.string().nullable(),
+  fiat_code: z.string().nullable(),
+  exchange_rate: z.string().nullable(),
+  principal_sats: z.number().int().nullable(),
+  fee_sats: z.number().int().nullable(),
+  platform_fee_sats: z.number().int().nullable(),
+  operator_fee_sats: z.number().int().nullable(),
+  fee_mismatch_sats: z.number().int().nullable(),
+  fee_mismatch_tolerance_sats: z.number().int().nullable(),
+  fee_mismatch_over_tolerance: z.boolean(),
+  refund_sats: z.number().int(),
+  status: z.enum(STATUSES),
+  error_message: z.string().nullable(),
+  notes: z.string().nullable(),
+  created_at: z.string(),
+  processed_at: z.string().nullable(),
+  temporal_url: z.string(),
+});
+
+export function settlementView(s: SettlementRow, deps: ApiDeps) {
+  const tolerance = s.principal_sats === null ? null : mismatchTolerance(s.principal_sats);
+  return {
+    id: s.id,
+    machine_id: s.machine_id,
+    payment_hash: s.payment_hash,
+    bitspire_event_id: s.bitspire_event_id,
+    bitspire_txid: s.bitspire_txid,
+    tx_type: s.tx_type,
+    wire_sats: s.wire_sats,
+    fiat_amount: s.fiat_amount,
+    fiat_code: s.fiat_code,
+    exchange_rate: s.exchange_rate,
+    principal_sats: s.principal_sats,
+    fee_sats: s.fee_sats,
+    platform_fee_sats: s.platform_fee_sats,
+    operator_fee_sats: s.operator_fee_sats,
+    fee_mismatch_sats: s.fee_mismatch_sats,
+    fee_mismatch_tolerance_sats: tolerance,
+    fee_mismatch_over_tolerance:
+      tolerance !== null && s.fee_mismatch_sats !== null && Math.abs(s.fee_mismatch_sats) > tolerance,
+    refund_sats: s.refund_sats,
+    status: s.status as (typeof STATUSES)[number],
+    error_message: s.error_message,
+    notes: s.notes,
+    created_at: s.created_at.toISOString(),
+    processed_at: s.processed_at ? s.processed_at.toISOString() : null,
+    temporal_url: temporalUrl(deps, s.payment_hash),
+  };
+}
+
+export function temporalUrl(deps: ApiDeps, paymentHash: string): string {
+  return `${deps.config.temporalUiUrl.replace(/\/$/, '')}/namespaces/${encodeURIComponent(deps.config.namespace)}/workflows/${settlementWorkflowId(paymentHash)}`;
+}
+
+const actionShape = z.object({
+  settlement: settlementShape,
+  result: z.object({ status: z.string(), phase: z.string(), message: z.string() }),
+});
+
+/** Why Temporal refused an update, in the operator's words. */
+function updateRefusal(err: unknown): string | null {
+  if (err instanceof WorkflowUpdateFailedError) {
+    const cause = err.cause as { message?: string; cause?: { message?: string } } | undefined;
+    return cause?.message ?? err.message;
+  }
+  return null;
+}
+
+async function workflowClosed(client: Client, hash: string): Promise<boolean | null> {
+  try {
+    const d = await client.workflow.getHandle(settlementWorkflowId(hash)).describe();
+    return d.status.name !== 'RUNNING';
+  } catch (err) {
+    if ((err as { name?: string }).name === 'WorkflowNotFoundError') return true;
+    return null;
+  }
+}
+
+export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
+  const settlementOf = async (operatorId: string, settlementId: string) => {
+    const s = await getOperatorSettlement(deps.pool, operatorId, settlementId);
+    if (!s) throw notFound(`settlement ${settlementId}`);
+    return s;
+  };
+
+  /** Sends an operator action to the settlement's workflow as an Update; 409 with the reason when refused. */
+  async function act(
+    action: string,
+    s: SettlementRow,
+    operatorId: string,
+    send: (h: ReturnType<Client['workflow']['getHandle']>) => Promise<SettlementActionResult>,
+  ) {
+    const handle = deps.temporal.workflow.getHandle(settlementWorkflowId(s.payment_hash));
+    try {
+      const result = await send(handle);
+      settlementActions.inc({ action, outcome: 'applied' });
+      const fresh = (await getOperatorSettlement(deps.pool, operatorId, s.id)) ?? s;
+      return { settlement: settlementView(fresh, deps), result };
+    } catch (err) {
+      const refusal = updateRefusal(err);
+      if (refusal) {
+        settlementActions.inc({ action, outcome: 'refused' });
+        throw conflict(`${action} refused: ${refusal}`, { status: s.status });
+      }
+      const closed = await workflowClosed(deps.temporal, s.payment_hash);
+      if (closed) {
+        settlementActions.inc({ action, outcome: 'refused' });
+        throw conflict(
+          `${action} refused: settlement is ${s.status} and its workflow has finished; nothing can change any more`,
+          {
+            status: s.status,
+          },
+        );
+      }
+      if (closed === null)
+        throw new ApiError(503, 'temporal_unavailable', 'Temporal is not reachable; try again shortly');
+      throw err;
+    }
+  }
+
+  r.add(
+    {
+      method: 'get',
+      path: '/settlements',
+      summary: 'Settlements, newest first (cursor pagination)',
+      tag: 'settlements',
+      auth: ['operator'],
+      query: z.object({
+        status: z.enum(STATUSES).optional(),
+        machine_id: id.optional(),
+        limit: limitQuery(500, 100),
+        cursor: z.string().max(200).optional(),
+      }),
+      response: z.object({ items: z.array(settlementShape), next_cursor: z.string().nullable() }),
+    },
+    async ({ query, user }) => {
+      const rows = await listOperatorSettlements(deps.pool, {
+        operatorId: user.id,
+        status: query.status,
+        machineId: query.machine_id,
+        limit: query.limit + 1,
+        before: (() => {
+          const c = decodeCursor(query.cursor);
+          return c ? { created_at: c.at, id: c.id } : undefined;
+        })(),
+      });
+      const page = rows.slice(0, query.limit);
+      const last = page[page.length - 1];
+      return {
+        items: page.map((s) => settlementView(s, deps)),
+        next_cursor: rows.length > query.limit && last ? encodeCursor(last.created_at, last.id) : null,
+      };
+    },
+  );
+
+  r.add(
+    {
+      method: 'get',
+      path: '/settlements/worklist',
+      summary:
+        'What needs the operator: rejected, errored, stuck pending, stuck processing (threshold 0 = everything in flight)',
+      tag: 'settlements',
+      auth: ['operator'],
+      query: z.object({ threshold_minutes: z.coerce.number().int().min(0).max(525600).optional() }),
+      response: z.object({
+        threshold_minutes: z.number().int(),
+        rejected: z.array(settlementShape),
+        errored: z.array(settlementShape),
+        stuck_pending: z.array(settlementShape),
+        stuck_processing: z.array(settlementShape),
+      }),
+    },
+    async ({ query, user }) => {
+      const threshold = query.threshold_minutes ?? deps.config.stuckThresholdMinutes;
+      const w = await operatorWorklist(deps.pool, user.id, threshold);
+      const v = (rows: SettlementRow[]) => rows.map((s) => settlementView(s, deps));
+      return {
+        threshold_minutes: threshold,
+        rejected: v(w.rejected),
+        errored: v(w.errored),
+        stuck_pending: v(w.stuck_pending),
+        stuck_processing: v(w.stuck_processing),
+      };
+    },
+  );
+
+  r.add(
+    {
+      method: 'get',
+      path: '/settlements/:id',
+      summary: 'One settlement with every leg (and the live workflow state when it runs)',
+      tag: 'settlements',
+      auth: ['operator'],
+      params: idParams,
+      response: settlementShape.extend({
+        legs: z.array(legShape),
+        workflow: z.record(z.string(), z.unknown()).nullable(),
+      }),
+    },
+    async ({ params, user }) => {
+      const s = await settlementOf(user.id, params.id);
+      const legs = await listSettlementLegs(deps.pool, s.id);
+      let workflow: SettlementWorkflowState | null = null;
+      if (s.status === 'pending' || s.status === 'processing' || s.status === 'errored') {
+        workflow = await Promise.race([
+          deps.temporal.workflow
+            .getHandle(settlementWorkflowId(s.payment_hash))
+            .query(stateQuery)
+            .catch(() => null),
+          new Promise<null>((r) => setTimeout(() => r(null), 2000)),
+        ]);
+      }
+      return { ...settlementView(s, deps), legs: legs.map(legView), workflow };
+    },
+  );
+
+  const actor = z.object({}).strict();
+
+  r.add(
+    {
+      method: 'post',
+      path: '/settlements/:id/retry',
+      summary:
+        'Retry an errored settlement: failed legs voided, fresh legs paid; completed legs are never paid again',
+      tag: 'settlements',
+      auth: ['operator'],
+      params: idParams,
+      body: actor.optional(),
+      response: actionShape,
+    },
+    async ({ params, user }) => {
+      const s = await settlementOf(user.id, params.id);
+      return act('retry', s, user.id, (h) => h.executeUpdate(retryUpdate, { args: [{ user_id: user.id }] }));
+    },
+  );
+
+  r.add(
+    {
+      method: 'post',
+      path: '/settlements/:id/force-reset',
+      summary:
+        'Force-reset a settlement stuck pending or processing past the threshold: in-flight payments cancelled, errored',
+      tag: 'settlements',
+      auth: ['operator'],
+      params: idParams,
+      body: actor.optional(),
+      response: actionShape,
+    },
+    async ({ params, user }) => {
+      const s = await settlementOf(user.id, params.id);
+      return act('force-reset', s, user.id, (h) =>
+        h.executeUpdate(forceResetUpdate, { args: [{ user_id: user.id }] }),
+      );
+    },
+  );
+
+  r.add(
+    {
+      method: 'post',
+      path: '/settlements/:id/partial-dispense',
+      summary:
+        'The machine dispensed less fiat: amounts scale, open legs voided and replanned, refund_sats recorded',
+      tag: 'settlements',
+      auth: ['operator'],
+      params: idParams,
+      body: z.object({ fiat_amount: fiatCents(), note: z.string().trim().min(1).max(2000) }),
+      response: actionShape,
+    },
+    async ({ params, body, user }) => {
+      const s = await settlementOf(user.id, params.id);
+      return act('partial-dispense', s, user.id, (h) =>
+        h.executeUpdate(partialDispenseUpdate, {
+          args: [{ user_id: user.id, fiat_amount_cents: body.fiat_amount, note: body.note }],
+        }),
+      );
+    },
+  );
+
+  r.add(
+    {
+      method: 'post',
+      path: '/settlements/:id/notes',
+      summary: 'Add a note (append-only, newest first, stamped with UTC time and your user id)',
+      tag: 'settlements',
+      auth: ['operator'],
+      status: 201,
+      params: idParams,
+      body: z.object({ text: z.string().trim().min(1).max(2000) }),
+      response: settlementShape,
+    },
+    async ({ params, body, user }) => {
+      const s = await settlementOf(user.id, params.id);
+      const updated = await prependNote(deps.pool, s.id, formatNote(new Date(), user.id, body.text));
+      settlementActions.inc({ action: 'note', outcome: 'applied' });
+      return settlementView(updated!, deps);
+    },
+  );
+}

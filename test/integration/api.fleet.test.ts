@@ -1,0 +1,537 @@
+import { generateSecretKey, getPublicKey } from 'nostr-tools/pure';
+import { npubEncode } from 'nostr-tools/nip19';
+import { createUserWithKey } from '../../src/api/userAccounts';
+import { startApi, type TestApi } from '../helpers/api';
+import { secretBox } from '../helpers/fixtures';
+import { freshDatabase, temporalClient } from '../helpers/stack';
+
+/** Operator routes for running a fleet: machines, enrolments, deposits, commission splits, payments. */
+describe('API: fleet routes', () => {
+  let db: Awaited<ReturnType<typeof freshDatabase>>;
+  let temporal: Awaited<ReturnType<typeof temporalClient>>;
+  let api: TestApi;
+  let superKey: string;
+  let opKey: string;
+  let otherOpKey: string;
+  let lp: { id: string; key: string };
+  let lp2: { id: string; key: string };
+
+  const pub = () => getPublicKey(generateSecretKey());
+
+  beforeAll(async () => {
+    db = await freshDatabase();
+    temporal = await temporalClient();
+    api = await startApi({ pool: db.pool, temporal: temporal.client });
+    superKey = (await createUserWithKey(db.pool, secretBox, { role: 'super', name: 'root' })).api_key;
+    const mk = async (role: string, name: string) => {
+      const r = await api.call('POST', '/api/v1/super/users', superKey, { role, name });
+      expect(r.status).toBe(201);
+      return { id: r.body.user.id as string, key: r.body.api_key as string };
+    };
+    opKey = (await mk('operator', 'op')).key;
+    otherOpKey = (await mk('operator', 'other op')).key;
+    lp = await mk('lp', 'lp one');
+    lp2 = await mk('lp', 'lp two');
+  });
+  afterAll(async () => {
+    await api.close();
+    await temporal.close();
+    await db.close();
+  });
+
+  describe('users and /me', () => {
+    it('/me answers each role, operators with a generated Nostr key', async () => {
+      const me = await api.call('GET', '/api/v1/me', opKey);
+      expect(me.status).toBe(200);
+      expect(me.body).toMatchObject({ role: 'operator', name: 'op' });
+      expect(me.body.nostr_pubkey).toMatch(/^[0-9a-f]{64}$/);
+      expect((await api.call('GET', '/api/v1/me', lp.key)).body.nostr_pubkey).toBeNull();
+    });
+
+    it('refuses a missing or unknown key with 401', async () => {
+      expect((await api.call('GET', '/api/v1/me')).status).toBe(401);
+      const bad = await api.call('GET', '/api/v1/me', 'sm_nope');
+      expect(bad.status).toBe(401);
+      expect(bad.body.error.code).toBe('unauthorized');
+    });
+
+    it('only super creates users; bad input gets field errors', async () => {
+      expect((await api.call('POST', '/api/v1/super/users', opKey, { role: 'lp', name: 'x' })).status).toBe(
+        404,
+      );
+      const bad = await api.call('POST', '/api/v1/super/users', superKey, { role: 'admin', name: '' });
+      expect(bad.status).toBe(422);
+      expect(bad.body.error.details.map((d: { field: string }) => d.field).sort()).toEqual([
+        'body.name',
+        'body.role',
+      ]);
+      const badKey = await api.call('POST', '/api/v1/super/users', superKey, {
+        role: 'lp',
+        name: 'x',
+        pubkey: 'npub1nope',
+      });
+      expect(badKey.status).toBe(422);
+    });
+
+    it('stores API keys hashed only', async () => {
+      const { rows } = await db.pool.query('SELECT key_hash FROM satmachine.api_keys');
+      for (const r of rows) expect(r.key_hash).toMatch(/^[0-9a-f]{64}$/);
+      const { rows: leak } = await db.pool.query('SELECT 1 FROM satmachine.api_keys WHERE key_hash = $1', [
+        opKey,
+      ]);
+      expect(leak).toEqual([]);
+    });
+
+    it('rejects malformed JSON with 400 and oversized bodies with 413', async () => {
+      const r = await api.call('POST', '/api/v1/super/users', superKey, '{"role":');
+      expect(r.status).toBe(400);
+      expect(r.body.error.code).toBe('bad_json');
+      const big = await api.call('POST', '/api/v1/super/users', superKey, {
+        role: 'lp',
+        name: 'x'.repeat(200_000),
+      });
+      expect(big.status).toBe(413);
+    });
+  });
+
+  describe('super config', () => {
+    it('reads and patches platform fractions and the super wallet', async () => {
+      const wallet = await api.call('POST', '/api/v1/ledger/wallets', superKey, { name: 'fees' });
+      const r = await api.call('PATCH', '/api/v1/super/config', superKey, {
+        platform_cash_out_fee_fraction: '0.015',
+        platform_cash_in_fee_fraction: 0.01,
+        super_wallet_id: wallet.body.id,
+      });
+      expect(r.status).toBe(200);
+      expect(r.body).toMatchObject({
+        platform_cash_out_fee_fraction: '0.015000',
+        platform_cash_in_fee_fraction: '0.010000',
+        super_wallet_id: wallet.body.id,
+      });
+      expect(
+        (await api.call('GET', '/api/v1/super/config', superKey)).body.platform_cash_out_fee_fraction,
+      ).toBe('0.015000');
+    });
+
+    it('refuses fractions outside [0, 1), with more than 6 decimals, unknown wallets and unknown fields', async () => {
+      for (const body of [
+        { platform_cash_out_fee_fraction: 1 },
+        { platform_cash_out_fee_fraction: -0.1 },
+        { platform_cash_out_fee_fraction: '0.0000001' },
+        { super_wallet_id: 'missing' },
+        { surprise: true },
+      ]) {
+        const r = await api.call('PATCH', '/api/v1/super/config', superKey, body);
+        expect(r.status).toBe(422);
+      }
+      expect((await api.call('GET', '/api/v1/super/config', opKey)).status).toBe(404);
+    });
+  });
+
+  describe('machines', () => {
+    let machineId: string;
+    const key = pub();
+
+    it('creates a machine from an npub, normalising it and creating a ledger wallet', async () => {
+      const r = await api.call('POST', '/api/v1/machines', opKey, {
+        machine_npub: npubEncode(key),
+        name: 'Lobby',
+        fiat_code: 'EUR',
+        operator_cash_out_fee_fraction: '0.05',
+      });
+      expect(r.status).toBe(201);
+      expect(r.body.machine_pubkey_hex).toBe(key);
+      expect(r.body.machine_npub).toBe(npubEncode(key));
+      expect(r.body.wallet_id).toBeTruthy();
+      expect(r.body.operator_cash_out_fee_fraction).toBe('0.050000');
+      expect(r.body.status.online).toBe(false);
+      machineId = r.body.id;
+    });
+
+    it('refuses the same key again (hex or npub) with 409', async () => {
+      const r = await api.call('POST', '/api/v1/machines', opKey, {
+        machine_npub: key.toUpperCase(),
+        name: 'dup',
+        fiat_code: 'EUR',
+      });
+      expect(r.status).toBe(409);
+      const other = await api.call('POST', '/api/v1/machines', otherOpKey, {
+        machine_npub: key,
+        name: 'dup',
+        fiat_code: 'EUR',
+      });
+      expect(other.status).toBe(409);
+    });
+
+    it('validates keys, currencies, fees and delays with field errors', async () => {
+      const r = await api.call('POST', '/api/v1/machines', opKey, {
+        machine_npub: 'nope',
+        name: '',
+        fiat_code: 'eur',
+        operator_cash_in_fee_fraction: 1,
+        distribution_delay_seconds: -1,
+      });
+      expect(r.status).toBe(422);
+      const fields = r.body.error.details.map((d: { field: string }) => d.field).sort();
+      expect(fields).toEqual([
+        'body.distribution_delay_seconds',
+        'body.fiat_code',
+        'body.machine_npub',
+        'body.name',
+        'body.operator_cash_in_fee_fraction',
+      ]);
+    });
+
+    it('lists, reads, patches and refuses unknown wallets', async () => {
+      expect(
+        (await api.call('GET', '/api/v1/machines', opKey)).body.map((m: { id: string }) => m.id),
+      ).toContain(machineId);
+      const p = await api.call('PATCH', `/api/v1/machines/${machineId}`, opKey, {
+        name: 'Lobby 2',
+        distribution_delay_seconds: 60,
+      });
+      expect(p.status).toBe(200);
+      expect(p.body).toMatchObject({ name: 'Lobby 2', distribution_delay_seconds: 60 });
+      expect(
+        (await api.call('PATCH', `/api/v1/machines/${machineId}`, opKey, { wallet_id: 'nope' })).status,
+      ).toBe(422);
+      expect(
+        (await api.call('PATCH', `/api/v1/machines/${machineId}`, opKey, { operator_user_id: 'x' })).status,
+      ).toBe(422);
+    });
+
+    it("hides another operator's machine (404) on every route", async () => {
+      for (const [method, path, body] of [
+        ['GET', `/api/v1/machines/${machineId}`],
+        ['PATCH', `/api/v1/machines/${machineId}`, { name: 'mine' }],
+        ['DELETE', `/api/v1/machines/${machineId}`],
+        ['GET', `/api/v1/machines/${machineId}/clients`],
+        ['POST', `/api/v1/machines/${machineId}/clients`, { user_id: lp.id }],
+        ['GET', `/api/v1/commission-splits?machine_id=${machineId}`],
+      ] as [string, string, unknown?][]) {
+        const r = await api.call(method, path, otherOpKey, body);
+        expect([method, path, r.status]).toEqual([method, path, 404]);
+      }
+      expect((await api.call('GET', '/api/v1/machines', otherOpKey)).body).toEqual([]);
+      expect((await api.call('GET', '/api/v1/machines', lp.key)).status).toBe(404);
+    });
+
+    it('deletes an unused machine; refuses one with history (deactivate instead)', async () => {
+      const tmp = await api.call('POST', '/api/v1/machines', opKey, {
+        machine_npub: pub(),
+        name: 'tmp',
+        fiat_code: 'EUR',
+      });
+      expect((await api.call('DELETE', `/api/v1/machines/${tmp.body.id}`, opKey)).status).toBe(204);
+      expect((await api.call('GET', `/api/v1/machines/${tmp.body.id}`, opKey)).status).toBe(404);
+    });
+
+    describe('enrolments, deposits and balances', () => {
+      let clientId: string;
+      let client2Id: string;
+      let depositId: string;
+
+      it('enrols LPs (lp_onboarded false until the LP sets preferences)', async () => {
+        const r = await api.call('POST', `/api/v1/machines/${machineId}/clients`, opKey, {
+          user_id: lp.id,
+          username: 'one',
+        });
+        expect(r.status).toBe(201);
+        expect(r.body).toMatchObject({
+          user_id: lp.id,
+          username: 'one',
+          status: 'active',
+          lp_onboarded: false,
+        });
+        clientId = r.body.id;
+        client2Id = (
+          await api.call('POST', `/api/v1/machines/${machineId}/clients`, opKey, { user_id: lp2.id })
+        ).body.id;
+        expect(
+          (await api.call('POST', `/api/v1/machines/${machineId}/clients`, opKey, { user_id: lp.id })).status,
+        ).toBe(409);
+        expect(
+          (await api.call('POST', `/api/v1/machines/${machineId}/clients`, opKey, { user_id: 'ghost' }))
+            .status,
+        ).toBe(422);
+        const me = await api.call('GET', '/api/v1/me', opKey);
+        expect(
+          (await api.call('POST', `/api/v1/machines/${machineId}/clients`, opKey, { user_id: me.body.id }))
+            .status,
+        ).toBe(422);
+      });
+
+      it('refuses a deposit for an LP that has not onboarded with a clear 409', async () => {
+        const r = await api.call('POST', '/api/v1/deposits', opKey, {
+          client_id: clientId,
+          amount: '100.00',
+        });
+        expect(r.status).toBe(409);
+        expect(r.body.error.message).toContain('has not onboarded');
+      });
+
+      it('records a deposit in the machine currency once the LP onboarded', async () => {
+        const w = await api.call('POST', '/api/v1/ledger/wallets', lp.key, { name: 'savings' });
+        expect(
+          (await api.call('PUT', '/api/v1/lp/preferences', lp.key, { dca_wallet_id: w.body.id })).status,
+        ).toBe(201);
+        expect(
+          (await api.call('GET', '/api/v1/clients', opKey)).body.find(
+            (c: { id: string }) => c.id === clientId,
+          ).lp_onboarded,
+        ).toBe(true);
+        const r = await api.call('POST', '/api/v1/deposits', opKey, {
+          client_id: clientId,
+          amount: 100.5,
+          notes: 'cash',
+        });
+        expect(r.status).toBe(201);
+        expect(r.body).toMatchObject({
+          amount: '100.50',
+          currency: 'EUR',
+          status: 'pending',
+          notes: 'cash',
+          confirmed_at: null,
+        });
+        depositId = r.body.id;
+        for (const amount of [0, -5, '1.234', 'abc']) {
+          expect(
+            (await api.call('POST', '/api/v1/deposits', opKey, { client_id: clientId, amount })).status,
+          ).toBe(422);
+        }
+        expect(
+          (await api.call('POST', '/api/v1/deposits', otherOpKey, { client_id: clientId, amount: 1 })).status,
+        ).toBe(404);
+      });
+
+      it('edits a pending deposit, confirms it (stamped), then refuses edits and deletion', async () => {
+        expect(
+          (await api.call('PATCH', `/api/v1/deposits/${depositId}`, opKey, { amount: '120.00' })).body.amount,
+        ).toBe('120.00');
+        const c = await api.call('PUT', `/api/v1/deposits/${depositId}/status`, opKey, {
+          status: 'confirmed',
+          notes: 'counted',
+        });
+        expect(c.status).toBe(200);
+        expect(c.body.status).toBe('confirmed');
+        expect(c.body.confirmed_at).toBeTruthy();
+        expect(
+          (await api.call('PATCH', `/api/v1/deposits/${depositId}`, opKey, { amount: '1.00' })).status,
+        ).toBe(409);
+        expect((await api.call('DELETE', `/api/v1/deposits/${depositId}`, opKey)).status).toBe(409);
+        expect(
+          (await api.call('PUT', `/api/v1/deposits/${depositId}/status`, opKey, { status: 'rejected' }))
+            .status,
+        ).toBe(409);
+        expect(
+          (await api.call('PUT', `/api/v1/deposits/${depositId}/status`, opKey, { status: 'maybe' })).status,
+        ).toBe(422);
+      });
+
+      it('rejects and deletes a pending deposit', async () => {
+        const d = await api.call('POST', '/api/v1/deposits', opKey, { client_id: clientId, amount: '5' });
+        expect(
+          (await api.call('PUT', `/api/v1/deposits/${d.body.id}/status`, opKey, { status: 'rejected' })).body
+            .status,
+        ).toBe('rejected');
+        expect((await api.call('DELETE', `/api/v1/deposits/${d.body.id}`, opKey)).status).toBe(204);
+        const list = await api.call('GET', `/api/v1/deposits?client_id=${clientId}`, opKey);
+        expect(list.body.map((x: { id: string }) => x.id)).toEqual([depositId]);
+        expect((await api.call('GET', '/api/v1/deposits', otherOpKey)).body).toEqual([]);
+      });
+
+      it('shows the balance of an enrolment', async () => {
+        const b = await api.call('GET', `/api/v1/clients/${clientId}/balance`, opKey);
+        expect(b.status).toBe(200);
+        expect(b.body).toMatchObject({
+          confirmed_deposits: '120.00',
+          spent_fiat: '0.00',
+          pending_fiat: '0.00',
+          remaining_balance: '120.00',
+          total_sats: 0,
+          average_cost_basis: null,
+          currency: 'EUR',
+        });
+        expect((await api.call('GET', `/api/v1/clients/${clientId}/balance`, otherOpKey)).status).toBe(404);
+      });
+
+      it('renames, deactivates and deletes enrolments (only one that never held money)', async () => {
+        expect(
+          (await api.call('PATCH', `/api/v1/clients/${clientId}`, opKey, { status: 'inactive' })).body.status,
+        ).toBe('inactive');
+        expect(
+          (await api.call('PATCH', `/api/v1/clients/${clientId}`, opKey, { status: 'gone' })).status,
+        ).toBe(422);
+        expect((await api.call('DELETE', `/api/v1/clients/${clientId}`, opKey)).status).toBe(409);
+        expect((await api.call('DELETE', `/api/v1/clients/${client2Id}`, otherOpKey)).status).toBe(404);
+        expect((await api.call('DELETE', `/api/v1/clients/${client2Id}`, opKey)).status).toBe(204);
+        await api.call('PATCH', `/api/v1/clients/${clientId}`, opKey, { status: 'active' });
+      });
+    });
+
+    describe('commission splits', () => {
+      it('replaces the operator default and a machine override atomically; shows the effective rules', async () => {
+        const w1 = (await api.call('POST', '/api/v1/ledger/wallets', opKey, { name: 'a' })).body.id;
+        const def = await api.call('PUT', '/api/v1/commission-splits', opKey, {
+          legs: [
+            { target: w1, label: 'me', fraction: '0.6', sort_order: 0 },
+            { target: 'Partner@Example.com', label: 'partner', fraction: 0.4, sort_order: 1 },
+          ],
+        });
+        expect(def.status).toBe(200);
+        expect(def.body.legs).toEqual([
+          { target: w1, label: 'me', fraction: '0.600000', sort_order: 0 },
+          { target: 'partner@example.com', label: 'partner', fraction: '0.400000', sort_order: 1 },
+        ]);
+        const inherited = await api.call('GET', `/api/v1/commission-splits?machine_id=${machineId}`, opKey);
+        expect(inherited.body).toMatchObject({
+          machine_id: machineId,
+          legs: [],
+          effective: { source: 'operator_default' },
+        });
+        const own = await api.call('PUT', `/api/v1/commission-splits?machine_id=${machineId}`, opKey, {
+          legs: [{ target: w1, fraction: 1, sort_order: 0 }],
+        });
+        expect(own.body.effective.source).toBe('machine');
+        expect((await api.call('GET', '/api/v1/commission-splits', otherOpKey)).body.effective.source).toBe(
+          'none',
+        );
+      });
+
+      it('refuses fractions that do not sum to 1, bad targets and duplicate sort orders', async () => {
+        const w = (await api.call('POST', '/api/v1/ledger/wallets', opKey, { name: 'b' })).body.id;
+        const cases = [
+          [{ target: w, fraction: '0.5', sort_order: 0 }],
+          [
+            { target: w, fraction: '0.333333', sort_order: 0 },
+            { target: w, fraction: '0.333333', sort_order: 1 },
+            { target: w, fraction: '0.333333', sort_order: 2 },
+          ],
+          [{ target: 'missing-wallet', fraction: 1, sort_order: 0 }],
+          [{ target: 'bad@@address', fraction: 1, sort_order: 0 }],
+          [
+            { target: w, fraction: 0.5, sort_order: 0 },
+            { target: w, fraction: 0.5, sort_order: 0 },
+          ],
+          [{ target: w, fraction: 0, sort_order: 0 }],
+        ];
+        for (const legs of cases) {
+          const r = await api.call('PUT', '/api/v1/commission-splits', opKey, { legs });
+          expect(r.status).toBe(422);
+          expect(r.body.error.details.length).toBeGreaterThan(0);
+        }
+        // nothing changed
+        expect((await api.call('GET', '/api/v1/commission-splits', opKey)).body.legs).toHaveLength(2);
+      });
+    });
+
+    it('lists payments by leg type (none yet) and validates the filter', async () => {
+      expect((await api.call('GET', '/api/v1/payments?leg_type=dca', opKey)).body).toEqual([]);
+      expect((await api.call('GET', '/api/v1/payments?leg_type=bogus', opKey)).status).toBe(422);
+      expect((await api.call('GET', '/api/v1/payments?limit=0', opKey)).status).toBe(422);
+    });
+  });
+
+  describe('ledger', () => {
+    it('creates wallets, shows them to their owner only, and reports payments (super)', async () => {
+      const w = await api.call('POST', '/api/v1/ledger/wallets', lp.key, { name: 'mine' });
+      expect(w.status).toBe(201);
+      expect(w.body.balance_sats).toBe(0);
+      expect((await api.call('GET', `/api/v1/ledger/wallets/${w.body.id}`, lp.key)).status).toBe(200);
+      expect((await api.call('GET', `/api/v1/ledger/wallets/${w.body.id}`, lp2.key)).status).toBe(404);
+      expect((await api.call('GET', `/api/v1/ledger/wallets/${w.body.id}`, superKey)).status).toBe(200);
+      const hash = 'ab'.repeat(32);
+      const pay = { wallet_id: w.body.id, payment_hash: hash, amount_sats: 1000, direction: 'incoming' };
+      expect((await api.call('POST', '/api/v1/ledger/payments', lp.key, pay)).status).toBe(404);
+      const first = await api.call('POST', '/api/v1/ledger/payments', superKey, pay);
+      expect(first.status).toBe(201);
+      expect(first.body.wallet.balance_sats).toBe(1000);
+      const again = await api.call('POST', '/api/v1/ledger/payments', superKey, pay);
+      expect(again.status).toBe(200);
+      expect(again.body).toMatchObject({ created: false, wallet: { balance_sats: 1000 } });
+      const out = await api.call('POST', '/api/v1/ledger/payments', superKey, {
+        ...pay,
+        direction: 'outgoing',
+        amount_sats: 5000,
+      });
+      expect(out.status).toBe(409);
+      expect(
+        (await api.call('POST', '/api/v1/ledger/payments', superKey, { ...pay, payment_hash: 'xyz' })).status,
+      ).toBe(422);
+      expect(
+        (
+          await api.call('POST', '/api/v1/ledger/payments', superKey, {
+            ...pay,
+            wallet_id: 'ghost',
+            payment_hash: 'cd'.repeat(32),
+          })
+        ).status,
+      ).toBe(404);
+      const funded = await api.call('POST', `/api/v1/ledger/wallets/${w.body.id}/fund`, superKey, {
+        amount_sats: 500,
+      });
+      expect(funded.body.balance_sats).toBe(1500);
+      expect(
+        (await api.call('POST', `/api/v1/ledger/wallets/${w.body.id}/fund`, superKey, { amount_sats: 0 }))
+          .status,
+      ).toBe(422);
+    });
+  });
+
+  it('publishes an OpenAPI document generated from the same schemas', async () => {
+    const r = await api.call('GET', '/api/v1/openapi.json');
+    expect(r.status).toBe(200);
+    expect(r.body.openapi).toBe('3.1.0');
+    const paths = Object.keys(r.body.paths);
+    for (const p of [
+      '/api/v1/me',
+      '/api/v1/super/users',
+      '/api/v1/super/config',
+      '/api/v1/machines',
+      '/api/v1/machines/{id}',
+      '/api/v1/machines/{id}/clients',
+      '/api/v1/clients',
+      '/api/v1/clients/{id}',
+      '/api/v1/clients/{id}/balance',
+      '/api/v1/clients/{id}/balance-settlement',
+      '/api/v1/deposits',
+      '/api/v1/deposits/{id}',
+      '/api/v1/deposits/{id}/status',
+      '/api/v1/settlements',
+      '/api/v1/settlements/{id}',
+      '/api/v1/settlements/worklist',
+      '/api/v1/settlements/{id}/retry',
+      '/api/v1/settlements/{id}/force-reset',
+      '/api/v1/settlements/{id}/partial-dispense',
+      '/api/v1/settlements/{id}/notes',
+      '/api/v1/commission-splits',
+      '/api/v1/payments',
+      '/api/v1/lp/preferences',
+      '/api/v1/lp/enrolments',
+      '/api/v1/lp/balances',
+      '/api/v1/lp/payments',
+      '/api/v1/lp/summary',
+      '/api/v1/ledger/wallets',
+      '/api/v1/ledger/wallets/{id}',
+      '/api/v1/ledger/payments',
+      '/api/v1/ledger/wallets/{id}/fund',
+    ]) {
+      expect(paths).toContain(p);
+    }
+    const machinePost = r.body.paths['/api/v1/machines'].post.requestBody.content['application/json'].schema;
+    expect(machinePost.required).toEqual(expect.arrayContaining(['machine_npub', 'name', 'fiat_code']));
+  });
+
+  it('serves Prometheus metrics with request counters and latency histograms', async () => {
+    const r = await fetch(`${api.url}/metrics`);
+    const text = await r.text();
+    expect(text).toContain('satmachine_http_requests_total');
+    expect(text).toContain('satmachine_http_request_duration_seconds_bucket');
+  });
+
+  it('answers an unknown route with a 404 error body', async () => {
+    const r = await api.call('GET', '/api/v1/nope', opKey);
+    expect(r.status).toBe(404);
+    expect(r.body.error.code).toBe('not_found');
+  });
+});

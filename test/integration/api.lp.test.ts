@@ -1,0 +1,339 @@
+import { createHash } from 'node:crypto';
+import { generateSecretKey, getPublicKey, finalizeEvent } from 'nostr-tools/pure';
+import { bytesToHex } from 'nostr-tools/utils';
+import { createUserWithKey } from '../../src/api/userAccounts';
+import { insertWallet } from '../../src/db/ledger';
+import { startApi, type TestApi } from '../helpers/api';
+import {
+  createLp,
+  createMachine,
+  createOperator,
+  createSuper,
+  ledgerFor,
+  secretBox,
+  setDefaultSplits,
+  type Lp,
+  type Machine,
+  type Operator,
+} from '../helpers/fixtures';
+import { awaitSettled, sendSettlement } from '../helpers/settle';
+import { freshDatabase, temporalClient, testWorker } from '../helpers/stack';
+
+/** The LP's own view across operators, balance settlement, and NIP-98 sign-in. */
+describe('API: LP view, balance settlement and NIP-98', () => {
+  let db: Awaited<ReturnType<typeof freshDatabase>>;
+  let temporal: Awaited<ReturnType<typeof temporalClient>>;
+  let worker: { stop: () => Promise<void> };
+  let taskQueue: string;
+  let api: TestApi;
+  let opA: Operator;
+  let opB: Operator;
+  let machineA: Machine;
+  let machineB: Machine;
+  let alice: Lp;
+  let aliceAtB: string;
+  let bob: Lp;
+
+  beforeAll(async () => {
+    db = await freshDatabase();
+    temporal = await temporalClient();
+    const w = await testWorker({ pool: db.pool });
+    taskQueue = w.taskQueue;
+    worker = w.start();
+    api = await startApi({ pool: db.pool, temporal: temporal.client, taskQueue });
+    await createSuper(db.pool, { cashOut: '0' });
+    opA = await createOperator(db.pool, 'A');
+    opB = await createOperator(db.pool, 'B');
+    for (const op of [opA, opB])
+      await setDefaultSplits(db.pool, op, [
+        { target: (await insertWallet(db.pool, op.id, 'rev')).id, fraction: '1' },
+      ]);
+    machineA = await createMachine(db.pool, opA, { name: 'A1', cashOutFee: '0' });
+    machineB = await createMachine(db.pool, opB, { name: 'B1', cashOutFee: '0', fiat: 'EUR' });
+    alice = await createLp(db.pool, machineA, { name: 'alice', depositCents: 10_000 });
+    bob = await createLp(db.pool, machineA, { name: 'bob', depositCents: 10_000 });
+    // alice is also enrolled with operator B
+    const enrol = await api.call('POST', `/api/v1/machines/${machineB.row.id}/clients`, opB.apiKey, {
+      user_id: alice.userId,
+    });
+    aliceAtB = enrol.body.id;
+    const dep = await api.call('POST', '/api/v1/deposits', opB.apiKey, {
+      client_id: aliceAtB,
+      amount: '40.00',
+    });
+    await api.call('PUT', `/api/v1/deposits/${dep.body.id}/status`, opB.apiKey, { status: 'confirmed' });
+    // A: 60.00 dispensed at 1,000 sats per unit, split 30/30 between alice and bob; B: 20.00 all alice's
+    await awaitSettled(
+      db.pool,
+      temporal.client,
+      await sendSettlement(db.pool, temporal.client, taskQueue, machineA, opA, {
+        wireSats: 60_000,
+        feeSats: 0,
+        fiat: '60.00',
+      }),
+    );
+    await awaitSettled(
+      db.pool,
+      temporal.client,
+      await sendSettlement(db.pool, temporal.client, taskQueue, machineB, opB, {
+        wireSats: 20_000,
+        feeSats: 0,
+        fiat: '20.00',
+      }),
+    );
+  });
+  afterAll(async () => {
+    await api.close();
+    await worker.stop();
+    await temporal.close();
+    await db.close();
+  });
+
+  it('balances: each enrolment, across both operators, and only the LP own', async () => {
+    const r = await api.call('GET', '/api/v1/lp/balances', alice.apiKey);
+    expect(r.status).toBe(200);
+    const byMachine = Object.fromEntries(r.body.map((b: { machine_id: string }) => [b.machine_id, b]));
+    expect(byMachine[machineA.row.id]).toMatchObject({
+      confirmed_deposits: '100.00',
+      spent_fiat: '30.00',
+      pending_fiat: '0.00',
+      remaining_balance: '70.00',
+      total_sats: 30_000,
+      average_cost_basis: '100000.00',
+      currency: 'USD',
+    });
+    expect(byMachine[machineB.row.id]).toMatchObject({
+      confirmed_deposits: '40.00',
+      spent_fiat: '20.00',
+      remaining_balance: '20.00',
+      total_sats: 20_000,
+      currency: 'EUR',
+    });
+    const bobs = await api.call('GET', '/api/v1/lp/balances', bob.apiKey);
+    expect(bobs.body).toHaveLength(1);
+    expect(bobs.body[0].client_id).toBe(bob.clientId);
+    expect((await api.call('GET', '/api/v1/lp/balances', opA.apiKey)).status).toBe(404);
+  });
+
+  it('enrolments and summary across operators', async () => {
+    const e = await api.call('GET', '/api/v1/lp/enrolments', alice.apiKey);
+    expect(e.body.map((x: { operator_name: string }) => x.operator_name).sort()).toEqual(['A', 'B']);
+    const s = await api.call('GET', '/api/v1/lp/summary', alice.apiKey);
+    expect(s.body).toMatchObject({ onboarded: true, enrolments: 2 });
+    expect(s.body.currencies.find((c: { currency: string }) => c.currency === 'USD')).toMatchObject({
+      spent_fiat: '30.00',
+      total_sats: 30_000,
+    });
+    expect(s.body.last_payout_at).toBeTruthy();
+  });
+
+  it('payouts as JSON with cursor pagination, and as CSV', async () => {
+    const p1 = await api.call('GET', '/api/v1/lp/payments?limit=1', alice.apiKey);
+    expect(p1.body.items).toHaveLength(1);
+    expect(p1.body.next_cursor).toBeTruthy();
+    const p2 = await api.call(
+      'GET',
+      `/api/v1/lp/payments?limit=1&cursor=${p1.body.next_cursor}`,
+      alice.apiKey,
+    );
+    expect(p2.body.items).toHaveLength(1);
+    expect(p2.body.next_cursor).toBeNull();
+    expect(new Set([p1.body.items[0].id, p2.body.items[0].id]).size).toBe(2);
+    const csv = await fetch(`${api.url}/api/v1/lp/payments?format=csv`, {
+      headers: { authorization: `Bearer ${alice.apiKey}` },
+    });
+    expect(csv.headers.get('content-type')).toContain('text/csv');
+    const lines = (await csv.text()).trim().split('\r\n');
+    expect(lines[0]).toBe(
+      'completed_at,leg_type,machine_name,amount_sats,amount_fiat,currency,exchange_rate,payment_hash,destination,settlement_id,id',
+    );
+    expect(lines).toHaveLength(3);
+    expect(lines.some((l) => l.includes(',dca,A1,30000,30.00,USD,'))).toBe(true);
+    expect(lines.some((l) => l.includes(',dca,B1,20000,20.00,EUR,'))).toBe(true);
+    const bobCsv = await api.call('GET', '/api/v1/lp/payments?format=csv', bob.apiKey);
+    expect(bobCsv.text.trim().split('\r\n')).toHaveLength(2);
+  });
+
+  it('preferences: validation of wallet ownership, mode and Lightning address', async () => {
+    const mine = await api.call('GET', '/api/v1/lp/preferences', alice.apiKey);
+    expect(mine.body).toMatchObject({ default_dca_mode: 'flow', autoforward_enabled: false });
+    const foreign = await api.call('PUT', '/api/v1/lp/preferences', alice.apiKey, {
+      dca_wallet_id: bob.walletId,
+    });
+    expect(foreign.status).toBe(422);
+    const noLimit = await api.call('PUT', '/api/v1/lp/preferences', alice.apiKey, {
+      default_dca_mode: 'fixed',
+    });
+    expect(noLimit.status).toBe(422);
+    expect(noLimit.body.error.details[0].field).toBe('body.fixed_mode_daily_limit');
+    const badAddr = await api.call('PUT', '/api/v1/lp/preferences', alice.apiKey, {
+      autoforward_ln_address: 'not an address',
+      autoforward_enabled: true,
+    });
+    expect(badAddr.status).toBe(422);
+    const noAddr = await api.call('PUT', '/api/v1/lp/preferences', alice.apiKey, {
+      autoforward_enabled: true,
+    });
+    expect(noAddr.status).toBe(422);
+    const ok = await api.call('PUT', '/api/v1/lp/preferences', alice.apiKey, {
+      default_dca_mode: 'fixed',
+      fixed_mode_daily_limit: '25',
+      autoforward_ln_address: 'Alice@Example.org',
+      autoforward_enabled: false,
+    });
+    expect(ok.status).toBe(200);
+    expect(ok.body).toMatchObject({
+      default_dca_mode: 'fixed',
+      fixed_mode_daily_limit: '25.00',
+      autoforward_ln_address: 'alice@example.org',
+    });
+    await api.call('PUT', '/api/v1/lp/preferences', alice.apiKey, { default_dca_mode: 'flow' });
+    const fresh = (await createUserWithKey(db.pool, secretBox, { role: 'lp', name: 'new' })).api_key;
+    expect((await api.call('GET', '/api/v1/lp/preferences', fresh)).status).toBe(404);
+    const first = await api.call('PUT', '/api/v1/lp/preferences', fresh, { default_dca_mode: 'flow' });
+    expect(first.status).toBe(422);
+    expect(first.body.error.details[0].field).toBe('body.dca_wallet_id');
+  });
+
+  it('balance settlement pays part of the remaining fiat at a given rate, then the rest', async () => {
+    const before = await api.call('GET', `/api/v1/clients/${bob.clientId}/balance`, opA.apiKey);
+    expect(before.body.remaining_balance).toBe('70.00');
+    // the machine wallet paid everything out: the operator has to fund it first
+    const broke = await api.call('POST', `/api/v1/clients/${bob.clientId}/balance-settlement`, opA.apiKey, {
+      exchange_rate: '1000',
+      fiat_amount: '1.00',
+    });
+    expect(broke.status).toBe(409);
+    expect(broke.body.error.message).toContain('insufficient funds');
+    await ledgerFor(db.pool).fund(machineA.walletId, 200_000, 'fund-a');
+    const part = await api.call('POST', `/api/v1/clients/${bob.clientId}/balance-settlement`, opA.apiKey, {
+      exchange_rate: '1250.5',
+      fiat_amount: '20.00',
+    });
+    expect(part.status).toBe(200);
+    expect(part.body).toMatchObject({ status: 'completed', amount_sats: 25_010, amount_fiat: '20.00' });
+    const over = await api.call('POST', `/api/v1/clients/${bob.clientId}/balance-settlement`, opA.apiKey, {
+      exchange_rate: '1000',
+      fiat_amount: '60.00',
+    });
+    expect(over.status).toBe(409);
+    const rest = await api.call('POST', `/api/v1/clients/${bob.clientId}/balance-settlement`, opA.apiKey, {
+      exchange_rate: '1000',
+    });
+    expect(rest.body).toMatchObject({ status: 'completed', amount_fiat: '50.00', amount_sats: 50_000 });
+    const after = await api.call('GET', `/api/v1/clients/${bob.clientId}/balance`, opA.apiKey);
+    expect(after.body).toMatchObject({
+      remaining_balance: '0.00',
+      spent_fiat: '100.00',
+      total_sats: 30_000 + 25_010 + 50_000,
+    });
+    expect(
+      (
+        await api.call('POST', `/api/v1/clients/${bob.clientId}/balance-settlement`, opA.apiKey, {
+          exchange_rate: '1000',
+        })
+      ).status,
+    ).toBe(409);
+    expect(
+      (
+        await api.call('POST', `/api/v1/clients/${bob.clientId}/balance-settlement`, opB.apiKey, {
+          exchange_rate: '1000',
+        })
+      ).status,
+    ).toBe(404);
+    expect(
+      (
+        await api.call('POST', `/api/v1/clients/${bob.clientId}/balance-settlement`, opA.apiKey, {
+          exchange_rate: '-1',
+        })
+      ).status,
+    ).toBe(422);
+  });
+
+  describe('NIP-98', () => {
+    const secret = generateSecretKey();
+    const pubkey = getPublicKey(secret);
+    beforeAll(async () => {
+      await createUserWithKey(db.pool, secretBox, { role: 'lp', name: 'nostr lp', pubkey });
+    });
+
+    const token = (
+      url: string,
+      method: string,
+      opts: { body?: string; createdAt?: number; key?: Uint8Array } = {},
+    ) => {
+      // a nonce keeps two requests in the same second from being one event (a replay)
+      const tags = [
+        ['u', url],
+        ['method', method],
+        ['nonce', bytesToHex(generateSecretKey()).slice(0, 16)],
+      ];
+      if (opts.body) tags.push(['payload', createHash('sha256').update(opts.body).digest('hex')]);
+      const e = finalizeEvent(
+        { kind: 27235, tags, content: '', created_at: opts.createdAt ?? Math.floor(Date.now() / 1000) },
+        opts.key ?? secret,
+      );
+      return `Nostr ${Buffer.from(JSON.stringify(e)).toString('base64')}`;
+    };
+    const get = (path: string, auth: string) =>
+      fetch(`${api.url}${path}`, { headers: { authorization: auth } });
+
+    it('accepts a signed kind-27235 event for the exact URL and method', async () => {
+      const r = await get('/api/v1/me', token(`${api.url}/api/v1/me`, 'GET'));
+      expect(r.status).toBe(200);
+      expect(((await r.json()) as { nostr_pubkey: string }).nostr_pubkey).toBe(pubkey);
+    });
+
+    it('checks the payload hash of a body', async () => {
+      const wallet = JSON.stringify({ name: 'nostr wallet' });
+      const good = await fetch(`${api.url}/api/v1/ledger/wallets`, {
+        method: 'POST',
+        headers: {
+          authorization: token(`${api.url}/api/v1/ledger/wallets`, 'POST', { body: wallet }),
+          'content-type': 'application/json',
+        },
+        body: wallet,
+      });
+      expect(good.status).toBe(201);
+      const tampered = await fetch(`${api.url}/api/v1/ledger/wallets`, {
+        method: 'POST',
+        headers: {
+          authorization: token(`${api.url}/api/v1/ledger/wallets`, 'POST', { body: wallet }),
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify({ name: 'other' }),
+      });
+      expect(tampered.status).toBe(401);
+    });
+
+    it('refuses a replay, a wrong URL or method, a stale event and a mis-signed one', async () => {
+      const once = token(`${api.url}/api/v1/me`, 'GET');
+      expect((await get('/api/v1/me', once)).status).toBe(200);
+      const replay = await get('/api/v1/me', once);
+      expect(replay.status).toBe(401);
+      expect(((await replay.json()) as { error: { message: string } }).error.message).toContain('replay');
+      expect((await get('/api/v1/me', token(`${api.url}/api/v1/lp/balances`, 'GET'))).status).toBe(401);
+      expect((await get('/api/v1/me', token(`${api.url}/api/v1/me`, 'POST'))).status).toBe(401);
+      expect(
+        (
+          await get(
+            '/api/v1/me',
+            token(`${api.url}/api/v1/me`, 'GET', { createdAt: Math.floor(Date.now() / 1000) - 120 }),
+          )
+        ).status,
+      ).toBe(401);
+      const forged = JSON.parse(
+        Buffer.from(token(`${api.url}/api/v1/me`, 'GET').slice(6), 'base64').toString(),
+      );
+      forged.sig = bytesToHex(new Uint8Array(64));
+      expect(
+        (await get('/api/v1/me', `Nostr ${Buffer.from(JSON.stringify(forged)).toString('base64')}`)).status,
+      ).toBe(401);
+      const stranger = await get(
+        '/api/v1/me',
+        token(`${api.url}/api/v1/me`, 'GET', { key: generateSecretKey() }),
+      );
+      expect(stranger.status).toBe(401);
+    });
+  });
+});

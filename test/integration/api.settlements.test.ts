@@ -1,0 +1,341 @@
+import { SettlementSignals } from '../../src/ingest/settlementSignals';
+import { insertWallet } from '../../src/db/ledger';
+import { startApi, type TestApi } from '../helpers/api';
+import {
+  createLp,
+  createMachine,
+  createOperator,
+  createSuper,
+  ledgerFor,
+  newPaymentHash,
+  setDefaultSplits,
+  type Machine,
+  type Operator,
+} from '../helpers/fixtures';
+import { awaitSettled, awaitStatus, legsOf, sendSettlement, settlementByHash } from '../helpers/settle';
+import { eventually, freshDatabase, temporalClient, testWorker } from '../helpers/stack';
+
+/** Operator actions on settlements, end to end: API → Temporal Update → workflow → activities → PostgreSQL. */
+describe('API: settlements and operator actions', () => {
+  let db: Awaited<ReturnType<typeof freshDatabase>>;
+  let temporal: Awaited<ReturnType<typeof temporalClient>>;
+  let worker: { stop: () => Promise<void> };
+  let taskQueue: string;
+  let api: TestApi;
+  let operator: Operator;
+  let other: Operator;
+
+  beforeAll(async () => {
+    db = await freshDatabase();
+    temporal = await temporalClient();
+    const w = await testWorker({ pool: db.pool });
+    taskQueue = w.taskQueue;
+    worker = w.start();
+    api = await startApi({ pool: db.pool, temporal: temporal.client, taskQueue });
+    await createSuper(db.pool);
+    operator = await createOperator(db.pool, 'op');
+    other = await createOperator(db.pool, 'other');
+    await setDefaultSplits(db.pool, operator, [
+      { target: (await insertWallet(db.pool, operator.id, 'rev')).id, fraction: '1' },
+    ]);
+  });
+  afterAll(async () => {
+    await api.close();
+    await worker.stop();
+    await temporal.close();
+    await db.close();
+  });
+
+  const send = (machine: Machine, o: Parameters<typeof sendSettlement>[5]) =>
+    sendSettlement(db.pool, temporal.client, taskQueue, machine, operator, o);
+  const idOf = async (hash: string) => (await eventually(() => settlementByHash(db.pool, hash))).id;
+
+  it('retry after a leg failed because its destination wallet did not exist, then was created', async () => {
+    const machine = await createMachine(db.pool, operator, { name: 'retry' });
+    const lp = await createLp(db.pool, machine, { name: 'late wallet', depositCents: 50_000 });
+    const paid = await createLp(db.pool, machine, { name: 'fine', depositCents: 50_000 });
+    await db.pool.query(`UPDATE satmachine.dca_lp SET dca_wallet_id = 'walletlater0001' WHERE user_id = $1`, [
+      lp.userId,
+    ]);
+    const hash = await send(machine, { wireSats: 105_000, feeSats: 5_000, fiat: '100.00' });
+    const errored = await awaitStatus(db.pool, hash, ['errored']);
+    const before = await legsOf(db.pool, errored.id);
+    const failed = before.find((l) => l.status === 'failed')!;
+    expect(failed.error_message).toContain('walletlater0001 does not exist');
+
+    // the operator sees it in the worklist, with a link to the workflow
+    const wl = await api.call('GET', '/api/v1/settlements/worklist', operator.apiKey);
+    const row = wl.body.errored.find((s: { id: string }) => s.id === errored.id);
+    expect(row.temporal_url).toBe(`http://127.0.0.1:8233/namespaces/default/workflows/settlement-${hash}`);
+
+    // retry before the wallet exists fails the same way; after it exists, it pays
+    await insertWallet(db.pool, lp.userId, 'created later', 'walletlater0001');
+    const r = await api.call('POST', `/api/v1/settlements/${errored.id}/retry`, operator.apiKey, {});
+    expect(r.status).toBe(200);
+    expect(r.body.result.message).toContain('retrying: 1 leg(s)');
+    const done = await awaitSettled(db.pool, temporal.client, hash);
+    expect(done.status).toBe('processed');
+    const after = await legsOf(db.pool, done.id);
+    expect(after.find((l) => l.id === failed.id)!.status).toBe('voided');
+    const fresh = after.find((l) => l.replaces_leg_id === failed.id)!;
+    expect(fresh).toMatchObject({
+      status: 'completed',
+      amount_sats: failed.amount_sats,
+      amount_fiat: failed.amount_fiat,
+    });
+    // completed legs were never paid again: one transfer per completed leg
+    const { rows } = await db.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM satmachine.ledger_transfers WHERE idempotency_key = ANY($1)`,
+      [after.map((l) => l.id)],
+    );
+    expect(rows[0]!.n).toBe(after.filter((l) => l.status === 'completed').length);
+    expect((await ledgerFor(db.pool).getWallet('walletlater0001'))!.balance_sats).toBe(fresh.amount_sats);
+    expect((await ledgerFor(db.pool).getWallet(paid.walletId))!.balance_sats).toBe(
+      before.find((l) => l.client_id === paid.clientId)!.amount_sats,
+    );
+    expect(done.notes).toMatch(
+      /^\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ by [0-9a-f]+\] retry: 1 leg\(s\) to pay again$/,
+    );
+  });
+
+  it('refuses a retry of a settlement that is not errored, with the reason (409)', async () => {
+    const machine = await createMachine(db.pool, operator, { name: 'no retry' });
+    const hash = await send(machine, { wireSats: 10_500, feeSats: 500, fiat: '10.00' });
+    const s = await awaitSettled(db.pool, temporal.client, hash);
+    const r = await api.call('POST', `/api/v1/settlements/${s.id}/retry`, operator.apiKey, {});
+    expect(r.status).toBe(409);
+    expect(r.body.error.message).toContain('processed');
+    expect((await api.call('POST', `/api/v1/settlements/${s.id}/retry`, other.apiKey, {})).status).toBe(404);
+  });
+
+  it('force-reset is refused before the stuck threshold and errors the settlement after it', async () => {
+    const machine = await createMachine(db.pool, operator, { name: 'stuck' });
+    const hash = newPaymentHash();
+    const payment = {
+      wallet_id: machine.walletId,
+      payment_hash: hash,
+      amount_sats: 5000,
+      direction: 'incoming' as const,
+    };
+    await ledgerFor(db.pool).recordLightningPayment(payment);
+    await new SettlementSignals(temporal.client, taskQueue, 2000).paymentObserved(payment);
+    const stuck = await eventually(() => settlementByHash(db.pool, hash), 20_000);
+    expect(stuck.status).toBe('pending');
+
+    const wl = await api.call('GET', '/api/v1/settlements/worklist?threshold_minutes=0', operator.apiKey);
+    expect(wl.body.stuck_pending.map((s: { id: string }) => s.id)).toContain(stuck.id);
+    expect(
+      (await api.call('GET', '/api/v1/settlements/worklist?threshold_minutes=-1', operator.apiKey)).status,
+    ).toBe(422);
+
+    const r = await api.call('POST', `/api/v1/settlements/${stuck.id}/force-reset`, operator.apiKey, {});
+    expect(r.status).toBe(200);
+    expect(r.body.settlement).toMatchObject({
+      status: 'errored',
+      error_message: 'force-reset by operator (was stuck)',
+    });
+    expect(r.body.result.status).toBe('errored');
+    const again = await api.call('POST', `/api/v1/settlements/${stuck.id}/force-reset`, operator.apiKey, {});
+    expect(again.status).toBe(409);
+    expect(again.body.error.message).toContain('only a pending or processing settlement');
+  });
+
+  it('force-reset of a settlement that is not stuck yet is a 409 saying why', async () => {
+    const machine = await createMachine(db.pool, operator, { name: 'not stuck' });
+    const hash = newPaymentHash();
+    const payment = {
+      wallet_id: machine.walletId,
+      payment_hash: hash,
+      amount_sats: 5000,
+      direction: 'incoming' as const,
+    };
+    await new SettlementSignals(temporal.client, taskQueue, 600_000).paymentObserved(payment);
+    // a row exists once the workflow marks it; here it waits, so use the workflow directly through a placeholder row
+    await db.pool.query(
+      `INSERT INTO satmachine.dca_settlements (id, machine_id, payment_hash, status) VALUES ('notstuck00001', $1, $2, 'pending')`,
+      [machine.row.id, hash],
+    );
+    const r = await api.call('POST', '/api/v1/settlements/notstuck00001/force-reset', operator.apiKey, {});
+    expect(r.status).toBe(409);
+    expect(r.body.error.message).toContain('not stuck yet');
+    await temporal.client.workflow.getHandle(`settlement-${hash}`).terminate('test done');
+  });
+
+  it('partial dispense inside the hold window scales the amounts, replans the legs and ends partial', async () => {
+    const machine = await createMachine(db.pool, operator, { name: 'hold', delaySeconds: 4 });
+    const lp = await createLp(db.pool, machine, { name: 'held', depositCents: 1_000_000 });
+    const hash = await send(machine, { wireSats: 210_000, feeSats: 10_000, fiat: '200.00' });
+    const holding = await eventually(async () => {
+      const s = await settlementByHash(db.pool, hash);
+      if (!s || s.status !== 'processing') return null;
+      return (await legsOf(db.pool, s.id)).length ? s : null;
+    });
+    const oldLegs = await legsOf(db.pool, holding.id);
+    expect(oldLegs.every((l) => l.status === 'pending')).toBe(true);
+    const bad = await api.call(
+      'POST',
+      `/api/v1/settlements/${holding.id}/partial-dispense`,
+      operator.apiKey,
+      {
+        fiat_amount: '200.00',
+        note: 'jam',
+      },
+    );
+    expect(bad.status).toBe(409);
+    expect(bad.body.error.message).toContain('less than the original 200.00');
+    const r = await api.call('POST', `/api/v1/settlements/${holding.id}/partial-dispense`, operator.apiKey, {
+      fiat_amount: '150.00',
+      note: 'cassette 2 jammed',
+    });
+    expect(r.status).toBe(200);
+    expect(r.body.settlement).toMatchObject({
+      wire_sats: 157_500,
+      fee_sats: 7_500,
+      principal_sats: 150_000,
+      fiat_amount: '150.00',
+      refund_sats: 52_500,
+    });
+    expect(r.body.settlement.notes).toContain('cassette 2 jammed');
+    const done = await awaitSettled(db.pool, temporal.client, hash);
+    expect(done.status).toBe('partial');
+    const legs = await legsOf(db.pool, done.id);
+    expect(legs.filter((l) => oldLegs.some((o) => o.id === l.id)).every((l) => l.status === 'voided')).toBe(
+      true,
+    );
+    const live = legs.filter((l) => l.status !== 'voided');
+    expect(live.reduce((a, l) => a + l.amount_sats, 0)).toBe(157_500);
+    expect(live.find((l) => l.client_id === lp.clientId)!.amount_fiat).toBe('150.00');
+    expect((await ledgerFor(db.pool).getWallet(lp.walletId))!.balance_sats).toBe(
+      live.find((l) => l.leg_type === 'dca')!.amount_sats,
+    );
+    // once legs are paid the amounts can no longer change
+    const late = await api.call('POST', `/api/v1/settlements/${done.id}/partial-dispense`, operator.apiKey, {
+      fiat_amount: '1',
+      note: 'x',
+    });
+    expect(late.status).toBe(409);
+  });
+
+  it('partial dispense of 0 refunds everything and pays nothing', async () => {
+    const machine = await createMachine(db.pool, operator, { name: 'refund', delaySeconds: 4 });
+    await createLp(db.pool, machine, { name: 'refunded lp', depositCents: 100_000 });
+    const hash = await send(machine, { wireSats: 52_500, feeSats: 2_500, fiat: '50.00' });
+    const id = await idOf(hash);
+    await eventually(async () => (await legsOf(db.pool, id)).length > 0);
+    const r = await api.call('POST', `/api/v1/settlements/${id}/partial-dispense`, operator.apiKey, {
+      fiat_amount: 0,
+      note: 'nothing came out',
+    });
+    expect(r.status).toBe(200);
+    expect(r.body.settlement).toMatchObject({ status: 'refunded', wire_sats: 0, refund_sats: 52_500 });
+    const done = await awaitSettled(db.pool, temporal.client, hash);
+    expect(done.status).toBe('refunded');
+    expect((await legsOf(db.pool, id)).every((l) => l.status === 'voided')).toBe(true);
+  });
+
+  it('partial dispense is refused on a cash-in and validated', async () => {
+    const machine = await createMachine(db.pool, operator, {
+      name: 'cash-in pd',
+      delaySeconds: 3,
+      fundSats: 100_000,
+    });
+    const hash = await send(machine, { txType: 'cash_in', wireSats: 20_000, feeSats: 1_000, fiat: '20.00' });
+    const id = await idOf(hash);
+    await eventually(async () => (await legsOf(db.pool, id)).length > 0);
+    const r = await api.call('POST', `/api/v1/settlements/${id}/partial-dispense`, operator.apiKey, {
+      fiat_amount: '1',
+      note: 'x',
+    });
+    expect(r.status).toBe(409);
+    expect(r.body.error.message).toContain('cash-out settlements only');
+    for (const body of [
+      { fiat_amount: '1' },
+      { fiat_amount: -1, note: 'x' },
+      { fiat_amount: '1.001', note: 'x' },
+    ]) {
+      expect(
+        (await api.call('POST', `/api/v1/settlements/${id}/partial-dispense`, operator.apiKey, body)).status,
+      ).toBe(422);
+    }
+  });
+
+  it('notes are append-only, newest first, stamped with UTC time and the author', async () => {
+    const machine = await createMachine(db.pool, operator, { name: 'notes' });
+    const hash = await send(machine, { wireSats: 10_500, feeSats: 500, fiat: '10.00' });
+    const s = await awaitSettled(db.pool, temporal.client, hash);
+    await api.call('POST', `/api/v1/settlements/${s.id}/notes`, operator.apiKey, { text: 'first' });
+    const r = await api.call('POST', `/api/v1/settlements/${s.id}/notes`, operator.apiKey, {
+      text: 'second',
+    });
+    expect(r.status).toBe(201);
+    const entries = (r.body.notes as string).split('\n\n');
+    expect(entries).toHaveLength(2);
+    expect(entries[0]).toMatch(
+      new RegExp(`^\\[\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ by ${operator.id}\\] second$`),
+    );
+    expect(entries[1]).toContain('] first');
+    expect(
+      (await api.call('POST', `/api/v1/settlements/${s.id}/notes`, operator.apiKey, { text: '' })).status,
+    ).toBe(422);
+    expect(
+      (await api.call('POST', `/api/v1/settlements/${s.id}/notes`, other.apiKey, { text: 'x' })).status,
+    ).toBe(404);
+  });
+
+  it('lists settlements with cursor pagination and shows one with its legs', async () => {
+    const machine = await createMachine(db.pool, operator, { name: 'listing' });
+    await createLp(db.pool, machine, { name: 'lister', depositCents: 100_000 });
+    for (let i = 0; i < 3; i++)
+      await awaitSettled(
+        db.pool,
+        temporal.client,
+        await send(machine, { wireSats: 10_500, feeSats: 500, fiat: '10.00' }),
+      );
+    const p1 = await api.call(
+      'GET',
+      `/api/v1/settlements?machine_id=${machine.row.id}&limit=2`,
+      operator.apiKey,
+    );
+    expect(p1.body.items).toHaveLength(2);
+    expect(p1.body.next_cursor).toBeTruthy();
+    const p2 = await api.call(
+      'GET',
+      `/api/v1/settlements?machine_id=${machine.row.id}&limit=2&cursor=${p1.body.next_cursor}`,
+      operator.apiKey,
+    );
+    expect(p2.body.items).toHaveLength(1);
+    expect(p2.body.next_cursor).toBeNull();
+    expect((await api.call('GET', '/api/v1/settlements?cursor=garbage', operator.apiKey)).status).toBe(400);
+    expect((await api.call('GET', '/api/v1/settlements?status=weird', operator.apiKey)).status).toBe(422);
+    const detail = await api.call('GET', `/api/v1/settlements/${p1.body.items[0].id}`, operator.apiKey);
+    expect(detail.status).toBe(200);
+    expect(detail.body.legs.map((l: { leg_type: string }) => l.leg_type)).toEqual([
+      'super_fee',
+      'dca',
+      'operator_split',
+    ]);
+    expect(detail.body.fee_mismatch_tolerance_sats).toBe(10);
+    expect((await api.call('GET', '/api/v1/settlements', other.apiKey)).body.items).toEqual([]);
+    expect((await api.call('GET', `/api/v1/settlements/${p1.body.items[0].id}`, other.apiKey)).status).toBe(
+      404,
+    );
+    const legs = await api.call('GET', '/api/v1/payments?leg_type=dca&limit=2', operator.apiKey);
+    expect(legs.body).toHaveLength(2);
+    expect(legs.body.every((l: { leg_type: string }) => l.leg_type === 'dca')).toBe(true);
+  });
+
+  it('the worklist shows rejected settlements', async () => {
+    const machine = await createMachine(db.pool, operator, { name: 'rejects' });
+    const stranger = await createMachine(db.pool, operator, { name: 'stranger' });
+    const hash = await send(machine, {
+      wireSats: 10_000,
+      feeSats: 100,
+      fiat: '10.00',
+      signerSecretHex: stranger.secretHex,
+    });
+    const s = await awaitSettled(db.pool, temporal.client, hash);
+    const wl = await api.call('GET', '/api/v1/settlements/worklist', operator.apiKey);
+    expect(wl.body.rejected.map((x: { id: string }) => x.id)).toContain(s.id);
+    expect((await api.call('GET', '/api/v1/settlements/worklist', other.apiKey)).body.rejected).toEqual([]);
+  });
+});
