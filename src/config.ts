@@ -28,6 +28,8 @@ export interface Config {
   /** 32-byte key (hex) that encrypts secrets at rest; `start` generates one under .data */
   secretKeyHex: string | undefined;
   stuckThresholdMinutes: number;
+  /** worker / ingest: serve /metrics and /healthz on this port (0 = off) */
+  metricsPort: number;
 }
 
 function int(name: string, fallback: number): number {
@@ -81,5 +83,6 @@ export function loadConfig(): Config {
     lnbitsUrl: str('LNBITS_URL'),
     secretKeyHex: str('SATMACHINE_SECRET_KEY'),
     stuckThresholdMinutes: int('STUCK_THRESHOLD_MINUTES', 30),
+    metricsPort: int('METRICS_PORT', 0),
   };
 }

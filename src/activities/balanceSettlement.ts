@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
-import { formatCents, mulDivFloor, parseRate, RATE_SCALE } from '../domain/decimal';
+import { formatCents, mulDivFloor, parseCents, parseRate, RATE_SCALE } from '../domain/decimal';
 import { insertLegs, getLeg } from '../db/legs';
 import { lpDestinations } from '../db/lp';
 import { lockMachine } from '../db/machines';
@@ -39,7 +39,7 @@ export function createBalanceSettlementActivities(deps: ActivityDeps) {
         return {
           leg_id: existing.id,
           amount_sats: existing.amount_sats,
-          amount_fiat_cents: Math.round(Number(existing.amount_fiat) * 100),
+          amount_fiat_cents: parseCents(existing.amount_fiat),
         };
       }
       const { rows } = await c.query<{ machine_id: string; wallet_id: string; operator_user_id: string }>(

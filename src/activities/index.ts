@@ -3,17 +3,18 @@ import { createLegActivities } from './legs';
 import { createPaymentActivities } from './payments';
 import { createSettlementRecordActivities } from './settlementRecords';
 import { createBalanceSettlementActivities } from './balanceSettlement';
+import { withDbErrorClassification } from './pgErrors';
 
 export type { ActivityDeps } from './deps';
 
 /** Every activity of the worker, bound to its dependencies. */
 export function createActivities(deps: ActivityDeps) {
-  return {
+  return withDbErrorClassification({
     ...createSettlementRecordActivities(deps),
     ...createLegActivities(deps),
     ...createPaymentActivities(deps),
     ...createBalanceSettlementActivities(deps),
-  };
+  });
 }
 
 export type Activities = ReturnType<typeof createActivities>;

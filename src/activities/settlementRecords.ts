@@ -5,7 +5,13 @@ import { splitFees } from '../domain/feeSplit';
 import { scalePartialDispense } from '../domain/partialDispense';
 import { formatNote } from '../domain/notes';
 import type { SettlementEventContent } from '../domain/settlementEvent';
-import { getActiveMachineByWallet, getMachine, getMachineByPubkey, type MachineRow } from '../db/machines';
+import {
+  getActiveMachineByWallet,
+  getMachine,
+  getMachineByPubkey,
+  getMachineByWallet,
+  type MachineRow,
+} from '../db/machines';
 import { withTransaction } from '../db/pool';
 import {
   applyPartialDispensePatch,
@@ -19,7 +25,7 @@ import {
   type SettlementData,
   type SettlementRow,
 } from '../db/settlements';
-import { countCompletedLegs, failPendingLeg, legCounts, voidLegs } from '../db/legs';
+import { countCompletedLegs, countLiveLegs, failPendingLeg, legCounts, voidLegs } from '../db/legs';
 import { getSuperConfig } from '../db/superConfig';
 import { getUser } from '../db/users';
 import { decodeSettlementEvent, pTags, verifySignature } from '../nostr/codec';
@@ -111,7 +117,12 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
 
     if (!verifySignature(event)) return reject('event signature is invalid');
     if (!walletMachine) {
-      return reject(`payment was seen on wallet ${payment.wallet_id}, which belongs to no active machine`);
+      const inactive = await getMachineByWallet(pool, payment.wallet_id);
+      return reject(
+        inactive
+          ? `machine ${inactive.id} (${inactive.name}) is not active`
+          : `payment was seen on wallet ${payment.wallet_id}, which belongs to no machine`,
+      );
     }
     if (event.pubkey.toLowerCase() !== walletMachine.machine_pubkey_hex) {
       const who = signerMachine ? `machine ${signerMachine.id} (${signerMachine.name})` : 'an unknown key';
@@ -119,7 +130,6 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
         `event signed by ${who}, but the payment was seen on the wallet of machine ${walletMachine.id} (${walletMachine.name})`,
       );
     }
-    if (!walletMachine.is_active) return reject(`machine ${walletMachine.id} is not active`);
     const operator = await getUser(pool, walletMachine.operator_user_id);
     const tags = pTags(event);
     if (!operator?.nostr_pubkey || !tags.includes(operator.nostr_pubkey)) {
@@ -388,7 +398,7 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
     user_id: string;
     page_size: number;
   }): Promise<PlanSummary> {
-    return withTransaction(pool, async (c) => {
+    const prepared = await withTransaction(pool, async (c): Promise<PlanSummary | null> => {
       const s = await getSettlement(c, input.settlement_id, true);
       if (!s) throw notRetryable(`settlement ${input.settlement_id} not found`, 'NotFound');
       if (s.status !== 'errored')
@@ -396,6 +406,26 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
           `settlement is ${s.status}; only an errored settlement can be retried`,
           'InvalidState',
         );
+      if (s.wire_sats === null) {
+        // force-reset while it waited for its signals: wait again
+        await setSettlementStatus(
+          c,
+          s.id,
+          'pending',
+          'waiting again for the missing signal (retried by operator)',
+        );
+        await prependNote(
+          c,
+          s.id,
+          formatNote(new Date(), input.user_id, 'retry: waiting again for the missing signal'),
+        );
+        return { payable: 0, pages: [], hold_seconds: 0 };
+      }
+      if ((await countLiveLegs(c, s.id)) === 0) {
+        // planning itself failed earlier: plan now (in its own transaction, under the machine lock)
+        await setSettlementStatus(c, s.id, 'processing', null);
+        return null;
+      }
       const summary = await reconcileAndVoidFailedLegs(deps, c, s, input.page_size);
       await setSettlementStatus(c, s.id, 'processing', null);
       await prependNote(
@@ -405,6 +435,19 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
       );
       return summary;
     });
+    if (prepared) return prepared;
+    const plan = await planAndInsertLegs(deps, input.settlement_id, input.page_size);
+    await prependNote(
+      pool,
+      input.settlement_id,
+      formatNote(new Date(), input.user_id, `retry: planned ${plan.payable} leg(s)`),
+    );
+    return plan;
+  }
+
+  /** A step failed for good (e.g. the database refused a value): errored, with the reason, for the operator. */
+  async function markErrored(input: { settlement_id: string; reason: string }): Promise<void> {
+    await setSettlementStatus(pool, input.settlement_id, 'errored', input.reason.slice(0, 1000));
   }
 
   /** Force-reset of a stuck settlement: in-flight legs that did not pay fail, the settlement is errored. */
@@ -415,7 +458,7 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
     signer_pubkey: string | null;
     first_seen_at: string;
     user_id: string;
-  }): Promise<{ settlement_id: string | null }> {
+  }): Promise<{ settlement_id: string | null; completed_legs: number }> {
     let id = input.settlement_id;
     if (!id) {
       id = (
@@ -429,7 +472,7 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
           first_seen_at: input.first_seen_at,
         })
       ).settlement_id;
-      if (!id) return { settlement_id: null };
+      if (!id) return { settlement_id: null, completed_legs: 0 };
     }
     const settlementId = id;
     await withTransaction(pool, async (c) => {
@@ -452,7 +495,7 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
       await setSettlementStatus(c, settlementId, 'errored', 'force-reset by operator (was stuck)');
       await prependNote(c, settlementId, formatNote(new Date(), input.user_id, 'force-reset (was stuck)'));
     });
-    return { settlement_id: settlementId };
+    return { settlement_id: settlementId, completed_legs: await countCompletedLegs(pool, settlementId) };
   }
 
   /**
@@ -547,5 +590,6 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
     applyPartialDispense,
     appendNote,
     getSettlementStatus,
+    markErrored,
   };
 }

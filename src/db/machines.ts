@@ -162,3 +162,12 @@ export async function deleteMachine(db: Queryable, operatorId: string, id: strin
 export async function lockMachine(db: Queryable, machineId: string): Promise<void> {
   await db.query("SELECT pg_advisory_xact_lock(hashtext('satmachine:machine:' || $1))", [machineId]);
 }
+
+/** The machine (active or not) that holds this wallet, newest first. */
+export async function getMachineByWallet(db: Queryable, walletId: string): Promise<MachineRow | null> {
+  const { rows } = await db.query<MachineRow>(
+    'SELECT * FROM satmachine.dca_machines WHERE wallet_id = $1 ORDER BY is_active DESC, updated_at DESC LIMIT 1',
+    [walletId],
+  );
+  return rows[0] ?? null;
+}

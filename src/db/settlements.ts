@@ -166,7 +166,7 @@ export async function setSettlementStatus(
 export async function markProcessingStarted(db: Queryable, id: string): Promise<void> {
   await db.query(
     `UPDATE satmachine.dca_settlements
-        SET processing_started_at = COALESCE(processing_started_at, now()), updated_at = now()
+        SET processing_started_at = now(), updated_at = now()
       WHERE id = $1`,
     [id],
   );
@@ -282,8 +282,8 @@ export interface Worklist {
 
 /**
  * The operator's worklist. Stuck = still pending / processing and older than the
- * threshold (pending: since first seen; processing: since legs started paying, or
- * since creation while on hold). threshold 0 lists everything still in flight.
+ * threshold (pending: since first seen; processing: since the current payment
+ * round started — a hold is not stuck). threshold 0 lists everything in flight.
  */
 export async function operatorWorklist(
   db: Queryable,
@@ -300,8 +300,7 @@ export async function operatorWorklist(
       WHERE m.operator_user_id = $1
         AND (s.status IN ('rejected', 'errored')
              OR (s.status = 'pending' AND s.created_at <= now() - make_interval(mins => $2))
-             OR (s.status = 'processing'
-                 AND COALESCE(s.processing_started_at, s.created_at) <= now() - make_interval(mins => $2)))
+             OR (s.status = 'processing' AND s.processing_started_at <= now() - make_interval(mins => $2)))
       ORDER BY s.created_at DESC, s.id DESC`,
     [operatorId, thresholdMinutes],
   );

@@ -6,9 +6,11 @@ import { PAYMENT_HASH, FIAT_CODE } from './validation';
 const decimal = z.union([z.number(), z.string()]);
 
 const satsInt = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+/** cassette counts and denominations are stored as 32-bit integers */
+const INT32_MAX = 2_147_483_647;
 const denominationCount = z.object({
-  denomination: z.number().int().positive(),
-  count: z.number().int().nonnegative(),
+  denomination: z.number().int().positive().max(INT32_MAX),
+  count: z.number().int().nonnegative().max(INT32_MAX),
 });
 
 /**
@@ -26,16 +28,22 @@ export const settlementEventContentSchema = z
     exchange_rate: decimal,
     fee_sats: satsInt,
     bills: z.array(denominationCount).max(100).default([]),
-    cassettes: z.record(z.string().regex(/^\d{1,3}$/), denominationCount).default({}),
+    cassettes: z
+      .record(z.string().regex(/^[1-9]\d{0,2}$/, 'cassette positions are 1..999'), denominationCount)
+      .default({}),
   })
   .superRefine((c, ctx) => {
     try {
-      if (parseCents(c.fiat_amount, 'fiat_amount') < 0) throw new Error('fiat_amount must be ≥ 0');
+      const cents = parseCents(c.fiat_amount, 'fiat_amount');
+      if (cents < 0) throw new Error('fiat_amount must be ≥ 0');
+      if (cents >= 1e18) throw new Error('fiat_amount is too large');
     } catch (e) {
       ctx.addIssue({ code: 'custom', path: ['fiat_amount'], message: (e as Error).message });
     }
     try {
-      if (parseRate(c.exchange_rate) <= 0n) throw new Error('exchange_rate must be > 0');
+      const rate = parseRate(c.exchange_rate);
+      if (rate <= 0n) throw new Error('exchange_rate must be > 0');
+      if (rate >= 10n ** 24n) throw new Error('exchange_rate must be below 10^16 sats per unit');
     } catch (e) {
       ctx.addIssue({ code: 'custom', path: ['exchange_rate'], message: (e as Error).message });
     }

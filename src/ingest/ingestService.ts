@@ -20,10 +20,13 @@ export type HandleOutcome =
 export interface IngestStream {
   /** stream name: a subscription id and a cursor key */
   name: string;
-  /** filters for a (re)subscription; `since` is where the cursor stands, if the stream keeps one */
-  filters(since: number | null): Filter[] | null;
-  /** whether this stream keeps a cursor (ephemeral kinds do: the relay only keeps them 24 h) */
-  cursor: boolean;
+  /** the live subscription (null: nothing to listen for yet) */
+  live(): Filter[] | null;
+  /**
+   * Streams of events a relay keeps only for a while (kind 21000) catch up on every
+   * (re)connect with these filters, from a persisted cursor, page by page.
+   */
+  catchUp?(since: number): Filter[] | null;
   handle(event: SignedEvent, relay: string): Promise<HandleOutcome>;
 }
 
@@ -48,8 +51,10 @@ export interface RunningIngest {
   keys: KeyDirectory;
 }
 
-const SINCE_SLACK_SECONDS = 120;
+/** catch-up starts this far before the cursor: machine clocks may lag by up to this much */
+const SINCE_SLACK_SECONDS = 15 * 60;
 const CATCH_UP_SECONDS = 24 * 3600;
+const CATCH_UP_PAGE = 1000;
 
 function isEventShape(e: unknown): e is SignedEvent {
   if (typeof e !== 'object' || e === null) return false;
@@ -112,28 +117,68 @@ export async function startIngest(opts: IngestOptions): Promise<RunningIngest> {
   };
   const startedCursor = new Map<string, number | null>();
 
+  // new operators or machines: new live filters, and a catch-up for what they may already have sent
   const resubscribeAll = () => {
-    for (const relay of relays.values()) for (const s of streams) subscribe(relay, s);
+    for (const relay of relays.values()) {
+      for (const s of streams) subscribe(relay, s);
+      catchUp(relay).catch((err) =>
+        log.warn({ relay: relay.url, err: (err as Error).message }, 'catch-up failed'),
+      );
+    }
   };
   const keys = new KeyDirectory(opts.pool, opts.secretBox, log, resubscribeAll, opts.keyRefreshMs);
   const streams: IngestStream[] = [createSettlementStream({ keys, signals, logger: log })];
 
   function subscribe(relay: RelayClient, stream: IngestStream) {
-    relay.subscribe(stream.name, () => {
-      let since: number | null = null;
-      if (stream.cursor) {
-        const live = cursorOf(relay.url, stream.name).safePoint();
-        const stored = startedCursor.get(`${relay.url}\u0000${stream.name}`) ?? null;
-        const base = live ?? stored;
-        since =
-          base === null
-            ? Math.floor(Date.now() / 1000) - CATCH_UP_SECONDS
-            : Math.max(0, base - SINCE_SLACK_SECONDS);
+    // a filter that matches nothing yet (no operator keys, no machines) still has to be a valid REQ
+    relay.subscribe(
+      stream.name,
+      () => stream.live() ?? [{ kinds: [0], limit: 0, authors: ['0'.repeat(64)] }],
+    );
+  }
+
+  /**
+   * After a (re)connect: fetch what the relay kept since the cursor (minus a slack
+   * for machine clocks), newest page first, 1,000 events a page, until nothing older
+   * is left. The live subscription carries no `since`, so a lagging clock never
+   * hides a live event.
+   */
+  async function catchUp(relay: RelayClient) {
+    for (const stream of streams) {
+      if (!stream.catchUp) continue;
+      const key = `${relay.url}\u0000${stream.name}`;
+      const cursor = cursorOf(relay.url, stream.name).safePoint() ?? startedCursor.get(key) ?? null;
+      const now = Math.floor(Date.now() / 1000);
+      const since =
+        cursor === null ? now - CATCH_UP_SECONDS : Math.max(0, Math.min(cursor, now) - SINCE_SLACK_SECONDS);
+      const filters = stream.catchUp(since);
+      if (!filters) continue;
+      let until = now + SINCE_SLACK_SECONDS;
+      let fetched = 0;
+      for (;;) {
+        const page = await relay.query(filters.map((f) => ({ ...f, until, limit: CATCH_UP_PAGE })));
+        if (!page) {
+          log.warn(
+            { relay: relay.url, stream: stream.name },
+            'catch-up interrupted; it runs again on reconnect',
+          );
+          return;
+        }
+        for (const e of page) process(relay.url, stream.name, e);
+        fetched += page.length;
+        if (page.length < CATCH_UP_PAGE) break;
+        const oldest = Math.min(...page.map((e) => (e as SignedEvent).created_at));
+        if (!(oldest < until)) {
+          log.warn(
+            { relay: relay.url, at: oldest },
+            'more than one page of events share one created_at; catch-up stops there',
+          );
+          break;
+        }
+        until = oldest;
       }
-      const f = stream.filters(since);
-      // a filter that matches nothing yet (no operator keys, no machines) still has to be a valid REQ
-      return f ?? [{ kinds: [0], limit: 0, authors: ['0'.repeat(64)] }];
-    });
+      if (fetched) log.info({ relay: relay.url, stream: stream.name, since, events: fetched }, 'caught up');
+    }
   }
 
   const pump = () => {
@@ -158,7 +203,7 @@ export async function startIngest(opts: IngestOptions): Promise<RunningIngest> {
     }
     const event = raw;
     if (handled.has(event.id) || dropped.has(event.id)) return;
-    const cursor = stream.cursor ? cursorOf(relayUrl, stream.name) : null;
+    const cursor = stream.catchUp ? cursorOf(relayUrl, stream.name) : null;
     cursor?.begin(event.created_at);
     queue.push(async () => {
       let backoff = 500;
@@ -207,11 +252,16 @@ export async function startIngest(opts: IngestOptions): Promise<RunningIngest> {
   await keys.refresh();
   for (const url of opts.relays) {
     for (const s of streams) {
-      if (s.cursor) startedCursor.set(`${url}\u0000${s.name}`, await getCursor(opts.pool, url, s.name));
+      if (s.catchUp) startedCursor.set(`${url}\u0000${s.name}`, await getCursor(opts.pool, url, s.name));
     }
-    const relay = new RelayClient(url, {
+    const relay: RelayClient = new RelayClient(url, {
       logger: log,
       onEvent: (subId, e) => process(url, subId, e),
+      onConnected: () => {
+        catchUp(relay).catch((err) =>
+          log.warn({ relay: url, err: (err as Error).message }, 'catch-up failed'),
+        );
+      },
     });
     relays.set(url, relay);
     for (const s of streams) subscribe(relay, s);

@@ -18,11 +18,13 @@ export function createSettlementStream(deps: {
   const drop = (reason: string, detail: string): HandleOutcome => ({ kind: 'drop', reason, detail });
   return {
     name: 'settlements',
-    cursor: true,
-    filters(since) {
+    live() {
       const operators = [...deps.keys.operators.keys()];
-      if (!operators.length) return null;
-      return [{ kinds: [KIND_SETTLEMENT], '#p': operators, ...(since !== null ? { since } : {}) }];
+      return operators.length ? [{ kinds: [KIND_SETTLEMENT], '#p': operators, limit: 0 }] : null;
+    },
+    catchUp(since) {
+      const operators = [...deps.keys.operators.keys()];
+      return operators.length ? [{ kinds: [KIND_SETTLEMENT], '#p': operators, since }] : null;
     },
     async handle(event: SignedEvent, relay: string): Promise<HandleOutcome> {
       if (event.kind !== KIND_SETTLEMENT)

@@ -35,6 +35,11 @@ export class RelayClient {
   private socket: WebSocket | null = null;
   private readonly subs = new Map<string, () => Filter[]>();
   private readonly pendingOk = new Map<string, (r: PublishResult) => void>();
+  private readonly queries = new Map<
+    string,
+    { events: unknown[]; done: (events: unknown[] | null) => void }
+  >();
+  private querySeq = 0;
   private backoff = 250;
   private closed = false;
   private timer: NodeJS.Timeout | null = null;
@@ -79,6 +84,10 @@ export class RelayClient {
     ws.on('error', (err) => this.log.debug({ err: err.message }, 'relay socket error'));
     ws.on('close', () => {
       if (this.socket === ws) this.socket = null;
+      for (const [id, q] of this.queries) {
+        q.done(null);
+        this.queries.delete(id);
+      }
       for (const [id, resolve] of this.pendingOk) {
         resolve({ relay: this.url, accepted: false, message: 'connection closed before the relay answered' });
         this.pendingOk.delete(id);
@@ -100,9 +109,18 @@ export class RelayClient {
     }
     if (!Array.isArray(msg)) return;
     const [verb, a, b, c] = msg as [unknown, unknown, unknown, unknown];
-    if (verb === 'EVENT' && typeof a === 'string') this.opts.onEvent?.(a, b);
-    else if (verb === 'EOSE' && typeof a === 'string') this.opts.onEose?.(a);
-    else if (verb === 'OK' && typeof a === 'string') {
+    if (verb === 'EVENT' && typeof a === 'string') {
+      const q = this.queries.get(a);
+      if (q) q.events.push(b);
+      else this.opts.onEvent?.(a, b);
+    } else if (verb === 'EOSE' && typeof a === 'string') {
+      const q = this.queries.get(a);
+      if (q) {
+        this.queries.delete(a);
+        if (this.connected) this.socket!.send(JSON.stringify(['CLOSE', a]));
+        q.done(q.events);
+      } else this.opts.onEose?.(a);
+    } else if (verb === 'OK' && typeof a === 'string') {
       this.pendingOk.get(a)?.({
         relay: this.url,
         accepted: b === true,
@@ -122,6 +140,29 @@ export class RelayClient {
   subscribe(id: string, filters: () => Filter[]): void {
     this.subs.set(id, filters);
     this.sendReq(id, filters());
+  }
+
+  /**
+   * One-shot query: the stored events matching `filters` (until EOSE), then the
+   * subscription is closed. Resolves null if the connection drops or times out.
+   */
+  query(filters: Filter[], timeoutMs = 15_000): Promise<unknown[] | null> {
+    if (!this.connected) return Promise.resolve(null);
+    const id = `q${++this.querySeq}`;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.queries.delete(id);
+        resolve(null);
+      }, timeoutMs);
+      this.queries.set(id, {
+        events: [],
+        done: (events) => {
+          clearTimeout(timer);
+          resolve(events);
+        },
+      });
+      this.socket!.send(JSON.stringify(['REQ', id, ...filters]));
+    });
   }
 
   unsubscribe(id: string): void {

@@ -55,6 +55,17 @@ export interface SettlementOutcome {
   reason?: string;
 }
 
+/** The innermost message of a failure chain (ActivityFailure → ApplicationFailure → …). */
+function deepestMessage(err: unknown): string {
+  let e = err as { message?: string; cause?: unknown } | undefined;
+  let message = e?.message ?? String(err);
+  while (e?.cause) {
+    e = e.cause;
+    if (e.message) message = e.message;
+  }
+  return message;
+}
+
 function checkActor(a: OperatorActor | undefined): void {
   if (!a || typeof a.user_id !== 'string' || a.user_id.length === 0 || a.user_id.length > 100) {
     throw new Error('user_id (the acting operator) is required');
@@ -114,6 +125,9 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
     phase,
     message,
   });
+  // handlers change phase and status behind the compiler's back: read them through functions
+  const currentPhase = (): SettlementPhase => phase;
+  const currentStatus = (): SettlementStatus => status;
 
   // ---- signals that feed the settlement --------------------------------------------
   setHandler(atmEventSignal, (signal) => {
@@ -149,12 +163,16 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
         `settlement is ${status}${stuck ? ' (stuck)' : ''}; only an errored settlement can be retried`,
       );
     }
+    if (!settlementId) throw new Error('no settlement row exists for this payment yet; nothing to retry');
   };
   const retry = async (a: OperatorActor): Promise<SettlementActionResult> => {
     busy = true;
     try {
-      if (!settlementId) throw new Error('nothing recorded yet');
-      plan = await db.prepareRetry({ settlement_id: settlementId, user_id: a.user_id, page_size: PAGE_SIZE });
+      plan = await db.prepareRetry({
+        settlement_id: settlementId!,
+        user_id: a.user_id,
+        page_size: PAGE_SIZE,
+      });
       stuck = false;
       setStatus(recorded ? 'processing' : 'pending');
       wake = true;
@@ -171,7 +189,7 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
     if (status !== 'pending' && status !== 'processing') {
       throw new Error(`settlement is ${status}; only a pending or processing settlement can be force-reset`);
     }
-    if (!stuck) {
+    if (!stuck || (phase !== 'awaiting_signals' && phase !== 'paying')) {
       throw new Error(
         `settlement is ${status} but not stuck yet: force-reset is allowed ${Math.round(stuckAfterMs / 60000)} min after it started waiting or paying`,
       );
@@ -195,6 +213,7 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
         user_id: a.user_id,
       });
       settlementId = r.settlement_id;
+      if (r.completed_legs > 0) anyCompleted = true;
       stuck = false;
       phase = 'awaiting_operator';
       setStatus('errored');
@@ -309,12 +328,16 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
   // ---- 1. wait for both signals (stuck after the threshold, keeps waiting) ----------
   const both = () => event !== null && payment !== null;
   for (;;) {
-    if (both() && status === 'pending') break;
+    if (currentStatus() === 'errored') {
+      // force-reset while waiting: nothing happens until the operator retries
+      phase = 'awaiting_operator';
+      await condition(() => wake && idle());
+      wake = false;
+      continue;
+    }
+    if (both()) break;
     phase = 'awaiting_signals';
-    const arrived = await condition(
-      () => (both() && status === 'pending') || wake,
-      stuck ? undefined : stuckAfterMs,
-    );
+    const arrived = await condition(() => both() || wake, stuck ? undefined : stuckAfterMs);
     if (wake) {
       wake = false;
       continue;
@@ -344,6 +367,7 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
   }
   const atm = event!;
   const paid = payment!;
+  stuck = false;
 
   // ---- 2. attribution check -----------------------------------------------------------
   phase = 'verifying';
@@ -352,7 +376,7 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
   if (!attribution.ok) {
     if (!attribution.machine) {
       log.warn('settlement belongs to no known machine; nothing recorded', { reason: attribution.reason });
-      status = 'rejected';
+      setStatus('rejected');
       return finish(attribution.reason);
     }
     const rec = await db.recordRejected({
@@ -375,30 +399,56 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
   upsertSearchAttributes([{ key: SA_TX_TYPE, value: txType }]);
 
   // ---- 3. record idempotently -----------------------------------------------------------
-  const rec = await db.recordSettlement({
-    payment_hash: paymentHash,
-    machine_id: attribution.machine.id,
-    event_id: atm.id,
-    event_created_at: atm.created_at,
-    content,
-    observed_amount_sats: paid.amount_sats,
-    first_seen_at: firstSeenAt,
-  });
+  let rec: Awaited<ReturnType<typeof db.recordSettlement>>;
+  try {
+    rec = await db.recordSettlement({
+      payment_hash: paymentHash,
+      machine_id: attribution.machine.id,
+      event_id: atm.id,
+      event_created_at: atm.created_at,
+      content,
+      observed_amount_sats: paid.amount_sats,
+      first_seen_at: firstSeenAt,
+    });
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    // the database refused the event's values (non-retryable): record the refusal instead
+    const reason = `invalid data: ${deepestMessage(err)}`;
+    const rejected = await db.recordRejected({
+      payment_hash: paymentHash,
+      machine_id: attribution.machine.id,
+      event_id: atm.id,
+      content: null,
+      observed_amount_sats: paid.amount_sats,
+      reason,
+      first_seen_at: firstSeenAt,
+    });
+    settlementId = rejected.settlement_id;
+    setStatus(rejected.status);
+    return finish(reason);
+  }
   settlementId = rec.settlement_id;
   recorded = true;
   if (rec.already_final) {
     setStatus(rec.status);
     return finish('already settled');
   }
-  stuck = false;
 
   // ---- 4–5. split and DCA allocation (legs inserted as pending) --------------------------
-  plan = await db.planLegs({ settlement_id: settlementId, page_size: PAGE_SIZE });
-  setStatus('processing');
-  describe(`${formatSats(content.wire_sats)} sats · ${plan.payable} leg(s)`);
+  try {
+    plan = await db.planLegs({ settlement_id: settlementId, page_size: PAGE_SIZE });
+    setStatus('processing');
+    describe(`${formatSats(content.wire_sats)} sats · ${plan.payable} leg(s)`);
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    const reason = `planning the legs failed: ${deepestMessage(err)}`;
+    await db.markErrored({ settlement_id: settlementId, reason });
+    setStatus('errored');
+    describe(reason);
+  }
 
   // ---- 6. optional hold: a durable window for partial dispense ---------------------------
-  if (plan.hold_seconds > 0) {
+  if (plan && plan.hold_seconds > 0) {
     phase = 'holding';
     holdUntil = Date.now() + plan.hold_seconds * 1000;
     describe(`holding ${plan.hold_seconds}s before paying`);
@@ -431,11 +481,14 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
     return total;
   };
 
-  // handlers change phase and status behind the compiler's back: read them through functions
-  const currentPhase = (): SettlementPhase => phase;
-  const currentStatus = (): SettlementStatus => status;
   while (currentPhase() !== 'done') {
     if (currentStatus() === 'refunded') break;
+    if (currentStatus() === 'errored') {
+      phase = 'awaiting_operator';
+      await condition(() => wake && idle());
+      wake = false;
+      continue;
+    }
     rounds++;
     phase = 'paying';
     roundRunning = true;
@@ -443,7 +496,7 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
     describe(`paying ${plan?.payable ?? 0} leg(s), round ${rounds}`);
     const round = CancellationScope.cancellable(async () => {
       roundScope = CancellationScope.current();
-      return payAll(plan!);
+      return payAll(plan ?? { payable: 0, pages: [], hold_seconds: 0 });
     })
       .then((o) => {
         if (o.completed > 0) anyCompleted = true;
@@ -463,20 +516,16 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
     await round;
     await condition(() => !busy);
     if (resetDuringRound) {
+      // the force-reset handler recorded the outcome (errored); wait for the operator
       resetDuringRound = false;
-    } else {
-      const outcome = await db.concludeRound({ settlement_id: settlementId, partial });
-      stuck = false;
-      if (outcome.completed > 0) anyCompleted = true;
-      setStatus(outcome.status);
-      if (outcome.status === 'processed' || outcome.status === 'partial') break;
-      if (outcome.status === 'processing') continue; // legs still pending: another round
-      describe(`errored: ${outcome.error_message ?? 'a leg failed'}`);
+      continue;
     }
-    phase = 'awaiting_operator';
-    wake = false;
-    await condition(() => wake && idle());
-    wake = false;
+    const outcome = await db.concludeRound({ settlement_id: settlementId, partial });
+    stuck = false;
+    if (outcome.completed > 0) anyCompleted = true;
+    setStatus(outcome.status);
+    if (outcome.status === 'processed' || outcome.status === 'partial') break;
+    if (outcome.status === 'errored') describe(`errored: ${outcome.error_message ?? 'a leg failed'}`);
   }
   describe(`${status}`);
   return finish();

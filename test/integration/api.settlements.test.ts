@@ -138,6 +138,25 @@ describe('API: settlements and operator actions', () => {
     const again = await api.call('POST', `/api/v1/settlements/${stuck.id}/force-reset`, operator.apiKey, {});
     expect(again.status).toBe(409);
     expect(again.body.error.message).toContain('only a pending or processing settlement');
+
+    // a late event changes nothing while errored; after a retry the settlement waits again and completes
+    const { buildSettlementEvent } = await import('../../src/nostr/codec');
+    const { settlementContent } = await import('../helpers/fixtures');
+    const event = buildSettlementEvent(
+      machine.secretHex,
+      operator.pubkey,
+      settlementContent({ paymentHash: hash, wireSats: 5000, feeSats: 100, fiat: '5.00' }),
+    );
+    const signals = new SettlementSignals(temporal.client, taskQueue, 2000);
+    await signals.atmEvent(hash, { event });
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await settlementByHash(db.pool, hash))!.status).toBe('errored');
+    const retried = await api.call('POST', `/api/v1/settlements/${stuck.id}/retry`, operator.apiKey, {});
+    expect(retried.status).toBe(200);
+    expect(retried.body.result.message).toContain('waiting again');
+    const done = await awaitSettled(db.pool, temporal.client, hash);
+    expect(done.status).toBe('processed');
+    expect(done.wire_sats).toBe(5000);
   });
 
   it('force-reset of a settlement that is not stuck yet is a 409 saying why', async () => {

@@ -80,13 +80,8 @@ const CSV_COLUMNS = [
   'id',
 ] as const;
 
-function csvCell(v: unknown): string {
-  const s =
-    v === null || v === undefined
-      ? ''
-      : typeof v === 'object'
-        ? JSON.stringify(v)
-        : String(v as string | number);
+function csvCell(v: string | number | null): string {
+  const s = v === null ? '' : String(v);
   // quote when needed, and neutralise spreadsheet formulas
   const safe = /^[=+\-@\t\r]/.test(s) && !/^-?\d/.test(s) ? `'${s}` : s;
   return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;

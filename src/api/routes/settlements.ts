@@ -152,8 +152,14 @@ const actionShape = z.object({
 /** Why Temporal refused an update, in the operator's words. */
 function updateRefusal(err: unknown): string | null {
   if (err instanceof WorkflowUpdateFailedError) {
-    const cause = err.cause as { message?: string; cause?: { message?: string } } | undefined;
-    return cause?.message ?? err.message;
+    // the innermost cause says why (a validator's message, or the activity's refusal)
+    let e: { message?: string; cause?: unknown } | undefined = err;
+    let message = err.message;
+    while (e?.cause) {
+      e = e.cause;
+      if (e.message) message = e.message;
+    }
+    return message;
   }
   return null;
 }

@@ -1,5 +1,6 @@
 import type { Config } from '../../config';
 import { startIngest } from '../../ingest/ingestService';
+import { startMetricsServer } from '../../metrics/server';
 import type { Logger } from '../../logger';
 import { createPaymentBackend } from '../../payments';
 import { lazyTemporalClient } from '../../temporalClient';
@@ -14,6 +15,7 @@ import {
 
 export async function ingestCommand(config: Config, log: Logger): Promise<void> {
   exitWithSupervisor();
+  const metrics = config.metricsPort ? await startMetricsServer(config.metricsPort) : null;
   const pool = openPool(config, 'satmachine-ingest', 10);
   const client = lazyTemporalClient({
     address: temporalAddress(config),
@@ -39,4 +41,5 @@ export async function ingestCommand(config: Config, log: Logger): Promise<void> 
   await client.connection.close().catch(() => undefined);
   await backend.close();
   await pool.end();
+  metrics?.close();
 }

@@ -111,8 +111,20 @@ export async function startCommand(config: Config, log: Logger, args: ParsedArgs
     };
     const children: SupervisedProcess[] = [];
     if (!config.nostrRelays) children.push(new SupervisedProcess('relay', env, log));
-    children.push(new SupervisedProcess('worker', env, log));
-    children.push(new SupervisedProcess('ingest', env, log));
+    children.push(
+      new SupervisedProcess(
+        'worker',
+        { ...env, METRICS_PORT: process.env.WORKER_METRICS_PORT ?? '9465' },
+        log,
+      ),
+    );
+    children.push(
+      new SupervisedProcess(
+        'ingest',
+        { ...env, METRICS_PORT: process.env.INGEST_METRICS_PORT ?? '9464' },
+        log,
+      ),
+    );
     children.push(new SupervisedProcess('api', env, log));
     for (const c of children) {
       c.start();
@@ -133,6 +145,7 @@ export async function startCommand(config: Config, log: Logger, args: ParsedArgs
       `  OpenAPI        ${apiUrl}/api/v1/openapi.json`,
       `  Temporal UI    ${uiUrl}`,
       `  Temporal       ${temporalAddress}`,
+      `  Metrics        ingest http://127.0.0.1:${process.env.INGEST_METRICS_PORT ?? '9464'}/metrics, worker http://127.0.0.1:${process.env.WORKER_METRICS_PORT ?? '9465'}/metrics`,
       `  Nostr relay    ${relays.join(', ')}`,
       `  PostgreSQL     ${databaseUrl.replace(/:[^:@/]*@/, ':***@')}`,
       ...(demo

@@ -3,6 +3,7 @@ import type { Config } from '../../config';
 import type { Logger } from '../../logger';
 import { createPaymentBackend } from '../../payments';
 import { createWorker } from '../../worker/worker';
+import { startMetricsServer } from '../../metrics/server';
 import { exitWithSupervisor, loadSecretBox, openPool, temporalAddress } from '../runtime';
 import { pinoTemporalLogger } from '../../worker/temporalLogger';
 
@@ -21,6 +22,7 @@ export async function connectNative(address: string, log: Logger): Promise<Nativ
 
 export async function workerCommand(config: Config, log: Logger): Promise<void> {
   exitWithSupervisor();
+  const metrics = config.metricsPort ? await startMetricsServer(config.metricsPort) : null;
   Runtime.install({
     logger: pinoTemporalLogger(log.child({ component: 'temporal-sdk' })),
     telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } },
@@ -44,4 +46,5 @@ export async function workerCommand(config: Config, log: Logger): Promise<void> 
   await connection.close();
   await backend.close();
   await pool.end();
+  metrics?.close();
 }

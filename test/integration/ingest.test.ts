@@ -1,0 +1,303 @@
+import { generateSecretKey, getPublicKey } from 'nostr-tools/pure';
+import { startIngest, type RunningIngest } from '../../src/ingest/ingestService';
+import { startRelay, type RunningRelay } from '../../src/relay/relayServer';
+import { buildSettlementEvent, encryptFor, signEvent } from '../../src/nostr/codec';
+import { RelayClient } from '../../src/nostr/relayClient';
+import { registry } from '../../src/metrics/registry';
+import { insertWallet } from '../../src/db/ledger';
+import type { SignedEvent } from '../../src/contract';
+import {
+  createLp,
+  createMachine,
+  createOperator,
+  createSuper,
+  ledgerFor,
+  newPaymentHash,
+  secretBox,
+  setDefaultSplits,
+  settlementContent,
+  type Machine,
+  type Operator,
+} from '../helpers/fixtures';
+import { awaitStatus, settlementByHash } from '../helpers/settle';
+import { eventually, freshDatabase, temporalClient, testLogger, testWorker } from '../helpers/stack';
+import { freePort } from '../helpers/ports';
+
+async function dropped(reason: string): Promise<number> {
+  const m = await registry.getSingleMetric('satmachine_ingest_dropped_total')!.get();
+  return m.values.find((v) => v.labels.reason === reason)?.value ?? 0;
+}
+
+/** The whole path on real components: relay (NIP-01 over WebSocket) → ingest → Temporal → worker → ledger. */
+describe('ingest: relay subscriptions, verification, the payment listener', () => {
+  let db: Awaited<ReturnType<typeof freshDatabase>>;
+  let temporal: Awaited<ReturnType<typeof temporalClient>>;
+  let worker: { stop: () => Promise<void> };
+  let taskQueue: string;
+  let relay: RunningRelay;
+  let relayPort: number;
+  let ingest: RunningIngest;
+  let operator: Operator;
+  let machine: Machine;
+  let publisher: RelayClient;
+
+  const startIngestHere = () =>
+    startIngest({
+      pool: db.pool,
+      client: temporal.client,
+      relays: [relay.url],
+      taskQueue,
+      secretBox,
+      payments: ledgerFor(db.pool),
+      logger: testLogger,
+      keyRefreshMs: 500,
+    });
+
+  beforeAll(async () => {
+    db = await freshDatabase();
+    temporal = await temporalClient();
+    const w = await testWorker({ pool: db.pool });
+    taskQueue = w.taskQueue;
+    worker = w.start();
+    relayPort = await freePort();
+    relay = await startRelay({ pool: db.pool, logger: testLogger, port: relayPort });
+    await createSuper(db.pool);
+    operator = await createOperator(db.pool);
+    await setDefaultSplits(db.pool, operator, [
+      { target: (await insertWallet(db.pool, operator.id, 'rev')).id, fraction: '1' },
+    ]);
+    machine = await createMachine(db.pool, operator);
+    await createLp(db.pool, machine, { name: 'lp', depositCents: 1_000_000 });
+    ingest = await startIngestHere();
+    publisher = new RelayClient(relay.url, { logger: testLogger }).start();
+    await publisher.waitConnected();
+  });
+  afterAll(async () => {
+    publisher.close();
+    await ingest.stop();
+    await relay.close();
+    await worker.stop();
+    await temporal.close();
+    await db.close();
+  });
+
+  const event = (hash: string, o: { wire?: number; fee?: number; signer?: string; to?: string } = {}) =>
+    buildSettlementEvent(
+      o.signer ?? machine.secretHex,
+      o.to ?? operator.pubkey,
+      settlementContent({
+        paymentHash: hash,
+        wireSats: o.wire ?? 21_000,
+        feeSats: o.fee ?? 1_000,
+        fiat: '20.00',
+      }),
+    );
+  const pay = (hash: string, amount = 21_000) =>
+    ledgerFor(db.pool).recordLightningPayment({
+      wallet_id: machine.walletId,
+      payment_hash: hash,
+      amount_sats: amount,
+      direction: 'incoming',
+    });
+
+  it('a signed event on the relay and a payment on the machine wallet settle end to end', async () => {
+    const hash = newPaymentHash();
+    const ok = await publisher.publish(event(hash));
+    expect(ok.accepted).toBe(true);
+    await pay(hash);
+    const s = await awaitStatus(db.pool, hash, ['processed']);
+    expect(s.wire_sats).toBe(21_000);
+  });
+
+  it('payment first, then the event', async () => {
+    const hash = newPaymentHash();
+    await pay(hash);
+    await new Promise((r) => setTimeout(r, 300));
+    await publisher.publish(event(hash));
+    await awaitStatus(db.pool, hash, ['processed']);
+  });
+
+  it('drops forged, unknown, undecryptable and garbage events with a reason, and keeps running', async () => {
+    const before = {
+      bad_signature: await dropped('bad_signature'),
+      unknown_pubkey: await dropped('unknown_pubkey'),
+      invalid_content: await dropped('invalid_content'),
+    };
+    const hashes: string[] = [];
+    // a valid event whose content was altered after signing
+    const h1 = newPaymentHash();
+    hashes.push(h1);
+    const tampered: SignedEvent = { ...event(h1), content: event(newPaymentHash()).content };
+    // a stranger's key
+    const h2 = newPaymentHash();
+    hashes.push(h2);
+    const stranger = '7'.repeat(63) + '1';
+    const fromStranger = event(h2, { signer: stranger });
+    // garbage content encrypted properly by the machine
+    const garbage = signEvent(machine.secretHex, {
+      kind: 21000,
+      tags: [['p', operator.pubkey]],
+      content: encryptFor(machine.secretHex, operator.pubkey, 'not json at all'),
+    });
+    // valid JSON, wrong schema
+    const wrongShape = signEvent(machine.secretHex, {
+      kind: 21000,
+      tags: [['p', operator.pubkey]],
+      content: encryptFor(
+        machine.secretHex,
+        operator.pubkey,
+        JSON.stringify({ v: 1, tx_type: 'cash_out', wire_sats: -5 }),
+      ),
+    });
+    // plaintext instead of NIP-44
+    const plaintext = signEvent(machine.secretHex, {
+      kind: 21000,
+      tags: [['p', operator.pubkey]],
+      content: '{"v":1}',
+    });
+    // the relay refuses bad signatures itself, so deliver the tampered one through a relay that does not check
+    for (const e of [fromStranger, garbage, wrongShape, plaintext]) await publisher.publish(e);
+    const raw = new (await import('ws')).WebSocket(relay.url);
+    await new Promise((r) => raw.once('open', r));
+    raw.send(JSON.stringify(['EVENT', tampered]));
+    const refused = await new Promise<unknown[]>((r) => raw.once('message', (d) => r(JSON.parse((d as Buffer).toString('utf8')))));
+    expect(refused).toEqual(['OK', tampered.id, false, 'invalid: bad id or signature']);
+    raw.close();
+
+    // ingest keeps serving: a good event after the junk settles
+    const good = newPaymentHash();
+    await publisher.publish(event(good));
+    await pay(good);
+    await awaitStatus(db.pool, good, ['processed']);
+    expect(await dropped('unknown_pubkey')).toBe(before.unknown_pubkey + 1);
+    expect(await dropped('invalid_content')).toBe(before.invalid_content + 3);
+    for (const h of hashes) expect(await settlementByHash(db.pool, h)).toBeNull();
+    const { rows } = await db.pool.query('SELECT count(*)::int AS n FROM satmachine.dca_settlements');
+    expect(rows[0].n).toBe(3);
+    void before.bad_signature;
+  });
+
+  it('the settlement stream itself refuses a bad signature and other kinds (relays may not check)', async () => {
+    const { createSettlementStream } = await import('../../src/ingest/settlementStream');
+    const { SettlementSignals } = await import('../../src/ingest/settlementSignals');
+    const stream = createSettlementStream({
+      keys: ingest.keys,
+      signals: new SettlementSignals(temporal.client, taskQueue),
+      logger: testLogger,
+    });
+    const e = event(newPaymentHash());
+    const tampered = { ...e, content: event(newPaymentHash()).content };
+    expect(await stream.handle(tampered, 'test')).toMatchObject({ kind: 'drop', reason: 'bad_signature' });
+    expect(await stream.handle({ ...e, kind: 1 }, 'test')).toMatchObject({
+      kind: 'drop',
+      reason: 'unknown_kind',
+    });
+    const elsewhere = buildSettlementEvent(
+      machine.secretHex,
+      getPublicKey(generateSecretKey()),
+      settlementContent({ paymentHash: newPaymentHash(), wireSats: 1, feeSats: 0, fiat: '1' }),
+    );
+    expect(await stream.handle(elsewhere, 'test')).toMatchObject({ kind: 'drop', reason: 'not_for_us' });
+  });
+
+  it('the same event delivered twice (two relays, or a re-delivery) makes one settlement', async () => {
+    const second = await startRelay({ pool: db.pool, logger: testLogger, port: await freePort() });
+    const twin = await startIngest({
+      pool: db.pool,
+      client: temporal.client,
+      relays: [relay.url, second.url],
+      taskQueue,
+      secretBox,
+      payments: ledgerFor(db.pool),
+      logger: testLogger,
+    });
+    try {
+      const hash = newPaymentHash();
+      const e = event(hash);
+      const other = new RelayClient(second.url, { logger: testLogger }).start();
+      await other.waitConnected();
+      await Promise.all([publisher.publish(e), other.publish(e)]);
+      other.close();
+      await pay(hash);
+      const s = await awaitStatus(db.pool, hash, ['processed']);
+      const { rows } = await db.pool.query(
+        'SELECT count(*)::int AS n FROM satmachine.dca_payments WHERE settlement_id = $1',
+        [s.id],
+      );
+      const { rows: transfers } = await db.pool.query(
+        `SELECT count(*)::int AS n FROM satmachine.ledger_transfers t JOIN satmachine.dca_payments p ON p.id = t.idempotency_key
+          WHERE p.settlement_id = $1`,
+        [s.id],
+      );
+      expect(transfers[0].n).toBe(rows[0].n);
+    } finally {
+      await twin.stop();
+      await second.close();
+    }
+  });
+
+  it('reconnects to a relay that restarted and keeps ingesting', async () => {
+    await relay.close();
+    relay = await startRelay({ pool: db.pool, logger: testLogger, port: relayPort });
+    publisher.close();
+    publisher = new RelayClient(relay.url, { logger: testLogger }).start();
+    await publisher.waitConnected();
+    await new Promise((r) => setTimeout(r, 1500)); // the ingest's backoff
+    const hash = newPaymentHash();
+    await publisher.publish(event(hash));
+    await pay(hash);
+    await awaitStatus(db.pool, hash, ['processed'], 30_000);
+  });
+
+  it('an ingest that was down catches up from its cursor (kind 21000 is kept by the relay)', async () => {
+    await ingest.stop();
+    const hash = newPaymentHash();
+    await publisher.publish(event(hash));
+    await pay(hash);
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await settlementByHash(db.pool, hash))?.status ?? 'none').not.toBe('processed');
+    ingest = await startIngestHere();
+    await awaitStatus(db.pool, hash, ['processed'], 30_000);
+  });
+
+  it('picks up a new operator and a new machine within seconds', async () => {
+    const op2 = await createOperator(db.pool, 'newcomer');
+    const m2 = await createMachine(db.pool, op2);
+    await createLp(db.pool, m2, { name: 'new lp', depositCents: 100_000 });
+    await new Promise((r) => setTimeout(r, 1500)); // > keyRefreshMs
+    const hash = newPaymentHash();
+    await publisher.publish(
+      buildSettlementEvent(
+        m2.secretHex,
+        op2.pubkey,
+        settlementContent({ paymentHash: hash, wireSats: 10_500, feeSats: 500, fiat: '10.00' }),
+      ),
+    );
+    await ledgerFor(db.pool).recordLightningPayment({
+      wallet_id: m2.walletId,
+      payment_hash: hash,
+      amount_sats: 10_500,
+      direction: 'incoming',
+    });
+    await awaitStatus(db.pool, hash, ['processed'], 30_000);
+  });
+
+  it('payments on wallets that are not a machine are not signalled', async () => {
+    const w = await insertWallet(db.pool, operator.id, 'not a machine');
+    const hash = newPaymentHash();
+    await ledgerFor(db.pool).recordLightningPayment({
+      wallet_id: w.id,
+      payment_hash: hash,
+      amount_sats: 100,
+      direction: 'incoming',
+    });
+    await eventually(async () => {
+      const { rows } = await db.pool.query(
+        'SELECT forwarded_at FROM satmachine.ledger_lightning_payments WHERE payment_hash = $1',
+        [hash],
+      );
+      return rows[0]?.forwarded_at;
+    });
+    await expect(temporal.client.workflow.getHandle(`settlement-${hash}`).describe()).rejects.toThrow();
+  });
+});
