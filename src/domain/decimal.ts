@@ -30,11 +30,21 @@ export function parseScaled(value: string | number, places: number, what = 'valu
   return sign === '-' ? -digits : digits;
 }
 
+/**
+ * The decimal digits of a JS number as written (its shortest round-trip form), with
+ * an exponent (5e-8, 1.5e+21) expanded by moving the point: string work only.
+ */
 function numberToPlainString(n: number, what: string): string {
   if (!Number.isFinite(n)) throw new DecimalFormatError(`${what} must be a finite number`);
   const s = String(n);
-  if (/e/i.test(s)) throw new DecimalFormatError(`${what} is out of range: ${s}`);
-  return s;
+  const m = /^(-?)(\d+)(?:\.(\d+))?e([+-]\d+)$/i.exec(s);
+  if (!m) return s;
+  const [, sign, whole, frac = '', exp] = m;
+  const digits = whole! + frac;
+  const point = whole!.length + Number(exp);
+  if (point <= 0) return `${sign}0.${'0'.repeat(-point)}${digits}`;
+  if (point >= digits.length) return `${sign}${digits}${'0'.repeat(point - digits.length)}`;
+  return `${sign}${digits.slice(0, point)}.${digits.slice(point)}`;
 }
 
 /** Formats a scaled integer back to a plain decimal string with exactly `places` digits. */

@@ -68,7 +68,10 @@ export function splitFees(input: FeeSplitInput): FeeSplit {
   const P = BigInt(principal);
   const platform = Number((P * input.platformFractionPpm) / PPM);
   const operator = Number((P * input.operatorFractionPpm) / PPM);
-  const mismatch = input.feeSats - (platform + operator);
+  // BigInt: platform + operator may pass 2^53 for absurd (but accepted) amounts
+  const mismatch = Number(
+    BigInt(input.feeSats) - (P * input.platformFractionPpm) / PPM - (P * input.operatorFractionPpm) / PPM,
+  );
   const tolerance = mismatchTolerance(principal);
   const superFee = Math.min(platform, input.feeSats);
   return {

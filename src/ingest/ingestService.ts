@@ -12,6 +12,7 @@ import { BoundedSet } from './boundedSet';
 import { startPaymentListener } from './paymentListener';
 import { SettlementSignals } from './settlementSignals';
 import { createSettlementStream } from './settlementStream';
+import { createMachineStream } from './machineStream';
 
 /** What a stream handler says of one event. */
 export type HandleOutcome =
@@ -127,7 +128,10 @@ export async function startIngest(opts: IngestOptions): Promise<RunningIngest> {
     }
   };
   const keys = new KeyDirectory(opts.pool, opts.secretBox, log, resubscribeAll, opts.keyRefreshMs);
-  const streams: IngestStream[] = [createSettlementStream({ keys, signals, logger: log })];
+  const streams: IngestStream[] = [
+    createSettlementStream({ keys, signals, logger: log }),
+    createMachineStream({ keys, pool: opts.pool, logger: log }),
+  ];
 
   function subscribe(relay: RelayClient, stream: IngestStream) {
     // a filter that matches nothing yet (no operator keys, no machines) still has to be a valid REQ

@@ -8,6 +8,7 @@ import { lpRoutes } from './lp';
 import { paymentRoutes } from './payments';
 import { settlementRoutes } from './settlements';
 import { machineRoutes } from './machines';
+import { machineStateRoutes } from './machineState';
 import { superConfigRoutes } from './superConfig';
 import { userRoutes } from './users';
 
@@ -16,6 +17,7 @@ export function mountRoutes(r: RouteRegistry, deps: ApiDeps): void {
   userRoutes(r, deps);
   superConfigRoutes(r, deps);
   machineRoutes(r, deps);
+  machineStateRoutes(r, deps);
   clientRoutes(r, deps);
   depositRoutes(r, deps);
   settlementRoutes(r, deps);

@@ -1,0 +1,375 @@
+import { startIngest, type RunningIngest } from '../../src/ingest/ingestService';
+import { createMachineStream } from '../../src/ingest/machineStream';
+import { startRelay, type RunningRelay } from '../../src/relay/relayServer';
+import { decryptFrom, encryptFor, signEvent } from '../../src/nostr/codec';
+import { RelayClient } from '../../src/nostr/relayClient';
+import { registry } from '../../src/metrics/registry';
+import { insertWallet } from '../../src/db/ledger';
+import type { SignedEvent } from '../../src/contract';
+import { startApi, type TestApi } from '../helpers/api';
+import {
+  createLp,
+  createMachine,
+  createOperator,
+  createSuper,
+  ledgerFor,
+  secretBox,
+  setDefaultSplits,
+  type Machine,
+  type Operator,
+} from '../helpers/fixtures';
+import { awaitSettled, sendSettlement } from '../helpers/settle';
+import { eventually, freshDatabase, temporalClient, testLogger, testWorker } from '../helpers/stack';
+import { freePort } from '../helpers/ports';
+
+async function droppedCount(reason: string): Promise<number> {
+  const m = await registry.getSingleMetric('satmachine_ingest_dropped_total')!.get();
+  return m.values.find((v) => v.labels.reason === reason)?.value ?? 0;
+}
+
+/** Beacons, fleet telemetry and cassettes over a real relay, the ingest and the API. */
+describe('machines talk back: beacons, telemetry, cassettes', () => {
+  let db: Awaited<ReturnType<typeof freshDatabase>>;
+  let temporal: Awaited<ReturnType<typeof temporalClient>>;
+  let worker: { stop: () => Promise<void> };
+  let taskQueue: string;
+  let relay: RunningRelay;
+  let ingest: RunningIngest;
+  let api: TestApi;
+  let operator: Operator;
+  let other: Operator;
+  let machine: Machine;
+  let publisher: RelayClient;
+  const now = () => Math.floor(Date.now() / 1000);
+
+  beforeAll(async () => {
+    db = await freshDatabase();
+    temporal = await temporalClient();
+    const w = await testWorker({ pool: db.pool });
+    taskQueue = w.taskQueue;
+    worker = w.start();
+    relay = await startRelay({ pool: db.pool, logger: testLogger, port: await freePort() });
+    api = await startApi({ pool: db.pool, temporal: temporal.client, taskQueue, relays: [relay.url] });
+    await createSuper(db.pool);
+    operator = await createOperator(db.pool, 'op');
+    other = await createOperator(db.pool, 'other');
+    await setDefaultSplits(db.pool, operator, [
+      { target: (await insertWallet(db.pool, operator.id, 'rev')).id, fraction: '1' },
+    ]);
+    machine = await createMachine(db.pool, operator, { name: 'Kiosk' });
+    ingest = await startIngest({
+      pool: db.pool,
+      client: temporal.client,
+      relays: [relay.url],
+      taskQueue,
+      secretBox,
+      payments: ledgerFor(db.pool),
+      logger: testLogger,
+      keyRefreshMs: 500,
+    });
+    publisher = new RelayClient(relay.url, { logger: testLogger }).start();
+    await publisher.waitConnected();
+  });
+  afterAll(async () => {
+    publisher.close();
+    await ingest.stop();
+    await api.close();
+    await relay.close();
+    await worker.stop();
+    await temporal.close();
+    await db.close();
+  });
+
+  const beacon = (content: Record<string, unknown>, createdAt = now(), secret = machine.secretHex) =>
+    signEvent(secret, {
+      kind: 30078,
+      tags: [['d', 'bitspire-beacon']],
+      content: JSON.stringify(content),
+      created_at: createdAt,
+    });
+  const encrypted = (
+    kind: number,
+    d: string,
+    payload: string,
+    createdAt = now(),
+    m: Machine = machine,
+    to: Operator = operator,
+  ) =>
+    signEvent(m.secretHex, {
+      kind,
+      tags: [
+        ['d', d],
+        ['p', to.pubkey],
+      ],
+      content: encryptFor(m.secretHex, to.pubkey, payload),
+      created_at: createdAt,
+    });
+  const telemetry = (id: string) => api.call('GET', `/api/v1/machines/${id}/telemetry`, operator.apiKey);
+
+  describe('beacons', () => {
+    it('a beacon with two fields is stored and the machine shows online', async () => {
+      const t0 = now() - 100;
+      await publisher.publish(beacon({ cash_in: true, version: '1.2.3' }, t0));
+      const r = await eventually(async () => {
+        const x = await telemetry(machine.row.id);
+        return x.body.beacon ? x : null;
+      });
+      expect(r.body.beacon).toMatchObject({ cash_in: true, version: '1.2.3', cash_out: null, model: null });
+      expect(r.body.status).toMatchObject({ online: true, cash_in: true, version: '1.2.3' });
+      const list = await api.call('GET', '/api/v1/machines', operator.apiKey);
+      expect(list.body.find((m: { id: string }) => m.id === machine.row.id).status.online).toBe(true);
+    });
+
+    it('a newer beacon adds fields without erasing the absent ones', async () => {
+      await publisher.publish(
+        beacon(
+          { cash_out: false, cash_level: 'low', geo: { lat: 14.6, lon: -90.5 }, fees: { cash_in: 0.05 } },
+          now() - 50,
+        ),
+      );
+      const r = await eventually(async () => {
+        const x = await telemetry(machine.row.id);
+        return x.body.beacon?.cash_level === 'low' ? x : null;
+      });
+      expect(r.body.beacon).toMatchObject({
+        cash_in: true,
+        version: '1.2.3',
+        cash_out: false,
+        cash_level: 'low',
+        geo: { lat: 14.6, lon: -90.5 },
+        fees: { cash_in: 0.05 },
+      });
+    });
+
+    it('an older or re-delivered beacon never rolls state back', async () => {
+      const stale = beacon({ cash_level: 'full', version: '0.0.1' }, now() - 1000);
+      await publisher.publish(stale);
+      // a relay re-delivering history: a fresh subscription replays it
+      const again = new RelayClient(relay.url, { logger: testLogger }).start();
+      await again.waitConnected();
+      await again.publish(stale);
+      again.close();
+      await new Promise((r) => setTimeout(r, 700));
+      expect((await telemetry(machine.row.id)).body.beacon).toMatchObject({
+        cash_level: 'low',
+        version: '1.2.3',
+      });
+    });
+
+    it('garbage beacons and beacons of unknown keys are dropped and counted', async () => {
+      const before = {
+        invalid: await droppedCount('invalid_content'),
+        unknown: await droppedCount('unknown_pubkey'),
+      };
+      await publisher.publish(
+        signEvent(machine.secretHex, { kind: 30078, tags: [['d', 'bitspire-beacon']], content: '{not json' }),
+      );
+      await publisher.publish(beacon({ cash_in: 'yes' }));
+      // an unknown key is not even subscribed to (authors filter): check the stream refuses it too
+      const stream = createMachineStream({ keys: ingest.keys, pool: db.pool, logger: testLogger });
+      const stranger = beacon({ cash_in: true }, now(), '3'.repeat(64));
+      expect(await stream.handle(stranger, 'test')).toMatchObject({ kind: 'drop', reason: 'unknown_pubkey' });
+      const forged: SignedEvent = {
+        ...beacon({ cash_in: false }),
+        content: JSON.stringify({ cash_in: true }),
+      };
+      expect(await stream.handle(forged, 'test')).toMatchObject({ kind: 'drop', reason: 'bad_signature' });
+      const unknownD = signEvent(machine.secretHex, {
+        kind: 30078,
+        tags: [['d', 'something-else']],
+        content: '{}',
+      });
+      expect(await stream.handle(unknownD, 'test')).toMatchObject({ kind: 'drop', reason: 'unknown_kind' });
+      await eventually(async () => (await droppedCount('invalid_content')) >= before.invalid + 2);
+      expect((await telemetry(machine.row.id)).body.beacon.cash_in).toBe(true);
+    });
+  });
+
+  describe('fleet telemetry', () => {
+    it('stores the snapshot raw and shows it parsed when it is JSON', async () => {
+      await publisher.publish(
+        encrypted(30079, 'bitspire-telemetry', JSON.stringify({ temp_c: 41, uptime_s: 3600 }), now() - 30),
+      );
+      const r = await eventually(async () => {
+        const x = await telemetry(machine.row.id);
+        return x.body.fleet ? x : null;
+      });
+      expect(r.body.fleet).toMatchObject({ data: { temp_c: 41, uptime_s: 3600 }, raw: null });
+      await publisher.publish(encrypted(30079, 'bitspire-telemetry', 'plain text diagnostics', now() - 20));
+      const raw = await eventually(async () => {
+        const x = await telemetry(machine.row.id);
+        return x.body.fleet.raw ? x : null;
+      });
+      expect(raw.body.fleet).toMatchObject({ data: null, raw: 'plain text diagnostics' });
+    });
+
+    it('telemetry not encrypted to the operator is dropped', async () => {
+      const before = await droppedCount('undecryptable');
+      await publisher.publish(encrypted(30079, 'bitspire-telemetry', '{}', now(), machine, other));
+      await eventually(async () => (await droppedCount('undecryptable')) > before);
+    });
+  });
+
+  describe('cassettes', () => {
+    const state = (
+      positions: Record<string, { denomination: number; count: number }>,
+      createdAt: number,
+      m: Machine = machine,
+      d?: string,
+    ) =>
+      encrypted(
+        30078,
+        d ?? `bitspire-cassettes-state:${m.row.machine_npub}`,
+        JSON.stringify({ positions }),
+        createdAt,
+        m,
+      );
+    const cassettes = () => api.call('GET', `/api/v1/machines/${machine.row.id}/cassettes`, operator.apiKey);
+    let bootstrapAt: number;
+
+    it('the bootstrap state creates one row per position, both views', async () => {
+      bootstrapAt = now() - 60;
+      await publisher.publish(
+        state({ '1': { denomination: 20, count: 100 }, '2': { denomination: 50, count: 40 } }, bootstrapAt),
+      );
+      const r = await eventually(async () => {
+        const x = await cassettes();
+        return x.body.positions.length === 2 ? x : null;
+      });
+      expect(r.body.positions[0]).toMatchObject({
+        position: 1,
+        denomination: 20,
+        count: 100,
+        updated_by: 'atm-bootstrap',
+        reported: { denomination: 20, count: 100 },
+        differs: false,
+      });
+    });
+
+    it('is idempotent on re-delivery and ignores an older state', async () => {
+      await publisher.publish(state({ '1': { denomination: 5, count: 1 } }, bootstrapAt - 500));
+      await new Promise((r) => setTimeout(r, 700));
+      const r = await cassettes();
+      expect(r.body.positions.map((p: { denomination: number }) => p.denomination)).toEqual([20, 50]);
+      const { rows } = await db.pool.query(
+        'SELECT count(*)::int AS n FROM satmachine.cassette_configs WHERE machine_id = $1',
+        [machine.row.id],
+      );
+      expect(rows[0].n).toBe(2);
+    });
+
+    it('a state naming another machine is dropped', async () => {
+      const stream = createMachineStream({ keys: ingest.keys, pool: db.pool, logger: testLogger });
+      const m2 = await createMachine(db.pool, operator, { name: 'other' });
+      const wrong = state(
+        { '1': { denomination: 20, count: 1 } },
+        now(),
+        machine,
+        `bitspire-cassettes-state:${m2.row.machine_npub}`,
+      );
+      expect(await stream.handle(wrong, 'test')).toMatchObject({ kind: 'drop', reason: 'wrong_machine' });
+    });
+
+    it('operator edits existing positions only, with valid counts and denominations', async () => {
+      const ok = await api.call('PATCH', `/api/v1/machines/${machine.row.id}/cassettes/1`, operator.apiKey, {
+        count: 80,
+      });
+      expect(ok.status).toBe(200);
+      expect(ok.body).toMatchObject({
+        count: 80,
+        updated_by: expect.any(String),
+        differs: true,
+        reported: { count: 100 },
+      });
+      expect(ok.body.differences).toEqual(['count: operator 80, machine 100']);
+      expect(
+        (
+          await api.call('PATCH', `/api/v1/machines/${machine.row.id}/cassettes/9`, operator.apiKey, {
+            count: 1,
+          })
+        ).status,
+      ).toBe(404);
+      expect(
+        (
+          await api.call('PATCH', `/api/v1/machines/${machine.row.id}/cassettes/1`, operator.apiKey, {
+            count: -1,
+          })
+        ).status,
+      ).toBe(422);
+      const badBill = await api.call(
+        'PATCH',
+        `/api/v1/machines/${machine.row.id}/cassettes/2`,
+        operator.apiKey,
+        { denomination: 30 },
+      );
+      expect(badBill.status).toBe(422);
+      expect(badBill.body.error.message).toContain('not a USD bill');
+      expect(
+        (await api.call('PATCH', `/api/v1/machines/${machine.row.id}/cassettes/2`, operator.apiKey, {}))
+          .status,
+      ).toBe(422);
+      expect(
+        (
+          await api.call('PATCH', `/api/v1/machines/${machine.row.id}/cassettes/2`, operator.apiKey, {
+            denomination: 100,
+          })
+        ).body.denomination,
+      ).toBe(100);
+    });
+
+    it('publishes the configuration to the machine: signed by the operator, encrypted to the machine', async () => {
+      const received = new Promise<SignedEvent>((resolve) => {
+        const sub = new RelayClient(relay.url, {
+          logger: testLogger,
+          onEvent: (_id, e) => resolve(e as SignedEvent),
+        }).start();
+        sub.subscribe('machine-inbox', () => [{ kinds: [30078], '#p': [machine.pubkey], since: now() - 5 }]);
+      });
+      const r = await api.call(
+        'POST',
+        `/api/v1/machines/${machine.row.id}/cassettes/publish`,
+        operator.apiKey,
+      );
+      expect(r.status).toBe(200);
+      expect(r.body.relays).toEqual([{ relay: relay.url, accepted: true, message: '' }]);
+      expect(r.body.accepted_by).toBe(1);
+      const e = await received;
+      expect(e.pubkey).toBe(operator.pubkey);
+      expect(e.tags).toContainEqual(['d', `bitspire-cassettes:${machine.row.machine_npub}`]);
+      const content = JSON.parse(decryptFrom(machine.secretHex, operator.pubkey, e.content));
+      expect(content).toEqual({
+        positions: { '1': { denomination: 20, count: 80 }, '2': { denomination: 100, count: 40 } },
+      });
+    });
+
+    it("a settlement's cassettes update the machine-reported counts", async () => {
+      await createLp(db.pool, machine, { name: 'lp', depositCents: 100_000 });
+      const hash = await sendSettlement(db.pool, temporal.client, taskQueue, machine, operator, {
+        wireSats: 42_000,
+        feeSats: 2_000,
+        fiat: '40.00',
+        cassettes: { '1': { denomination: 20, count: 98 } },
+      });
+      await awaitSettled(db.pool, temporal.client, hash);
+      const r = await cassettes();
+      expect(r.body.positions[0]).toMatchObject({ count: 80, reported: { count: 98 }, differs: true });
+    });
+
+    it("hides another operator's machine on every telemetry and cassette route", async () => {
+      for (const [method, path, body] of [
+        ['GET', `/api/v1/machines/${machine.row.id}/telemetry`],
+        ['GET', `/api/v1/machines/${machine.row.id}/cassettes`],
+        ['PATCH', `/api/v1/machines/${machine.row.id}/cassettes/1`, { count: 1 }],
+        ['POST', `/api/v1/machines/${machine.row.id}/cassettes/publish`],
+      ] as [string, string, unknown?][]) {
+        expect((await api.call(method, path, other.apiKey, body)).status).toBe(404);
+      }
+    });
+
+    it('publishing with no cassettes is a 409', async () => {
+      const empty = await createMachine(db.pool, operator, { name: 'empty' });
+      const r = await api.call('POST', `/api/v1/machines/${empty.row.id}/cassettes/publish`, operator.apiKey);
+      expect(r.status).toBe(409);
+    });
+  });
+});
