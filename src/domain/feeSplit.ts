@@ -33,7 +33,11 @@ export class InvalidAmountsError extends Error {
   }
 }
 
+/** 21,000,000 BTC: no amount can be larger, and below it every product stays exact. */
+export const MAX_SATS = 2_100_000_000_000_000;
+
 export function checkAmounts(wireSats: number, feeSats: number): void {
+  if (wireSats > MAX_SATS) throw new InvalidAmountsError(`wire_sats ${wireSats} exceeds 21,000,000 BTC`);
   if (!Number.isSafeInteger(wireSats) || wireSats < 0)
     throw new InvalidAmountsError(`wire_sats must be a whole number ≥ 0, got ${wireSats}`);
   if (!Number.isSafeInteger(feeSats) || feeSats < 0)

@@ -123,9 +123,13 @@ describe('decimal parsing (no float ever decides a value)', () => {
     ]) {
       expect(() => parseScaled(bad, 2)).toThrow(DecimalFormatError);
     }
-    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1e21]) {
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
       expect(() => parseScaled(bad, 2)).toThrow(DecimalFormatError);
     }
+    // exponent forms are expanded digit by digit, exactly
+    expect(parseScaled(1e21, 2)).toBe(10n ** 23n);
+    expect(parseScaled(1.5e-7, 8)).toBe(15n);
+    expect(() => parseScaled(1.5e-9, 8)).toThrow(DecimalFormatError);
   });
 
   it('parseCents: numbers and strings give the same exact cents (the classic float traps included)', () => {

@@ -30,7 +30,7 @@ const inputArbOf = (
   }));
 /** amounts up to the 21M BTC supply */
 const inputArb = inputArbOf(wireFeeArb);
-/** amounts up to Number.MAX_SAFE_INTEGER */
+/** amounts up to the 21M BTC supply, weighted towards the top */
 const wideInputArb = inputArbOf(wireFeeArbOf(wideSatsArb));
 
 describe('splitFees (SPEC §4 step 4)', () => {
@@ -171,21 +171,29 @@ describe('splitFees (SPEC §4 step 4)', () => {
     expect(out.toleranceSats).toBe(2_000_000_000_007);
   });
 
-  it('BUG: fee_mismatch_sats is exact when platform + operator fees exceed 2^53', () => {
-    // Found by the BigInt-oracle property with amounts up to Number.MAX_SAFE_INTEGER (accepted by
-    // checkAmounts). Only reachable above ~4.5e15 sats (more than the 21M BTC supply), but the
-    // mismatch is computed as fee − (platform + operator) in float arithmetic: the sum
-    // 18,014,371,487,884,217 is not a double and rounds to …216.
+  it('refuses amounts beyond the 21M BTC supply, so every derived value stays an exact integer', () => {
+    // Found by the BigInt-oracle property: with wire_sats near Number.MAX_SAFE_INTEGER the
+    // mismatch (−18,014,371,487,884,217) is past 2^53 and cannot be a JS number. No real
+    // settlement gets there: amounts above 2.1e15 sats are refused instead.
+    expect(() =>
+      splitFees({
+        txType: 'cash_in',
+        wireSats: Number.MAX_SAFE_INTEGER,
+        feeSats: 0,
+        platformFractionPpm: 999_999n,
+        operatorFractionPpm: 999_998n,
+      }),
+    ).toThrow(/21,000,000 BTC/);
     const out = splitFees({
       txType: 'cash_in',
-      wireSats: Number.MAX_SAFE_INTEGER,
+      wireSats: 2_100_000_000_000_000,
       feeSats: 0,
       platformFractionPpm: 999_999n,
       operatorFractionPpm: 999_998n,
     });
-    expect(out.platformFeeSats).toBe(9_007_190_247_541_736);
-    expect(out.operatorFeeSats).toBe(9_007_181_240_342_481);
-    expect(BigInt(out.feeMismatchSats)).toBe(-18_014_371_487_884_217n);
+    expect(BigInt(out.feeMismatchSats)).toBe(
+      -(2_100_000_000_000_000n * 999_999n) / 1_000_000n - (2_100_000_000_000_000n * 999_998n) / 1_000_000n,
+    );
   });
 
   it('refuses invalid amounts and fractions outside [0, 1)', () => {
