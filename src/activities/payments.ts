@@ -22,53 +22,60 @@ export function createPaymentActivities(deps: ActivityDeps) {
    * A refusal fails the leg at once (non-retryable); anything else is retried.
    */
   async function payLeg(input: { leg_id: string }): Promise<PayLegResult> {
-    const outcome = await withTransaction(pool, async (c) => {
-      const leg = await getLeg(c, input.leg_id, true);
-      if (!leg) return { status: 'missing' as const };
-      if (leg.status === 'completed')
-        return { status: 'completed' as const, payment_hash: leg.external_payment_hash ?? '' };
-      if (leg.status !== 'pending') return { status: leg.status };
-      if (leg.amount_sats <= 0) {
-        await failPendingLeg(c, leg.id, 'a leg of 0 sats cannot be paid');
-        return { status: 'failed' as const, refused: 'a leg of 0 sats cannot be paid' };
-      }
-      const source = leg.source_wallet_id ?? (await getMachine(c, leg.machine_id))!.wallet_id;
-      try {
-        let result;
-        if (leg.destination_ln_address) {
-          result = await payments.payLightningAddress({
-            idempotencyKey: leg.id,
-            fromWalletId: source,
-            address: leg.destination_ln_address,
-            amountSats: leg.amount_sats,
-            comment: `satmachine ${leg.leg_type}`,
-          });
-        } else if (leg.destination_wallet_id) {
-          result = await payments.payWallet({
-            idempotencyKey: leg.id,
-            fromWalletId: source,
-            toWalletId: leg.destination_wallet_id,
-            amountSats: leg.amount_sats,
-            memo: `satmachine ${leg.leg_type} ${leg.settlement_id ?? ''}`.trim(),
-          });
-        } else {
-          throw new PaymentRefusedError(
-            leg.leg_type === 'super_fee'
-              ? 'no destination: the platform has no super_wallet_id configured (set it in the super config, then retry)'
-              : 'no destination wallet or Lightning address on this leg',
-            'no_destination',
-          );
+    const ctx = Context.current();
+    const beat = setInterval(() => ctx.heartbeat(), 2000);
+    let outcome;
+    try {
+      outcome = await withTransaction(pool, async (c) => {
+        const leg = await getLeg(c, input.leg_id, true);
+        if (!leg) return { status: 'missing' as const };
+        if (leg.status === 'completed')
+          return { status: 'completed' as const, payment_hash: leg.external_payment_hash ?? '' };
+        if (leg.status !== 'pending') return { status: leg.status };
+        if (leg.amount_sats <= 0) {
+          await failPendingLeg(c, leg.id, 'a leg of 0 sats cannot be paid');
+          return { status: 'failed' as const, refused: 'a leg of 0 sats cannot be paid' };
         }
-        await completeLeg(c, leg.id, result.paymentHash);
-        return { status: 'completed' as const, payment_hash: result.paymentHash };
-      } catch (err) {
-        if (err instanceof PaymentRefusedError) {
-          await failPendingLeg(c, leg.id, err.message);
-          return { status: 'failed' as const, refused: err.message, code: err.code };
+        const source = leg.source_wallet_id ?? (await getMachine(c, leg.machine_id))!.wallet_id;
+        try {
+          let result;
+          if (leg.destination_ln_address) {
+            result = await payments.payLightningAddress({
+              idempotencyKey: leg.id,
+              fromWalletId: source,
+              address: leg.destination_ln_address,
+              amountSats: leg.amount_sats,
+              comment: `satmachine ${leg.leg_type}`,
+            });
+          } else if (leg.destination_wallet_id) {
+            result = await payments.payWallet({
+              idempotencyKey: leg.id,
+              fromWalletId: source,
+              toWalletId: leg.destination_wallet_id,
+              amountSats: leg.amount_sats,
+              memo: `satmachine ${leg.leg_type} ${leg.settlement_id ?? ''}`.trim(),
+            });
+          } else {
+            throw new PaymentRefusedError(
+              leg.leg_type === 'super_fee'
+                ? 'no destination: the platform has no super_wallet_id configured (set it in the super config, then retry)'
+                : 'no destination wallet or Lightning address on this leg',
+              'no_destination',
+            );
+          }
+          await completeLeg(c, leg.id, result.paymentHash);
+          return { status: 'completed' as const, payment_hash: result.paymentHash };
+        } catch (err) {
+          if (err instanceof PaymentRefusedError) {
+            await failPendingLeg(c, leg.id, err.message);
+            return { status: 'failed' as const, refused: err.message, code: err.code };
+          }
+          throw err;
         }
-        throw err;
-      }
-    });
+      });
+    } finally {
+      clearInterval(beat);
+    }
     if ('refused' in outcome) {
       log.warn({ leg_id: input.leg_id, reason: outcome.refused }, 'leg payment refused');
       throw ApplicationFailure.create({

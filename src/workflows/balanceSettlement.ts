@@ -8,7 +8,8 @@ const db = proxyLocalActivities<Activities>({
   retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '15 seconds' },
 });
 const payments = proxyActivities<Activities>({
-  startToCloseTimeout: '60 seconds',
+  startToCloseTimeout: '120 seconds',
+  heartbeatTimeout: '10 seconds',
   retry: {
     initialInterval: '1 second',
     backoffCoefficient: 2,

@@ -18,7 +18,9 @@ export const db = proxyLocalActivities<Activities>({
 });
 
 const payments = proxyActivities<Activities>({
-  startToCloseTimeout: '60 seconds',
+  startToCloseTimeout: '120 seconds',
+  // payLeg heartbeats while the backend pays: a worker that died is noticed in 10 s, not 120
+  heartbeatTimeout: '10 seconds',
   retry: {
     initialInterval: '1 second',
     backoffCoefficient: 2,

@@ -39,6 +39,8 @@ export async function workerCommand(config: Config, log: Logger): Promise<void> 
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     deps: { pool, payments: backend, secretBox: loadSecretBox(config), logger: log },
+    // a prebuilt workflow bundle (scripts or tests build it once) saves the webpack step at start
+    ...(process.env.WORKFLOW_BUNDLE_PATH ? { workflowBundle: { codePath: process.env.WORKFLOW_BUNDLE_PATH } } : {}),
   });
   log.info({ task_queue: config.temporal.taskQueue }, 'worker running');
   // the SDK shuts the worker down on SIGINT/SIGTERM and run() resolves
