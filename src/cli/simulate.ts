@@ -20,7 +20,7 @@ export interface SimulationOptions {
   fiatCents: [number, number];
   /** sats per fiat unit */
   satsPerUnit: number;
-  /** the fee the ATM charges, as a fraction of the principal */
+  /** the fee the ATM charges, as a fraction of the principal (platform + operator fractions, to match) */
   feeFraction: number;
   /** which half reaches satmachine first */
   order: 'event-first' | 'payment-first' | 'together';
@@ -82,7 +82,11 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationRes
     const txType = o.txType === 'mixed' ? (i % 3 === 2 ? 'cash_in' : 'cash_out') : o.txType;
     const fiatCents = pick(o.fiatCents, i);
     const wire = Math.max(1, Math.floor((fiatCents * o.satsPerUnit) / 100));
-    const fee = Math.min(wire, Math.floor(wire * o.feeFraction));
+    // the fee is a fraction of the principal, as satmachine computes it (cash-out: wire = P + fee)
+    const ppm = BigInt(Math.round(o.feeFraction * 1_000_000));
+    const fee = Number(
+      txType === 'cash_out' ? (BigInt(wire) * ppm) / (1_000_000n + ppm) : (BigInt(wire) * ppm) / 1_000_000n,
+    );
     const paymentHash = randomBytes(32).toString('hex');
     const content = {
       v: 1,
