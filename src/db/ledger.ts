@@ -69,8 +69,6 @@ export async function transfer(
   onCommitted?: (client: Queryable, transfer: LedgerTransferRow) => Promise<void>,
 ): Promise<TransferOutcome> {
   return withTransaction(pool, async (c) => {
-    const prior = await getTransferByKey(c, t.key);
-    if (prior) return replay(prior, t);
     // lock both wallets in id order: concurrent transfers never deadlock
     const { rows: wallets } = await c.query<LedgerWalletRow>(
       'SELECT * FROM satmachine.ledger_wallets WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE',
@@ -80,27 +78,27 @@ export async function transfer(
     const to = wallets.find((w) => w.id === t.to);
     if (!from) return { kind: 'unknown_wallet', walletId: t.from };
     if (!to) return { kind: 'unknown_wallet', walletId: t.to };
-    // a concurrent call with the same key may have won while we waited for the locks
-    const raced = await getTransferByKey(c, t.key);
-    if (raced) return replay(raced, t);
+    // checked under the locks: a concurrent call with the same key has committed by now
+    const prior = await getTransferByKey(c, t.key);
+    if (prior) return replay(prior, t);
     if (from.kind === 'user' && from.balance_sats < t.amount) {
       return { kind: 'insufficient', walletId: from.id, balance: from.balance_sats };
     }
-    const id = newId();
+    // the transfer, its two entries and both balances in one statement (one round trip)
     const { rows } = await c.query<LedgerTransferRow>(
-      `INSERT INTO satmachine.ledger_transfers (id, idempotency_key, from_wallet_id, to_wallet_id, amount_sats, payment_hash, memo)
-       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
-      [id, t.key, t.from, t.to, t.amount, t.paymentHash, t.memo],
-    );
-    await c.query(
-      `INSERT INTO satmachine.ledger_entries (transfer_id, wallet_id, amount_sats) VALUES ($1, $2, $3), ($1, $4, $5)`,
-      [id, t.from, -t.amount, t.to, t.amount],
-    );
-    await c.query(
-      `UPDATE satmachine.ledger_wallets
-          SET balance_sats = balance_sats + CASE WHEN id = $1 THEN -$3::bigint ELSE $3::bigint END
-        WHERE id IN ($1, $2)`,
-      [t.from, t.to, t.amount],
+      `WITH tr AS (
+         INSERT INTO satmachine.ledger_transfers (id, idempotency_key, from_wallet_id, to_wallet_id, amount_sats, payment_hash, memo)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *
+       ), entries AS (
+         INSERT INTO satmachine.ledger_entries (transfer_id, wallet_id, amount_sats)
+         SELECT id, from_wallet_id, -amount_sats FROM tr UNION ALL SELECT id, to_wallet_id, amount_sats FROM tr
+       ), balances AS (
+         UPDATE satmachine.ledger_wallets
+            SET balance_sats = balance_sats + CASE WHEN id = $3 THEN -$5::bigint ELSE $5::bigint END
+          WHERE id IN ($3, $4)
+       )
+       SELECT * FROM tr`,
+      [newId(), t.key, t.from, t.to, t.amount, t.paymentHash, t.memo],
     );
     if (onCommitted) await onCommitted(c, rows[0]!);
     return { kind: 'done', transfer: rows[0]!, replayed: false };

@@ -7,7 +7,7 @@ import type { Activities } from '../activities';
 import type { LegTask } from '../activities/legs';
 
 /** Legs paid at once within one page (one workflow dispatches ~30 activities/s). */
-export const LEG_CONCURRENCY = 10;
+export const LEG_CONCURRENCY = 25;
 /** Root legs per page: a page is paid inline or by one child, so no history grows past a few thousand events. */
 export const PAGE_SIZE = 250;
 
