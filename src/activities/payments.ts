@@ -4,6 +4,7 @@ import { completeLeg, failPendingLeg, getLeg } from '../db/legs';
 import { withTransaction } from '../db/pool';
 import { PaymentRefusedError } from '../payments/backend';
 import type { ActivityDeps } from './deps';
+import { legPaymentSeconds, legsPaid } from '../metrics/registry';
 
 export interface PayLegResult {
   status: 'completed' | 'failed' | 'voided' | 'skipped' | 'missing';
@@ -23,12 +24,16 @@ export function createPaymentActivities(deps: ActivityDeps) {
    */
   async function payLeg(input: { leg_id: string }): Promise<PayLegResult> {
     const ctx = Context.current();
+    const started = process.hrtime.bigint();
     const beat = setInterval(() => ctx.heartbeat(), 2000);
     let outcome;
+    let legType = 'unknown';
+    let paid = false;
     try {
       outcome = await withTransaction(pool, async (c) => {
         const leg = await getLeg(c, input.leg_id, true);
         if (!leg) return { status: 'missing' as const };
+        legType = leg.leg_type;
         if (leg.status === 'completed')
           return { status: 'completed' as const, payment_hash: leg.external_payment_hash ?? '' };
         if (leg.status !== 'pending') return { status: leg.status };
@@ -64,6 +69,7 @@ export function createPaymentActivities(deps: ActivityDeps) {
             );
           }
           await completeLeg(c, leg.id, result.paymentHash);
+          paid = true;
           return { status: 'completed' as const, payment_hash: result.paymentHash };
         } catch (err) {
           if (err instanceof PaymentRefusedError) {
@@ -75,6 +81,10 @@ export function createPaymentActivities(deps: ActivityDeps) {
       });
     } finally {
       clearInterval(beat);
+    }
+    if (paid || 'refused' in outcome) {
+      legsPaid.inc({ leg_type: legType, outcome: paid ? 'completed' : 'failed' });
+      legPaymentSeconds.observe({ leg_type: legType }, Number(process.hrtime.bigint() - started) / 1e9);
     }
     if ('refused' in outcome) {
       log.warn({ leg_id: input.leg_id, reason: outcome.refused }, 'leg payment refused');

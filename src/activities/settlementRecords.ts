@@ -30,6 +30,7 @@ import { getSuperConfig } from '../db/superConfig';
 import { getUser } from '../db/users';
 import { decodeSettlementEvent, pTags, verifySignature } from '../nostr/codec';
 import { applyCassetteCounts } from '../db/cassettes';
+import { settlementsConcluded } from '../metrics/registry';
 import type { ActivityDeps } from './deps';
 import { planAndInsertLegs, reconcileAndVoidFailedLegs } from './legPlanning';
 
@@ -320,6 +321,7 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
         { settlement_id: row.id, payment_hash: input.payment_hash, reason: input.reason },
         'settlement rejected',
       );
+      settlementsConcluded.inc({ status: 'rejected' });
       return { settlement_id: row.id, status: 'rejected', already_final: false };
     });
   }
@@ -383,6 +385,7 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
       status = input.partial ? 'partial' : 'processed';
     }
     await setSettlementStatus(pool, input.settlement_id, status, error);
+    if (status !== 'processing') settlementsConcluded.inc({ status });
     return {
       status,
       error_message: error,

@@ -9,6 +9,7 @@ import { RouteRegistry } from './routeRegistry';
 import { mountHealth } from './routes/health';
 import { mountRoutes } from './routes';
 
+import { exposeSettlementGauge } from './settlementGauge';
 export const API_PREFIX = '/api/v1';
 const VERSION = '0.1.0';
 
@@ -60,6 +61,7 @@ export function createApp(deps: ApiDeps) {
 
   app.get('/metrics', async (_req, res) => {
     res.setHeader('content-type', registry.contentType);
+  exposeSettlementGauge(deps.pool);
     res.send(await registry.metrics());
   });
 

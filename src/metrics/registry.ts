@@ -46,3 +46,25 @@ export const settlementActions = new Counter({
   labelNames: ['action', 'outcome'] as const,
   registers: [registry],
 });
+
+export const settlementsConcluded = new Counter({
+  name: 'satmachine_settlements_concluded_total',
+  help: 'Settlements reaching a status (processed, partial, refunded, errored, rejected), counted by the worker',
+  labelNames: ['status'] as const,
+  registers: [registry],
+});
+
+export const legsPaid = new Counter({
+  name: 'satmachine_legs_total',
+  help: 'Payment legs attempted by the worker, by leg type and outcome (completed, failed)',
+  labelNames: ['leg_type', 'outcome'] as const,
+  registers: [registry],
+});
+
+export const legPaymentSeconds = new Histogram({
+  name: 'satmachine_leg_payment_duration_seconds',
+  help: 'Time to pay one leg through the payment backend (lock, pay, record)',
+  labelNames: ['leg_type'] as const,
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  registers: [registry],
+});

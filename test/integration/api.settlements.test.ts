@@ -343,6 +343,12 @@ describe('API: settlements and operator actions', () => {
     expect(legs.body.every((l: { leg_type: string }) => l.leg_type === 'dca')).toBe(true);
   });
 
+  it('exposes settlements by status and operator actions in /metrics', async () => {
+    const text = await (await fetch(`${api.url}/metrics`)).text();
+    expect(text).toMatch(/satmachine_settlements\{status="processed"\} \d+/);
+    expect(text).toMatch(/satmachine_settlement_actions_total\{action="retry",outcome="applied"\} \d+/);
+  });
+
   it('the worklist shows rejected settlements', async () => {
     const machine = await createMachine(db.pool, operator, { name: 'rejects' });
     const stranger = await createMachine(db.pool, operator, { name: 'stranger' });
