@@ -1,7 +1,9 @@
 // Runs before `npm start`, `npm test` and `npm run bench` (npm's pre-scripts), with
 // nothing but Node's own modules, so it works on a fresh clone:
 //   1. `npm ci` when node_modules is missing or older than package-lock.json;
-//   2. the temporal CLI into .tools/ (scripts/install-temporal.sh), unless present.
+//   2. the temporal CLI into .tools/ (scripts/install-temporal.sh), unless present;
+//   3. for `npm test` only (argument `test`, or npm's pretest): LNbits into
+//      .tools/lnbits-venv (scripts/install-lnbits.sh), for the LNbits backend's tests.
 // Quick when everything is already there.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -38,4 +40,16 @@ try {
 } catch {
   log('the temporal CLI is missing and could not be installed (see the message above).');
   process.exit(1);
+}
+
+const forTests = process.argv.includes('test') || process.env.npm_lifecycle_event === 'pretest';
+if (forTests) {
+  const r = spawnSync('bash', [join(root, 'scripts', 'install-lnbits.sh')], {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  if (r.status !== 0) {
+    log('LNbits could not be installed (see the message above): the LNbits backend tests cannot run.');
+    process.exit(r.status ?? 1);
+  }
 }

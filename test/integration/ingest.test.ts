@@ -160,7 +160,9 @@ describe('ingest: relay subscriptions, verification, the payment listener', () =
     const raw = new (await import('ws')).WebSocket(relay.url);
     await new Promise((r) => raw.once('open', r));
     raw.send(JSON.stringify(['EVENT', tampered]));
-    const refused = await new Promise<unknown[]>((r) => raw.once('message', (d) => r(JSON.parse((d as Buffer).toString('utf8')))));
+    const refused = await new Promise<unknown[]>((r) =>
+      raw.once('message', (d) => r(JSON.parse((d as Buffer).toString('utf8')))),
+    );
     expect(refused).toEqual(['OK', tampered.id, false, 'invalid: bad id or signature']);
     raw.close();
 

@@ -164,7 +164,7 @@ describe('machines talk back: beacons, telemetry, cassettes', () => {
       await publisher.publish(
         signEvent(machine.secretHex, { kind: 30078, tags: [['d', 'bitspire-beacon']], content: '{not json' }),
       );
-      await publisher.publish(beacon({ cash_in: 'yes' }));
+      await publisher.publish(beacon({ cash_in: 'yes' }, now() + 1)); // a second apart: the relay keeps the newest per d-tag
       // an unknown key is not even subscribed to (authors filter): check the stream refuses it too
       const stream = createMachineStream({ keys: ingest.keys, pool: db.pool, logger: testLogger });
       const stranger = beacon({ cash_in: true }, now(), '3'.repeat(64));

@@ -4,6 +4,7 @@ import { clientRoutes } from './clients';
 import { commissionSplitRoutes } from './commissionSplits';
 import { depositRoutes } from './deposits';
 import { ledgerRoutes } from './ledger';
+import { lnbitsWalletRoutes } from './lnbitsWallets';
 import { lpRoutes } from './lp';
 import { paymentRoutes } from './payments';
 import { settlementRoutes } from './settlements';
@@ -25,4 +26,5 @@ export function mountRoutes(r: RouteRegistry, deps: ApiDeps): void {
   paymentRoutes(r, deps);
   lpRoutes(r, deps);
   ledgerRoutes(r, deps);
+  lnbitsWalletRoutes(r, deps);
 }

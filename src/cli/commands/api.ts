@@ -20,8 +20,8 @@ export async function apiCommand(config: Config, log: Logger): Promise<void> {
     address: temporalAddress(config),
     namespace: config.temporal.namespace,
   });
-  const { ledger } = createPaymentBackend(
-    { kind: config.paymentBackend, lnbitsUrl: config.lnbitsUrl },
+  const { ledger, lnbits } = createPaymentBackend(
+    { kind: config.paymentBackend, lnbitsUrl: config.lnbitsUrl, secretBox: loadSecretBox(config) },
     pool,
     log,
   );
@@ -31,6 +31,7 @@ export async function apiCommand(config: Config, log: Logger): Promise<void> {
     secretBox: loadSecretBox(config),
     logger: log,
     ledger,
+    lnbits,
     config: {
       taskQueue: config.temporal.taskQueue,
       namespace: config.temporal.namespace,

@@ -22,7 +22,7 @@ export async function ingestCommand(config: Config, log: Logger): Promise<void> 
     namespace: config.temporal.namespace,
   });
   const { backend } = createPaymentBackend(
-    { kind: config.paymentBackend, lnbitsUrl: config.lnbitsUrl },
+    { kind: config.paymentBackend, lnbitsUrl: config.lnbitsUrl, secretBox: loadSecretBox(config) },
     pool,
     log,
   );

@@ -62,6 +62,9 @@ export async function startCommand(config: Config, log: Logger, args: ParsedArgs
 
   try {
     mkdirSync(config.dataDir, { recursive: true });
+    if (config.paymentBackend === 'lnbits' && !config.lnbitsUrl) {
+      throw new Error('PAYMENT_BACKEND=lnbits needs LNBITS_URL (see docs/lnbits.md)');
+    }
     loadSecretBox(config, true);
     const secretKey = config.secretKeyHex ?? readFileSync(join(config.dataDir, 'secret.key'), 'utf8').trim();
 
@@ -149,6 +152,7 @@ export async function startCommand(config: Config, log: Logger, args: ParsedArgs
       `  Nostr relay    ${relays.join(', ')}`,
       `  PostgreSQL     ${databaseUrl.replace(/:[^:@/]*@/, ':***@')}`,
       ...(demo
+      `  Payments       ${config.paymentBackend === 'lnbits' ? `LNbits ${config.lnbitsUrl}` : 'embedded ledger'}`,
         ? ['', ...demo]
         : ['', 'Create the first user: npm run satmachine -- users create --role super --name admin']),
       '',

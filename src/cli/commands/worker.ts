@@ -29,7 +29,7 @@ export async function workerCommand(config: Config, log: Logger): Promise<void> 
   });
   const pool = openPool(config, 'satmachine-worker', 50);
   const { backend } = createPaymentBackend(
-    { kind: config.paymentBackend, lnbitsUrl: config.lnbitsUrl },
+    { kind: config.paymentBackend, lnbitsUrl: config.lnbitsUrl, secretBox: loadSecretBox(config) },
     pool,
     log,
   );
@@ -40,7 +40,9 @@ export async function workerCommand(config: Config, log: Logger): Promise<void> 
     taskQueue: config.temporal.taskQueue,
     deps: { pool, payments: backend, secretBox: loadSecretBox(config), logger: log },
     // a prebuilt workflow bundle (scripts or tests build it once) saves the webpack step at start
-    ...(process.env.WORKFLOW_BUNDLE_PATH ? { workflowBundle: { codePath: process.env.WORKFLOW_BUNDLE_PATH } } : {}),
+    ...(process.env.WORKFLOW_BUNDLE_PATH
+      ? { workflowBundle: { codePath: process.env.WORKFLOW_BUNDLE_PATH } }
+      : {}),
   });
   log.info({ task_queue: config.temporal.taskQueue }, 'worker running');
   // the SDK shuts the worker down on SIGINT/SIGTERM and run() resolves
