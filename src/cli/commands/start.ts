@@ -150,9 +150,9 @@ export async function startCommand(config: Config, log: Logger, args: ParsedArgs
       `  Temporal       ${temporalAddress}`,
       `  Metrics        ingest http://127.0.0.1:${process.env.INGEST_METRICS_PORT ?? '9464'}/metrics, worker http://127.0.0.1:${process.env.WORKER_METRICS_PORT ?? '9465'}/metrics`,
       `  Nostr relay    ${relays.join(', ')}`,
+      `  Payments       ${config.paymentBackend === 'lnbits' ? `LNbits ${config.lnbitsUrl}` : 'embedded ledger'}`,
       `  PostgreSQL     ${databaseUrl.replace(/:[^:@/]*@/, ':***@')}`,
       ...(demo
-      `  Payments       ${config.paymentBackend === 'lnbits' ? `LNbits ${config.lnbitsUrl}` : 'embedded ledger'}`,
         ? ['', ...demo]
         : ['', 'Create the first user: npm run satmachine -- users create --role super --name admin']),
       '',
