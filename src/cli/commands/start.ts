@@ -6,6 +6,7 @@ import { migrate } from '../../db/migrate';
 import { createPool } from '../../db/pool';
 import type { Logger } from '../../logger';
 import type { ParsedArgs } from '../args';
+import { ensureConsoleBuilt } from '../consoleBuild';
 import { seedDemo } from '../demo';
 import { relayUrls, loadSecretBox } from '../runtime';
 import { SupervisedProcess } from '../supervisor';
@@ -61,10 +62,10 @@ export async function startCommand(config: Config, log: Logger, args: ParsedArgs
   process.on('SIGTERM', onSignal);
 
   try {
-    mkdirSync(config.dataDir, { recursive: true });
     if (config.paymentBackend === 'lnbits' && !config.lnbitsUrl) {
       throw new Error('PAYMENT_BACKEND=lnbits needs LNBITS_URL (see docs/lnbits.md)');
     }
+    mkdirSync(config.dataDir, { recursive: true });
     loadSecretBox(config, true);
     const secretKey = config.secretKeyHex ?? readFileSync(join(config.dataDir, 'secret.key'), 'utf8').trim();
 
@@ -128,6 +129,7 @@ export async function startCommand(config: Config, log: Logger, args: ParsedArgs
         log,
       ),
     );
+    await ensureConsoleBuilt(log);
     children.push(new SupervisedProcess('api', env, log));
     for (const c of children) {
       c.start();

@@ -1,0 +1,736 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { createUserWithKey } from '../../src/api/userAccounts';
+import { buildConsole, consoleBuildNeeded } from '../../src/cli/consoleBuild';
+import { runSimulation } from '../../src/cli/simulate';
+import { insertWallet } from '../../src/db/ledger';
+import { insertLpPreferences } from '../../src/db/lp';
+import { startIngest, type RunningIngest } from '../../src/ingest/ingestService';
+import { encryptFor, signEvent } from '../../src/nostr/codec';
+import { RelayClient } from '../../src/nostr/relayClient';
+import { startRelay, type RunningRelay } from '../../src/relay/relayServer';
+import { startApi, type TestApi } from '../helpers/api';
+import {
+  createLp,
+  createMachine,
+  createOperator,
+  createSuper,
+  ledgerFor,
+  secretBox,
+  setDefaultSplits,
+  type Lp,
+  type Machine,
+  type Operator,
+} from '../helpers/fixtures';
+import { freePort } from '../helpers/ports';
+import { awaitSettled, awaitStatus, legsOf, sendSettlement, settlementByHash } from '../helpers/settle';
+import { eventually, freshDatabase, temporalClient, testLogger, testWorker } from '../helpers/stack';
+
+// page.evaluate callbacks run in the page; this file is compiled without the DOM lib
+declare const window: any;
+declare const document: any;
+declare function getComputedStyle(el: unknown): { outlineStyle: string; outlineWidth: string };
+
+const ROOT = join(__dirname, '..', '..');
+const SHOTS = join(ROOT, 'test-artifacts', 'screenshots');
+
+/** Debian's chromium (scripts/install-chromium.sh); a failure fails the suite, never a silent skip. */
+function chromiumPath(): string {
+  try {
+    const out = execFileSync('bash', [join(ROOT, 'scripts', 'install-chromium.sh')], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 600_000,
+    });
+    return out.trim().split('\n').pop()!;
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error(
+      `chromium is missing and could not be installed, so the console's browser tests cannot run.\n` +
+        `Run \`bash scripts/install-chromium.sh\` to see why. ${e.stderr ?? e.message}`,
+      { cause: err },
+    );
+  }
+}
+
+/**
+ * The web console in a real browser against the real stack: a fresh database, an
+ * in-process Temporal worker, a Nostr relay, the ingest, and the API serving the
+ * built console. Screenshots of every page go to test-artifacts/screenshots/.
+ */
+describe('web console (chromium)', () => {
+  let db: Awaited<ReturnType<typeof freshDatabase>>;
+  let temporal: Awaited<ReturnType<typeof temporalClient>>;
+  let worker: { stop: () => Promise<void> };
+  let taskQueue: string;
+  let relay: RunningRelay;
+  let ingest: RunningIngest;
+  let api: TestApi;
+  let publisher: RelayClient;
+  let context: BrowserContext;
+  let userDataDir: string;
+
+  let platform: Awaited<ReturnType<typeof createSuper>>;
+  let operator: Operator;
+  let other: Operator;
+  let lobby: Machine;
+  let hold: Machine;
+  let retryMachine: Machine;
+  let foreign: Machine;
+  let alice: Lp;
+  let late: Lp;
+  let retriedId: string;
+  let carol: { id: string; apiKey: string };
+
+  const secrets: string[] = [];
+  const requestUrls: string[] = [];
+  const consoleLines: string[] = [];
+  const pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    const started = Date.now();
+    const executablePath = chromiumPath();
+    if (consoleBuildNeeded()) await buildConsole({ info: () => undefined, error: () => undefined });
+    mkdirSync(SHOTS, { recursive: true });
+
+    db = await freshDatabase();
+    temporal = await temporalClient();
+    const w = await testWorker({ pool: db.pool });
+    taskQueue = w.taskQueue;
+    worker = w.start();
+    relay = await startRelay({ pool: db.pool, logger: testLogger, port: await freePort() });
+    api = await startApi({ pool: db.pool, temporal: temporal.client, taskQueue, relays: [relay.url] });
+
+    platform = await createSuper(db.pool);
+    operator = await createOperator(db.pool, 'Ana Operator');
+    other = await createOperator(db.pool, 'Other Operator');
+    await setDefaultSplits(db.pool, operator, [
+      { target: (await insertWallet(db.pool, operator.id, 'revenue')).id, fraction: '1', label: 'revenue' },
+    ]);
+    lobby = await createMachine(db.pool, operator, { name: 'Lobby ATM' });
+    hold = await createMachine(db.pool, operator, { name: 'Hold ATM', delaySeconds: 20 });
+    retryMachine = await createMachine(db.pool, operator, { name: 'Retry ATM' });
+    foreign = await createMachine(db.pool, other, { name: 'Not yours' });
+    alice = await createLp(db.pool, lobby, { name: 'alice', depositCents: 100_000 });
+    late = await createLp(db.pool, retryMachine, { name: 'late', depositCents: 50_000 });
+    await createLp(db.pool, hold, { name: 'held', depositCents: 1_000_000 });
+    // a leg of this LP fails: its payout wallet does not exist (yet)
+    await db.pool.query(`UPDATE satmachine.dca_lp SET dca_wallet_id = 'walletlater0001' WHERE user_id = $1`, [
+      late.userId,
+    ]);
+    // an LP that has not onboarded (no payout wallet yet)
+    const c = await createUserWithKey(db.pool, secretBox, { role: 'lp', name: 'carol' });
+    carol = { id: c.user.id, apiKey: c.api_key };
+    secrets.push(platform.apiKey, operator.apiKey, other.apiKey, alice.apiKey, carol.apiKey);
+
+    ingest = await startIngest({
+      pool: db.pool,
+      client: temporal.client,
+      relays: [relay.url],
+      taskQueue,
+      secretBox,
+      payments: ledgerFor(db.pool),
+      logger: testLogger,
+      keyRefreshMs: 500,
+    });
+    publisher = new RelayClient(relay.url, { logger: testLogger }).start();
+    await publisher.waitConnected();
+
+    userDataDir = mkdtempSync(join(process.env.SATMACHINE_TEST_DIR ?? tmpdir(), 'chromium-'));
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath,
+      headless: true,
+      acceptDownloads: true,
+      viewport: { width: 1280, height: 900 },
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    context.setDefaultTimeout(20_000);
+    context.on('request', (r) => requestUrls.push(r.url()));
+    context.on('page', (p) => {
+      p.on('console', (m) => consoleLines.push(m.text()));
+      p.on('pageerror', (e) => pageErrors.push(e.message));
+    });
+    process.stderr.write(`[browser] stack and chromium ready in ${Date.now() - started} ms\n`);
+  }, 300_000);
+
+  afterAll(async () => {
+    await context?.close();
+    publisher?.close();
+    await ingest?.stop();
+    await api?.close();
+    await relay?.close();
+    await worker?.stop();
+    await temporal?.close();
+    await db?.close();
+    if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+  });
+
+  // ---- helpers ---------------------------------------------------------------------------
+  const shot = (page: Page, name: string) =>
+    page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+
+  /** A new tab: its sessionStorage is its own, so each tab is its own session. */
+  const newTab = () => context.newPage();
+
+  const heading = (page: Page, name: string | RegExp) => page.getByRole('heading', { level: 1, name });
+
+  async function signIn(page: Page, key: string, landing: string | RegExp): Promise<void> {
+    await page.goto(`${api.url}/`);
+    await heading(page, 'satmachine console').waitFor();
+    await page.getByLabel('API key').fill(key);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await heading(page, landing).waitFor();
+  }
+
+  const nav = (page: Page, name: string) =>
+    page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true }).click();
+
+  const machineCard = (page: Page, name: string): Locator =>
+    page.getByRole('listitem').filter({ has: page.getByRole('heading', { name }) });
+
+  async function fieldError(page: Page, label: string): Promise<string> {
+    const input = page.getByLabel(label, { exact: true });
+    await page.waitForFunction(
+      (el) => el?.getAttribute('aria-invalid') === 'true',
+      await input.elementHandle(),
+    );
+    const ids = (await input.getAttribute('aria-describedby'))!.split(' ');
+    return (await page.locator(`[id="${ids[0]}"]`).textContent()) ?? '';
+  }
+
+  // ---- the tests -------------------------------------------------------------------------
+  it('is served by the API process at /, behind the paths the API owns', async () => {
+    const index = await fetch(`${api.url}/worklist`, { headers: { accept: 'text/html' } });
+    expect(index.status).toBe(200);
+    expect(await index.text()).toContain('<div id="root"></div>');
+    expect((await api.call('GET', '/healthz')).body).toEqual({ status: 'ok' });
+    expect((await api.call('GET', '/api/v1/openapi.json')).body.openapi).toBe('3.1.0');
+    expect((await api.call('GET', '/metrics')).text).toContain('# HELP');
+    const unknown = await fetch(`${api.url}/api/v1/nothing-here`, { headers: { accept: 'text/html' } });
+    expect(unknown.status).toBe(404);
+    expect(((await unknown.json()) as { error: { code: string } }).error.code).toBe('not_found');
+  });
+
+  it('refuses a wrong key and keeps nothing of it', async () => {
+    const page = await newTab();
+    await page.goto(`${api.url}/fleet`);
+    await heading(page, 'satmachine console').waitFor();
+    expect(new URL(page.url()).pathname).toBe('/signin');
+    await page.getByLabel('API key').fill('not-a-real-key-0123456789');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    expect(await fieldError(page, 'API key')).toContain('This API key is not valid');
+    expect(new URL(page.url()).pathname).toBe('/signin');
+    expect(await page.evaluate(() => window.sessionStorage.getItem('satmachine.apiKey'))).toBeNull();
+    await shot(page, 'signin-refused');
+    await page.close();
+  });
+
+  it('an operator signs in and sees a simulated ATM settlement flow into the fleet', async () => {
+    const page = await newTab();
+    await signIn(page, operator.apiKey, 'Fleet');
+    // the key is in this tab's sessionStorage only: not in the URL, localStorage or a cookie
+    expect(page.url()).not.toContain(operator.apiKey);
+    expect(await page.evaluate(() => window.sessionStorage.getItem('satmachine.apiKey'))).toBe(
+      operator.apiKey,
+    );
+    expect(await page.evaluate(() => window.localStorage.length)).toBe(0);
+    expect(await context.cookies()).toEqual([]);
+    // role-aware navigation
+    const links = await page.getByRole('navigation', { name: 'Main' }).getByRole('link').allTextContents();
+    expect(links).toEqual(['Fleet', 'Worklist', 'LPs & deposits', 'Commission splits', 'Cassettes']);
+
+    const card = machineCard(page, 'Lobby ATM');
+    await card.getByTestId('today-count').filter({ hasText: /^0/ }).waitFor();
+    expect(await card.textContent()).toContain('offline');
+
+    // the machine beacons (online, cash available), then a customer cashes out 50.00 USD
+    await publisher.publish(
+      signEvent(lobby.secretHex, {
+        kind: 30078,
+        tags: [['d', 'bitspire-beacon']],
+        content: JSON.stringify({ cash_in: true, cash_out: true, cash_level: 'high', version: '2.4.1' }),
+      }),
+    );
+    const sim = await runSimulation({
+      apiUrl: api.url,
+      apiKey: platform.apiKey,
+      relays: [relay.url],
+      machineSecretHex: lobby.secretHex,
+      operatorPubkeyHex: operator.pubkey,
+      machineWalletId: lobby.walletId,
+      count: 1,
+      rate: 10,
+      txType: 'cash_out',
+      fiatCode: 'USD',
+      fiatCents: [5000, 5000],
+      satsPerUnit: 1000,
+      feeFraction: 0.05,
+      order: 'together',
+      logger: testLogger,
+    });
+    expect(sim.errors).toEqual([]);
+    // the ingest starts the workflow from the relay's event: wait for the row to settle
+    await awaitStatus(db.pool, sim.settlements[0]!.payment_hash, ['processed']);
+
+    await card.getByTestId('today-count').filter({ hasText: /^1/ }).waitFor();
+    expect(await card.getByTestId('today-volume').textContent()).toContain('50.00 USD');
+    expect(await card.textContent()).toMatch(/online[\s\S]*Cash-inavailable[\s\S]*Cash levelhigh/);
+    await shot(page, 'operator-fleet');
+
+    // the machine page lists it
+    await card.getByRole('link', { name: 'Settlements' }).click();
+    await heading(page, 'Lobby ATM').waitFor();
+    await page.locator('tbody').getByText('processed').waitFor();
+    await shot(page, 'operator-machine');
+    await page.close();
+  });
+
+  it('retries an errored settlement from the worklist once its wallet exists', async () => {
+    // fee 6,000 where 5,000 is expected: the fee mismatch is over tolerance
+    const hash = await sendSettlement(db.pool, temporal.client, taskQueue, retryMachine, operator, {
+      wireSats: 106_000,
+      feeSats: 6_000,
+      fiat: '100.00',
+    });
+    const errored = await awaitStatus(db.pool, hash, ['errored']);
+    retriedId = errored.id;
+
+    const page = await newTab();
+    await signIn(page, operator.apiKey, 'Fleet');
+    await nav(page, 'Worklist');
+    await heading(page, 'Worklist').waitFor();
+    const retry = page.getByRole('button', { name: `Retry settlement ${errored.id}` });
+    const row = page
+      .getByRole('region', { name: 'Errored settlements' })
+      .getByRole('row')
+      .filter({ has: retry });
+    await row.waitFor();
+    await shot(page, 'operator-worklist');
+
+    // the wallet is created, then the operator retries: the dialog says what will happen
+    await insertWallet(db.pool, late.userId, 'created later', 'walletlater0001');
+    await retry.click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByText('will be voided').waitFor();
+    expect(await dialog.textContent()).toMatch(
+      /1 failed leg will be voided[\s\S]*walletlater0001 does not exist/,
+    );
+    await shot(page, 'operator-retry-dialog');
+    await dialog.getByRole('button', { name: 'Retry', exact: true }).click();
+    const answer = page.getByRole('status').filter({ hasText: 'Retry applied' });
+    await answer.waitFor();
+    expect(await answer.textContent()).toContain('retrying: 1 leg(s)');
+    expect(await dialog.count()).toBe(0);
+    // focus lands next to the answer, not on the page's body
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe(`dismiss-${errored.id}`);
+    await shot(page, 'operator-worklist-retried');
+    expect((await awaitSettled(db.pool, temporal.client, hash)).status).toBe('processed');
+
+    // its page: amounts with the mismatch highlighted, every leg, the notes, the workflow link
+    await page.getByRole('link', { name: `Details of settlement ${errored.id}` }).click();
+    await heading(page, /^Settlement /).waitFor();
+    await page.getByText('processed', { exact: true }).first().waitFor();
+    const mismatch = page.getByTestId('fee-mismatch');
+    expect(await mismatch.getAttribute('class')).toContain('highlight-warn');
+    expect(await mismatch.textContent()).toContain('over tolerance');
+    const legs = page.getByRole('region', { name: 'Legs' });
+    await legs.getByText('voided').waitFor();
+    expect(await legs.getByText('completed').count()).toBeGreaterThanOrEqual(2);
+    expect(await legs.textContent()).toContain('walletlater0001 does not exist');
+    const temporalLink = page.getByRole('link', { name: /Open the workflow in the Temporal UI/ });
+    expect(await temporalLink.getAttribute('href')).toBe(
+      `http://127.0.0.1:8233/namespaces/default/workflows/settlement-${hash}`,
+    );
+    await page.getByLabel('Add a note').fill('LP wallet created; paid on retry');
+    await page.getByRole('button', { name: 'Add note' }).click();
+    const notes = page.getByRole('list', { name: 'Notes, newest first' });
+    await notes.getByText('LP wallet created; paid on retry').waitFor();
+    expect(await notes.getByRole('listitem').allTextContents()).toEqual([
+      expect.stringContaining('LP wallet created; paid on retry'),
+      expect.stringContaining('retry: 1 leg(s) to pay again'),
+    ]);
+    await shot(page, 'operator-settlement');
+    await page.close();
+  });
+
+  it('records a partial dispense inside the hold window', async () => {
+    const hash = await sendSettlement(db.pool, temporal.client, taskQueue, hold, operator, {
+      wireSats: 210_000,
+      feeSats: 10_000,
+      fiat: '200.00',
+    });
+    const holding = await eventually(async () => {
+      const s = await settlementByHash(db.pool, hash);
+      if (!s || s.status !== 'processing') return null;
+      return (await legsOf(db.pool, s.id)).length ? s : null;
+    });
+    const page = await newTab();
+    await signIn(page, operator.apiKey, 'Fleet');
+    await page.goto(`${api.url}/settlements/${holding.id}`);
+    await heading(page, /^Settlement /).waitFor();
+    await page
+      .getByText(/Payments held until/)
+      .first()
+      .waitFor();
+    const actions = page.getByRole('group', { name: 'Actions' });
+
+    // force-reset is refused while it is not stuck: the 409's reason is shown where the operator acted
+    await actions.getByRole('button', { name: 'Force reset' }).click();
+    const reset = page.getByRole('dialog');
+    await reset.getByText('Only a settlement stuck past the threshold can be force-reset.').waitFor();
+    await reset.getByRole('button', { name: 'Force reset' }).click();
+    const refused = page.getByRole('alert').filter({ hasText: 'Force reset refused' });
+    await refused.waitFor();
+    expect(await refused.textContent()).toContain('not stuck yet');
+    await shot(page, 'operator-force-reset-refused');
+
+    await actions.getByRole('button', { name: 'Partial dispense' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Fiat actually dispensed (USD)').fill('150.00');
+    await dialog.getByLabel('Note (why)').fill('cassette 2 jammed');
+    const preview = dialog.getByRole('definition').filter({ hasText: '52,500 sats' });
+    await preview.waitFor();
+    expect(await dialog.textContent()).toMatch(/210,000 sats → 157,500 sats[\s\S]*Ends aspartial/);
+    await shot(page, 'operator-partial-dispense-dialog');
+    await dialog.getByRole('button', { name: 'Partial dispense' }).click();
+    const answer = page.getByRole('status').filter({ hasText: 'Partial dispense applied' });
+    await answer.waitFor();
+    const amountsRegion = page.getByRole('region', { name: 'Amounts' });
+    await amountsRegion.getByText('52,500 sats', { exact: true }).waitFor();
+    const amounts = await amountsRegion.textContent();
+    expect(amounts).toMatch(
+      /Fiat150\.00 USD[\s\S]*Wire157,500 sats[\s\S]*Owed back to the customer52,500 sats/,
+    );
+    expect(await page.getByRole('list', { name: 'Notes, newest first' }).textContent()).toContain(
+      'cassette 2 jammed',
+    );
+    await shot(page, 'operator-partial-dispense');
+    expect((await settlementByHash(db.pool, hash))!.refund_sats).toBe(52_500);
+    await page.close();
+  });
+
+  it('compares, edits and publishes cassettes', async () => {
+    const state = signEvent(lobby.secretHex, {
+      kind: 30078,
+      tags: [
+        ['d', `bitspire-cassettes-state:${lobby.row.machine_npub}`],
+        ['p', operator.pubkey],
+      ],
+      content: encryptFor(
+        lobby.secretHex,
+        operator.pubkey,
+        JSON.stringify({
+          positions: { '1': { denomination: 20, count: 100 }, '2': { denomination: 50, count: 40 } },
+        }),
+      ),
+    });
+    await publisher.publish(state);
+    await eventually(async () => {
+      const r = await api.call('GET', `/api/v1/machines/${lobby.row.id}/cassettes`, operator.apiKey);
+      return r.body.positions.length === 2;
+    });
+
+    const page = await newTab();
+    await signIn(page, operator.apiKey, 'Fleet');
+    await nav(page, 'Cassettes');
+    await page.getByRole('link', { name: 'Lobby ATM' }).click();
+    await heading(page, 'Cassettes — Lobby ATM').waitFor();
+    await page.getByLabel('Count of position 1').fill('80');
+    await page.getByRole('button', { name: 'Save changes (1)' }).click();
+    await page.getByRole('status').filter({ hasText: 'Saved 1 position' }).waitFor();
+    const row = page.getByRole('row').filter({ has: page.getByRole('rowheader', { name: '1' }) });
+    await row.getByText('count: operator 80, machine 100').waitFor();
+    expect(await row.getByText('differs').count()).toBe(1);
+    await shot(page, 'operator-cassettes');
+
+    await page.getByRole('button', { name: 'Publish to machine' }).click();
+    const dialog = page.getByRole('dialog');
+    expect(await dialog.textContent()).toContain('Position 1: 80 × 20 USD');
+    await dialog.getByRole('button', { name: 'Publish' }).click();
+    const published = page.getByRole('region', { name: 'Published' });
+    await published.waitFor();
+    expect(await published.textContent()).toContain('Accepted by 1 of 1 relay');
+    expect(await published.getByRole('list', { name: 'Relays' }).textContent()).toContain(
+      `${relay.url}: ✓ accepted`,
+    );
+    await shot(page, 'operator-cassettes-published');
+    await page.close();
+  });
+
+  it('enrols an LP, records and confirms a deposit, and edits commission splits to a sum of 1', async () => {
+    const bob = await createUserWithKey(db.pool, secretBox, { role: 'lp', name: 'bob' });
+    await insertLpPreferences(db.pool, bob.user.id, {
+      dca_wallet_id: (await insertWallet(db.pool, bob.user.id, 'bob wallet')).id,
+      default_dca_mode: 'flow',
+      fixed_mode_daily_limit: null,
+      autoforward_ln_address: null,
+      autoforward_enabled: false,
+    });
+    const page = await newTab();
+    await signIn(page, operator.apiKey, 'Fleet');
+    await nav(page, 'LPs & deposits');
+    await heading(page, 'LPs and deposits').waitFor();
+    // the filter (a select of the page) and the enrol form both say "Machine": take the form's
+    const enrol = page.locator('form').filter({ hasText: 'Enrol an LP at a machine' });
+    await enrol.getByLabel('Machine').selectOption({ label: 'Lobby ATM' });
+    await enrol.getByLabel('LP user id').fill(bob.user.id);
+    await enrol.getByRole('button', { name: 'Enrol' }).click();
+    await enrol.getByRole('status').filter({ hasText: 'Enrolled bob' }).waitFor();
+    await enrol.getByLabel('LP user id').fill(carol.id);
+    await enrol.getByRole('button', { name: 'Enrol' }).click();
+    await enrol.getByRole('status').filter({ hasText: 'Enrolled carol' }).waitFor();
+
+    // carol has no payout wallet yet: the API refuses her deposit and says why
+    const deposit = page.locator('form').filter({ hasText: 'Record a deposit' });
+    await deposit.getByLabel('LP at machine').selectOption({ label: 'carol at Lobby ATM' });
+    await deposit.getByLabel(/^Amount/).fill('10');
+    await deposit.getByRole('button', { name: 'Record deposit' }).click();
+    await deposit.getByRole('alert').filter({ hasText: 'has not onboarded yet' }).waitFor();
+
+    await deposit.getByLabel('LP at machine').selectOption({ label: 'bob at Lobby ATM' });
+    await deposit.getByLabel(/^Amount/).fill('250');
+    await deposit.getByRole('button', { name: 'Record deposit' }).click();
+    await deposit.getByRole('status').filter({ hasText: 'Recorded 250.00 USD' }).waitFor();
+    await page.getByRole('button', { name: 'Confirm deposit of 250.00 USD for bob' }).click();
+    const dialog = page.getByRole('dialog');
+    expect(await dialog.textContent()).toContain('can never be deleted');
+    await dialog.getByRole('button', { name: 'Confirm deposit' }).click();
+    await page.getByRole('status').filter({ hasText: 'Deposit of 250.00 USD confirmed' }).waitFor();
+    await page
+      .getByRole('region', { name: 'Enrolments and balances' })
+      .getByRole('row')
+      .filter({ hasText: 'bob' })
+      .getByText('250.00 USD')
+      .first()
+      .waitFor();
+    await shot(page, 'operator-lps-deposits');
+
+    const second = await insertWallet(db.pool, operator.id, 'partner');
+    await nav(page, 'Commission splits');
+    await heading(page, 'Commission splits').waitFor();
+    await page.getByText('Sum 1.000000 — complete.').waitFor();
+    await page.getByRole('button', { name: 'Add leg' }).click();
+    await page.getByLabel('Leg 2: wallet id or Lightning address').fill(second.id);
+    await page.getByLabel('Leg 2: label').fill('partner');
+    await page.getByLabel('Leg 2: share').fill('0.25');
+    await page.getByText('Sum 1.250000 — 0.250000 too much.').waitFor();
+    const save = page.getByRole('button', { name: 'Save splits' });
+    expect(await save.isDisabled()).toBe(true);
+    await page.getByLabel('Leg 1: share').fill('0.7');
+    await page.getByText('0.050000 still to share before saving').waitFor();
+    expect(await save.isDisabled()).toBe(true);
+    await page.getByLabel('Leg 1: share').fill('0.75');
+    await page.getByText('Sum 1.000000 — complete.').waitFor();
+    await save.click();
+    await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+    const saved = await api.call('GET', '/api/v1/commission-splits', operator.apiKey);
+    expect(saved.body.legs.map((l: { fraction: string }) => l.fraction)).toEqual(['0.750000', '0.250000']);
+    await shot(page, 'operator-commission-splits');
+    await page.close();
+  });
+
+  it("an operator cannot reach another operator's machine or settlement by editing the URL", async () => {
+    const page = await newTab();
+    await signIn(page, operator.apiKey, 'Fleet');
+    for (const path of [`/machines/${foreign.row.id}/cassettes`, `/machines/${foreign.row.id}`]) {
+      await page.goto(`${api.url}${path}`);
+      await page
+        .getByRole('alert')
+        .filter({ hasText: `Not found: machine ${foreign.row.id}` })
+        .waitFor();
+      expect(await page.textContent('main')).not.toContain('Not yours');
+    }
+    await shot(page, 'operator-foreign-machine');
+    // and the other operator cannot open this operator's settlement
+    const theirs = await newTab();
+    await signIn(theirs, other.apiKey, 'Fleet');
+    await theirs.goto(`${api.url}/settlements/${retriedId}`);
+    await theirs
+      .getByRole('alert')
+      .filter({ hasText: `Not found: settlement ${retriedId}` })
+      .waitFor();
+    await page.close();
+    await theirs.close();
+  });
+
+  it('an LP signs in, reads balances and payouts, downloads the CSV and sees field errors', async () => {
+    const page = await newTab();
+    await signIn(page, alice.apiKey, 'Balances');
+    const links = await page.getByRole('navigation', { name: 'Main' }).getByRole('link').allTextContents();
+    expect(links).toEqual(['Balances', 'Payouts', 'Preferences']);
+    await page.getByRole('heading', { name: 'Operator Ana Operator' }).waitFor();
+    const row = page.getByRole('row').filter({ has: page.getByRole('rowheader', { name: 'Lobby ATM' }) });
+    expect(await row.textContent()).toMatch(/1000\.00 USD.*USD.*0\.00 USD.*USD.*sats/);
+    await shot(page, 'lp-balances');
+
+    await nav(page, 'Payouts');
+    await heading(page, 'Payouts').waitFor();
+    await page.getByRole('region', { name: 'Payouts' }).getByText('dca').first().waitFor();
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Download CSV (all payouts)' }).click(),
+    ]);
+    expect(download.url()).toMatch(/^blob:/);
+    expect(download.suggestedFilename()).toMatch(/^satmachine-payouts-\d{4}-\d\d-\d\d\.csv$/);
+    const csv = readFileSync(await download.path(), 'utf8').split('\r\n');
+    expect(csv[0]).toBe(
+      'completed_at,leg_type,machine_name,amount_sats,amount_fiat,currency,exchange_rate,payment_hash,destination,settlement_id,id',
+    );
+    expect(csv[1]).toMatch(/^\d{4}-.*,dca,Lobby ATM,\d+,\d+\.\d\d,USD,/);
+    await page.getByRole('status').filter({ hasText: 'Downloaded your payouts as CSV' }).waitFor();
+    await shot(page, 'lp-payouts');
+
+    await nav(page, 'Preferences');
+    await heading(page, 'Preferences').waitFor();
+    await page.getByLabel('Forward every payout to a Lightning address').check();
+    await page.getByLabel('Lightning address', { exact: true }).fill('not an address');
+    await page.getByRole('button', { name: 'Save preferences' }).click();
+    expect(await fieldError(page, 'Lightning address')).toContain('must be a Lightning address name@domain');
+    // the API's message is next to the field, and focus moved there
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('pref-autoforward_ln_address');
+    await shot(page, 'lp-preferences-invalid');
+    await page.getByLabel('Lightning address', { exact: true }).fill('alice@wallet.example');
+    await page.getByRole('button', { name: 'Save preferences' }).click();
+    await page.getByRole('status').filter({ hasText: 'Preferences saved.' }).waitFor();
+
+    // an operator page is not for an LP
+    await page.goto(`${api.url}/fleet`);
+    await heading(page, 'Not available').waitFor();
+    await page.close();
+
+    // an LP that has not onboarded creates a payout wallet and saves: it is onboarded
+    const fresh = await newTab();
+    await signIn(fresh, carol.apiKey, 'Balances');
+    await fresh.getByRole('status').filter({ hasText: 'You have no payout wallet yet' }).waitFor();
+    await nav(fresh, 'Preferences');
+    await fresh.getByRole('status').filter({ hasText: 'You have not onboarded yet' }).waitFor();
+    await fresh.getByRole('button', { name: 'Save preferences' }).click();
+    expect(await fieldError(fresh, 'Payout wallet id')).toContain('required on the first call');
+    await fresh.getByRole('button', { name: 'Create a new wallet' }).click();
+    await fresh.getByRole('status').filter({ hasText: 'Created wallet' }).waitFor();
+    const wallet = await fresh.getByLabel('Payout wallet id').inputValue();
+    expect(wallet).toMatch(/^[A-Za-z0-9_-]+$/);
+    await fresh.getByRole('button', { name: 'Save preferences' }).click();
+    await fresh.getByRole('status').filter({ hasText: 'Preferences saved.' }).waitFor();
+    expect((await api.call('GET', '/api/v1/lp/preferences', carol.apiKey)).body).toMatchObject({
+      dca_wallet_id: wallet,
+      default_dca_mode: 'flow',
+    });
+    await shot(fresh, 'lp-onboarded');
+    await fresh.close();
+  });
+
+  it('the platform edits its fees and creates a user whose key is shown once', async () => {
+    const page = await newTab();
+    await signIn(page, platform.apiKey, 'Platform config');
+    await page.getByLabel('Cash-out fee fraction').fill('0.5x');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    expect(await fieldError(page, 'Cash-out fee fraction')).toContain('fraction');
+    await page.getByLabel('Cash-out fee fraction').fill('0.02');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+    expect((await api.call('GET', '/api/v1/super/config', platform.apiKey)).body).toMatchObject({
+      platform_cash_out_fee_fraction: '0.020000',
+    });
+    await shot(page, 'super-config');
+
+    await nav(page, 'Users');
+    await heading(page, 'Users').waitFor();
+    await page.getByLabel('Role').selectOption('operator');
+    await page.getByLabel('Name', { exact: true }).fill('Night Shift');
+    await page.getByRole('button', { name: 'Create user' }).click();
+    const key = await page.getByLabel('API key of Night Shift (operator)').inputValue();
+    secrets.push(key);
+    expect((await api.call('GET', '/api/v1/me', key)).body).toMatchObject({
+      name: 'Night Shift',
+      role: 'operator',
+    });
+    await page.getByRole('region', { name: 'Users' }).getByText('Night Shift').waitFor();
+    await shot(page, 'super-users-new-key');
+    await page.getByRole('button', { name: 'I have saved it — hide the key' }).click();
+    expect(await page.getByText(key).count()).toBe(0);
+    expect(await page.getByLabel('API key of Night Shift (operator)').count()).toBe(0);
+    await page.close();
+  });
+
+  it('works at phone width (390 px) and from the keyboard, and signs out', async () => {
+    const page = await newTab();
+    await page.setViewportSize({ width: 390, height: 844 });
+    await signIn(page, operator.apiKey, 'Fleet');
+    const overflow = () => page.evaluate(() => document.documentElement.scrollWidth);
+    await machineCard(page, 'Lobby ATM').getByTestId('today-count').filter({ hasText: /^\d/ }).waitFor();
+    expect(await overflow()).toBeLessThanOrEqual(390);
+    await shot(page, 'phone-fleet');
+    for (const [path, name, title] of [
+      ['/worklist', 'phone-worklist', 'Worklist'],
+      [`/settlements/${retriedId}`, 'phone-settlement', /^Settlement /],
+      ['/splits', 'phone-commission-splits', 'Commission splits'],
+      [`/machines/${lobby.row.id}/cassettes`, 'phone-cassettes', 'Cassettes — Lobby ATM'],
+    ] as [string, string, string | RegExp][]) {
+      await page.goto(`${api.url}${path}`);
+      await heading(page, title).waitFor();
+      await page.waitForLoadState('networkidle');
+      const wide = await page.evaluate(() =>
+        [...document.querySelectorAll('*')]
+          .filter((e: any) => e.getBoundingClientRect().right > 391 && !e.closest('.table-wrap'))
+          .slice(0, 8)
+          .map((e: any) => `${e.tagName}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`),
+      );
+      expect(wide).toEqual([]);
+      expect(await overflow()).toBeLessThanOrEqual(390);
+      await shot(page, name);
+    }
+
+    // keyboard: the first Tab reaches the skip link, which moves to the content; focus is visible
+    await page.goto(`${api.url}/fleet`);
+    await heading(page, 'Fleet').waitFor();
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
+    const outline = () =>
+      page.evaluate(() => {
+        const s = getComputedStyle(document.activeElement);
+        return `${s.outlineStyle} ${s.outlineWidth}`;
+      });
+    expect(await outline()).toBe('solid 3px');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('satmachine');
+    expect(await outline()).toBe('solid 3px');
+    // a dialog opened from the keyboard takes focus and Escape closes it
+    await page.goto(`${api.url}/machines/${lobby.row.id}/cassettes`);
+    await page.getByRole('button', { name: 'Publish to machine' }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('dialog').waitFor();
+    expect(await page.evaluate(() => !!document.activeElement?.closest('dialog'))).toBe(true);
+    await page.keyboard.press('Escape');
+    await page.getByRole('dialog').waitFor({ state: 'detached' });
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Publish to machine');
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await heading(page, 'satmachine console').waitFor();
+    expect(new URL(page.url()).pathname).toBe('/signin');
+    expect(await page.evaluate(() => window.sessionStorage.getItem('satmachine.apiKey'))).toBeNull();
+    await shot(page, 'phone-signed-out');
+    await page.close();
+  });
+
+  it('never put a key in a URL or a browser log, and no page threw', () => {
+    expect(secrets.length).toBeGreaterThan(4);
+    for (const key of secrets) {
+      expect(requestUrls.filter((u) => u.includes(key))).toEqual([]);
+      expect(consoleLines.filter((l) => l.includes(key))).toEqual([]);
+    }
+    expect(pageErrors).toEqual([]);
+  });
+});

@@ -1,0 +1,299 @@
+import { useState } from 'react';
+import {
+  api,
+  ApiFailure,
+  failureOf,
+  ok,
+  type ActionAnswer,
+  type Settlement,
+  type SettlementDetail,
+} from '../api/client';
+import { fiat, formatCents, parseCents, sats, when } from '../format';
+import { useLoad } from '../hooks';
+import { ConfirmDialog } from './ConfirmDialog';
+import { Field } from './Field';
+import { Loading, Notice } from './Notice';
+
+export type ActionKind = 'retry' | 'force-reset' | 'partial-dispense';
+
+export interface ActionOutcome {
+  kind: ActionKind;
+  ok: boolean;
+  message: string;
+  /** the settlement after the action (when it was applied) */
+  settlement?: Settlement;
+}
+
+export const ACTION_LABEL: Record<ActionKind, string> = {
+  retry: 'Retry',
+  'force-reset': 'Force reset',
+  'partial-dispense': 'Partial dispense',
+};
+
+/** The actions that can apply to a settlement in this state (the workflow has the last word). */
+export function actionsFor(s: Settlement): ActionKind[] {
+  const out: ActionKind[] = [];
+  if (s.status === 'errored') out.push('retry');
+  if (s.status === 'pending' || s.status === 'processing') out.push('force-reset');
+  if (s.tx_type === 'cash_out' && (s.status === 'pending' || s.status === 'processing'))
+    out.push('partial-dispense');
+  return out;
+}
+
+/** What a partial dispense of `newCents` would make of the settlement (the workflow's own rule). */
+export function partialPreview(s: Settlement, newCents: bigint) {
+  const old = parseCents(s.fiat_amount ?? '') ?? 0n;
+  if (old <= 0n || newCents < 0n || newCents >= old || s.wire_sats === null || s.fee_sats === null)
+    return null;
+  const wire = (BigInt(s.wire_sats) * newCents) / old;
+  const fee = (BigInt(s.fee_sats) * newCents) / old;
+  return {
+    wire: Number(wire),
+    fee: Number(fee),
+    principal: Number(wire - fee),
+    refund: s.wire_sats - Number(wire),
+    status: newCents === 0n ? 'refunded' : 'partial',
+  };
+}
+
+function legLine(l: SettlementDetail['legs'][number]): string {
+  const to = l.label ?? l.destination_ln_address ?? l.destination_wallet_id ?? '–';
+  return `${l.leg_type} ${sats(l.amount_sats)} → ${to}`;
+}
+
+function Explanation({ kind, detail }: { kind: ActionKind; detail: SettlementDetail }) {
+  const failed = detail.legs.filter((l) => l.status === 'failed');
+  const completed = detail.legs.filter((l) => l.status === 'completed');
+  const open = detail.legs.filter((l) => l.status === 'pending');
+  if (kind === 'retry') {
+    return (
+      <>
+        <p>
+          The {failed.length} failed leg{failed.length === 1 ? '' : 's'} will be voided (kept for audit) and
+          fresh legs of the same amounts paid:
+        </p>
+        {failed.length ? (
+          <ul className="compact">
+            {failed.map((l) => (
+              <li key={l.id}>
+                {legLine(l)}
+                {l.error_message ? <span className="muted"> — failed: {l.error_message}</span> : null}
+              </li>
+            ))}
+          </ul>
+        ) : (
+          <p className="muted">No leg has failed: the workflow will check again what is missing.</p>
+        )}
+        <p>
+          {completed.length} completed leg{completed.length === 1 ? ' is' : 's are'} never paid again.
+        </p>
+      </>
+    );
+  }
+  if (kind === 'force-reset') {
+    return (
+      <>
+        <p>
+          This settlement has been <strong>{detail.status}</strong> since {when(detail.created_at)}
+          {detail.error_message ? ` (${detail.error_message})` : ''}.
+        </p>
+        <p>
+          Payments still in flight ({open.length} open leg{open.length === 1 ? '' : 's'}) are cancelled and
+          the settlement becomes <strong>errored</strong> with “force-reset by operator (was stuck)”.
+          Completed legs stay paid. You can retry it afterwards.
+        </p>
+        <p className="muted">Only a settlement stuck past the threshold can be force-reset.</p>
+      </>
+    );
+  }
+  return null;
+}
+
+function PartialForm({
+  detail,
+  amount,
+  note,
+  errors,
+  setAmount,
+  setNote,
+}: {
+  detail: SettlementDetail;
+  amount: string;
+  note: string;
+  errors: Record<string, string>;
+  setAmount: (v: string) => void;
+  setNote: (v: string) => void;
+}) {
+  const cents = parseCents(amount);
+  const preview = cents === null ? null : partialPreview(detail, cents);
+  const holdUntil = typeof detail.workflow?.hold_until === 'string' ? detail.workflow.hold_until : null;
+  const paid = detail.legs.some((l) => l.status === 'completed');
+  return (
+    <>
+      <p>
+        The machine dispensed less than the {fiat(detail.fiat_amount, detail.fiat_code)} it reported. Amounts
+        scale down, open legs are voided (kept for audit) and planned again on the new amounts, and the
+        difference is recorded as owed back to the customer.
+      </p>
+      {holdUntil ? (
+        <Notice kind="info">
+          Payments are held until {when(holdUntil)}: the dispense can be corrected until then.
+        </Notice>
+      ) : null}
+      {paid ? (
+        <Notice kind="warning">
+          A leg has already been paid: the workflow will refuse a partial dispense.
+        </Notice>
+      ) : null}
+      <Field
+        label={`Fiat actually dispensed (${detail.fiat_code ?? 'fiat'})`}
+        error={errors.fiat_amount}
+        hint={`Less than ${detail.fiat_amount ?? '?'}; 0 refunds everything.`}
+      >
+        {(c) => (
+          <input
+            {...c}
+            inputMode="decimal"
+            autoComplete="off"
+            value={amount}
+            onChange={(e) => setAmount(e.target.value)}
+          />
+        )}
+      </Field>
+      <Field label="Note (why)" error={errors.note} hint="Prepended to the settlement's notes.">
+        {(c) => <textarea {...c} rows={2} value={note} onChange={(e) => setNote(e.target.value)} />}
+      </Field>
+      <div aria-live="polite">
+        {preview ? (
+          <dl className="facts preview" aria-label="What will happen">
+            <div>
+              <dt>Wire</dt>
+              <dd>
+                {sats(detail.wire_sats)} → {sats(preview.wire)}
+              </dd>
+            </div>
+            <div>
+              <dt>ATM fee</dt>
+              <dd>
+                {sats(detail.fee_sats)} → {sats(preview.fee)}
+              </dd>
+            </div>
+            <div>
+              <dt>Principal</dt>
+              <dd>{sats(preview.principal)}</dd>
+            </div>
+            <div>
+              <dt>Owed back to the customer</dt>
+              <dd>{sats(preview.refund)}</dd>
+            </div>
+            <div>
+              <dt>Ends as</dt>
+              <dd>{preview.status}</dd>
+            </div>
+          </dl>
+        ) : amount.trim() ? (
+          <p className="field-error">Enter an amount from 0 up to less than {detail.fiat_amount}.</p>
+        ) : null}
+      </div>
+    </>
+  );
+}
+
+/** The confirmation dialog of one operator action: it shows what will happen, then asks the workflow. */
+export function ActionDialog({
+  kind,
+  settlement,
+  onDone,
+  onClose,
+}: {
+  kind: ActionKind;
+  settlement: Settlement;
+  onDone: (o: ActionOutcome) => void;
+  onClose: () => void;
+}) {
+  const detail = useLoad(
+    () => ok(api.GET('/api/v1/settlements/{id}', { params: { path: { id: settlement.id } } })),
+    [settlement.id],
+  );
+  const [amount, setAmount] = useState('');
+  const [note, setNote] = useState('');
+  const [errors, setErrors] = useState<Record<string, string>>({});
+
+  const run = async (): Promise<ActionAnswer> => {
+    const path = { params: { path: { id: settlement.id } } };
+    if (kind === 'retry') return ok(api.POST('/api/v1/settlements/{id}/retry', { ...path, body: {} }));
+    if (kind === 'force-reset')
+      return ok(api.POST('/api/v1/settlements/{id}/force-reset', { ...path, body: {} }));
+    const problems: Record<string, string> = {};
+    const cents = parseCents(amount);
+    if (cents === null || cents < 0n) problems.fiat_amount = 'Enter an amount like 150.00';
+    if (!note.trim()) problems.note = 'Say why (e.g. which cassette jammed)';
+    setErrors(problems);
+    if (Object.keys(problems).length) throw new ApiFailure(422, 'invalid', 'Check the fields above.');
+    return ok(
+      api.POST('/api/v1/settlements/{id}/partial-dispense', {
+        ...path,
+        body: { fiat_amount: formatCents(cents!), note: note.trim() },
+      }),
+    );
+  };
+
+  const confirm = async () => {
+    try {
+      const answer = await run();
+      onDone({ kind, ok: true, message: answer.result.message, settlement: answer.settlement });
+    } catch (err) {
+      const f = failureOf(err);
+      if (f.status === 422) {
+        setErrors((e) => ({ ...e, ...f.fieldErrors() }));
+        throw f;
+      }
+      if (f.status === 0) throw f;
+      // the workflow's answer (409 with the reason, 404, 503) is shown where the operator acted
+      onDone({ kind, ok: false, message: f.message });
+    }
+  };
+
+  const d = detail.data;
+  return (
+    <ConfirmDialog
+      title={`${ACTION_LABEL[kind]} — ${settlement.tx_type === 'cash_in' ? 'cash-in' : 'cash-out'} of ${fiat(
+        settlement.fiat_amount,
+        settlement.fiat_code,
+      )}`}
+      confirmLabel={ACTION_LABEL[kind]}
+      danger={kind !== 'retry'}
+      onConfirm={confirm}
+      onClose={onClose}
+      disabled={!d}
+    >
+      {detail.error ? <Notice kind="error">{detail.error.message}</Notice> : null}
+      {!d && !detail.error ? <Loading what="the settlement" /> : null}
+      {d && kind !== 'partial-dispense' ? <Explanation kind={kind} detail={d} /> : null}
+      {d && kind === 'partial-dispense' ? (
+        <PartialForm
+          detail={d}
+          amount={amount}
+          note={note}
+          errors={errors}
+          setAmount={setAmount}
+          setNote={setNote}
+        />
+      ) : null}
+    </ConfirmDialog>
+  );
+}
+
+const sentence = (t: string) => (/[.!?]$/.test(t.trim()) ? t.trim() : `${t.trim()}.`);
+
+/** An action's answer, where the operator acted. */
+export function OutcomeNotice({ outcome }: { outcome: ActionOutcome }) {
+  return (
+    <Notice kind={outcome.ok ? 'success' : 'error'}>
+      <strong>{ACTION_LABEL[outcome.kind]}</strong>
+      {outcome.ok ? ' applied: ' : ' refused: '}
+      {sentence(outcome.ok ? outcome.message : outcome.message.replace(/^[a-z-]+ refused: /, ''))}
+      {outcome.ok && outcome.settlement ? ` Status now ${outcome.settlement.status}.` : ''}
+    </Notice>
+  );
+}

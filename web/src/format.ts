@@ -1,0 +1,84 @@
+// Display helpers. Amounts stay exact: fiat is a decimal string from the API (cents
+// arithmetic in BigInt), sats are integers.
+
+const satsFormat = new Intl.NumberFormat('en-US');
+
+export function sats(n: number | null | undefined): string {
+  return n === null || n === undefined ? '–' : `${satsFormat.format(n)} sats`;
+}
+
+export function fiat(amount: string | null | undefined, code?: string | null): string {
+  if (amount === null || amount === undefined) return '–';
+  return code ? `${amount} ${code}` : amount;
+}
+
+/** An exchange rate without trailing zeros: "1000.00000000" → "1000". */
+export function rate(text: string): string {
+  return text.includes('.') ? text.replace(/\.?0+$/, '') : text;
+}
+
+/** "12.34" → 1234n; null when it is not a decimal with at most 2 places. */
+export function parseCents(text: string): bigint | null {
+  const m = /^\s*(-?)(\d+)(?:\.(\d{0,2}))?\s*$/.exec(text);
+  if (!m) return null;
+  const cents = BigInt(m[2]!) * 100n + BigInt((m[3] ?? '').padEnd(2, '0') || '0');
+  return m[1] ? -cents : cents;
+}
+
+export function formatCents(cents: bigint): string {
+  const neg = cents < 0n;
+  const abs = neg ? -cents : cents;
+  return `${neg ? '-' : ''}${abs / 100n}.${(abs % 100n).toString().padStart(2, '0')}`;
+}
+
+export const PPM = 1_000_000n;
+
+/** "0.25" → 250000n; null when it is not a decimal in [0, 1] with at most 6 places. */
+export function parsePpm(text: string): bigint | null {
+  const m = /^\s*(\d+)(?:\.(\d{0,6}))?\s*$/.exec(text);
+  if (!m) return null;
+  const v = BigInt(m[1]!) * PPM + BigInt((m[2] ?? '').padEnd(6, '0') || '0');
+  return v > PPM ? null : v;
+}
+
+export function formatPpm(ppm: bigint): string {
+  return `${ppm / PPM}.${(ppm % PPM).toString().padStart(6, '0')}`;
+}
+
+const dateTime = new Intl.DateTimeFormat('en-GB', {
+  year: 'numeric',
+  month: 'short',
+  day: '2-digit',
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
+});
+
+export function when(iso: string | null | undefined): string {
+  if (!iso) return '–';
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : dateTime.format(d);
+}
+
+/** "3 min ago", "2 h ago"… */
+export function ago(iso: string | null | undefined, now = Date.now()): string {
+  if (!iso) return 'never';
+  const s = Math.max(0, Math.round((now - new Date(iso).getTime()) / 1000));
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86400)} d ago`;
+}
+
+export function short(id: string | null | undefined, n = 8): string {
+  if (!id) return '–';
+  return id.length > n + 1 ? `${id.slice(0, n)}…` : id;
+}
+
+export const txLabel = (t: string | null | undefined) =>
+  t === 'cash_out' ? 'cash-out' : t === 'cash_in' ? 'cash-in' : '–';
+
+/** Local midnight of today. */
+export function startOfToday(now = new Date()): Date {
+  return new Date(now.getFullYear(), now.getMonth(), now.getDate());
+}

@@ -1,0 +1,137 @@
+import { api, ok, type Machine } from '../api/client';
+import { Badge } from '../components/Badge';
+import { ErrorNotice, Loading } from '../components/Notice';
+import { Page } from '../components/Page';
+import { ago, formatCents, startOfToday, when } from '../format';
+import { useLoad } from '../hooks';
+import { Link } from '../router';
+import { dayStats, settlementsSince, type DayStats } from '../stats';
+
+interface Row {
+  machine: Machine;
+  today: DayStats | null;
+  todayError: string | null;
+}
+
+async function loadFleet(): Promise<Row[]> {
+  const machines = await ok(api.GET('/api/v1/machines'));
+  const since = startOfToday();
+  return Promise.all(
+    machines.map(async (machine) => {
+      try {
+        const { items, truncated } = await settlementsSince(machine.id, since);
+        return { machine, today: dayStats(items, truncated), todayError: null };
+      } catch (err) {
+        return { machine, today: null, todayError: (err as Error).message };
+      }
+    }),
+  );
+}
+
+const availability = (v: boolean | null) => (v === null ? 'unknown' : v ? 'available' : 'unavailable');
+
+function MachineCard({ row }: { row: Row }) {
+  const { machine: m, today } = row;
+  const s = m.status;
+  const code = m.fiat_code;
+  return (
+    <li className="card machine" aria-labelledby={`m-${m.id}`}>
+      <div className="card-head">
+        <h2 id={`m-${m.id}`}>
+          <Link to={`/machines/${encodeURIComponent(m.id)}`}>{m.name}</Link>
+        </h2>
+        <Badge status={s.online ? 'online' : 'offline'} />
+        {!m.is_active ? <Badge status="inactive" /> : null}
+      </div>
+      {m.location ? <p className="muted">{m.location}</p> : null}
+      <dl className="facts">
+        <div>
+          <dt>Last seen</dt>
+          <dd>
+            {s.last_seen_at ? (
+              <time dateTime={s.last_seen_at} title={when(s.last_seen_at)}>
+                {ago(s.last_seen_at)}
+              </time>
+            ) : (
+              'never'
+            )}
+          </dd>
+        </div>
+        <div>
+          <dt>Cash-in</dt>
+          <dd>{availability(s.cash_in)}</dd>
+        </div>
+        <div>
+          <dt>Cash-out</dt>
+          <dd>{availability(s.cash_out)}</dd>
+        </div>
+        <div>
+          <dt>Cash level</dt>
+          <dd>{s.cash_level ?? 'unknown'}</dd>
+        </div>
+        <div>
+          <dt>Settlements today</dt>
+          <dd data-testid="today-count">
+            {today ? `${today.truncated ? '≥ ' : ''}${today.count}` : '–'}
+            {today && today.attention ? (
+              <>
+                {' '}
+                (<Link to="/worklist">{today.attention} need attention</Link>)
+              </>
+            ) : null}
+          </dd>
+        </div>
+        <div>
+          <dt>Volume today</dt>
+          <dd data-testid="today-volume">
+            {today ? `${formatCents(today.volume)} ${code}` : '–'}
+            {today && today.volume > 0n ? (
+              <span className="muted">
+                {' '}
+                (out {formatCents(today.cashOut)}, in {formatCents(today.cashIn)})
+              </span>
+            ) : null}
+          </dd>
+        </div>
+      </dl>
+      {row.todayError ? (
+        <p className="field-error">Today’s numbers could not be read: {row.todayError}</p>
+      ) : null}
+      <p className="card-links">
+        <Link to={`/machines/${encodeURIComponent(m.id)}`}>Settlements</Link>
+        <Link to={`/machines/${encodeURIComponent(m.id)}/cassettes`}>Cassettes</Link>
+        <Link to={`/lps?machine=${encodeURIComponent(m.id)}`}>LPs</Link>
+      </p>
+    </li>
+  );
+}
+
+/** The operator's machines: live status and today's settlements, refreshed every few seconds. */
+export function Fleet() {
+  const fleet = useLoad(loadFleet, [], 4000);
+  const rows = fleet.data;
+  const online = rows?.filter((r) => r.machine.status.online).length ?? 0;
+  return (
+    <Page
+      title="Fleet"
+      lead={
+        rows
+          ? `${online} of ${rows.length} machine${rows.length === 1 ? '' : 's'} online. “Today” counts from local midnight; the page refreshes every few seconds.`
+          : undefined
+      }
+    >
+      <ErrorNotice error={fleet.error} />
+      {!rows && fleet.loading ? <Loading what="machines" /> : null}
+      {rows && rows.length === 0 ? (
+        <p>No machines yet. Register one through the API (POST /api/v1/machines).</p>
+      ) : null}
+      {rows && rows.length > 0 ? (
+        <ul className="cards" aria-label="Machines">
+          {rows.map((r) => (
+            <MachineCard key={r.machine.id} row={r} />
+          ))}
+        </ul>
+      ) : null}
+    </Page>
+  );
+}

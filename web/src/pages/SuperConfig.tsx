@@ -1,0 +1,126 @@
+import { useEffect, useState, type FormEvent } from 'react';
+import { api, failureOf, ok, type SuperConfig, type SuperConfigBody } from '../api/client';
+import { Field } from '../components/Field';
+import { ErrorNotice, Loading, Notice } from '../components/Notice';
+import { Page } from '../components/Page';
+import { when } from '../format';
+import { useLoad } from '../hooks';
+
+interface Form {
+  cashIn: string;
+  cashOut: string;
+  wallet: string;
+}
+
+const fromConfig = (c: SuperConfig): Form => ({
+  cashIn: c.platform_cash_in_fee_fraction,
+  cashOut: c.platform_cash_out_fee_fraction,
+  wallet: c.super_wallet_id ?? '',
+});
+
+/** Platform fee fractions per transaction type and the super wallet that receives them. */
+export function SuperConfigPage() {
+  const data = useLoad(() => ok(api.GET('/api/v1/super/config')), []);
+  const [form, setForm] = useState<Form>({ cashIn: '', cashOut: '', wallet: '' });
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  useEffect(() => {
+    if (data.data) setForm(fromConfig(data.data));
+  }, [data.data]);
+
+  const set = (patch: Partial<Form>) => {
+    setForm((f) => ({ ...f, ...patch }));
+    setMessage(null);
+  };
+
+  const save = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setMessage(null);
+    const body: SuperConfigBody = {
+      platform_cash_in_fee_fraction: form.cashIn.trim(),
+      platform_cash_out_fee_fraction: form.cashOut.trim(),
+      super_wallet_id: form.wallet.trim() || null,
+    };
+    try {
+      const saved = await ok(api.PATCH('/api/v1/super/config', { body }));
+      setForm(fromConfig(saved));
+      setErrors({});
+      setMessage({ ok: true, text: 'Saved. New settlements use these fees.' });
+      data.reload();
+    } catch (err) {
+      const f = failureOf(err);
+      setErrors(f.fieldErrors());
+      setMessage({ ok: false, text: f.message });
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Page
+      title="Platform config"
+      lead="The platform's fee on every settlement, and the wallet it is paid to."
+    >
+      <ErrorNotice error={data.error} />
+      {!data.data && data.loading ? <Loading what="the configuration" /> : null}
+      {data.data ? (
+        <form onSubmit={(e) => void save(e)} noValidate className="card">
+          <Field
+            label="Cash-in fee fraction"
+            error={errors.platform_cash_in_fee_fraction}
+            hint="Of the principal: a decimal from 0 to below 1 with up to 6 places, like 0.01 for 1 %."
+          >
+            {(c) => (
+              <input
+                {...c}
+                inputMode="decimal"
+                autoComplete="off"
+                value={form.cashIn}
+                onChange={(e) => set({ cashIn: e.target.value })}
+              />
+            )}
+          </Field>
+          <Field
+            label="Cash-out fee fraction"
+            error={errors.platform_cash_out_fee_fraction}
+            hint="Of the principal, like 0.01 for 1 %."
+          >
+            {(c) => (
+              <input
+                {...c}
+                inputMode="decimal"
+                autoComplete="off"
+                value={form.cashOut}
+                onChange={(e) => set({ cashOut: e.target.value })}
+              />
+            )}
+          </Field>
+          <Field
+            label="Super wallet id"
+            error={errors.super_wallet_id}
+            hint="Where platform fees (super_fee legs) are paid. Empty: none."
+          >
+            {(c) => (
+              <input
+                {...c}
+                autoComplete="off"
+                value={form.wallet}
+                onChange={(e) => set({ wallet: e.target.value })}
+              />
+            )}
+          </Field>
+          <div className="actions">
+            <button type="submit" className="primary" disabled={busy}>
+              {busy ? 'Saving…' : 'Save'}
+            </button>
+          </div>
+          {message ? <Notice kind={message.ok ? 'success' : 'error'}>{message.text}</Notice> : null}
+          <p className="muted">Last changed {when(data.data.updated_at)}.</p>
+        </form>
+      ) : null}
+    </Page>
+  );
+}

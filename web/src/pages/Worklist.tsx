@@ -1,0 +1,277 @@
+import { Fragment, useEffect, useRef, useState, type FormEvent } from 'react';
+import { api, ok, type Machine, type Settlement, type Worklist as WorklistData } from '../api/client';
+import { Badge } from '../components/Badge';
+import { Field } from '../components/Field';
+import { ErrorNotice, Loading } from '../components/Notice';
+import { Page } from '../components/Page';
+import {
+  ACTION_LABEL,
+  ActionDialog,
+  actionsFor,
+  OutcomeNotice,
+  type ActionKind,
+  type ActionOutcome,
+} from '../components/SettlementActions';
+import { Table } from '../components/Table';
+import { ago, fiat, sats, short, txLabel, when } from '../format';
+import { useLoad } from '../hooks';
+import { Link } from '../router';
+
+type Section = 'errored' | 'stuck_pending' | 'stuck_processing' | 'rejected';
+
+const SECTIONS: { key: Section; title: string; help: string }[] = [
+  { key: 'errored', title: 'Errored', help: 'A leg failed: fix the cause, then retry.' },
+  {
+    key: 'stuck_pending',
+    title: 'Stuck pending',
+    help: 'The ATM event or the payment never arrived. Force-reset to stop waiting.',
+  },
+  {
+    key: 'stuck_processing',
+    title: 'Stuck processing',
+    help: 'Paying takes too long. Force-reset cancels the payments in flight.',
+  },
+  { key: 'rejected', title: 'Rejected', help: 'Failed the attribution check; never distributed (final).' },
+];
+
+interface Pinned {
+  section: Section;
+  row: Settlement;
+  outcome: ActionOutcome;
+}
+
+async function loadWorklist(threshold: number | null) {
+  const [list, machines] = await Promise.all([
+    ok(
+      api.GET('/api/v1/settlements/worklist', {
+        params: { query: threshold === null ? {} : { threshold_minutes: threshold } },
+      }),
+    ),
+    ok(api.GET('/api/v1/machines')),
+  ]);
+  return { list, machines: new Map(machines.map((m) => [m.id, m])) };
+}
+
+function Rows({
+  section,
+  rows,
+  machines,
+  pinned,
+  onAct,
+  onDismiss,
+}: {
+  section: Section;
+  rows: Settlement[];
+  machines: Map<string, Machine>;
+  pinned: Map<string, Pinned>;
+  onAct: (kind: ActionKind, s: Settlement, section: Section) => void;
+  onDismiss: (id: string) => void;
+}) {
+  return (
+    <tbody>
+      {rows.map((s) => {
+        const pin = pinned.get(s.id);
+        const shown = pin?.outcome.settlement ?? s;
+        const actions = pin?.outcome.ok ? [] : actionsFor(shown);
+        return (
+          <Fragment key={s.id}>
+            <tr className={pin ? 'acted' : undefined}>
+              <td>
+                <time dateTime={s.created_at} title={when(s.created_at)}>
+                  {ago(s.created_at)}
+                </time>
+              </td>
+              <td>{machines.get(s.machine_id)?.name ?? short(s.machine_id)}</td>
+              <td>{txLabel(s.tx_type)}</td>
+              <td className="num">
+                {fiat(shown.fiat_amount, shown.fiat_code)}
+                <br />
+                <span className="muted">{sats(shown.wire_sats)}</span>
+              </td>
+              <td>
+                <Badge status={shown.status} />
+                {shown.error_message ? <div className="reason">{shown.error_message}</div> : null}
+              </td>
+              <td>
+                <Link to={`/settlements/${encodeURIComponent(s.id)}`}>
+                  Details<span className="visually-hidden"> of settlement {s.id}</span>
+                </Link>
+                <br />
+                <a href={s.temporal_url} target="_blank" rel="noreferrer noopener">
+                  Workflow<span className="visually-hidden"> in the Temporal UI (new tab)</span> ↗
+                </a>
+              </td>
+              <td>
+                <div className="row-actions">
+                  {actions.map((k) => (
+                    <button
+                      key={k}
+                      type="button"
+                      onClick={() => onAct(k, shown, section)}
+                      aria-label={`${ACTION_LABEL[k]} settlement ${s.id}`}
+                    >
+                      {ACTION_LABEL[k]}
+                    </button>
+                  ))}
+                </div>
+              </td>
+            </tr>
+            {pin ? (
+              <tr className="outcome-row">
+                <td colSpan={7}>
+                  <OutcomeNotice outcome={pin.outcome} />
+                  <button
+                    type="button"
+                    className="link"
+                    id={`dismiss-${s.id}`}
+                    onClick={() => onDismiss(s.id)}
+                  >
+                    Dismiss<span className="visually-hidden"> the answer for settlement {s.id}</span>
+                  </button>
+                </td>
+              </tr>
+            ) : null}
+          </Fragment>
+        );
+      })}
+    </tbody>
+  );
+}
+
+/** What needs the operator: rejected, errored, stuck pending, stuck processing — with the actions. */
+export function Worklist() {
+  const [threshold, setThreshold] = useState<number | null>(null);
+  const [draft, setDraft] = useState('');
+  const [draftError, setDraftError] = useState<string | null>(null);
+  const data = useLoad(() => loadWorklist(threshold), [threshold], 5000);
+  const [acting, setActing] = useState<{ kind: ActionKind; row: Settlement; section: Section } | null>(null);
+  const [pinned, setPinned] = useState<Map<string, Pinned>>(new Map());
+  // after an action, focus goes next to its answer (the button that opened the dialog may be gone)
+  const focusAnswer = useRef<string | null>(null);
+  useEffect(() => {
+    if (acting || !focusAnswer.current) return;
+    document.getElementById(`dismiss-${focusAnswer.current}`)?.focus();
+    focusAnswer.current = null;
+  }, [acting, pinned]);
+
+  const apply = (e: FormEvent) => {
+    e.preventDefault();
+    if (draft.trim() === '') {
+      setDraftError(null);
+      setThreshold(null);
+      return;
+    }
+    const n = Number(draft);
+    if (!Number.isInteger(n) || n < 0) {
+      setDraftError('A whole number of minutes, 0 or more (0 lists everything in flight).');
+      return;
+    }
+    setDraftError(null);
+    setThreshold(n);
+  };
+
+  const list: WorklistData | undefined = data.data?.list;
+  const machines = data.data?.machines ?? new Map<string, Machine>();
+
+  /** rows of a section: the API's, plus the ones acted on here (kept until dismissed, with their answer) */
+  const rowsOf = (section: Section): Settlement[] => {
+    const rows = [...(list?.[section] ?? [])];
+    for (const p of pinned.values()) {
+      if (p.section === section && !rows.some((r) => r.id === p.row.id)) rows.push(p.row);
+    }
+    return rows;
+  };
+
+  return (
+    <Page
+      title="Worklist"
+      lead={
+        list
+          ? `Settlements that need you. Stuck means waiting or paying for more than ${list.threshold_minutes} min.`
+          : undefined
+      }
+    >
+      <form className="inline-form" onSubmit={apply} noValidate>
+        <Field
+          label="Stuck after (minutes)"
+          error={draftError}
+          hint="Empty: the server's threshold. 0 lists every settlement still in flight."
+        >
+          {(c) => (
+            <input
+              {...c}
+              inputMode="numeric"
+              value={draft}
+              onChange={(e) => setDraft(e.target.value)}
+              size={6}
+            />
+          )}
+        </Field>
+        <button type="submit">Apply</button>
+        <button type="button" onClick={data.reload}>
+          Refresh
+        </button>
+      </form>
+      <ErrorNotice error={data.error} />
+      {!list && data.loading ? <Loading what="the worklist" /> : null}
+      {list
+        ? SECTIONS.map(({ key, title, help }) => {
+            const rows = rowsOf(key);
+            return (
+              <section key={key} aria-labelledby={`wl-${key}`}>
+                <h2 id={`wl-${key}`}>
+                  {title} <span className="count">{list[key].length}</span>
+                </h2>
+                <p className="muted">{help}</p>
+                {rows.length === 0 ? (
+                  <p>Nothing here.</p>
+                ) : (
+                  <Table label={`${title} settlements`}>
+                    <thead>
+                      <tr>
+                        <th scope="col">When</th>
+                        <th scope="col">Machine</th>
+                        <th scope="col">Type</th>
+                        <th scope="col">Amount</th>
+                        <th scope="col">Status</th>
+                        <th scope="col">Links</th>
+                        <th scope="col">Actions</th>
+                      </tr>
+                    </thead>
+                    <Rows
+                      section={key}
+                      rows={rows}
+                      machines={machines}
+                      pinned={pinned}
+                      onAct={(kind, row, section) => setActing({ kind, row, section })}
+                      onDismiss={(id) =>
+                        setPinned((m) => {
+                          const n = new Map(m);
+                          n.delete(id);
+                          return n;
+                        })
+                      }
+                    />
+                  </Table>
+                )}
+              </section>
+            );
+          })
+        : null}
+      {acting ? (
+        <ActionDialog
+          kind={acting.kind}
+          settlement={acting.row}
+          onClose={() => setActing(null)}
+          onDone={(outcome) => {
+            focusAnswer.current = acting.row.id;
+            setPinned((m) =>
+              new Map(m).set(acting.row.id, { section: acting.section, row: acting.row, outcome }),
+            );
+            data.reload();
+          }}
+        />
+      ) : null}
+    </Page>
+  );
+}
