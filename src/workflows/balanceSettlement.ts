@@ -1,23 +1,6 @@
-import { proxyActivities, proxyLocalActivities, uuid4, setCurrentDetails } from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import { uuid4, setCurrentDetails } from '@temporalio/workflow';
 import type { BalanceSettlementInput, BalanceSettlementResult } from '../contract';
-import { formatSats } from './legPayments';
-
-const db = proxyLocalActivities<Activities>({
-  startToCloseTimeout: '60 seconds',
-  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '15 seconds' },
-});
-const payments = proxyActivities<Activities>({
-  startToCloseTimeout: '120 seconds',
-  heartbeatTimeout: '10 seconds',
-  retry: {
-    initialInterval: '1 second',
-    backoffCoefficient: 2,
-    maximumInterval: '30 seconds',
-    maximumAttempts: 8,
-    nonRetryableErrorTypes: ['PaymentRefused'],
-  },
-});
+import { db, formatSats, payments } from './legPayments';
 
 /**
  * Operator balance settle: pays an LP all or part of its remaining fiat in sats at

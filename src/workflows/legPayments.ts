@@ -17,7 +17,8 @@ export const db = proxyLocalActivities<Activities>({
   retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '15 seconds' },
 });
 
-const payments = proxyActivities<Activities>({
+/** Payment activities: one per leg, retried with backoff; a refusal fails the leg at once. */
+export const payments = proxyActivities<Activities>({
   startToCloseTimeout: '120 seconds',
   // payLeg heartbeats while the backend pays: a worker that died is noticed in 10 s, not 120
   heartbeatTimeout: '10 seconds',
