@@ -310,3 +310,27 @@ export async function operatorWorklist(
   out.stuck_processing.reverse();
   return out;
 }
+
+export interface MachineDayStats {
+  settlements: number;
+  attention: number;
+  volume_cash_out: string;
+  volume_cash_in: string;
+}
+
+/** One machine's settlements since a time: how many, how many need the operator, fiat volume by direction. */
+export async function machineStatsSince(
+  db: Queryable,
+  machineId: string,
+  since: Date,
+): Promise<MachineDayStats> {
+  const { rows } = await db.query<MachineDayStats>(
+    `SELECT count(*)::int AS settlements,
+            count(*) FILTER (WHERE status IN ('errored', 'rejected'))::int AS attention,
+            COALESCE(sum(fiat_amount) FILTER (WHERE status <> 'rejected' AND tx_type = 'cash_out'), 0)::numeric(18,2)::text AS volume_cash_out,
+            COALESCE(sum(fiat_amount) FILTER (WHERE status <> 'rejected' AND tx_type = 'cash_in'), 0)::numeric(18,2)::text AS volume_cash_in
+       FROM satmachine.dca_settlements WHERE machine_id = $1 AND created_at >= $2`,
+    [machineId, since],
+  );
+  return rows[0]!;
+}

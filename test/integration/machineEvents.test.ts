@@ -355,10 +355,38 @@ describe('machines talk back: beacons, telemetry, cassettes', () => {
       expect(r.body.positions[0]).toMatchObject({ count: 80, reported: { count: 98 }, differs: true });
     });
 
+    it('aggregates a machine day: settlements, attention, fiat volume', async () => {
+      const since = new Date(Date.now() - 3600_000).toISOString();
+      const r = await api.call(
+        'GET',
+        `/api/v1/machines/${machine.row.id}/stats?since=${encodeURIComponent(since)}`,
+        operator.apiKey,
+      );
+      expect(r.status).toBe(200);
+      expect(r.body).toMatchObject({
+        machine_id: machine.row.id,
+        currency: 'USD',
+        settlements: 1,
+        attention: 0,
+        volume: { total: '40.00', cash_out: '40.00', cash_in: '0.00' },
+      });
+      const future = await api.call(
+        'GET',
+        `/api/v1/machines/${machine.row.id}/stats?since=2999-01-01T00:00:00Z`,
+        operator.apiKey,
+      );
+      expect(future.body.settlements).toBe(0);
+      expect(
+        (await api.call('GET', `/api/v1/machines/${machine.row.id}/stats?since=yesterday`, operator.apiKey))
+          .status,
+      ).toBe(422);
+    });
+
     it("hides another operator's machine on every telemetry and cassette route", async () => {
       for (const [method, path, body] of [
         ['GET', `/api/v1/machines/${machine.row.id}/telemetry`],
         ['GET', `/api/v1/machines/${machine.row.id}/cassettes`],
+        ['GET', `/api/v1/machines/${machine.row.id}/stats?since=2020-01-01T00:00:00Z`],
         ['PATCH', `/api/v1/machines/${machine.row.id}/cassettes/1`, { count: 1 }],
         ['POST', `/api/v1/machines/${machine.row.id}/cassettes/publish`],
       ] as [string, string, unknown?][]) {

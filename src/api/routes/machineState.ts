@@ -3,6 +3,8 @@ import { D_CASSETTES_PREFIX, KIND_APP_DATA } from '../../contract';
 import { getCassette, listCassettes, updateCassette, type CassetteRow } from '../../db/cassettes';
 import { getOperatorMachine, type MachineRow } from '../../db/machines';
 import { getTelemetry, machineStatuses } from '../../db/telemetry';
+import { machineStatsSince } from '../../db/settlements';
+import { formatCents, parseCents } from '../../domain/decimal';
 import { getUser } from '../../db/users';
 import { denominationRefusal } from '../../domain/machineEvents';
 import { encryptFor, signEvent } from '../../nostr/codec';
@@ -132,6 +134,46 @@ export function machineStateRoutes(r: RouteRegistry, deps: ApiDeps): void {
               raw: fleet.raw,
             }
           : null,
+      };
+    },
+  );
+
+  r.add(
+    {
+      method: 'get',
+      path: '/machines/:id/stats',
+      summary:
+        "A machine's settlements since a time (e.g. the start of the operator's day): count, needing attention, fiat volume",
+      tag: 'machines',
+      auth: ['operator'],
+      params: idParams,
+      query: z.object({
+        since: z.iso.datetime({ offset: true }).describe('ISO 8601 time; the client picks its own day start'),
+      }),
+      response: z.object({
+        machine_id: z.string(),
+        since: z.string(),
+        currency: z.string(),
+        settlements: z.number().int(),
+        attention: z.number().int().describe('errored or rejected'),
+        volume: z.object({ total: z.string(), cash_out: z.string(), cash_in: z.string() }),
+      }),
+    },
+    async ({ params, query, user }) => {
+      const m = await machineOf(user.id, params.id);
+      const since = new Date(query.since);
+      const s = await machineStatsSince(deps.pool, m.id, since);
+      return {
+        machine_id: m.id,
+        since: since.toISOString(),
+        currency: m.fiat_code,
+        settlements: s.settlements,
+        attention: s.attention,
+        volume: {
+          total: formatCents(parseCents(s.volume_cash_out) + parseCents(s.volume_cash_in)),
+          cash_out: s.volume_cash_out,
+          cash_in: s.volume_cash_in,
+        },
       };
     },
   );

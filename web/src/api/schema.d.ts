@@ -621,6 +621,67 @@ export type paths = {
     patch?: never;
     trace?: never;
   };
+  '/api/v1/machines/{id}/stats': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A machine's settlements since a time (e.g. the start of the operator's day): count, needing attention, fiat volume */
+    get: {
+      parameters: {
+        query: {
+          since: string;
+        };
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description success */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              machine_id: string;
+              since: string;
+              currency: string;
+              settlements: number;
+              /** @description errored or rejected */
+              attention: number;
+              volume: {
+                total: string;
+                cash_out: string;
+                cash_in: string;
+              };
+            };
+          };
+        };
+        /** @description error */
+        default: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/v1/machines/{id}/cassettes': {
     parameters: {
       query?: never;

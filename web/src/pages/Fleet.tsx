@@ -5,7 +5,7 @@ import { Page } from '../components/Page';
 import { ago, formatCents, startOfToday, when } from '../format';
 import { useLoad } from '../hooks';
 import { Link } from '../router';
-import { dayStats, settlementsSince, type DayStats } from '../stats';
+import { statsSince, type DayStats } from '../stats';
 
 interface Row {
   machine: Machine;
@@ -19,8 +19,7 @@ async function loadFleet(): Promise<Row[]> {
   return Promise.all(
     machines.map(async (machine) => {
       try {
-        const { items, truncated } = await settlementsSince(machine.id, since);
-        return { machine, today: dayStats(items, truncated), todayError: null };
+        return { machine, today: await statsSince(machine.id, since), todayError: null };
       } catch (err) {
         return { machine, today: null, todayError: (err as Error).message };
       }
@@ -72,7 +71,7 @@ function MachineCard({ row }: { row: Row }) {
         <div>
           <dt>Settlements today</dt>
           <dd data-testid="today-count">
-            {today ? `${today.truncated ? '≥ ' : ''}${today.count}` : '–'}
+            {today ? today.count : '–'}
             {today && today.attention ? (
               <>
                 {' '}
