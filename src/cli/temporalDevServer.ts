@@ -94,7 +94,6 @@ export async function startTemporalDevServer(opts: DevServerOptions): Promise<Ru
     opts.namespace,
     '--log-level',
     'warn',
-    '--ui-disable-news-fetch',
     '--sqlite-pragma',
     'journal_mode=wal',
     '--sqlite-pragma',
