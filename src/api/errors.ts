@@ -53,6 +53,19 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
         .json({ error: { code: 'too_large', message: 'the request body is too large', details: null } });
       return;
     }
+    // PostgreSQL refusing a value (SQLSTATE class 22: data exception) is bad input, not a server fault
+    const sqlstate = (err as { code?: unknown }).code;
+    if (typeof sqlstate === 'string' && /^22[0-9A-Z]{3}$/.test(sqlstate)) {
+      log.warn({ sqlstate, method: req.method, url: req.originalUrl }, 'a value was refused by the database');
+      res.status(422).json({
+        error: {
+          code: 'validation_failed',
+          message: `a value is out of range or malformed (${(err as Error).message})`,
+          details: null,
+        },
+      });
+      return;
+    }
     if (e.status && e.status >= 400 && e.status < 500 && e.expose) {
       res
         .status(e.status)

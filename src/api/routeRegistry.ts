@@ -95,11 +95,30 @@ export class RouteRegistry {
   }
 }
 
+/** Path of the first string holding a NUL character (PostgreSQL text cannot store it), or null. */
+function nulPath(value: unknown, path: (string | number)[] = [], depth = 0): (string | number)[] | null {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : null;
+  if (depth > 64 || value === null || typeof value !== 'object') return null;
+  for (const [k, v] of Object.entries(value)) {
+    if (k.includes('\u0000')) return [...path, k];
+    const found = nulPath(v, [...path, Array.isArray(value) ? Number(k) : k], depth + 1);
+    if (found) return found;
+  }
+  return null;
+}
+
 function parse<T extends z.ZodType>(
   schema: T,
   value: unknown,
   where: 'body' | 'query' | 'params',
 ): z.output<T> {
+  const nul = nulPath(value);
+  if (nul) {
+    const field = [where, ...nul].join('.');
+    throw unprocessable(`invalid ${where}: ${field}: must not contain NUL characters`, [
+      { field, message: 'must not contain NUL characters' },
+    ]);
+  }
   const r = schema.safeParse(value);
   if (!r.success) {
     const details = fieldErrors(r.error, where);

@@ -63,7 +63,9 @@ export function fiatCents(opts: { min?: number; positive?: boolean } = {}) {
 export const exchangeRate = decimalInput
   .transform((v, ctx) => {
     try {
-      if (parseRate(v) <= 0n) throw new Error('must be > 0');
+      const rate = parseRate(v);
+      if (rate <= 0n) throw new Error('must be > 0');
+      if (rate >= 10n ** 24n) throw new Error('must be below 10^16 sats per unit');
       return String(v).trim();
     } catch (e) {
       ctx.addIssue({ code: 'custom', message: `exchange_rate ${(e as Error).message}` });

@@ -39,15 +39,28 @@ export async function withTransaction<T>(
   fn: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
   const client = await pool.connect();
+  // The pool listens for errors on idle clients only. A checked-out client whose
+  // connection dies between two queries (PostgreSQL shutting down sends FATAL 57P01
+  // while a payment holds the leg lock) emits 'error'; unheard, that is an uncaught
+  // exception that kills the process. The next query on it fails instead.
+  let broken: Error | undefined;
+  const onError = (err: Error) => {
+    broken = err;
+  };
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     const result = await fn(client);
     await client.query('COMMIT');
     return result;
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
+    await client.query('ROLLBACK').catch((rollbackErr: Error) => {
+      broken ??= rollbackErr;
+    });
     throw err;
   } finally {
-    client.release();
+    client.off('error', onError);
+    // a broken connection is discarded, never handed to the next caller
+    client.release(broken);
   }
 }

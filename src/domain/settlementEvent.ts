@@ -19,7 +19,12 @@ const denominationCount = z.object({
 export const settlementEventContentSchema = z
   .object({
     v: z.literal(1),
-    txid: z.string().min(1).max(128),
+    // stored as text: PostgreSQL refuses NUL, so such an event would fail only when recorded
+    txid: z
+      .string()
+      .min(1)
+      .max(128)
+      .refine((s) => !s.includes('\u0000'), 'txid must not contain NUL characters'),
     tx_type: z.enum(['cash_out', 'cash_in']),
     payment_hash: z.string().regex(PAYMENT_HASH, 'payment_hash must be 64 lowercase hex characters'),
     wire_sats: satsInt.min(1),

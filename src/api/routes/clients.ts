@@ -23,6 +23,7 @@ import { formatCents, parseCents, parseRate, RATE_SCALE } from '../../domain/dec
 import { balanceShape, balanceView } from '../balanceView';
 import type { ApiDeps } from '../deps';
 import { conflict, notFound, unprocessable } from '../errors';
+import { MAX_SATS } from '../../domain/feeSplit';
 import type { RouteRegistry } from '../routeRegistry';
 import { exchangeRate, fiatCents, id, idParams } from '../schemas';
 
@@ -214,8 +215,13 @@ export function clientRoutes(r: RouteRegistry, deps: ApiDeps): void {
         throw conflict(
           `fiat_amount exceeds the remaining balance of ${balance.remaining_balance} ${balance.currency}`,
         );
-      if ((BigInt(cents) * parseRate(body.exchange_rate)) / (100n * RATE_SCALE) < 1n) {
-        throw conflict('that amount is below 1 sat at this exchange rate');
+      const sats = (BigInt(cents) * parseRate(body.exchange_rate)) / (100n * RATE_SCALE);
+      if (sats < 1n) throw conflict('that amount is below 1 sat at this exchange rate');
+      if (sats > BigInt(MAX_SATS)) {
+        throw unprocessable(
+          `that is ${sats} sats, more than 21,000,000 BTC: check exchange_rate (sats per one fiat unit)`,
+          [{ field: 'body.exchange_rate', message: 'too large for this amount' }],
+        );
       }
       if (!client.lp_onboarded)
         throw conflict('the LP has not onboarded (no payout wallet): it must set its preferences first');

@@ -1,0 +1,580 @@
+import fc from 'fast-check';
+import WebSocket from 'ws';
+import { bytesToHex } from 'nostr-tools/utils';
+import { generateSecretKey, getPublicKey } from 'nostr-tools/pure';
+import { KIND_SETTLEMENT, type SignedEvent } from '../../src/contract';
+import { insertWallet } from '../../src/db/ledger';
+import { startIngest, type HandleOutcome, type RunningIngest } from '../../src/ingest/ingestService';
+import { SettlementSignals } from '../../src/ingest/settlementSignals';
+import { createSettlementStream } from '../../src/ingest/settlementStream';
+import { registry } from '../../src/metrics/registry';
+import { buildSettlementEvent, encryptFor, signEvent } from '../../src/nostr/codec';
+import { RelayClient } from '../../src/nostr/relayClient';
+import { startRelay, type RunningRelay } from '../../src/relay/relayServer';
+import {
+  createLp,
+  createMachine,
+  createOperator,
+  createSuper,
+  ledgerFor,
+  newPaymentHash,
+  secretBox,
+  setDefaultSplits,
+  settlementContent,
+  type Machine,
+  type Operator,
+} from '../helpers/fixtures';
+import { freePort } from '../helpers/ports';
+import { awaitStatus } from '../helpers/settle';
+import { eventually, freshDatabase, temporalClient, testLogger, testWorker } from '../helpers/stack';
+import { seededRng } from './faultKit';
+
+/** How many generated cases of each family (fixed: the test is bounded in time). */
+const CONTENT_CASES = 150;
+const ENVELOPE_CASES = 80;
+const RANDOM_EVENTS = 40;
+
+interface FuzzCase {
+  label: string;
+  /** what goes on the wire: usually an event, sometimes not even that */
+  event: unknown;
+}
+
+const hex = (n: number) =>
+  fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: n, maxLength: n });
+const flipHex = (s: string, at: number) => {
+  const i = at % s.length;
+  return s.slice(0, i) + (s[i] === '0' ? '1' : '0') + s.slice(i + 1);
+};
+
+/** Values that are never a valid whole number of sats. */
+const notSats = fc.oneof(
+  fc.integer({ max: -1 }),
+  fc.double({ noInteger: true, noDefaultInfinity: true, noNaN: true }),
+  fc.constantFrom(Number.MAX_SAFE_INTEGER + 2, 1e300, 2 ** 64),
+  fc.constantFrom('NaN', 'Infinity', '1e999', '100', '', ' ', '0x10', '١٢٣'),
+  fc.constantFrom(null, true, [], {}),
+);
+/** Values that are never a decimal the protocol accepts. */
+const notDecimal = fc.constantFrom(
+  'NaN',
+  'Infinity',
+  '-Infinity',
+  '1e5',
+  'abc',
+  '',
+  ' ',
+  '0x1A',
+  '1,5',
+  '+1',
+  '١٢٣',
+  null,
+  true,
+  {},
+  [],
+);
+
+/** A bad value for each field of the content: every one of them makes the content invalid. */
+const badField: Record<string, fc.Arbitrary<unknown>> = {
+  v: fc.oneof(
+    fc.integer().filter((n) => n !== 1),
+    fc.constantFrom('1', null, 1.5, true),
+  ),
+  txid: fc.oneof(
+    fc.constant(''),
+    fc.string({ minLength: 129, maxLength: 400 }),
+    fc.integer(),
+    fc.constant(null),
+  ),
+  tx_type: fc.oneof(
+    fc.string().filter((s) => s !== 'cash_out' && s !== 'cash_in'),
+    fc.constantFrom('CASH_OUT', 'cash-out', null, 1),
+  ),
+  payment_hash: fc.oneof(
+    hex(64).map((h) => h.toUpperCase().replace(/^[0-9]/, 'A')),
+    hex(63),
+    hex(65),
+    fc.constant('g'.repeat(64)),
+    fc.string({ maxLength: 80 }),
+    fc.constantFrom(null, 42, ['0'.repeat(64)]),
+  ),
+  wire_sats: fc.oneof(notSats, fc.constant(0)),
+  fee_sats: notSats,
+  fiat_amount: fc.oneof(notDecimal, fc.constantFrom('12.345', '-5.00', -0.01, 1.001, '1'.repeat(30))),
+  exchange_rate: fc.oneof(
+    notDecimal,
+    fc.constantFrom('0', '-1', 0, -5, '1.123456789', '1' + '0'.repeat(20), 1e300),
+  ),
+  fiat_code: fc.constantFrom('usd', 'US', 'USDT', 'U$D', '', 840, null),
+  bills: fc.constantFrom(
+    'bills',
+    {},
+    Array.from({ length: 101 }, () => ({ denomination: 1, count: 1 })),
+    [{ denomination: 0, count: 1 }],
+    [{ denomination: 20, count: -1 }],
+    [{ denomination: '20', count: 1 }],
+    [{ denomination: 1.5, count: 1 }],
+    [{ denomination: 2 ** 31, count: 1 }],
+    [null],
+  ),
+  cassettes: fc.constantFrom(
+    'cassettes',
+    { '0': { denomination: 20, count: 1 } },
+    { '1000': { denomination: 20, count: 1 } },
+    { abc: { denomination: 20, count: 1 } },
+    { '01': { denomination: 20, count: 1 } },
+    { '1': { denomination: 0, count: 1 } },
+    { '1': { denomination: 20, count: 2 ** 31 } },
+    { '1': null },
+  ),
+};
+const REQUIRED = [
+  'v',
+  'txid',
+  'tx_type',
+  'payment_hash',
+  'wire_sats',
+  'fiat_amount',
+  'fiat_code',
+  'exchange_rate',
+  'fee_sats',
+];
+
+/** Harmless noise layered on an invalid content: unknown fields, a prototype key, odd unicode. */
+const noise = fc.option(
+  fc.record({
+    extra: fc.dictionary(fc.string({ minLength: 1, maxLength: 12 }), fc.jsonValue({ maxDepth: 2 }), {
+      maxKeys: 3,
+    }),
+    proto: fc.boolean(),
+  }),
+  { nil: null },
+);
+
+/** The content of a settlement event, mutated so that it is invalid; returns the plaintext to encrypt. */
+function contentMutation(): fc.Arbitrary<{
+  label: string;
+  plaintext: (base: Record<string, unknown>) => string;
+}> {
+  const field = fc.tuple(fc.constantFrom(...Object.keys(badField)), noise).chain(([name, n]) =>
+    badField[name]!.map((value) => ({
+      label: `field ${name} = ${JSON.stringify(value)?.slice(0, 40)}`,
+      plaintext: (base: Record<string, unknown>) => {
+        const c: Record<string, unknown> = { ...base, ...(n?.extra ?? {}), [name]: value };
+        const json = JSON.stringify(c);
+        // a literal "__proto__" key, as a hostile machine would write it
+        return n?.proto ? json.replace(/^\{/, '{"__proto__":{"polluted":true},') : json;
+      },
+    })),
+  );
+  const missing = fc.constantFrom(...REQUIRED).map((name) => ({
+    label: `missing ${name}`,
+    plaintext: (base: Record<string, unknown>) => {
+      const c = { ...base };
+      delete c[name];
+      return JSON.stringify(c);
+    },
+  }));
+  const feeOverWire = fc.integer({ min: 1, max: 1e9 }).map((k) => ({
+    label: `fee_sats = wire_sats + ${k}`,
+    plaintext: (base: Record<string, unknown>) =>
+      JSON.stringify({ ...base, fee_sats: (base.wire_sats as number) + k }),
+  }));
+  const notJson = fc
+    .oneof(
+      fc.string({ minLength: 1, maxLength: 200 }).filter((s) => {
+        try {
+          JSON.parse(s);
+          return false;
+        } catch {
+          return true;
+        }
+      }),
+      fc.constantFrom(
+        ' ',
+        '{',
+        '{"v":1,',
+        "{'v': 1}",
+        '{"v":1}}',
+        '\uFEFF{"v":1}',
+        'NaN',
+        '['.repeat(20_000),
+        '\ud800\udfff\ud800',
+      ),
+    )
+    .map((text) => ({ label: `not JSON: ${JSON.stringify(text.slice(0, 30))}`, plaintext: () => text }));
+  const otherJson = fc.jsonValue({ maxDepth: 4 }).map((v) => ({
+    label: `other JSON: ${JSON.stringify(v)?.slice(0, 40)}`,
+    plaintext: () => JSON.stringify(v),
+  }));
+  const deep = fc.integer({ min: 100, max: 5_000 }).map((depth) => ({
+    label: `bills nested ${depth} deep`,
+    plaintext: (base: Record<string, unknown>) =>
+      JSON.stringify({ ...base, bills: null }).replace(
+        '"bills":null',
+        `"bills":${'['.repeat(depth)}${']'.repeat(depth)}`,
+      ),
+  }));
+  return fc.oneof(
+    { arbitrary: field, weight: 6 },
+    { arbitrary: missing, weight: 2 },
+    { arbitrary: feeOverWire, weight: 1 },
+    { arbitrary: notJson, weight: 2 },
+    { arbitrary: otherJson, weight: 1 },
+    { arbitrary: deep, weight: 1 },
+  );
+}
+
+const sorted = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).sort());
+
+/** Count of dropped events by reason, from the process's Prometheus registry. */
+async function droppedByReason(): Promise<Record<string, number>> {
+  const m = await registry.getSingleMetric('satmachine_ingest_dropped_total')!.get();
+  return Object.fromEntries(m.values.map((v) => [String(v.labels.reason), v.value]));
+}
+
+/**
+ * Bad input to the ingest: random and mutated kind-21000 events, through a real relay
+ * to a running ingest and straight into the settlement stream's handler. Nothing
+ * invalid starts a workflow or writes a settlement, every rejection says why, and
+ * the ingest keeps serving.
+ */
+describe('fuzz: bad kind-21000 events never start a settlement and never stop the ingest', () => {
+  const rng = seededRng('ingestFuzz');
+  let db: Awaited<ReturnType<typeof freshDatabase>>;
+  let temporal: Awaited<ReturnType<typeof temporalClient>>;
+  let worker: { stop: () => Promise<void> };
+  let taskQueue: string;
+  let relay: RunningRelay;
+  let ingest: RunningIngest;
+  let publisher: RelayClient;
+  let operator: Operator;
+  let machine: Machine;
+  const settled: string[] = [];
+
+  beforeAll(async () => {
+    db = await freshDatabase();
+    temporal = await temporalClient();
+    const w = await testWorker({ pool: db.pool });
+    taskQueue = w.taskQueue;
+    worker = w.start();
+    relay = await startRelay({ pool: db.pool, logger: testLogger, port: await freePort() });
+    await createSuper(db.pool);
+    operator = await createOperator(db.pool);
+    await createOperator(db.pool, 'another operator');
+    await setDefaultSplits(db.pool, operator, [
+      { target: (await insertWallet(db.pool, operator.id, 'rev')).id, fraction: '1' },
+    ]);
+    machine = await createMachine(db.pool, operator);
+    await createLp(db.pool, machine, { name: 'lp', depositCents: 10_000_000 });
+    ingest = await startIngest({
+      pool: db.pool,
+      client: temporal.client,
+      relays: [relay.url],
+      taskQueue,
+      secretBox,
+      payments: ledgerFor(db.pool),
+      logger: testLogger,
+    });
+    publisher = new RelayClient(relay.url, { logger: testLogger }).start();
+    await publisher.waitConnected();
+  });
+  afterAll(async () => {
+    publisher?.close();
+    await ingest?.stop();
+    await relay?.close();
+    await worker?.stop();
+    await temporal?.close();
+    await db?.close();
+  });
+
+  const content = (hash = newPaymentHash()) =>
+    settlementContent({ paymentHash: hash, wireSats: 21_000, feeSats: 1_000, fiat: '20.00' }) as Record<
+      string,
+      unknown
+    >;
+  const signed = (plaintext: string, o: { signer?: string; to?: string; encryptTo?: string } = {}) => {
+    const signer = o.signer ?? machine.secretHex;
+    return signEvent(signer, {
+      kind: KIND_SETTLEMENT,
+      tags: [['p', o.to ?? operator.pubkey]],
+      content: encryptFor(signer, o.encryptTo ?? operator.pubkey, plaintext),
+    });
+  };
+
+  /** A valid event, then settled: the ingest still serves. */
+  async function settleOne(): Promise<void> {
+    const hash = newPaymentHash();
+    const ok = await publisher.publish(
+      buildSettlementEvent(machine.secretHex, operator.pubkey, content(hash)),
+    );
+    expect(ok).toMatchObject({ accepted: true });
+    await ledgerFor(db.pool).recordLightningPayment({
+      wallet_id: machine.walletId,
+      payment_hash: hash,
+      amount_sats: 21_000,
+      direction: 'incoming',
+    });
+    await awaitStatus(db.pool, hash, ['processed'], 60_000);
+    settled.push(hash);
+  }
+
+  function buildCases(): FuzzCase[] {
+    const stranger = bytesToHex(generateSecretKey());
+    const otherOperator = getPublicKey(generateSecretKey());
+    const cases: FuzzCase[] = [];
+
+    for (const m of fc.sample(contentMutation(), { seed: rng.seed, numRuns: CONTENT_CASES })) {
+      cases.push({ label: `content: ${m.label}`, event: signed(m.plaintext(content())) });
+    }
+    // a string PostgreSQL cannot store (NUL) in the one free-text field
+    cases.push({
+      label: 'content: txid with a NUL character',
+      event: signed(JSON.stringify({ ...content(), txid: 'tx\u0000id' })),
+    });
+
+    const envelope = fc.tuple(
+      fc.constantFrom(
+        'id',
+        'sig',
+        'pubkey',
+        'content bytes',
+        'content bytes, re-signed',
+        'tags, re-signed',
+        'kind, re-signed',
+        'stranger signs',
+        'operator signs',
+        'encrypted to another key',
+        'encrypted by another key',
+        'plaintext content',
+        'huge content',
+        'wrong types',
+        'extra fields',
+      ),
+      fc.nat(),
+      fc.constantFrom<string[][]>([], [['p']], [['p', otherOperator]], [['e', '0'.repeat(64)]], [['P', '']]),
+      fc.constantFrom(1, 21001, 20000, 65535),
+      fc.constantFrom<[string, unknown]>(
+        ['id', 123],
+        ['tags', 'p'],
+        ['tags', [[1, 2]]],
+        ['content', { v: 1 }],
+        ['sig', null],
+        ['created_at', '1700000000'],
+        ['created_at', 1.5],
+        ['kind', '21000'],
+        ['pubkey', 'npub1' + 'q'.repeat(58)],
+      ),
+    );
+    for (const [what, n, tags, kind, wrong] of fc.sample(envelope, {
+      seed: rng.seed + 1,
+      numRuns: ENVELOPE_CASES,
+    })) {
+      const base = buildSettlementEvent(machine.secretHex, operator.pubkey, content());
+      const resign = (t: Partial<SignedEvent>) =>
+        signEvent(machine.secretHex, { kind: base.kind, tags: base.tags, content: base.content, ...t });
+      let event: unknown;
+      switch (what) {
+        case 'id':
+          event = { ...base, id: flipHex(base.id, n) };
+          break;
+        case 'sig':
+          event = { ...base, sig: n % 2 ? flipHex(base.sig, n) : base.sig.slice(0, 64 + (n % 64)) };
+          break;
+        case 'pubkey':
+          event = { ...base, pubkey: getPublicKey(generateSecretKey()) };
+          break;
+        case 'content bytes':
+          event = { ...base, content: flipHex(base.content, n) };
+          break;
+        case 'content bytes, re-signed': {
+          const i = n % base.content.length;
+          event = resign({
+            content:
+              base.content.slice(0, i) + (base.content[i] === 'A' ? 'B' : 'A') + base.content.slice(i + 1),
+          });
+          break;
+        }
+        case 'tags, re-signed':
+          event = resign({ tags });
+          break;
+        case 'kind, re-signed':
+          event = resign({ kind });
+          break;
+        case 'stranger signs':
+          event = signed(JSON.stringify(content()), { signer: stranger });
+          break;
+        case 'operator signs':
+          event = signed(JSON.stringify(content()), { signer: operator.secretHex });
+          break;
+        case 'encrypted to another key':
+          event = signed(JSON.stringify(content()), { encryptTo: otherOperator });
+          break;
+        case 'encrypted by another key':
+          event = resign({ content: encryptFor(stranger, operator.pubkey, JSON.stringify(content())) });
+          break;
+        case 'plaintext content':
+          event = resign({ content: JSON.stringify(content()) });
+          break;
+        case 'huge content':
+          event = resign({ content: 'A'.repeat(300_000 + (n % 1000)) });
+          break;
+        case 'wrong types':
+          event = { ...base, [wrong[0]]: wrong[1] };
+          break;
+        case 'extra fields':
+          event = {
+            ...base,
+            sig: flipHex(base.sig, n),
+            extra: { deep: [[[n]]] },
+            ['__proto__']: { polluted: true }, // an own key, sent as JSON
+          };
+          break;
+      }
+      cases.push({ label: `envelope: ${what}`, event });
+    }
+
+    const randomEvent = fc.record({
+      id: fc.oneof(hex(64), fc.string()),
+      pubkey: fc.oneof(hex(64), fc.constant(machine.pubkey), fc.string()),
+      created_at: fc.oneof(fc.integer({ min: 0, max: 2 ** 40 }), fc.integer({ min: -(2 ** 31), max: -1 })),
+      kind: fc.constant(KIND_SETTLEMENT),
+      tags: fc.oneof(
+        fc.constant([['p', operator.pubkey]]),
+        fc.array(fc.array(fc.string({ maxLength: 70 }), { maxLength: 3 }), { maxLength: 4 }),
+      ),
+      content: fc.string({ maxLength: 500, unit: 'binary' }),
+      sig: fc.oneof(hex(128), fc.string()),
+    });
+    for (const e of fc.sample(randomEvent, { seed: rng.seed + 2, numRuns: RANDOM_EVENTS }))
+      cases.push({ label: 'random event', event: e });
+    return cases;
+  }
+
+  it('the stream handler drops every case with a reason; through the relay nothing settles and the ingest serves on', async () => {
+    await settleOne();
+    const cases = buildCases();
+    const stream = createSettlementStream({
+      keys: ingest.keys,
+      signals: new SettlementSignals(temporal.client, taskQueue),
+      logger: testLogger,
+    });
+
+    // 1. straight into the handler: a drop with a reason and a detail, never a throw or a signal
+    const outcomes: HandleOutcome[] = [];
+    const wrong: string[] = [];
+    for (const c of cases) {
+      let o: HandleOutcome;
+      try {
+        o = await stream.handle(c.event as SignedEvent, 'fuzz');
+      } catch (err) {
+        o = { kind: 'drop', reason: 'THREW', detail: (err as Error).message };
+      }
+      outcomes.push(o);
+      if (o.kind !== 'drop' || !o.reason || o.reason === 'THREW' || !o.detail?.trim())
+        wrong.push(`${c.label}: ${JSON.stringify(o)}`);
+    }
+    expect(wrong).toEqual([]);
+
+    // 2. through the relay to the running ingest: the relay refuses (with a message) or the ingest drops
+    const before = await droppedByReason();
+    const expected: Record<string, number> = {};
+    const raw = new WebSocket(relay.url);
+    await new Promise((r) => raw.once('open', r));
+    /** the relay's next message (every EVENT gets an OK; junk gets a NOTICE or CLOSED) */
+    const answer = () =>
+      new Promise<unknown[]>((resolve) => {
+        const timer = setTimeout(() => {
+          raw.off('message', onMessage);
+          resolve(['NO ANSWER']);
+        }, 5000);
+        const onMessage = (d: WebSocket.RawData) => {
+          clearTimeout(timer);
+          resolve(JSON.parse((d as Buffer).toString('utf8')) as unknown[]);
+        };
+        raw.once('message', onMessage);
+      });
+    const refusedSilently: string[] = [];
+    for (const [i, c] of cases.entries()) {
+      const reply = answer();
+      raw.send(JSON.stringify(['EVENT', c.event]));
+      const [verb, , accepted, message] = await reply;
+      if (verb !== 'OK' || (accepted !== true && !(typeof message === 'string' && message.length > 0)))
+        refusedSilently.push(`${c.label}: ${JSON.stringify([verb, accepted, message])}`);
+      const e = c.event as SignedEvent;
+      const deliverable =
+        accepted === true &&
+        e.kind === KIND_SETTLEMENT &&
+        e.tags.some((t) => t[0] === 'p' && ingest.keys.operators.has(t[1] ?? ''));
+      const o = outcomes[i]!;
+      if (deliverable && o.kind === 'drop') expected[o.reason] = (expected[o.reason] ?? 0) + 1;
+    }
+    // garbage that is not even an EVENT: the relay answers and keeps the connection
+    for (const junk of [
+      'not json',
+      '{}',
+      '[]',
+      '[1]',
+      '["EVENT"]',
+      '["REQ"]',
+      '["REQ","x",{"kinds":"a"}]',
+      '["REQ","x",{"#p":"x"}]',
+      '["REQ","x",{"limit":-1}]',
+      '["NOPE"]',
+      `["REQ","${'x'.repeat(100)}",{}]`,
+    ]) {
+      const reply = answer();
+      raw.send(junk);
+      const [verb] = await reply;
+      if (!['NOTICE', 'CLOSED', 'OK'].includes(verb as string)) refusedSilently.push(`${junk}: ${verb}`);
+    }
+    raw.close();
+    expect(refusedSilently).toEqual([]);
+    expect(Object.values(expected).reduce((a, b) => a + b, 0)).toBeGreaterThan(CONTENT_CASES / 2);
+
+    // the ingest keeps serving: a valid event afterwards settles
+    await settleOne();
+    await ingest.idle();
+    const growth = async () => {
+      const now = await droppedByReason();
+      return Object.fromEntries(
+        Object.keys(now)
+          .map((k) => [k, now[k]! - (before[k] ?? 0)] as const)
+          .filter(([, v]) => v !== 0),
+      );
+    };
+    const grew = await eventually(
+      async () =>
+        JSON.stringify(sorted(await growth())) === JSON.stringify(sorted(expected)) ? growth() : null,
+      15_000,
+      `satmachine_ingest_dropped_total to grow by ${JSON.stringify(expected)}`,
+    ).catch(async (err: Error) => {
+      throw new Error(`${err.message}; it grew by ${JSON.stringify(await growth())}`);
+    });
+    expect(grew).toEqual(expected);
+    process.stderr.write(
+      `[ingestFuzz] ${cases.length} cases; through the relay, the ingest dropped ${JSON.stringify(expected)}\n`,
+    );
+
+    // 3. nothing was written, no workflow was started: only the two valid settlements exist
+    const { rows } = await db.pool.query<{ payment_hash: string }>(
+      'SELECT payment_hash FROM satmachine.dca_settlements',
+    );
+    expect(rows.map((r) => r.payment_hash).sort()).toEqual([...settled].sort());
+    const listed = async () => {
+      const ids: string[] = [];
+      for await (const w of temporal.client.workflow.list({ query: `TaskQueue = "${taskQueue}"` }))
+        ids.push(w.workflowId);
+      return ids.sort();
+    };
+    const mine = settled.map((h) => `settlement-${h}`).sort();
+    // visibility follows a little behind: wait for the valid ones to show, then compare
+    await eventually(
+      async () => (await listed()).length >= mine.length,
+      10_000,
+      'the valid settlements listed',
+    );
+    expect(await listed()).toEqual(mine);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  }, 180_000);
+});

@@ -1,0 +1,96 @@
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { startTemporalDevServer, type RunningDevServer } from '../../src/cli/temporalDevServer';
+import { startRelay, type RunningRelay } from '../../src/relay/relayServer';
+import { freePort } from '../helpers/ports';
+import { freshDatabase, testLogger, uniqueTaskQueue } from '../helpers/stack';
+import {
+  batchUnderFault,
+  buildFleet,
+  killAll,
+  planBatch,
+  processedCount,
+  reach,
+  seededRng,
+  sleep,
+  type Fleet,
+  type Stage,
+} from './faultKit';
+
+/**
+ * Fault: the Temporal server goes away in the middle of a batch and comes back on
+ * the same address with the same (file-backed) state. A dedicated dev server, never
+ * the shared one; worker and ingest run as OS processes pointed at it and must live
+ * through the outage. Not a permanent fault: every settlement must end `processed`,
+ * no leg paid twice, sats conserved, the ledger balanced.
+ */
+describe('fault: the Temporal server restarts in the middle of a batch', () => {
+  const rng = seededRng('temporalRestart');
+  const dir = mkdtempSync(join(tmpdir(), 'satmachine-fault-temporal-'));
+  let serverOptions: Parameters<typeof startTemporalDevServer>[0];
+  let server: RunningDevServer | null = null;
+  let connection: Connection;
+  let db: Awaited<ReturnType<typeof freshDatabase>>;
+  let relay: RunningRelay;
+  let fleet: Fleet;
+  let stage: Stage;
+  let closing = false; // a timed-out test must not start a server after afterAll
+
+  beforeAll(async () => {
+    chmodSync(dir, 0o755);
+    serverOptions = {
+      dataDir: dir, // --db-filename under it: the state survives the restart
+      host: '127.0.0.1',
+      port: await freePort(),
+      uiPort: await freePort(),
+      namespace: 'default',
+      logger: testLogger,
+    };
+    [server, db] = await Promise.all([startTemporalDevServer(serverOptions), freshDatabase()]);
+    connection = await Connection.connect({ address: server.address });
+    fleet = await buildFleet(db.pool, { machines: 3, lps: 4 });
+    relay = await startRelay({ pool: db.pool, logger: testLogger, port: await freePort() });
+    stage = {
+      pool: db.pool,
+      databaseUrl: db.url,
+      client: new Client({ connection, namespace: 'default' }),
+      taskQueue: uniqueTaskQueue('fault-temporal'),
+      relayUrl: relay.url,
+      env: { TEMPORAL_ADDRESS: server.address },
+      processes: { worker: [], ingest: [] },
+    };
+  });
+  afterAll(async () => {
+    closing = true;
+    if (stage) await killAll(stage);
+    await relay?.close();
+    await connection?.close();
+    await server?.stop();
+    await db?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('every settlement ends processed: no leg paid twice, sats conserved, ledger balanced', async () => {
+    const batch = planBatch(fleet, rng, { cashOuts: 22, cashIns: 6 });
+    const { worker, ingest } = await batchUnderFault(stage, batch, 300, async () => {
+      // once the batch is under way: some settlements paid, others still arriving
+      const target = rng.int(2, 8);
+      await reach(async () => (await processedCount(db.pool)) >= target);
+      await sleep(rng.int(0, 500));
+      const downFor = rng.int(2000, 8000);
+      process.stderr.write(
+        `[temporalRestart] stopping Temporal with ${await processedCount(db.pool)}/${batch.length} processed, for ${downFor} ms\n`,
+      );
+      await server!.stop();
+      server = null;
+      await sleep(downFor);
+      if (closing) return;
+      server = await startTemporalDevServer(serverOptions);
+    });
+    // nobody restarted them: they lived through the outage
+    expect(worker.proc.exitCode).toBeNull();
+    expect(ingest.proc.exitCode).toBeNull();
+  }, 240_000);
+});
