@@ -30,6 +30,7 @@ export interface Config {
   stuckThresholdMinutes: number;
   /** worker / ingest: serve /metrics and /healthz on this port (0 = off) */
   metricsPort: number;
+  metricsHost: string;
 }
 
 function int(name: string, fallback: number): number {
@@ -84,5 +85,6 @@ export function loadConfig(): Config {
     secretKeyHex: str('SATMACHINE_SECRET_KEY'),
     stuckThresholdMinutes: int('STUCK_THRESHOLD_MINUTES', 30),
     metricsPort: int('METRICS_PORT', 0),
+    metricsHost: str('METRICS_HOST') ?? '127.0.0.1',
   };
 }

@@ -2,6 +2,7 @@ import { pendingLegsInRange } from '../db/legs';
 import { failPendingLeg, getLeg } from '../db/legs';
 import { withTransaction } from '../db/pool';
 import type { ActivityDeps } from './deps';
+import { legsPaid } from '../metrics/registry';
 
 /** What a workflow needs to pay one leg and to describe it in the UI. */
 export interface LegTask {
@@ -48,6 +49,7 @@ export function createLegActivities(deps: ActivityDeps) {
         return { status: 'completed' };
       }
       await failPendingLeg(c, leg.id, input.reason.slice(0, 1000));
+      legsPaid.inc({ leg_type: leg.leg_type, outcome: 'failed' });
       return { status: 'failed' };
     });
   }

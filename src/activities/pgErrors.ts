@@ -7,7 +7,24 @@ import { ApplicationFailure } from '@temporalio/common';
  * workflow can record the reason instead of retrying forever. Everything else
  * (connection lost, PostgreSQL restarting) stays retryable.
  */
+/** Errors of the pure money math: the same input fails the same way on every retry. */
+const DOMAIN_ERRORS = new Set([
+  'InvalidAmountsError',
+  'DecimalFormatError',
+  'PartialDispenseError',
+  'ConservationError',
+]);
+
 export function classifyDbError(err: unknown): unknown {
+  const name = (err as { name?: unknown }).name;
+  if (typeof name === 'string' && DOMAIN_ERRORS.has(name)) {
+    return ApplicationFailure.create({
+      message: (err as Error).message,
+      type: 'InvalidData',
+      nonRetryable: true,
+      cause: err as Error,
+    });
+  }
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code) && code !== '23505') {
     return ApplicationFailure.create({

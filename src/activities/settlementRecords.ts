@@ -562,6 +562,7 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
       );
       if (input.fiat_amount_cents === 0) {
         await setSettlementStatus(c, s.id, 'refunded', null);
+        settlementsConcluded.inc({ status: 'refunded' });
         return { status: 'refunded' as SettlementStatus, refund };
       }
       await setSettlementStatus(c, s.id, 'processing', null);

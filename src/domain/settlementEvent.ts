@@ -1,11 +1,12 @@
 import { z } from 'zod';
 import { parseCents, parseRate } from './decimal';
 import { PAYMENT_HASH, FIAT_CODE } from './validation';
+import { MAX_SATS } from './feeSplit';
 
 /** A decimal given as a JSON number or string. */
 const decimal = z.union([z.number(), z.string()]);
 
-const satsInt = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+const satsInt = z.number().int().nonnegative().max(MAX_SATS, 'must not exceed 21,000,000 BTC in sats');
 /** cassette counts and denominations are stored as 32-bit integers */
 const INT32_MAX = 2_147_483_647;
 const denominationCount = z.object({

@@ -5,6 +5,9 @@ export class BoundedSet {
   has(v: string): boolean {
     return this.items.has(v);
   }
+  clear(): void {
+    this.items.clear();
+  }
   add(v: string): void {
     if (this.items.has(v)) return;
     this.items.add(v);

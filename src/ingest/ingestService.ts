@@ -79,11 +79,11 @@ class CursorTracker {
   begin(t: number) {
     this.inflight.set(t, (this.inflight.get(t) ?? 0) + 1);
   }
-  end(t: number) {
+  end(t: number, handled = true) {
     const n = (this.inflight.get(t) ?? 1) - 1;
     if (n <= 0) this.inflight.delete(t);
     else this.inflight.set(t, n);
-    if (this.handledMax === null || t > this.handledMax) this.handledMax = t;
+    if (handled && (this.handledMax === null || t > this.handledMax)) this.handledMax = t;
     this.dirty = true;
   }
   safePoint(): number | null {
@@ -120,6 +120,8 @@ export async function startIngest(opts: IngestOptions): Promise<RunningIngest> {
 
   // new operators or machines: new live filters, and a catch-up for what they may already have sent
   const resubscribeAll = () => {
+    // drops like "unknown pubkey" depended on the keys we knew: let the catch-up look again
+    dropped.clear();
     for (const relay of relays.values()) {
       for (const s of streams) subscribe(relay, s);
       catchUp(relay).catch((err) =>
@@ -159,27 +161,34 @@ export async function startIngest(opts: IngestOptions): Promise<RunningIngest> {
       if (!filters) continue;
       let until = now + SINCE_SLACK_SECONDS;
       let fetched = 0;
-      for (;;) {
-        const page = await relay.query(filters.map((f) => ({ ...f, until, limit: CATCH_UP_PAGE })));
-        if (!page) {
-          log.warn(
-            { relay: relay.url, stream: stream.name },
-            'catch-up interrupted; it runs again on reconnect',
-          );
-          return;
+      // pages come newest first: hold the cursor at `since` until the last page is in
+      const tracker = cursorOf(relay.url, stream.name);
+      tracker.begin(since + 1);
+      try {
+        for (;;) {
+          const page = await relay.query(filters.map((f) => ({ ...f, until, limit: CATCH_UP_PAGE })));
+          if (!page) {
+            log.warn(
+              { relay: relay.url, stream: stream.name },
+              'catch-up interrupted; it runs again on reconnect',
+            );
+            return;
+          }
+          for (const e of page) process(relay.url, stream.name, e);
+          fetched += page.length;
+          if (page.length < CATCH_UP_PAGE) break;
+          const oldest = Math.min(...page.map((e) => (e as SignedEvent).created_at));
+          if (!(oldest < until)) {
+            log.warn(
+              { relay: relay.url, at: oldest },
+              'more than one page of events share one created_at; catch-up stops there',
+            );
+            break;
+          }
+          until = oldest;
         }
-        for (const e of page) process(relay.url, stream.name, e);
-        fetched += page.length;
-        if (page.length < CATCH_UP_PAGE) break;
-        const oldest = Math.min(...page.map((e) => (e as SignedEvent).created_at));
-        if (!(oldest < until)) {
-          log.warn(
-            { relay: relay.url, at: oldest },
-            'more than one page of events share one created_at; catch-up stops there',
-          );
-          break;
-        }
-        until = oldest;
+      } finally {
+        tracker.end(since + 1, false);
       }
       if (fetched) log.info({ relay: relay.url, stream: stream.name, since, events: fetched }, 'caught up');
     }
@@ -237,6 +246,22 @@ export async function startIngest(opts: IngestOptions): Promise<RunningIngest> {
             );
             return;
           } catch (err) {
+            const sqlstate = (err as { code?: unknown }).code;
+            if (typeof sqlstate === 'string' && /^22[0-9A-Z]{3}$/.test(sqlstate)) {
+              dropped.add(event.id);
+              ingestDropped.inc({ reason: 'invalid_content' });
+              log.warn(
+                {
+                  event_id: event.id,
+                  kind: event.kind,
+                  reason: 'invalid_content',
+                  sqlstate,
+                  relay: relayUrl,
+                },
+                `dropped event: the database refused a value (${(err as Error).message})`,
+              );
+              return;
+            }
             log.warn(
               { event_id: event.id, err: (err as Error).message, retry_in_ms: backoff },
               'could not hand an event on (Temporal or PostgreSQL unreachable?); retrying',

@@ -195,6 +195,12 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
       );
     }
     if (busy) throw new Error('another operator action is running; try again');
+    if (!settlementId && phase === 'awaiting_signals') {
+      // only reachable from the Temporal UI/CLI: the payment belongs to no known machine
+      throw new Error(
+        'no settlement row exists for this payment (no known machine); terminate the workflow instead',
+      );
+    }
   };
   const forceReset = async (a: OperatorActor): Promise<SettlementActionResult> => {
     busy = true;

@@ -7,6 +7,7 @@ import { InsufficientFundsError, WalletNotFoundError } from '../../payments/ledg
 import { PaymentRefusedError } from '../../payments/backend';
 import { id, idParams } from '../schemas';
 import type { LedgerWalletRow } from '../../db/ledger';
+import { MAX_SATS } from '../../domain/feeSplit';
 
 const walletShape = z.object({
   id: z.string(),
@@ -74,7 +75,7 @@ export function ledgerRoutes(r: RouteRegistry, deps: ApiDeps): void {
       body: z.object({
         wallet_id: id,
         payment_hash: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters'),
-        amount_sats: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+        amount_sats: z.number().int().positive().max(MAX_SATS),
         direction: z.enum(['incoming', 'outgoing']),
       }),
       response: z.object({ created: z.boolean(), wallet: walletShape }),

@@ -15,6 +15,7 @@ import type { RouteRegistry } from '../routeRegistry';
 import { idParams } from '../schemas';
 
 const ONLINE_SECONDS = 180;
+const lastPublished = new Map<string, number>();
 
 function parsedOrRaw(text: string | null): { parsed: unknown; raw: string | null } {
   if (text === null) return { parsed: null, raw: null };
@@ -269,6 +270,10 @@ export function machineStateRoutes(r: RouteRegistry, deps: ApiDeps): void {
         rows.map((c) => [String(c.position), { denomination: c.denomination, count: c.count }]),
       );
       const d = `${D_CASSETTES_PREFIX}${m.machine_npub}`;
+      // replaceable: the machine keeps the newest created_at, so two publishes in one second
+      // must not tie (seconds, strictly increasing per machine within this API process)
+      const createdAt = Math.max(Math.floor(Date.now() / 1000), (lastPublished.get(m.id) ?? 0) + 1);
+      lastPublished.set(m.id, createdAt);
       const event = signEvent(secret, {
         kind: KIND_APP_DATA,
         tags: [
@@ -276,6 +281,7 @@ export function machineStateRoutes(r: RouteRegistry, deps: ApiDeps): void {
           ['p', m.machine_pubkey_hex],
         ],
         content: encryptFor(secret, m.machine_pubkey_hex, JSON.stringify({ positions })),
+        created_at: createdAt,
       });
       const relays = await publishToRelays(deps.config.relays, event, deps.logger);
       return {

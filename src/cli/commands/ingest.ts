@@ -15,7 +15,9 @@ import {
 
 export async function ingestCommand(config: Config, log: Logger): Promise<void> {
   exitWithSupervisor();
-  const metrics = config.metricsPort ? await startMetricsServer(config.metricsPort) : null;
+  const metrics = config.metricsPort
+    ? await startMetricsServer(config.metricsPort, config.metricsHost)
+    : null;
   const pool = openPool(config, 'satmachine-ingest', 10);
   const client = lazyTemporalClient({
     address: temporalAddress(config),

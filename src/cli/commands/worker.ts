@@ -22,7 +22,9 @@ export async function connectNative(address: string, log: Logger): Promise<Nativ
 
 export async function workerCommand(config: Config, log: Logger): Promise<void> {
   exitWithSupervisor();
-  const metrics = config.metricsPort ? await startMetricsServer(config.metricsPort) : null;
+  const metrics = config.metricsPort
+    ? await startMetricsServer(config.metricsPort, config.metricsHost)
+    : null;
   Runtime.install({
     logger: pinoTemporalLogger(log.child({ component: 'temporal-sdk' })),
     telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } },
