@@ -15,6 +15,8 @@ export interface Config {
     address: string | undefined;
     namespace: string;
     taskQueue: string;
+    /** frontend (gRPC) port of the embedded dev server */
+    port: number;
     uiPort: number;
     uiUrl: string;
   };
@@ -64,6 +66,7 @@ export function loadConfig(): Config {
       address: str('TEMPORAL_ADDRESS'),
       namespace: str('TEMPORAL_NAMESPACE') ?? 'default',
       taskQueue: str('TEMPORAL_TASK_QUEUE') ?? 'satmachine-settlements',
+      port: int('TEMPORAL_PORT', 7233),
       uiPort,
       uiUrl: str('TEMPORAL_UI_URL') ?? `http://127.0.0.1:${uiPort}`,
     },

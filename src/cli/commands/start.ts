@@ -93,7 +93,7 @@ export async function startCommand(config: Config, log: Logger, args: ParsedArgs
       const t = await startTemporalDevServer({
         dataDir: config.dataDir,
         host: '127.0.0.1',
-        port: 7233,
+        port: config.temporal.port,
         uiPort: config.temporal.uiPort,
         namespace: config.temporal.namespace,
         logger: log,
