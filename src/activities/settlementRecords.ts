@@ -19,6 +19,7 @@ import {
   getSettlementByHash,
   insertSettlement,
   markProcessingStarted,
+  markWaitingAgain,
   overwriteSettlement,
   prependNote,
   setSettlementStatus,
@@ -417,6 +418,7 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
           'pending',
           'waiting again for the missing signal (retried by operator)',
         );
+        await markWaitingAgain(c, s.id);
         await prependNote(
           c,
           s.id,

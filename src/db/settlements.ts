@@ -28,6 +28,8 @@ export interface SettlementRow {
   notes: string | null;
   processing_claim: string | null;
   processing_started_at: Date | null;
+  /** when it started waiting (again) for its signals; null = since created_at */
+  waiting_since: Date | null;
   created_at: Date;
   updated_at: Date;
   processed_at: Date | null;
@@ -163,6 +165,14 @@ export async function setSettlementStatus(
   return rows[0]!;
 }
 
+/** An operator retry restarted the wait for the missing signal: the stuck clock starts again. */
+export async function markWaitingAgain(db: Queryable, id: string): Promise<void> {
+  await db.query(
+    `UPDATE satmachine.dca_settlements SET waiting_since = now(), updated_at = now() WHERE id = $1`,
+    [id],
+  );
+}
+
 export async function markProcessingStarted(db: Queryable, id: string): Promise<void> {
   await db.query(
     `UPDATE satmachine.dca_settlements
@@ -282,7 +292,8 @@ export interface Worklist {
 
 /**
  * The operator's worklist. Stuck = still pending / processing and older than the
- * threshold (pending: since first seen; processing: since the current payment
+ * threshold (pending: since first seen, or since an operator retry restarted the
+ * wait; processing: since the current payment
  * round started — a hold is not stuck). threshold 0 lists everything in flight.
  */
 export async function operatorWorklist(
@@ -299,7 +310,7 @@ export async function operatorWorklist(
        JOIN satmachine.dca_machines m ON m.id = s.machine_id
       WHERE m.operator_user_id = $1
         AND (s.status IN ('rejected', 'errored')
-             OR (s.status = 'pending' AND s.created_at <= now() - make_interval(mins => $2))
+             OR (s.status = 'pending' AND COALESCE(s.waiting_since, s.created_at) <= now() - make_interval(mins => $2))
              OR (s.status = 'processing' AND s.processing_started_at <= now() - make_interval(mins => $2)))
       ORDER BY s.created_at DESC, s.id DESC`,
     [operatorId, thresholdMinutes],

@@ -159,6 +159,43 @@ describe('API: settlements and operator actions', () => {
     expect(done.wire_sats).toBe(5000);
   });
 
+  it('a retry of a settlement reset while waiting restarts its stuck clock in the worklist', async () => {
+    const machine = await createMachine(db.pool, operator, { name: 'waits again' });
+    const hash = newPaymentHash();
+    const payment = {
+      wallet_id: machine.walletId,
+      payment_hash: hash,
+      amount_sats: 4000,
+      direction: 'incoming' as const,
+    };
+    await ledgerFor(db.pool).recordLightningPayment(payment);
+    await new SettlementSignals(temporal.client, taskQueue, 1000).paymentObserved(payment);
+    const stuck = await eventually(() => settlementByHash(db.pool, hash), 20_000);
+    // it has waited for two hours already
+    await db.pool.query(
+      `UPDATE satmachine.dca_settlements SET created_at = now() - interval '2 hours' WHERE id = $1`,
+      [stuck.id],
+    );
+    const ids = (list: { id: string }[]) => list.map((s) => s.id);
+    let wl = await api.call('GET', '/api/v1/settlements/worklist?threshold_minutes=30', operator.apiKey);
+    expect(ids(wl.body.stuck_pending)).toContain(stuck.id);
+
+    expect(
+      (await api.call('POST', `/api/v1/settlements/${stuck.id}/force-reset`, operator.apiKey, {})).status,
+    ).toBe(200);
+    wl = await api.call('GET', '/api/v1/settlements/worklist?threshold_minutes=30', operator.apiKey);
+    expect(ids(wl.body.errored)).toContain(stuck.id);
+
+    const retried = await api.call('POST', `/api/v1/settlements/${stuck.id}/retry`, operator.apiKey, {});
+    expect(retried.status).toBe(200);
+    expect(retried.body.settlement.status).toBe('pending');
+    wl = await api.call('GET', '/api/v1/settlements/worklist?threshold_minutes=30', operator.apiKey);
+    expect(ids(wl.body.stuck_pending)).not.toContain(stuck.id);
+    expect(ids(wl.body.errored)).not.toContain(stuck.id);
+    wl = await api.call('GET', '/api/v1/settlements/worklist?threshold_minutes=0', operator.apiKey);
+    expect(ids(wl.body.stuck_pending)).toContain(stuck.id);
+  });
+
   it('force-reset of a settlement that is not stuck yet is a 409 saying why', async () => {
     const machine = await createMachine(db.pool, operator, { name: 'not stuck' });
     const hash = newPaymentHash();
