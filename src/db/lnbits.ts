@@ -228,6 +228,23 @@ export async function wasObserved(
   return rows.length > 0;
 }
 
+/**
+ * Forgets payments reported long ago. A poll rescans only from a minute before its
+ * wallet's cursor, so a payment reported more than a day before that cursor can never
+ * be seen again; it must also be older than `keepDays`. Returns how many rows went.
+ */
+export async function purgeObserved(db: Queryable, keepDays: number): Promise<number> {
+  const { rowCount } = await db.query(
+    `DELETE FROM satmachine.lnbits_observed_payments o
+      USING satmachine.lnbits_observer_cursors c
+      WHERE c.wallet_id = o.wallet_id
+        AND o.reported_at < c.updated_to - interval '1 day'
+        AND o.reported_at < now() - make_interval(days => $1)`,
+    [keepDays],
+  );
+  return rowCount ?? 0;
+}
+
 export async function recordObserved(
   db: Queryable,
   p: { wallet_id: string; payment_hash: string; direction: 'incoming' | 'outgoing'; amount_sats: number },

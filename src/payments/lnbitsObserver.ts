@@ -4,6 +4,7 @@ import {
   getObserverCursor,
   listLnbitsWallets,
   ownPaymentHashes,
+  purgeObserved,
   recordObserved,
   wasObserved,
 } from '../db/lnbits';
@@ -29,6 +30,9 @@ const OVERLAP_MS = 60_000;
 const FIRST_LOOKBACK_MS = 3_600_000;
 const PAGE = 100;
 const MAX_SCAN = 5_000;
+/** Reported payments are remembered this long (at least), then purged once an hour. */
+const KEEP_OBSERVED_DAYS = 7;
+const PURGE_EVERY_MS = 3_600_000;
 
 interface WatchedWallet {
   walletId: string;
@@ -63,6 +67,7 @@ export function observeLnbitsPayments(
   let chain: Promise<unknown> = Promise.resolve();
   const tick = Math.min(deps.pollIntervalMs, 1_000);
   let lastRefresh = 0;
+  let lastPurge = 0;
 
   const wakeUp = () => wake?.();
 
@@ -223,6 +228,11 @@ export function observeLnbitsPayments(
         if (Date.now() - lastRefresh >= deps.pollIntervalMs) {
           await refresh();
           lastRefresh = Date.now();
+        }
+        if (Date.now() - lastPurge >= PURGE_EVERY_MS) {
+          lastPurge = Date.now();
+          const purged = await purgeObserved(deps.pool, KEEP_OBSERVED_DAYS);
+          if (purged > 0) log.info({ purged }, 'forgot payments reported long ago');
         }
         for (const w of wallets.values()) {
           if (stopped) break;
