@@ -200,6 +200,39 @@ describe('API: fleet routes', () => {
       ).toBe(422);
     });
 
+    it("refuses another user's wallet as a machine wallet, as if it did not exist", async () => {
+      const theirs = await api.call('POST', '/api/v1/ledger/wallets', otherOpKey, { name: 'their till' });
+      expect(theirs.status).toBe(201);
+      const grab = await api.call('POST', '/api/v1/machines', opKey, {
+        machine_npub: pub(),
+        name: 'grab',
+        fiat_code: 'EUR',
+        wallet_id: theirs.body.id,
+      });
+      expect(grab.status).toBe(422);
+      expect(grab.body.error.details[0].field).toBe('body.wallet_id');
+      expect(grab.body.error.message).toContain('not one of your ledger wallets');
+      const unknown = await api.call('POST', '/api/v1/machines', opKey, {
+        machine_npub: pub(),
+        name: 'unknown',
+        fiat_code: 'EUR',
+        wallet_id: 'no-such-wallet',
+      });
+      expect(unknown.body.error.message.replace('no-such-wallet', theirs.body.id)).toBe(
+        grab.body.error.message,
+      );
+      expect(
+        (await api.call('PATCH', `/api/v1/machines/${machineId}`, opKey, { wallet_id: theirs.body.id }))
+          .status,
+      ).toBe(422);
+      const mine = await api.call('POST', '/api/v1/ledger/wallets', opKey, { name: 'my new till' });
+      const moved = await api.call('PATCH', `/api/v1/machines/${machineId}`, opKey, {
+        wallet_id: mine.body.id,
+      });
+      expect(moved.status).toBe(200);
+      expect(moved.body.wallet_id).toBe(mine.body.id);
+    });
+
     it("hides another operator's machine (404) on every route", async () => {
       for (const [method, path, body] of [
         ['GET', `/api/v1/machines/${machineId}`],

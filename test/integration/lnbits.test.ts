@@ -501,6 +501,33 @@ describe('LNbits payment backend (real LNbits, FakeWallet)', () => {
     expect(unknown.status).toBe(422);
     expect(unknown.text).not.toContain('f'.repeat(32));
 
+    // a machine needs a wallet of its operator's with its admin key; an LP pays out to its own
+    const newMachine = (walletId: string) =>
+      api.call('POST', '/api/v1/machines', operator.apiKey, {
+        machine_npub: 'ab'.repeat(32),
+        name: 'till',
+        fiat_code: 'EUR',
+        wallet_id: walletId,
+      });
+    const notMine = await newMachine(wallet.id);
+    expect(notMine.status).toBe(422);
+    expect(notMine.body.error.message).toContain('not one of your LNbits wallets');
+    const till = await lnbits.createWallet('receive-only till');
+    expect(
+      (
+        await api.call('POST', '/api/v1/lnbits/wallets', operator.apiKey, {
+          wallet_id: till.id,
+          invoice_key: till.invoiceKey,
+        })
+      ).status,
+    ).toBe(201);
+    const receiveOnly = await newMachine(till.id);
+    expect(receiveOnly.status).toBe(422);
+    expect(receiveOnly.body.error.message).toContain('without its admin key');
+    const prefs = await api.call('PUT', '/api/v1/lp/preferences', lp.apiKey, { dca_wallet_id: till.id });
+    expect(prefs.status).toBe(422);
+    expect(prefs.body.error.details[0].field).toBe('body.dca_wallet_id');
+
     // a machine's wallet cannot be forgotten while the machine is active
     const machineWallets = (await api.call('GET', '/api/v1/lnbits/wallets', operator.apiKey)).body as {
       wallet_id: string;

@@ -1,3 +1,4 @@
+import { walletProblem } from '../walletOwnership';
 import { z } from 'zod';
 import { listUserEnrolments } from '../../db/clients';
 import {
@@ -132,14 +133,9 @@ export function lpRoutes(r: RouteRegistry, deps: ApiDeps): void {
           message: 'required on the first call: where your sats are paid',
         });
       }
-      if (body.dca_wallet_id && deps.ledger) {
-        const w = await deps.ledger.getWallet(body.dca_wallet_id);
-        if (!w || w.owner_user_id !== user.id) {
-          problems.push({
-            field: 'body.dca_wallet_id',
-            message: 'not one of your ledger wallets (POST /api/v1/ledger/wallets)',
-          });
-        }
+      if (body.dca_wallet_id) {
+        const problem = await walletProblem(deps, user.id, body.dca_wallet_id, 'payout');
+        if (problem) problems.push({ field: 'body.dca_wallet_id', message: problem });
       }
       const mode = body.default_dca_mode ?? existing?.default_dca_mode ?? 'flow';
       const limit =

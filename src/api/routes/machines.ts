@@ -13,6 +13,7 @@ import { toNpub } from '../../domain/nostrKeys';
 import type { ApiDeps } from '../deps';
 import { conflict, notFound, unprocessable } from '../errors';
 import type { RouteRegistry } from '../routeRegistry';
+import { walletProblem } from '../walletOwnership';
 import { feeFraction, fiatCode, idParams, pubkey, walletId } from '../schemas';
 
 export const machineShape = z.object({
@@ -117,10 +118,9 @@ export function machineRoutes(r: RouteRegistry, deps: ApiDeps): void {
           ]);
         }
         wallet = (await deps.ledger.createWallet(user.id, `machine ${body.name}`)).id;
-      } else if (deps.ledger && !(await deps.ledger.getWallet(wallet))) {
-        throw unprocessable(`wallet ${wallet} does not exist in the ledger`, [
-          { field: 'body.wallet_id', message: 'unknown wallet' },
-        ]);
+      } else {
+        const problem = await walletProblem(deps, user.id, wallet, 'machine');
+        if (problem) throw unprocessable(problem, [{ field: 'body.wallet_id', message: problem }]);
       }
       try {
         const m = await insertMachine(deps.pool, {
@@ -184,10 +184,9 @@ export function machineRoutes(r: RouteRegistry, deps: ApiDeps): void {
       response: machineShape,
     },
     async ({ params, body, user }) => {
-      if (body.wallet_id && deps.ledger && !(await deps.ledger.getWallet(body.wallet_id))) {
-        throw unprocessable(`wallet ${body.wallet_id} does not exist in the ledger`, [
-          { field: 'body.wallet_id', message: 'unknown wallet' },
-        ]);
+      if (body.wallet_id) {
+        const problem = await walletProblem(deps, user.id, body.wallet_id, 'machine');
+        if (problem) throw unprocessable(problem, [{ field: 'body.wallet_id', message: problem }]);
       }
       const { machine_npub, ...rest } = body;
       const patch = {

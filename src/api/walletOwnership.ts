@@ -1,0 +1,34 @@
+import type { ApiDeps } from './deps';
+
+/**
+ * Whether a user may name this wallet: a machine's wallet (it receives the machine's
+ * Lightning payments and pays its legs) or an LP's payout wallet. Either must be the
+ * user's own — with the ledger a wallet they created, with LNbits one whose keys they
+ * registered (a machine's with its admin key, since it pays). Returns what is wrong,
+ * or null. Another user's wallet reads as unknown: no tenant learns another's wallets.
+ */
+export async function walletProblem(
+  deps: ApiDeps,
+  userId: string,
+  walletId: string,
+  use: 'machine' | 'payout',
+): Promise<string | null> {
+  if (deps.ledger) {
+    const w = await deps.ledger.getWallet(walletId);
+    if (!w || w.kind !== 'user' || w.owner_user_id !== userId) {
+      return `wallet ${walletId} is not one of your ledger wallets (create one with POST /api/v1/ledger/wallets)`;
+    }
+    return null;
+  }
+  if (deps.lnbits) {
+    const w = await deps.lnbits.getWallet(walletId);
+    if (!w || w.owner_user_id !== userId) {
+      return `wallet ${walletId} is not one of your LNbits wallets (register its keys with POST /api/v1/lnbits/wallets)`;
+    }
+    if (use === 'machine' && !w.can_pay) {
+      return `LNbits wallet ${walletId} was registered without its admin key; a machine's wallet pays the legs, so register its admin key too`;
+    }
+    return null;
+  }
+  return null;
+}
