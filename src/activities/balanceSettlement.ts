@@ -2,6 +2,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { formatCents, mulDivFloor, parseCents, parseRate, RATE_SCALE } from '../domain/decimal';
 import { insertLegs, getLeg } from '../db/legs';
 import { lpDestinations } from '../db/lp';
+import { holdsLpFiat } from '../db/lpBalances';
 import { lockMachine } from '../db/machines';
 import { withTransaction } from '../db/pool';
 import type { ActivityDeps } from './deps';
@@ -59,7 +60,7 @@ export function createBalanceSettlementActivities(deps: ActivityDeps) {
       const { rows: bal } = await c.query<{ remaining_cents: string }>(
         `SELECT ((COALESCE((SELECT sum(amount) FROM satmachine.dca_deposits WHERE client_id = $1 AND status = 'confirmed'), 0)
                 - COALESCE((SELECT sum(amount_fiat) FROM satmachine.dca_payments
-                             WHERE client_id = $1 AND leg_type IN ('dca', 'settlement') AND status IN ('pending', 'completed')), 0)
+                             WHERE client_id = $1 AND ${holdsLpFiat()}), 0)
                 ) * 100)::bigint::text AS remaining_cents`,
         [input.client_id],
       );

@@ -10,10 +10,12 @@ export const balanceShape = z.object({
   currency: z.string(),
   confirmed_deposits: z.string().describe('Σ confirmed deposits'),
   spent_fiat: z.string().describe('fiat of completed dca / settlement legs'),
-  pending_fiat: z.string().describe('fiat reserved by pending legs'),
+  pending_fiat: z
+    .string()
+    .describe('fiat reserved by legs not paid yet: pending, or failed and awaiting the operator'),
   remaining_balance: z.string().describe('confirmed − spent − pending'),
   total_sats: z.number().int().describe('sats received by completed dca / settlement legs'),
-  pending_sats: z.number().int(),
+  pending_sats: z.number().int().describe('sats of those legs, still owed to the LP'),
   average_cost_basis: z.string().nullable().describe('fiat paid per 1 BTC received (spent_fiat / BTC)'),
   average_sats_per_fiat_unit: z.string().nullable(),
 });

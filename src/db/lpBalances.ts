@@ -1,5 +1,19 @@
 import type { Queryable } from './pool';
 
+/**
+ * The legs that hold an LP's fiat (SQL condition on satmachine.dca_payments, alias
+ * optional): `dca` and `settlement` legs paid or being paid, and `dca` legs that
+ * failed. A failed dca leg keeps holding: the LP's cash was dispensed to the
+ * customer, the sats are still owed, and an operator retry re-creates the leg with
+ * the same amounts — if the failure released the fiat, another settlement could
+ * allocate it meanwhile and the retry would spend it twice. A retry or a partial
+ * dispense voids the failed leg (voided legs hold nothing).
+ */
+export function holdsLpFiat(alias = ''): string {
+  const a = alias ? `${alias}.` : '';
+  return `(${a}leg_type IN ('dca', 'settlement') AND (${a}status IN ('pending', 'completed') OR (${a}leg_type = 'dca' AND ${a}status = 'failed')))`;
+}
+
 export interface EligibleLpRow {
   client_id: string;
   user_id: string;
@@ -9,15 +23,15 @@ export interface EligibleLpRow {
   default_dca_mode: 'flow' | 'fixed';
   autoforward_enabled: boolean;
   autoforward_ln_address: string | null;
-  /** confirmed deposits − fiat of dca/settlement legs pending or completed, in cents */
+  /** confirmed deposits − fiat the LP's legs hold (holdsLpFiat), in cents */
   available_cents: number;
 }
 
 /**
  * LPs a cash-out at this machine distributes to (SPEC §4 step 5): active
  * enrolments whose LP has preferences; flow mode takes the whole available balance,
- * fixed mode at most what its daily limit leaves for today (UTC). Pending legs
- * reserve balance. Ordered by enrolment (created_at, id). Run under the machine lock.
+ * fixed mode at most what its daily limit leaves for today (UTC). Pending (and
+ * failed dca) legs reserve balance. Ordered by enrolment (created_at, id). Run under the machine lock.
  */
 export async function eligibleLpsForMachine(db: Queryable, machineId: string): Promise<EligibleLpRow[]> {
   const { rows } = await db.query<EligibleLpRow>(
@@ -38,7 +52,7 @@ export async function eligibleLpsForMachine(db: Queryable, machineId: string): P
               ) AS today
          FROM satmachine.dca_payments p
         WHERE p.client_id IN (SELECT id FROM enrolled)
-          AND p.leg_type IN ('dca', 'settlement') AND p.status IN ('pending', 'completed')
+          AND ${holdsLpFiat('p')}
         GROUP BY p.client_id
      ),
      balances AS (
@@ -94,11 +108,11 @@ const BALANCE_SELECT = `
     ) d ON true
     LEFT JOIN LATERAL (
       SELECT sum(amount_fiat) FILTER (WHERE status = 'completed') AS spent,
-             sum(amount_fiat) FILTER (WHERE status = 'pending') AS pending,
+             sum(amount_fiat) FILTER (WHERE status <> 'completed') AS pending,
              sum(amount_sats) FILTER (WHERE status = 'completed') AS sats,
-             sum(amount_sats) FILTER (WHERE status = 'pending') AS pending_sats
+             sum(amount_sats) FILTER (WHERE status <> 'completed') AS pending_sats
         FROM satmachine.dca_payments
-       WHERE client_id = c.id AND leg_type IN ('dca', 'settlement') AND status IN ('pending', 'completed')
+       WHERE client_id = c.id AND ${holdsLpFiat()}
     ) p ON true`;
 
 /** Balance of one enrolment, scoped to its operator. */

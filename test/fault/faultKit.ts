@@ -4,6 +4,7 @@
  * batch of ATM transactions played through a real relay and the ledger, and the
  * invariants every fault must leave intact (SQL over every row).
  */
+import { holdsLpFiat } from '../../src/db/lpBalances';
 import type { Client } from '@temporalio/client';
 import { settlementWorkflowId } from '../../src/contract';
 import { insertWallet, ledgerInvariantViolations } from '../../src/db/ledger';
@@ -336,7 +337,7 @@ export async function expectInvariants(pool: Pool): Promise<void> {
        JOIN LATERAL (SELECT COALESCE(sum(amount), 0) AS confirmed FROM satmachine.dca_deposits
                       WHERE client_id = c.id AND status = 'confirmed') d ON true
        JOIN LATERAL (SELECT COALESCE(sum(amount_fiat), 0) AS spent FROM satmachine.dca_payments
-                      WHERE client_id = c.id AND leg_type IN ('dca', 'settlement') AND status IN ('pending', 'completed')) l ON true
+                      WHERE client_id = c.id AND ${holdsLpFiat()}) l ON true
       WHERE l.spent > d.confirmed`,
   );
   expect(overspent).toEqual([]);

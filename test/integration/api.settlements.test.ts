@@ -68,11 +68,38 @@ describe('API: settlements and operator actions', () => {
     const row = wl.body.errored.find((s: { id: string }) => s.id === errored.id);
     expect(row.temporal_url).toBe(`http://127.0.0.1:8233/namespaces/default/workflows/settlement-${hash}`);
 
-    // retry before the wallet exists fails the same way; after it exists, it pays
+    // the failed leg keeps holding the LP's fiat (it was dispensed; the sats are owed) ...
+    const cents = (fiat: string) => Math.round(Number(fiat) * 100);
+    const balanceOf = async (clientId: string) =>
+      (await api.call('GET', `/api/v1/clients/${clientId}/balance`, operator.apiKey)).body;
+    expect(await balanceOf(lp.clientId)).toMatchObject({
+      spent_fiat: '0.00',
+      pending_fiat: failed.amount_fiat,
+      remaining_balance: ((50_000 - cents(failed.amount_fiat)) / 100).toFixed(2),
+    });
+    // ... so a later settlement at this machine cannot allocate it again
+    const availableCents =
+      cents((await balanceOf(lp.clientId)).remaining_balance) +
+      cents((await balanceOf(paid.clientId)).remaining_balance);
+    const hashB = await send(machine, { wireSats: 2_100_000, feeSats: 100_000, fiat: '1000.00' });
+    const erroredB = await awaitStatus(db.pool, hashB, ['errored']);
+    const legsB = (await legsOf(db.pool, erroredB.id)).filter((l) => l.leg_type === 'dca');
+    expect(legsB.reduce((t, l) => t + cents(l.amount_fiat!), 0)).toBe(availableCents);
+
+    // after the wallet exists, a retry pays; the LP's fiat is spent once, never more than deposited
     await insertWallet(db.pool, lp.userId, 'created later', 'walletlater0001');
     const r = await api.call('POST', `/api/v1/settlements/${errored.id}/retry`, operator.apiKey, {});
     expect(r.status).toBe(200);
     expect(r.body.result.message).toContain('retrying: 1 leg(s)');
+    expect(
+      (await api.call('POST', `/api/v1/settlements/${erroredB.id}/retry`, operator.apiKey, {})).status,
+    ).toBe(200);
+    expect((await awaitSettled(db.pool, temporal.client, hashB)).status).toBe('processed');
+    expect(await balanceOf(lp.clientId)).toMatchObject({
+      spent_fiat: '500.00',
+      pending_fiat: '0.00',
+      remaining_balance: '0.00',
+    });
     const done = await awaitSettled(db.pool, temporal.client, hash);
     expect(done.status).toBe('processed');
     const after = await legsOf(db.pool, done.id);
@@ -89,10 +116,13 @@ describe('API: settlements and operator actions', () => {
       [after.map((l) => l.id)],
     );
     expect(rows[0]!.n).toBe(after.filter((l) => l.status === 'completed').length);
-    expect((await ledgerFor(db.pool).getWallet('walletlater0001'))!.balance_sats).toBe(fresh.amount_sats);
-    expect((await ledgerFor(db.pool).getWallet(paid.walletId))!.balance_sats).toBe(
-      before.find((l) => l.client_id === paid.clientId)!.amount_sats,
-    );
+    const allLegs = [...after, ...(await legsOf(db.pool, erroredB.id))];
+    const paidTo = (clientId: string) =>
+      allLegs
+        .filter((l) => l.client_id === clientId && l.status === 'completed')
+        .reduce((t, l) => t + l.amount_sats, 0);
+    expect((await ledgerFor(db.pool).getWallet('walletlater0001'))!.balance_sats).toBe(paidTo(lp.clientId));
+    expect((await ledgerFor(db.pool).getWallet(paid.walletId))!.balance_sats).toBe(paidTo(paid.clientId));
     expect(done.notes).toMatch(
       /^\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ by [0-9a-f]+\] retry: 1 leg\(s\) to pay again$/,
     );

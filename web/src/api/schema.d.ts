@@ -1168,12 +1168,13 @@ export type paths = {
               confirmed_deposits: string;
               /** @description fiat of completed dca / settlement legs */
               spent_fiat: string;
-              /** @description fiat reserved by pending legs */
+              /** @description fiat reserved by legs not paid yet: pending, or failed and awaiting the operator */
               pending_fiat: string;
               /** @description confirmed − spent − pending */
               remaining_balance: string;
               /** @description sats received by completed dca / settlement legs */
               total_sats: number;
+              /** @description sats of those legs, still owed to the LP */
               pending_sats: number;
               /** @description fiat paid per 1 BTC received (spent_fiat / BTC) */
               average_cost_basis: string | null;
@@ -2614,12 +2615,13 @@ export type paths = {
               confirmed_deposits: string;
               /** @description fiat of completed dca / settlement legs */
               spent_fiat: string;
-              /** @description fiat reserved by pending legs */
+              /** @description fiat reserved by legs not paid yet: pending, or failed and awaiting the operator */
               pending_fiat: string;
               /** @description confirmed − spent − pending */
               remaining_balance: string;
               /** @description sats received by completed dca / settlement legs */
               total_sats: number;
+              /** @description sats of those legs, still owed to the LP */
               pending_sats: number;
               /** @description fiat paid per 1 BTC received (spent_fiat / BTC) */
               average_cost_basis: string | null;
