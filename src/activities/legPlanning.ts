@@ -1,10 +1,13 @@
+import { ApplicationFailure } from '@temporalio/common';
 import { formatCents, parseCents, parsePpm } from '../domain/decimal';
+import { PaymentAmbiguousError } from '../payments/backend';
 import { planSettlement, type PlannedLeg } from '../domain/settlementPlan';
 import { getEffectiveCommissionSplits } from '../db/commissionSplits';
 import { newId } from '../db/ids';
 import {
   countLiveLegs,
   insertLegs,
+  markLegPaid,
   maxSortOrder,
   pendingRootLegSortOrders,
   type LegRow,
@@ -34,17 +37,18 @@ export async function pagesOf(
   return pages;
 }
 
-async function summary(
+/** What the workflow needs to pay a settlement's pending legs: their count and pages. */
+export async function planSummary(
   db: Queryable,
-  s: SettlementRow,
+  settlementId: string,
   holdSeconds: number,
   pageSize: number,
 ): Promise<PlanSummary> {
   const { rows } = await db.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM satmachine.dca_payments WHERE settlement_id = $1 AND status = 'pending'`,
-    [s.id],
+    [settlementId],
   );
-  return { payable: rows[0]!.n, pages: await pagesOf(db, s.id, pageSize), hold_seconds: holdSeconds };
+  return { payable: rows[0]!.n, pages: await pagesOf(db, settlementId, pageSize), hold_seconds: holdSeconds };
 }
 
 function toNewLeg(
@@ -91,53 +95,60 @@ export async function planAndInsertLegs(
   settlementId: string,
   pageSize: number,
 ): Promise<PlanSummary> {
-  return withTransaction(deps.pool, async (c) => {
-    const s = await getSettlement(c, settlementId, true);
-    if (!s) throw new Error(`settlement ${settlementId} not found`);
-    const machine = (await getMachine(c, s.machine_id))!;
-    if (s.wire_sats === null || s.tx_type === null || s.fee_sats === null) {
-      throw new Error(`settlement ${settlementId} has no amounts yet`);
-    }
-    await lockMachine(c, machine.id);
-    if ((await countLiveLegs(c, s.id)) > 0 || s.status === 'refunded' || s.status === 'rejected') {
-      return summary(c, s, machine.distribution_delay_seconds, pageSize);
-    }
-    const config = await getSuperConfig(c);
-    const txType = s.tx_type;
-    const lps = txType === 'cash_out' ? await eligibleLpsForMachine(c, machine.id) : [];
-    const rules = await getEffectiveCommissionSplits(c, machine.operator_user_id, machine.id);
-    const plan = planSettlement({
-      txType,
-      wireSats: s.wire_sats,
-      feeSats: s.fee_sats,
-      fiatAmountCents: parseCents(s.fiat_amount ?? '0'),
-      platformFractionPpm: parsePpm(s.platform_fee_fraction ?? '0'),
-      operatorFractionPpm: parsePpm(s.operator_fee_fraction ?? '0'),
-      superWalletId: config.super_wallet_id,
-      lps: lps.map((lp) => ({
-        clientId: lp.client_id,
-        availableCents: Number(lp.available_cents),
-        walletId: lp.dca_wallet_id,
-        autoforwardAddress: lp.autoforward_enabled ? lp.autoforward_ln_address : null,
-        label: lp.username ?? lp.user_id,
-      })),
-      rules: rules.map((r) => ({
-        target: r.target,
-        label: r.label,
-        fractionPpm: parsePpm(r.fraction),
-        sortOrder: r.sort_order,
-      })),
-    });
-    const ids = new Map(plan.legs.map((l) => [l.key, newId()]));
-    const lpWallets = new Map(lps.map((lp) => [lp.client_id, lp.dca_wallet_id]));
-    const base = (await maxSortOrder(c, s.id)) + 1;
-    await insertLegs(
-      c,
-      plan.legs.map((l) => toNewLeg(l, ids, s, machine.operator_user_id, machine.wallet_id, lpWallets, base)),
-    );
-    await setSettlementStatus(c, s.id, 'processing', null);
-    return summary(c, s, machine.distribution_delay_seconds, pageSize);
+  return withTransaction(deps.pool, (c) => planAndInsertLegsIn(c, settlementId, pageSize));
+}
+
+/** planAndInsertLegs inside the caller's transaction (an operator action that must commit as one). */
+export async function planAndInsertLegsIn(
+  c: Queryable,
+  settlementId: string,
+  pageSize: number,
+): Promise<PlanSummary> {
+  const s = await getSettlement(c, settlementId, true);
+  if (!s) throw new Error(`settlement ${settlementId} not found`);
+  const machine = (await getMachine(c, s.machine_id))!;
+  if (s.wire_sats === null || s.tx_type === null || s.fee_sats === null) {
+    throw new Error(`settlement ${settlementId} has no amounts yet`);
+  }
+  await lockMachine(c, machine.id);
+  if ((await countLiveLegs(c, s.id)) > 0 || s.status === 'refunded' || s.status === 'rejected') {
+    return planSummary(c, s.id, machine.distribution_delay_seconds, pageSize);
+  }
+  const config = await getSuperConfig(c);
+  const txType = s.tx_type;
+  const lps = txType === 'cash_out' ? await eligibleLpsForMachine(c, machine.id) : [];
+  const rules = await getEffectiveCommissionSplits(c, machine.operator_user_id, machine.id);
+  const plan = planSettlement({
+    txType,
+    wireSats: s.wire_sats,
+    feeSats: s.fee_sats,
+    fiatAmountCents: parseCents(s.fiat_amount ?? '0'),
+    platformFractionPpm: parsePpm(s.platform_fee_fraction ?? '0'),
+    operatorFractionPpm: parsePpm(s.operator_fee_fraction ?? '0'),
+    superWalletId: config.super_wallet_id,
+    lps: lps.map((lp) => ({
+      clientId: lp.client_id,
+      availableCents: Number(lp.available_cents),
+      walletId: lp.dca_wallet_id,
+      autoforwardAddress: lp.autoforward_enabled ? lp.autoforward_ln_address : null,
+      label: lp.username ?? lp.user_id,
+    })),
+    rules: rules.map((r) => ({
+      target: r.target,
+      label: r.label,
+      fractionPpm: parsePpm(r.fraction),
+      sortOrder: r.sort_order,
+    })),
   });
+  const ids = new Map(plan.legs.map((l) => [l.key, newId()]));
+  const lpWallets = new Map(lps.map((lp) => [lp.client_id, lp.dca_wallet_id]));
+  const base = (await maxSortOrder(c, s.id)) + 1;
+  await insertLegs(
+    c,
+    plan.legs.map((l) => toNewLeg(l, ids, s, machine.operator_user_id, machine.wallet_id, lpWallets, base)),
+  );
+  await setSettlementStatus(c, s.id, 'processing', null);
+  return planSummary(c, s.id, machine.distribution_delay_seconds, pageSize);
 }
 
 /**
@@ -167,13 +178,19 @@ export async function reconcileAndVoidFailedLegs(
   const fresh: NewLeg[] = [];
   let order = (await maxSortOrder(c, s.id)) + 1;
   for (const leg of failed) {
-    const paid = await deps.payments.lookupPayment(leg.id);
+    let paid: Awaited<ReturnType<typeof deps.payments.lookupPayment>>;
+    try {
+      paid = await deps.payments.lookupPayment(leg.id);
+    } catch (err) {
+      if (!(err instanceof PaymentAmbiguousError)) throw err;
+      throw ApplicationFailure.create({
+        message: `the payment of leg ${leg.id} is still in flight (${err.message}); retry once it has settled`,
+        type: 'PaymentInFlight',
+        nonRetryable: true,
+      });
+    }
     if (paid) {
-      await c.query(
-        `UPDATE satmachine.dca_payments SET status = 'completed', external_payment_hash = $2, error_message = NULL,
-                completed_at = now(), updated_at = now() WHERE id = $1`,
-        [leg.id, paid.paymentHash],
-      );
+      await markLegPaid(c, leg.id, paid.paymentHash);
       continue;
     }
     await c.query(`UPDATE satmachine.dca_payments SET status = 'voided', updated_at = now() WHERE id = $1`, [
@@ -219,5 +236,5 @@ export async function reconcileAndVoidFailedLegs(
       leg.parent_leg_id = replacement.get(leg.parent_leg_id)!;
   }
   await insertLegs(c, fresh);
-  return summary(c, s, 0, pageSize);
+  return planSummary(c, s.id, 0, pageSize);
 }

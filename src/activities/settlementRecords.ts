@@ -26,14 +26,27 @@ import {
   type SettlementData,
   type SettlementRow,
 } from '../db/settlements';
-import { countCompletedLegs, countLiveLegs, failPendingLeg, legCounts, voidLegs } from '../db/legs';
+import {
+  countCompletedLegs,
+  countLiveLegs,
+  failPendingLeg,
+  legCounts,
+  markLegPaid,
+  voidLegs,
+} from '../db/legs';
+import { PaymentAmbiguousError } from '../payments/backend';
 import { getSuperConfig } from '../db/superConfig';
 import { getUser } from '../db/users';
 import { decodeSettlementEvent, pTags, verifySignature } from '../nostr/codec';
 import { applyCassetteCounts } from '../db/cassettes';
 import { settlementsConcluded } from '../metrics/registry';
 import type { ActivityDeps } from './deps';
-import { planAndInsertLegs, reconcileAndVoidFailedLegs } from './legPlanning';
+import {
+  planAndInsertLegs,
+  planAndInsertLegsIn,
+  planSummary,
+  reconcileAndVoidFailedLegs,
+} from './legPlanning';
 
 export interface MachineInfo {
   id: string;
@@ -396,15 +409,23 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
     };
   }
 
-  /** Operator retry (from errored): failed legs voided, fresh pending copies, completed legs untouched. */
+  /**
+   * Operator retry (from errored): failed legs voided, fresh pending copies, completed
+   * legs untouched; or, when planning failed, the legs planned now. One transaction,
+   * and safe to run again: a re-run (the result of a committed run was lost with its
+   * worker) finds the settlement already moved on and answers the same.
+   */
   async function prepareRetry(input: {
     settlement_id: string;
     user_id: string;
     page_size: number;
   }): Promise<PlanSummary> {
-    const prepared = await withTransaction(pool, async (c): Promise<PlanSummary | null> => {
+    return withTransaction(pool, async (c): Promise<PlanSummary> => {
       const s = await getSettlement(c, input.settlement_id, true);
       if (!s) throw notRetryable(`settlement ${input.settlement_id} not found`, 'NotFound');
+      // the workflow retries only what it holds as errored: any other state is this retry, committed
+      if (s.status === 'pending' && s.wire_sats === null) return { payable: 0, pages: [], hold_seconds: 0 };
+      if (s.status === 'processing') return planSummary(c, s.id, 0, input.page_size);
       if (s.status !== 'errored')
         throw notRetryable(
           `settlement is ${s.status}; only an errored settlement can be retried`,
@@ -427,9 +448,14 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
         return { payable: 0, pages: [], hold_seconds: 0 };
       }
       if ((await countLiveLegs(c, s.id)) === 0) {
-        // planning itself failed earlier: plan now (in its own transaction, under the machine lock)
-        await setSettlementStatus(c, s.id, 'processing', null);
-        return null;
+        // planning itself failed earlier: plan now, under the machine lock
+        const plan = await planAndInsertLegsIn(c, s.id, input.page_size);
+        await prependNote(
+          c,
+          s.id,
+          formatNote(new Date(), input.user_id, `retry: planned ${plan.payable} leg(s)`),
+        );
+        return plan;
       }
       const summary = await reconcileAndVoidFailedLegs(deps, c, s, input.page_size);
       await setSettlementStatus(c, s.id, 'processing', null);
@@ -440,14 +466,6 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
       );
       return summary;
     });
-    if (prepared) return prepared;
-    const plan = await planAndInsertLegs(deps, input.settlement_id, input.page_size);
-    await prependNote(
-      pool,
-      input.settlement_id,
-      formatNote(new Date(), input.user_id, `retry: planned ${plan.payable} leg(s)`),
-    );
-    return plan;
   }
 
   /** A step failed for good (e.g. the database refused a value): errored, with the reason, for the operator. */
@@ -481,18 +499,39 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
     }
     const settlementId = id;
     await withTransaction(pool, async (c) => {
+      const s = await getSettlement(c, settlementId, true);
+      if (!s) throw notRetryable(`settlement ${settlementId} not found`, 'NotFound');
+      if (s.status === 'errored') return; // this reset, committed before (a re-run after a lost result)
+      if (s.status !== 'pending' && s.status !== 'processing') {
+        throw notRetryable(
+          `settlement is ${s.status}; only a pending or processing one can be reset`,
+          'InvalidState',
+        );
+      }
+      // each leg locked first: a payLeg still paying it (cancelled, not yet stopped) finishes before the lookup
       const { rows } = await c.query<{ id: string }>(
-        `SELECT id FROM satmachine.dca_payments WHERE settlement_id = $1 AND status = 'pending'`,
+        `SELECT id FROM satmachine.dca_payments WHERE settlement_id = $1 AND status = 'pending'
+          ORDER BY sort_order FOR UPDATE`,
         [settlementId],
       );
       for (const leg of rows) {
-        const paid = await deps.payments.lookupPayment(leg.id);
-        if (paid) {
-          await c.query(
-            `UPDATE satmachine.dca_payments SET status = 'completed', external_payment_hash = $2, completed_at = now(), updated_at = now()
-              WHERE id = $1 AND status = 'pending'`,
-            [leg.id, paid.paymentHash],
+        let paid: Awaited<ReturnType<typeof deps.payments.lookupPayment>> = null;
+        let inFlight: string | null = null;
+        try {
+          paid = await deps.payments.lookupPayment(leg.id);
+        } catch (err) {
+          if (!(err instanceof PaymentAmbiguousError)) throw err;
+          inFlight = err.message;
+        }
+        if (inFlight) {
+          // still reserved (a failed dca leg holds its LP's fiat); a retry looks it up again before paying
+          await failPendingLeg(
+            c,
+            leg.id,
+            `cancelled by force-reset while its payment was in flight (${inFlight}); a retry looks it up before paying again`,
           );
+        } else if (paid) {
+          await markLegPaid(c, leg.id, paid.paymentHash);
         } else {
           await failPendingLeg(c, leg.id, 'cancelled by force-reset (was stuck)');
         }
@@ -515,9 +554,45 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
     user_id: string;
     page_size: number;
   }): Promise<{ status: SettlementStatus; plan: PlanSummary | null; refund_sats: number }> {
-    const result = await withTransaction(pool, async (c) => {
+    // a failed leg may have paid after all (an ambiguous failure, a force-reset mid-payment): ask first
+    await withTransaction(pool, async (c) => {
+      const { rows } = await c.query<{ id: string }>(
+        `SELECT id FROM satmachine.dca_payments WHERE settlement_id = $1 AND status = 'failed'
+          ORDER BY sort_order FOR UPDATE`,
+        [input.settlement_id],
+      );
+      for (const leg of rows) {
+        let paid: Awaited<ReturnType<typeof deps.payments.lookupPayment>>;
+        try {
+          paid = await deps.payments.lookupPayment(leg.id);
+        } catch (err) {
+          if (!(err instanceof PaymentAmbiguousError)) throw err;
+          throw notRetryable(
+            `the payment of leg ${leg.id} is still in flight (${err.message}); the amounts can change only once it has settled`,
+            'PaymentInFlight',
+          );
+        }
+        if (paid) await markLegPaid(c, leg.id, paid.paymentHash);
+      }
+    });
+    return withTransaction(pool, async (c) => {
       const s = await getSettlement(c, input.settlement_id, true);
       if (!s) throw notRetryable(`settlement ${input.settlement_id} not found`, 'NotFound');
+      if (s.fiat_amount !== null && parseCents(s.fiat_amount) === input.fiat_amount_cents) {
+        // this partial dispense, committed before (a re-run after a lost result): the same answer
+        return s.status === 'refunded'
+          ? { status: 'refunded' as SettlementStatus, plan: null, refund_sats: s.refund_sats }
+          : {
+              status: 'processing' as SettlementStatus,
+              plan: await planSummary(
+                c,
+                s.id,
+                (await getMachine(c, s.machine_id))!.distribution_delay_seconds,
+                input.page_size,
+              ),
+              refund_sats: s.refund_sats,
+            };
+      }
       if (s.tx_type !== 'cash_out')
         throw notRetryable('partial dispense applies to cash-out settlements only', 'InvalidState');
       if (await countCompletedLegs(c, s.id)) {
@@ -565,14 +640,11 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
       if (input.fiat_amount_cents === 0) {
         await setSettlementStatus(c, s.id, 'refunded', null);
         settlementsConcluded.inc({ status: 'refunded' });
-        return { status: 'refunded' as SettlementStatus, refund };
+        return { status: 'refunded' as SettlementStatus, plan: null, refund_sats: refund };
       }
-      await setSettlementStatus(c, s.id, 'processing', null);
-      return { status: 'processing' as SettlementStatus, refund };
+      const plan = await planAndInsertLegsIn(c, s.id, input.page_size); // → processing
+      return { status: 'processing' as SettlementStatus, plan, refund_sats: refund };
     });
-    if (result.status === 'refunded') return { status: 'refunded', plan: null, refund_sats: result.refund };
-    const plan = await planAndInsertLegs(deps, input.settlement_id, input.page_size);
-    return { status: 'processing', plan, refund_sats: result.refund };
   }
 
   async function appendNote(input: { settlement_id: string; text: string; user_id: string }): Promise<void> {

@@ -126,6 +126,16 @@ export async function completeLeg(db: Queryable, id: string, externalPaymentHash
 }
 
 /** Fails a leg that is still pending; returns false when it had already settled one way or another. */
+/** The backend says this leg's payment was made after all: completed, with its payment hash. */
+export async function markLegPaid(db: Queryable, id: string, paymentHash: string): Promise<void> {
+  await db.query(
+    `UPDATE satmachine.dca_payments
+        SET status = 'completed', external_payment_hash = $2, error_message = NULL, completed_at = now(), updated_at = now()
+      WHERE id = $1 AND status IN ('pending', 'failed')`,
+    [id, paymentHash],
+  );
+}
+
 export async function failPendingLeg(db: Queryable, id: string, reason: string): Promise<boolean> {
   const { rowCount } = await db.query(
     `UPDATE satmachine.dca_payments SET status = 'failed', error_message = $2, updated_at = now()

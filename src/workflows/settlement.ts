@@ -195,6 +195,11 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
       );
     }
     if (busy) throw new Error('another operator action is running; try again');
+    if (phase === 'paying' && !roundRunning) {
+      throw new Error(
+        'the payment round has just ended and its outcome is being recorded; look again in a moment',
+      );
+    }
     if (!settlementId && phase === 'awaiting_signals') {
       // only reachable from the Temporal UI/CLI: the payment belongs to no known machine
       throw new Error(
@@ -334,6 +339,8 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
   // ---- 1. wait for both signals (stuck after the threshold, keeps waiting) ----------
   const both = () => event !== null && payment !== null;
   for (;;) {
+    // an operator action under way (a force-reset) decides first: signals that arrive meanwhile wait
+    await condition(() => !busy);
     if (currentStatus() === 'errored') {
       // force-reset while waiting: nothing happens until the operator retries
       phase = 'awaiting_operator';

@@ -1,0 +1,190 @@
+import { createActivities } from '../../src/activities';
+import { settlementWorkflowId } from '../../src/contract';
+import { insertWallet } from '../../src/db/ledger';
+import { operatorClientBalance } from '../../src/db/lpBalances';
+import { PaymentAmbiguousError, type PaymentBackend } from '../../src/payments/backend';
+import { SecretBox } from '../../src/security/secretBox';
+import {
+  createLp,
+  createMachine,
+  createOperator,
+  createSuper,
+  ledgerFor,
+  setDefaultSplits,
+  type Machine,
+  type Operator,
+} from '../helpers/fixtures';
+import { awaitStatus, legsOf, sendSettlement } from '../helpers/settle';
+import { freshDatabase, temporalClient, testLogger, testWorker, TEST_SECRET_KEY } from '../helpers/stack';
+
+/**
+ * The operator actions' activities run again whenever the worker that ran them died
+ * before the workflow recorded their result. A second run must answer the same and
+ * change nothing; a leg whose payment may still be in flight is never given up.
+ * The settlements are made by the real workflow, which is then terminated so the
+ * activities can be driven directly.
+ */
+describe('operator action activities: safe to run again, never give up an in-flight payment', () => {
+  let db: Awaited<ReturnType<typeof freshDatabase>>;
+  let temporal: Awaited<ReturnType<typeof temporalClient>>;
+  let worker: { stop: () => Promise<void> };
+  let taskQueue: string;
+  let operator: Operator;
+  /** legs whose payment the backend reports as still in flight */
+  const inFlight = new Set<string>();
+  let activities: ReturnType<typeof createActivities>;
+
+  beforeAll(async () => {
+    db = await freshDatabase();
+    temporal = await temporalClient();
+    const w = await testWorker({ pool: db.pool });
+    taskQueue = w.taskQueue;
+    worker = w.start();
+    await createSuper(db.pool);
+    operator = await createOperator(db.pool, 'op');
+    await setDefaultSplits(db.pool, operator, [
+      { target: (await insertWallet(db.pool, operator.id, 'rev')).id, fraction: '1' },
+    ]);
+    const ledger = ledgerFor(db.pool);
+    // the real ledger, except that some legs' payments are still in flight
+    const payments: PaymentBackend = Object.assign(Object.create(ledger) as PaymentBackend, {
+      lookupPayment: async (key: string) => {
+        if (inFlight.has(key)) throw new PaymentAmbiguousError(`payment of ${key} is still in flight`);
+        return ledger.lookupPayment(key);
+      },
+    });
+    activities = createActivities({
+      pool: db.pool,
+      payments,
+      secretBox: new SecretBox(TEST_SECRET_KEY),
+      logger: testLogger,
+    });
+  });
+  afterAll(async () => {
+    await worker.stop();
+    await temporal.close();
+    await db.close();
+  });
+
+  /** A cash-out made by the workflow up to `status`, then left to the test. */
+  const settlementAt = async (machine: Machine, status: 'errored' | 'processing') => {
+    const hash = await sendSettlement(db.pool, temporal.client, taskQueue, machine, operator, {
+      wireSats: 105_000,
+      feeSats: 5_000,
+      fiat: '100.00',
+    });
+    const s = await awaitStatus(db.pool, hash, [status]);
+    if (status === 'processing') {
+      // planned and holding: wait for the legs
+      for (let i = 0; i < 100 && (await legsOf(db.pool, s.id)).length === 0; i++)
+        await new Promise((r) => setTimeout(r, 100));
+    }
+    await temporal.client.workflow.getHandle(settlementWorkflowId(hash)).terminate('driven by the test');
+    return s;
+  };
+  const notesOf = async (id: string) =>
+    (await db.pool.query('SELECT notes FROM satmachine.dca_settlements WHERE id = $1', [id])).rows[0]
+      .notes as string;
+
+  it('retry: a second run answers the same and creates no more legs', async () => {
+    const machine = await createMachine(db.pool, operator, { name: 'retry twice' });
+    const lp = await createLp(db.pool, machine, { name: 'no wallet yet', depositCents: 50_000 });
+    await db.pool.query(`UPDATE satmachine.dca_lp SET dca_wallet_id = 'laterwallet0002' WHERE user_id = $1`, [
+      lp.userId,
+    ]);
+    const s = await settlementAt(machine, 'errored');
+    const first = await activities.prepareRetry({
+      settlement_id: s.id,
+      user_id: operator.id,
+      page_size: 250,
+    });
+    const legs = await legsOf(db.pool, s.id);
+    const again = await activities.prepareRetry({
+      settlement_id: s.id,
+      user_id: operator.id,
+      page_size: 250,
+    });
+    expect(again).toEqual(first);
+    expect(first.payable).toBe(1);
+    expect(await legsOf(db.pool, s.id)).toEqual(legs);
+    expect((await notesOf(s.id)).match(/retry:/g)).toHaveLength(1);
+  });
+
+  it('retry refuses while a failed leg may still be paying, and changes nothing', async () => {
+    const machine = await createMachine(db.pool, operator, { name: 'retry in flight' });
+    const lp = await createLp(db.pool, machine, { name: 'no wallet', depositCents: 50_000 });
+    await db.pool.query(`UPDATE satmachine.dca_lp SET dca_wallet_id = 'laterwallet0003' WHERE user_id = $1`, [
+      lp.userId,
+    ]);
+    const s = await settlementAt(machine, 'errored');
+    const legs = await legsOf(db.pool, s.id);
+    inFlight.add(legs.find((l) => l.status === 'failed')!.id);
+    await expect(
+      activities.prepareRetry({ settlement_id: s.id, user_id: operator.id, page_size: 250 }),
+    ).rejects.toMatchObject({ type: 'PaymentInFlight', nonRetryable: true });
+    expect(await legsOf(db.pool, s.id)).toEqual(legs);
+    expect(
+      (await db.pool.query('SELECT status FROM satmachine.dca_settlements WHERE id = $1', [s.id])).rows[0]
+        .status,
+    ).toBe('errored');
+  });
+
+  it('partial dispense: a second run answers the same and plans nothing more', async () => {
+    const machine = await createMachine(db.pool, operator, { name: 'dispense twice', delaySeconds: 3600 });
+    await createLp(db.pool, machine, { name: 'lp', depositCents: 50_000 });
+    const s = await settlementAt(machine, 'processing');
+    const input = {
+      settlement_id: s.id,
+      fiat_amount_cents: 6_000,
+      note: 'jammed',
+      user_id: operator.id,
+      page_size: 250,
+    };
+    const first = await activities.applyPartialDispense(input);
+    const legs = await legsOf(db.pool, s.id);
+    const again = await activities.applyPartialDispense(input);
+    expect(again).toEqual(first);
+    expect(first).toMatchObject({ status: 'processing', refund_sats: 105_000 - 63_000 });
+    expect(await legsOf(db.pool, s.id)).toEqual(legs);
+    const live = legs.filter((l) => l.status !== 'voided' && l.status !== 'skipped');
+    expect(live.reduce((t, l) => t + l.amount_sats, 0)).toBeLessThanOrEqual(63_000);
+    expect((await notesOf(s.id)).match(/partial dispense:/g)).toHaveLength(1);
+  });
+
+  it('force-reset: a leg whose payment may be in flight stays failed-and-held, a second run changes nothing', async () => {
+    const machine = await createMachine(db.pool, operator, { name: 'reset twice', delaySeconds: 3600 });
+    const lp = await createLp(db.pool, machine, { name: 'lp', depositCents: 50_000 });
+    const s = await settlementAt(machine, 'processing');
+    const dca = (await legsOf(db.pool, s.id)).find((l) => l.leg_type === 'dca')!;
+    inFlight.add(dca.id);
+    const input = {
+      payment_hash: s.payment_hash,
+      settlement_id: s.id,
+      wallet_id: machine.walletId,
+      signer_pubkey: null,
+      first_seen_at: new Date().toISOString(),
+      user_id: operator.id,
+    };
+    await activities.forceReset(input);
+    const legs = await legsOf(db.pool, s.id);
+    expect(legs.find((l) => l.id === dca.id)).toMatchObject({ status: 'failed' });
+    expect(legs.find((l) => l.id === dca.id)!.error_message).toContain('in flight');
+    await activities.forceReset(input);
+    expect(await legsOf(db.pool, s.id)).toEqual(legs);
+    expect((await notesOf(s.id)).match(/force-reset/g)).toHaveLength(1);
+    // the failed dca leg still holds the LP's fiat; a partial dispense must wait for the payment
+    const balance = (await operatorClientBalance(db.pool, operator.id, lp.clientId))!;
+    expect(Number(balance.pending_fiat)).toBe(Number(dca.amount_fiat));
+    expect(Number(balance.remaining_balance)).toBe(500 - Number(dca.amount_fiat));
+    await expect(
+      activities.applyPartialDispense({
+        settlement_id: s.id,
+        fiat_amount_cents: 1_000,
+        note: 'less',
+        user_id: operator.id,
+        page_size: 250,
+      }),
+    ).rejects.toMatchObject({ type: 'PaymentInFlight' });
+    expect(await legsOf(db.pool, s.id)).toEqual(legs);
+  });
+});
