@@ -17,6 +17,7 @@ export interface TestApi {
     path: string,
     key?: string,
     body?: unknown,
+    headers?: Record<string, string>,
   ): Promise<{ status: number; body: any; text: string }>;
 }
 
@@ -52,10 +53,11 @@ export async function startApi(opts: {
     url,
     deps,
     close: () => new Promise<void>((r) => server.close(() => r())),
-    call: async (method, path, key, body) => {
+    call: async (method, path, key, body, headers) => {
       const res = await fetch(`${url}${path}`, {
         method,
         headers: {
+          ...headers,
           ...(key ? { authorization: `Bearer ${key}` } : {}),
           ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
         },

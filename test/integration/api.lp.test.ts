@@ -206,12 +206,22 @@ describe('API: LP view, balance settlement and NIP-98', () => {
     expect(broke.status).toBe(409);
     expect(broke.body.error.message).toContain('insufficient funds');
     await ledgerFor(db.pool).fund(machineA.walletId, 200_000, 'fund-a');
-    const part = await api.call('POST', `/api/v1/clients/${bob.clientId}/balance-settlement`, opA.apiKey, {
-      exchange_rate: '1250.5',
-      fiat_amount: '20.00',
-    });
+    const settle = (body: unknown, key: string) =>
+      api.call('POST', `/api/v1/clients/${bob.clientId}/balance-settlement`, opA.apiKey, body, {
+        'idempotency-key': key,
+      });
+    const partBody = { exchange_rate: '1250.5', fiat_amount: '20.00' };
+    const part = await settle(partBody, 'settle-bob-1');
     expect(part.status).toBe(200);
     expect(part.body).toMatchObject({ status: 'completed', amount_sats: 25_010, amount_fiat: '20.00' });
+    // the same request again (a double click, a retry after a timeout) pays nothing more
+    expect(await settle(partBody, 'settle-bob-1')).toMatchObject({ status: 200, body: part.body });
+    const reused = await settle({ exchange_rate: '1000' }, 'settle-bob-1');
+    expect(reused.status).toBe(409);
+    expect(reused.body.error.message).toContain('different balance settlement request');
+    const badKey = await settle(partBody, 'no spaces please');
+    expect(badKey.status).toBe(422);
+    expect(badKey.body.error.details[0].field).toBe('headers.idempotency-key');
     const over = await api.call('POST', `/api/v1/clients/${bob.clientId}/balance-settlement`, opA.apiKey, {
       exchange_rate: '1000',
       fiat_amount: '60.00',

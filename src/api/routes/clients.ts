@@ -1,4 +1,5 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
 import {
   BALANCE_SETTLEMENT_WORKFLOW,
@@ -188,7 +189,8 @@ export function clientRoutes(r: RouteRegistry, deps: ApiDeps): void {
       method: 'post',
       path: '/clients/:id/balance-settlement',
       summary:
-        'Pay an LP all (default) or part of its remaining fiat in sats at a given rate (balanceSettlementWorkflow)',
+        'Pay an LP all (default) or part of its remaining fiat in sats at a given rate (balanceSettlementWorkflow). ' +
+        'Send an Idempotency-Key header (1–100 of A–Z a–z 0–9 . _ : -) and a repeated request pays once and gets the first answer',
       tag: 'clients',
       auth: ['operator'],
       params: idParams,
@@ -202,8 +204,50 @@ export function clientRoutes(r: RouteRegistry, deps: ApiDeps): void {
         error: z.string().optional(),
       }),
     },
-    async ({ params, body, user }) => {
+    async ({ params, body, user, req }) => {
       const client = await clientOf(user.id, params.id);
+      const key = req.header('idempotency-key');
+      if (key !== undefined && !/^[A-Za-z0-9._:-]{1,100}$/.test(key)) {
+        throw unprocessable('Idempotency-Key must be 1–100 characters of A–Z, a–z, 0–9, . _ : -', [
+          { field: 'headers.idempotency-key', message: 'invalid' },
+        ]);
+      }
+      const requestHash = createHash('sha256')
+        .update(JSON.stringify([client.id, body]))
+        .digest('hex');
+      const workflowId = balanceSettlementWorkflowId(client.id, key ?? randomUUID());
+      const respond = (result: BalanceSettlementResult) => {
+        if (result.status === 'failed') {
+          throw conflict(
+            `balance settlement failed: ${result.error ?? 'the payment was refused'} (leg ${result.leg_id} kept as failed)`,
+            { workflow_id: workflowId, leg_id: result.leg_id },
+          );
+        }
+        return {
+          workflow_id: workflowId,
+          leg_id: result.leg_id,
+          status: result.status,
+          amount_sats: result.amount_sats,
+          amount_fiat: formatCents(result.amount_fiat_cents),
+          ...(result.error ? { error: result.error } : {}),
+        };
+      };
+      /** the request made before under this Idempotency-Key: its answer again (it pays once) */
+      const earlier = async () => {
+        const handle = deps.temporal.workflow.getHandle(workflowId);
+        const d = await handle.describe();
+        if (d.memo?.request !== requestHash) {
+          throw conflict('this Idempotency-Key was used for a different balance settlement request');
+        }
+        return respond(await handle.result());
+      };
+      if (key !== undefined) {
+        try {
+          return await earlier();
+        } catch (err) {
+          if (!(err instanceof WorkflowNotFoundError)) throw err;
+        }
+      }
       const balance = (await operatorClientBalance(deps.pool, user.id, client.id))!;
       const remaining = parseCents(balance.remaining_balance);
       if (remaining <= 0)
@@ -225,38 +269,31 @@ export function clientRoutes(r: RouteRegistry, deps: ApiDeps): void {
       }
       if (!client.lp_onboarded)
         throw conflict('the LP has not onboarded (no payout wallet): it must set its preferences first');
-      const workflowId = balanceSettlementWorkflowId(client.id, randomUUID());
       const input: BalanceSettlementInput = {
         client_id: client.id,
         operator_user_id: user.id,
         exchange_rate: body.exchange_rate,
         ...(body.fiat_amount !== undefined ? { fiat_amount_cents: body.fiat_amount } : {}),
       };
-      const result = await deps.temporal.workflow.execute<
-        (i: BalanceSettlementInput) => Promise<BalanceSettlementResult>
-      >(BALANCE_SETTLEMENT_WORKFLOW, {
-        workflowId,
-        taskQueue: deps.config.taskQueue,
-        args: [input],
-        staticSummary: `balance settlement of ${client.username ?? client.id}`,
-      });
-      if (result.status === 'failed') {
-        throw conflict(
-          `balance settlement failed: ${result.error ?? 'the payment was refused'} (leg ${result.leg_id} kept as failed)`,
-          {
-            workflow_id: workflowId,
-            leg_id: result.leg_id,
-          },
-        );
+      let result: BalanceSettlementResult;
+      try {
+        result = await deps.temporal.workflow.execute<
+          (i: BalanceSettlementInput) => Promise<BalanceSettlementResult>
+        >(BALANCE_SETTLEMENT_WORKFLOW, {
+          workflowId,
+          taskQueue: deps.config.taskQueue,
+          args: [input],
+          memo: { request: requestHash },
+          // the same key again, running or closed: never a second workflow (answered by `earlier`)
+          workflowIdConflictPolicy: 'FAIL',
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+          staticSummary: `balance settlement of ${client.username ?? client.id}`,
+        });
+      } catch (err) {
+        if (err instanceof WorkflowExecutionAlreadyStartedError) return earlier();
+        throw err;
       }
-      return {
-        workflow_id: workflowId,
-        leg_id: result.leg_id,
-        status: result.status,
-        amount_sats: result.amount_sats,
-        amount_fiat: formatCents(result.amount_fiat_cents),
-        ...(result.error ? { error: result.error } : {}),
-      };
+      return respond(result);
     },
   );
 }

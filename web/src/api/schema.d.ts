@@ -1210,7 +1210,7 @@ export type paths = {
     };
     get?: never;
     put?: never;
-    /** Pay an LP all (default) or part of its remaining fiat in sats at a given rate (balanceSettlementWorkflow) */
+    /** Pay an LP all (default) or part of its remaining fiat in sats at a given rate (balanceSettlementWorkflow). Send an Idempotency-Key header (1–100 of A–Z a–z 0–9 . _ : -) and a repeated request pays once and gets the first answer */
     post: {
       parameters: {
         query?: never;
