@@ -32,3 +32,28 @@ export async function walletProblem(
   }
   return null;
 }
+
+/**
+ * Whether the payment backend can pay this destination at all: a wallet id (the
+ * ledger's own wallet; with LNbits a wallet whose invoice key is registered, since
+ * it creates the invoice) or a Lightning address (the embedded ledger pays only its
+ * own, `<wallet id>@<its domain>`; LNbits any). Saves an operator a settlement that
+ * errors on every payment. Returns what is wrong, or null.
+ */
+export async function destinationProblem(deps: ApiDeps, target: string): Promise<string | null> {
+  const at = target.lastIndexOf('@');
+  if (deps.ledger) {
+    const domain = deps.ledger.lnAddressDomain;
+    const walletId =
+      at < 0 ? target : target.slice(at + 1).toLowerCase() === domain ? target.slice(0, at) : null;
+    if (walletId === null) {
+      return `the embedded ledger pays only its own Lightning addresses (<wallet id>@${domain}); paying ${target} needs PAYMENT_BACKEND=lnbits`;
+    }
+    const w = await deps.ledger.getWallet(walletId);
+    return w && w.kind === 'user' ? null : `wallet ${walletId} does not exist in the ledger`;
+  }
+  if (deps.lnbits && at < 0 && !(await deps.lnbits.getWallet(target))) {
+    return `LNbits wallet ${target} is not registered: its owner registers its invoice key with POST /api/v1/lnbits/wallets`;
+  }
+  return null;
+}

@@ -405,17 +405,30 @@ describe('API: fleet routes', () => {
     describe('commission splits', () => {
       it('replaces the operator default and a machine override atomically; shows the effective rules', async () => {
         const w1 = (await api.call('POST', '/api/v1/ledger/wallets', opKey, { name: 'a' })).body.id;
+        const w2 = (await api.call('POST', '/api/v1/ledger/wallets', lp2.key, { name: 'partner' })).body.id;
         const def = await api.call('PUT', '/api/v1/commission-splits', opKey, {
           legs: [
             { target: w1, label: 'me', fraction: '0.6', sort_order: 0 },
-            { target: 'Partner@Example.com', label: 'partner', fraction: 0.4, sort_order: 1 },
+            {
+              target: `${w2.toUpperCase()}@Ledger.Satmachine.Local`,
+              label: 'partner',
+              fraction: 0.4,
+              sort_order: 1,
+            },
           ],
         });
         expect(def.status).toBe(200);
         expect(def.body.legs).toEqual([
           { target: w1, label: 'me', fraction: '0.600000', sort_order: 0 },
-          { target: 'partner@example.com', label: 'partner', fraction: '0.400000', sort_order: 1 },
+          { target: `${w2}@ledger.satmachine.local`, label: 'partner', fraction: '0.400000', sort_order: 1 },
         ]);
+        // the embedded ledger cannot pay a Lightning address elsewhere: refused when saved, not at every settlement
+        const external = await api.call('PUT', '/api/v1/commission-splits', opKey, {
+          legs: [{ target: 'partner@example.com', fraction: 1, sort_order: 0 }],
+        });
+        expect(external.status).toBe(422);
+        expect(external.body.error.details[0]).toMatchObject({ field: 'body.legs.0.target' });
+        expect(external.body.error.details[0].message).toContain('PAYMENT_BACKEND=lnbits');
         const inherited = await api.call('GET', `/api/v1/commission-splits?machine_id=${machineId}`, opKey);
         expect(inherited.body).toMatchObject({
           machine_id: machineId,

@@ -175,6 +175,12 @@ describe('API: LP view, balance settlement and NIP-98', () => {
       autoforward_enabled: true,
     });
     expect(noAddr.status).toBe(422);
+    const external = await api.call('PUT', '/api/v1/lp/preferences', alice.apiKey, {
+      autoforward_ln_address: 'alice@example.org',
+      autoforward_enabled: true,
+    });
+    expect(external.status).toBe(422);
+    expect(external.body.error.details[0].message).toContain('PAYMENT_BACKEND=lnbits');
     const ok = await api.call('PUT', '/api/v1/lp/preferences', alice.apiKey, {
       default_dca_mode: 'fixed',
       fixed_mode_daily_limit: '25',

@@ -1,3 +1,4 @@
+import { destinationProblem } from '../walletOwnership';
 import { z } from 'zod';
 import {
   getCommissionSplits,
@@ -119,19 +120,16 @@ export function commissionSplitRoutes(r: RouteRegistry, deps: ApiDeps): void {
           problems.push({ field: `body.legs.${i}.sort_order`, message: 'sort_order must be unique' });
         orders.add(leg.sort_order);
         const target = leg.target.includes('@') ? leg.target.toLowerCase() : leg.target;
-        if (target.includes('@')) {
-          if (!isLightningAddress(target))
-            problems.push({ field: `body.legs.${i}.target`, message: 'not a Lightning address name@domain' });
-        } else if (!/^[A-Za-z0-9_-]{1,200}$/.test(target)) {
+        if (target.includes('@') && !isLightningAddress(target)) {
+          problems.push({ field: `body.legs.${i}.target`, message: 'not a Lightning address name@domain' });
+        } else if (!target.includes('@') && !/^[A-Za-z0-9_-]{1,200}$/.test(target)) {
           problems.push({
             field: `body.legs.${i}.target`,
             message: 'must be a wallet id or a Lightning address',
           });
-        } else if (deps.ledger && !(await deps.ledger.getWallet(target))) {
-          problems.push({
-            field: `body.legs.${i}.target`,
-            message: `wallet ${target} does not exist in the ledger`,
-          });
+        } else {
+          const problem = await destinationProblem(deps, target);
+          if (problem) problems.push({ field: `body.legs.${i}.target`, message: problem });
         }
       }
       if (problems.length)

@@ -1,4 +1,4 @@
-import { walletProblem } from '../walletOwnership';
+import { destinationProblem, walletProblem } from '../walletOwnership';
 import { z } from 'zod';
 import { listUserEnrolments } from '../../db/clients';
 import {
@@ -155,6 +155,9 @@ export function lpRoutes(r: RouteRegistry, deps: ApiDeps): void {
           field: 'body.autoforward_ln_address',
           message: 'autoforward needs a Lightning address name@domain',
         });
+      } else if (enabled && address) {
+        const problem = await destinationProblem(deps, address);
+        if (problem) problems.push({ field: 'body.autoforward_ln_address', message: problem });
       }
       if (problems.length) throw unprocessable(problems.map((p) => p.message).join('; '), problems);
       const patch = {
