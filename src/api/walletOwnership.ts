@@ -47,7 +47,7 @@ export async function destinationProblem(deps: ApiDeps, target: string): Promise
     const walletId =
       at < 0 ? target : target.slice(at + 1).toLowerCase() === domain ? target.slice(0, at) : null;
     if (walletId === null) {
-      return `the embedded ledger pays only its own Lightning addresses (<wallet id>@${domain}); paying ${target} needs PAYMENT_BACKEND=lnbits`;
+      return `this installation pays with its embedded ledger, which reaches only its own Lightning addresses (<wallet id>@${domain}); ${target} needs a real Lightning backend (PAYMENT_BACKEND=lnbits)`;
     }
     const w = await deps.ledger.getWallet(walletId);
     return w && w.kind === 'user' ? null : `wallet ${walletId} does not exist in the ledger`;

@@ -603,6 +603,11 @@ describe('web console (chromium)', () => {
     await shot(page, 'lp-preferences-invalid');
     await page.getByLabel('Lightning address', { exact: true }).fill('alice@wallet.example');
     await page.getByRole('button', { name: 'Save preferences' }).click();
+    // the embedded ledger cannot forward to an address elsewhere: said by the field, nothing saved
+    await page.getByText(/embedded ledger/).first().waitFor();
+    expect(await fieldError(page, 'Lightning address')).toContain('embedded ledger');
+    await page.getByLabel('Forward every payout to a Lightning address').uncheck();
+    await page.getByRole('button', { name: 'Save preferences' }).click();
     await page.getByRole('status').filter({ hasText: 'Preferences saved.' }).waitFor();
 
     // an operator page is not for an LP
