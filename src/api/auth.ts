@@ -12,13 +12,21 @@ export interface AuthedUser {
   role: Role;
   name: string;
   nostr_pubkey: string | null;
+  /** the API key of this request (null when signed with NIP-98) */
+  api_key_id: string | null;
 }
 
 const NIP98_KIND = 27235;
 const NIP98_WINDOW_SECONDS = 60;
 
-function toAuthed(u: UserRow): AuthedUser {
-  return { id: u.id, role: u.role, name: u.name, nostr_pubkey: u.nostr_pubkey };
+function toAuthed(u: UserRow & { api_key_id?: string }): AuthedUser {
+  return {
+    id: u.id,
+    role: u.role,
+    name: u.name,
+    nostr_pubkey: u.nostr_pubkey,
+    api_key_id: u.api_key_id ?? null,
+  };
 }
 
 /** The absolute URL a NIP-98 `u` tag must name: the public base URL (or the Host header) + path and query. */
@@ -78,7 +86,7 @@ export function authenticator(pool: Pool, publicUrl: string) {
       try {
         const header = req.get('authorization') ?? '';
         const [scheme, token] = header.split(/\s+/, 2);
-        let user: UserRow | null = null;
+        let user: (UserRow & { api_key_id?: string }) | null = null;
         if (scheme?.toLowerCase() === 'bearer' && token) {
           user = await findUserByApiKeyHash(pool, hashApiKey(token));
           if (!user) throw unauthorized('the API key is unknown or revoked');

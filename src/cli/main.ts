@@ -19,6 +19,7 @@ const HELP = `satmachine — back office for Lightning Bitcoin ATMs
   satmachine relay              the embedded Nostr relay
   satmachine migrate            apply database migrations (idempotent)
   satmachine users create --role super|operator|lp --name NAME [--pubkey KEY] [--json]
+  satmachine users key --user USER_ID [--json]       a new API key for a user who lost theirs
   satmachine simulate [--demo] [--count N] [--rate N] …   act as an ATM
 
 Environment: DATABASE_URL, TEMPORAL_ADDRESS, NOSTR_RELAYS, PAYMENT_BACKEND, SATMACHINE_SECRET_KEY, PORT (see README).`;

@@ -67,27 +67,89 @@ export async function listOperatorKeys(
   return rows;
 }
 
+export interface ApiKeyRow {
+  id: string;
+  user_id: string;
+  key_prefix: string;
+  created_at: Date;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
+}
+
 export async function insertApiKey(
   db: Queryable,
   userId: string,
   keyHash: string,
   prefix: string,
-): Promise<void> {
-  await db.query(
-    'INSERT INTO satmachine.api_keys (id, user_id, key_hash, key_prefix) VALUES ($1, $2, $3, $4)',
+): Promise<ApiKeyRow> {
+  const { rows } = await db.query<ApiKeyRow>(
+    `INSERT INTO satmachine.api_keys (id, user_id, key_hash, key_prefix) VALUES ($1, $2, $3, $4)
+     RETURNING id, user_id, key_prefix, created_at, last_used_at, revoked_at`,
     [newId(), userId, keyHash, prefix],
   );
+  return rows[0]!;
 }
 
-export async function findUserByApiKeyHash(db: Queryable, keyHash: string): Promise<UserRow | null> {
-  const { rows } = await db.query<UserRow>(
-    `UPDATE satmachine.api_keys k SET last_used_at = now()
-       FROM satmachine.users u
-      WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND u.id = k.user_id
-      RETURNING u.*`,
+/**
+ * The user behind an active key, and the key's id. `last_used_at` is written at most
+ * once a minute per key, so reads do not each cost a write.
+ */
+export async function findUserByApiKeyHash(
+  db: Queryable,
+  keyHash: string,
+): Promise<(UserRow & { api_key_id: string }) | null> {
+  const { rows } = await db.query<UserRow & { api_key_id: string }>(
+    `WITH k AS (
+       SELECT id, user_id, last_used_at FROM satmachine.api_keys WHERE key_hash = $1 AND revoked_at IS NULL
+     ), touched AS (
+       UPDATE satmachine.api_keys a SET last_used_at = now() FROM k
+        WHERE a.id = k.id AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute')
+     )
+     SELECT u.*, k.id AS api_key_id FROM k JOIN satmachine.users u ON u.id = k.user_id`,
     [keyHash],
   );
   return rows[0] ?? null;
+}
+
+/** A user's keys, newest first (active and revoked). */
+export async function listApiKeys(db: Queryable, userId: string): Promise<ApiKeyRow[]> {
+  const { rows } = await db.query<ApiKeyRow>(
+    `SELECT id, user_id, key_prefix, created_at, last_used_at, revoked_at FROM satmachine.api_keys
+      WHERE user_id = $1 ORDER BY created_at DESC, id`,
+    [userId],
+  );
+  return rows;
+}
+
+/**
+ * Revokes one of a user's keys. Refuses the user's last active key unless
+ * `allowLast` (the platform locking out a compromised account).
+ */
+export async function revokeApiKey(
+  db: Queryable,
+  userId: string,
+  keyId: string,
+  allowLast: boolean,
+): Promise<'revoked' | 'not_found' | 'last_key'> {
+  const { rows } = await db.query<{ outcome: 'revoked' | 'not_found' | 'last_key' }>(
+    `WITH active AS (
+       -- every active key of the user, locked: two revocations at once cannot both take the last two
+       SELECT id FROM satmachine.api_keys WHERE user_id = $1 AND revoked_at IS NULL FOR UPDATE
+     ), target AS (
+       SELECT id FROM active WHERE id = $2
+     ), others AS (
+       SELECT count(*) AS n FROM active WHERE id <> $2
+     ), done AS (
+       UPDATE satmachine.api_keys SET revoked_at = now()
+        WHERE id IN (SELECT id FROM target) AND ($3 OR (SELECT n FROM others) > 0)
+        RETURNING id
+     )
+     SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM target) THEN 'not_found'
+                 WHEN EXISTS (SELECT 1 FROM done) THEN 'revoked'
+                 ELSE 'last_key' END AS outcome`,
+    [userId, keyId, allowLast],
+  );
+  return rows[0]!.outcome;
 }
 
 /** Records a NIP-98 event id; false when it was used before (a replay). Purges expired ids. */

@@ -48,6 +48,57 @@ describe('API: fleet routes', () => {
       expect((await api.call('GET', '/api/v1/me', lp.key)).body.nostr_pubkey).toBeNull();
     });
 
+    it('API keys: each user rotates its own; the platform issues and revokes any', async () => {
+      const made = await api.call('POST', '/api/v1/super/users', superKey, { role: 'lp', name: 'rotator' });
+      const first = made.body.api_key as string;
+      const userId = made.body.user.id as string;
+      const mine = await api.call('GET', '/api/v1/me/api-keys', first);
+      expect(mine.status).toBe(200);
+      expect(mine.body).toHaveLength(1);
+      expect(mine.body[0]).toMatchObject({ prefix: first.slice(0, 8), current: true, revoked_at: null });
+      expect(mine.text).not.toContain(first);
+      // the last active key cannot be revoked by its owner
+      const last = await api.call('DELETE', `/api/v1/me/api-keys/${mine.body[0].id}`, first);
+      expect(last.status).toBe(409);
+      expect(last.body.error.message).toContain('create another one first');
+      // rotate: a new key, then the old one revoked with the new one
+      const second = await api.call('POST', '/api/v1/me/api-keys', first);
+      expect(second.status).toBe(201);
+      expect(second.body.api_key).toMatch(/^sm_/);
+      expect(
+        (await api.call('DELETE', `/api/v1/me/api-keys/${mine.body[0].id}`, second.body.api_key)).status,
+      ).toBe(204);
+      expect((await api.call('GET', '/api/v1/me', first)).status).toBe(401);
+      const after = await api.call('GET', '/api/v1/me/api-keys', second.body.api_key);
+      expect(
+        after.body.map((k: { revoked_at: string | null; current: boolean }) => [!!k.revoked_at, k.current]),
+      ).toEqual([
+        [false, true],
+        [true, false],
+      ]);
+      // another user's key is not yours to revoke
+      expect((await api.call('DELETE', `/api/v1/me/api-keys/${second.body.id}`, opKey)).status).toBe(404);
+      // the platform: lists, issues a key to a user who lost theirs, revokes even the last one
+      expect((await api.call('GET', `/api/v1/super/users/${userId}/api-keys`, superKey)).body).toHaveLength(
+        2,
+      );
+      expect((await api.call('GET', `/api/v1/super/users/${userId}/api-keys`, opKey)).status).toBe(404);
+      expect((await api.call('GET', '/api/v1/super/users/nobody/api-keys', superKey)).status).toBe(404);
+      const issued = await api.call('POST', `/api/v1/super/users/${userId}/api-keys`, superKey);
+      expect(issued.status).toBe(201);
+      expect((await api.call('GET', '/api/v1/me', issued.body.api_key)).body.name).toBe('rotator');
+      for (const k of [second.body.id, issued.body.id]) {
+        expect(
+          (await api.call('DELETE', `/api/v1/super/users/${userId}/api-keys/${k}`, superKey)).status,
+        ).toBe(204);
+      }
+      expect((await api.call('GET', '/api/v1/me', issued.body.api_key)).status).toBe(401);
+      expect(
+        (await api.call('DELETE', `/api/v1/super/users/${userId}/api-keys/${issued.body.id}`, superKey))
+          .status,
+      ).toBe(404);
+    });
+
     it('refuses a missing or unknown key with 401', async () => {
       expect((await api.call('GET', '/api/v1/me')).status).toBe(401);
       const bad = await api.call('GET', '/api/v1/me', 'sm_nope');

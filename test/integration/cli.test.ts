@@ -62,6 +62,26 @@ describe('satmachine CLI', () => {
     expect(rows[0].nostr_secret_enc).toMatch(/^v1\./); // sealed at rest
   });
 
+  it('users key issues another key to a user who lost theirs; unknown users are refused', async () => {
+    const made = JSON.parse(
+      (await cli('users', 'create', '--role', 'lp', '--name', 'forgetful', '--json')).stdout,
+    );
+    const out = JSON.parse((await cli('users', 'key', '--user', made.user.id, '--json')).stdout);
+    expect(out).toMatchObject({ user_id: made.user.id, api_key: expect.stringMatching(/^sm_/) });
+    expect(out.api_key).not.toBe(made.api_key);
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    const { rows } = await c.query(`SELECT count(*)::int AS n FROM satmachine.api_keys WHERE user_id = $1`, [
+      made.user.id,
+    ]);
+    await c.end();
+    expect(rows[0].n).toBe(2);
+    await expect(cli('users', 'key', '--user', 'nobody')).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('no user nobody'),
+    });
+  });
+
   it('refuses bad arguments with a clear message and exit code 1', async () => {
     await expect(cli('users', 'create', '--role', 'king', '--name', 'x')).rejects.toMatchObject({
       code: 1,

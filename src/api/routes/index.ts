@@ -1,5 +1,6 @@
 import type { ApiDeps } from '../deps';
 import type { RouteRegistry } from '../routeRegistry';
+import { apiKeyRoutes } from './apiKeys';
 import { clientRoutes } from './clients';
 import { commissionSplitRoutes } from './commissionSplits';
 import { depositRoutes } from './deposits';
@@ -16,6 +17,7 @@ import { userRoutes } from './users';
 /** Every /api/v1 route, one module per resource. */
 export function mountRoutes(r: RouteRegistry, deps: ApiDeps): void {
   userRoutes(r, deps);
+  apiKeyRoutes(r, deps);
   superConfigRoutes(r, deps);
   machineRoutes(r, deps);
   machineStateRoutes(r, deps);
