@@ -67,9 +67,14 @@ export class RouteRegistry {
         const query = spec.query ? parse(spec.query, req.query, 'query') : {};
         let body: unknown = undefined;
         if (spec.body) {
-          if (req.body === undefined)
-            throw badRequest('a JSON body is required (Content-Type: application/json)');
-          body = parse(spec.body, req.body, 'body');
+          if (req.body === undefined) {
+            // no body at all is an empty object where the route takes one ({} for an action like retry)
+            const sent =
+              Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
+            const empty = sent ? null : spec.body.safeParse({});
+            if (!empty?.success) throw badRequest('a JSON body is required (Content-Type: application/json)');
+            body = empty.data;
+          } else body = parse(spec.body, req.body, 'body');
         }
         const result = await handler({
           params: params as z.output<P>,

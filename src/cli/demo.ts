@@ -31,9 +31,9 @@ export function demoFilePath(dataDir: string): string {
   return join(dataDir, 'demo.json');
 }
 
-function instructions(d: DemoFile): string[] {
+function instructions(d: DemoFile, file: string): string[] {
   return [
-    'Demo data (also in .data/demo.json):',
+    `Demo data (also in ${file}):`,
     `  super API key       ${d.super_api_key}`,
     `  operator API key    ${d.operator_api_key}`,
     ...Object.entries(d.lp_api_keys).map(([name, key]) => `  LP ${name.padEnd(16)} ${key}`),
@@ -55,7 +55,7 @@ export async function seedDemo(
 ): Promise<string[]> {
   const file = demoFilePath(opts.dataDir ?? '.data');
   if ((await countUsers(pool)) > 0) {
-    if (existsSync(file)) return instructions(JSON.parse(readFileSync(file, 'utf8')) as DemoFile);
+    if (existsSync(file)) return instructions(JSON.parse(readFileSync(file, 'utf8')) as DemoFile, file);
     return ['The database already has users: demo data not seeded.'];
   }
   const ledger = new LedgerBackend({ pool, logger: opts.log });
@@ -120,5 +120,5 @@ export async function seedDemo(
   };
   writeFileSync(file, JSON.stringify(demo, null, 2) + '\n', { mode: 0o600 });
   opts.log.info({ machine_id: machine.id }, 'demo data seeded');
-  return instructions(demo);
+  return instructions(demo, file);
 }

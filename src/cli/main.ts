@@ -5,7 +5,7 @@ import { apiCommand } from './commands/api';
 import { ingestCommand } from './commands/ingest';
 import { migrateCommand } from './commands/migrate';
 import { relayCommand } from './commands/relay';
-import { simulateCommand } from './commands/simulate';
+import { SIMULATE_USAGE, simulateCommand } from './commands/simulate';
 import { startCommand } from './commands/start';
 import { usersCommand } from './commands/users';
 import { workerCommand } from './commands/worker';
@@ -27,6 +27,10 @@ Environment: DATABASE_URL, TEMPORAL_ADDRESS, NOSTR_RELAYS, PAYMENT_BACKEND, SATM
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const command = args.positional[0];
+  if (command === 'simulate' && args.flags.has('help')) {
+    process.stdout.write(SIMULATE_USAGE + '\n');
+    return;
+  }
   if (!command || command === 'help' || args.flags.has('help')) {
     process.stdout.write(HELP + '\n');
     return;

@@ -132,7 +132,8 @@ const resultOf = (row: LnbitsPaymentRow, feeSats?: number): PaymentResult => ({
 });
 
 const reRegister = (walletId: string) =>
-  `register the wallet's current keys (POST /api/v1/lnbits/wallets with wallet_id ${walletId}), then retry`;
+  `the wallet's owner (the user who registered it; the platform sees who in GET /api/v1/lnbits/wallets) ` +
+  `registers its current keys (POST /api/v1/lnbits/wallets with wallet_id ${walletId}), then the operator retries`;
 
 /**
  * A real LNbits over its REST API. Every payment is an invoice paid with an admin
@@ -629,6 +630,19 @@ export class LnbitsBackend implements PaymentBackend {
         `insufficient funds in LNbits wallet ${row.source_wallet_id} for ${row.amount_sats} sats to ${to} (${err.detail})`,
         'insufficient_funds',
       );
+    }
+    if (row.kind === 'wallet') {
+      // wallet to wallet there is no route to miss: an invoice LNbits refuses (it failed or expired
+      // meanwhile, e.g. across an LNbits restart) is replaced by a fresh one on the next attempt
+      const after = await this.outgoingStatus(adminKey, row).catch(() => null);
+      if (after && (after.state === 'failed' || after.state === 'none')) {
+        const dead = await this.whyDead(row, after.state === 'failed').catch(() => null);
+        if (dead) {
+          throw new Error(
+            `LNbits refused invoice ${short} (${err.detail}): ${dead}; the next attempt pays a fresh invoice`,
+          );
+        }
+      }
     }
     throw new PaymentRefusedError(
       `LNbits refused to pay ${row.amount_sats} sats to ${to}: ${err.detail}`,

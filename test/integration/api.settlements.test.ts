@@ -132,9 +132,12 @@ describe('API: settlements and operator actions', () => {
     const machine = await createMachine(db.pool, operator, { name: 'no retry' });
     const hash = await send(machine, { wireSats: 10_500, feeSats: 500, fiat: '10.00' });
     const s = await awaitSettled(db.pool, temporal.client, hash);
-    const r = await api.call('POST', `/api/v1/settlements/${s.id}/retry`, operator.apiKey, {});
+    // no body at all is the same as {} for an action
+    const r = await api.call('POST', `/api/v1/settlements/${s.id}/retry`, operator.apiKey);
     expect(r.status).toBe(409);
     expect(r.body.error.message).toContain('processed');
+    const text = await api.call('POST', `/api/v1/settlements/${s.id}/retry`, operator.apiKey, 'retry please');
+    expect(text.status).toBe(400);
     expect((await api.call('POST', `/api/v1/settlements/${s.id}/retry`, other.apiKey, {})).status).toBe(404);
   });
 

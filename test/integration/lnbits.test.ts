@@ -524,6 +524,11 @@ describe('LNbits payment backend (real LNbits, FakeWallet)', () => {
     const receiveOnly = await newMachine(till.id);
     expect(receiveOnly.status).toBe(422);
     expect(receiveOnly.body.error.message).toContain('without its admin key');
+    const superWallet = await api.call('PATCH', '/api/v1/super/config', sup.apiKey, {
+      super_wallet_id: 'nope',
+    });
+    expect(superWallet.status).toBe(422);
+    expect(superWallet.body.error.message).toContain('is not registered');
     const prefs = await api.call('PUT', '/api/v1/lp/preferences', lp.apiKey, { dca_wallet_id: till.id });
     expect(prefs.status).toBe(422);
     expect(prefs.body.error.details[0].field).toBe('body.dca_wallet_id');

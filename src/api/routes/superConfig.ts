@@ -1,3 +1,4 @@
+import { destinationProblem } from '../walletOwnership';
 import { z } from 'zod';
 import { getSuperConfig, updateSuperConfig } from '../../db/superConfig';
 import type { ApiDeps } from '../deps';
@@ -49,10 +50,9 @@ export function superConfigRoutes(r: RouteRegistry, deps: ApiDeps): void {
       response: configShape,
     },
     async ({ body }) => {
-      if (body.super_wallet_id && deps.ledger && !(await deps.ledger.getWallet(body.super_wallet_id))) {
-        throw unprocessable(`wallet ${body.super_wallet_id} does not exist in the ledger`, [
-          { field: 'body.super_wallet_id', message: 'unknown wallet' },
-        ]);
+      if (body.super_wallet_id) {
+        const problem = await destinationProblem(deps, body.super_wallet_id);
+        if (problem) throw unprocessable(problem, [{ field: 'body.super_wallet_id', message: problem }]);
       }
       return view(await updateSuperConfig(deps.pool, body));
     },

@@ -7,9 +7,21 @@ import { runSimulation } from '../simulate';
 import { relayUrls } from '../runtime';
 import { normalizePubkey } from '../../domain/nostrKeys';
 
-const USAGE = `usage: satmachine simulate [--demo] [--machine-secret HEX --operator-pubkey KEY --wallet ID --api-key SUPER_KEY]
-       [--count N] [--rate PER_SECOND] [--tx cash_out|cash_in|mixed] [--fiat AMOUNT] [--sats-per-unit N]
-       [--fee-fraction F] [--order event-first|payment-first|together] [--api URL] [--relays ws://…,ws://…]`;
+export const SIMULATE_USAGE = `usage: satmachine simulate [--demo] [--machine-secret HEX --operator-pubkey KEY --wallet ID --api-key SUPER_KEY]
+       [--count N] [--rate PER_SECOND] [--tx cash_out|cash_in|mixed] [--fiat AMOUNT] [--fiat-code USD]
+       [--sats-per-unit N] [--fee-fraction F] [--order event-first|payment-first|together]
+       [--api URL] [--relays ws://…,ws://…]
+
+Acts as an ATM: for each settlement it reports the Lightning payment to the embedded
+ledger (POST /api/v1/ledger/payments with a super API key, so PAYMENT_BACKEND=ledger
+only) and publishes the machine-signed, NIP-44 encrypted kind-21000 event to the relays.
+--demo takes the machine, keys and wallet from the data dir's demo.json (npm start -- --demo).
+  --count N            settlements to send (10)         --rate N        per second (2)
+  --tx                 cash_out (default), cash_in or mixed
+  --fiat AMOUNT        fiat per settlement, varied up to 1.5× (20)   --fiat-code  the machine's currency (USD)
+  --sats-per-unit N    exchange rate (1500)             --fee-fraction F  ATM fee (0.05)
+  --order              which of event and payment goes first (together)`;
+const USAGE = SIMULATE_USAGE;
 
 /** `satmachine simulate`: an ATM for demos and benchmarks (see src/cli/simulate.ts). */
 export async function simulateCommand(config: Config, log: Logger, args: ParsedArgs): Promise<void> {

@@ -65,6 +65,12 @@ export async function startCommand(config: Config, log: Logger, args: ParsedArgs
     if (config.paymentBackend === 'lnbits' && !config.lnbitsUrl) {
       throw new Error('PAYMENT_BACKEND=lnbits needs LNBITS_URL (see docs/lnbits.md)');
     }
+    if (config.paymentBackend === 'lnbits' && args.flags.has('demo')) {
+      throw new Error(
+        '--demo seeds wallets of the embedded ledger and its simulator reports payments to it: ' +
+          'run it without PAYMENT_BACKEND=lnbits, or set up LNbits wallets as docs/lnbits.md shows',
+      );
+    }
     mkdirSync(config.dataDir, { recursive: true });
     loadSecretBox(config, true);
     const secretKey = config.secretKeyHex ?? readFileSync(join(config.dataDir, 'secret.key'), 'utf8').trim();
