@@ -248,17 +248,21 @@ export async function startIngest(opts: IngestOptions): Promise<RunningIngest> {
           } catch (err) {
             const sqlstate = (err as { code?: unknown }).code;
             if (typeof sqlstate === 'string' && /^22[0-9A-Z]{3}$/.test(sqlstate)) {
+              const detail = `the database refused a value (${(err as Error).message})`;
               dropped.add(event.id);
               ingestDropped.inc({ reason: 'invalid_content' });
+              ingestEvents.inc({ kind: String(event.kind), outcome: 'dropped' });
               log.warn(
                 {
                   event_id: event.id,
                   kind: event.kind,
+                  pubkey: event.pubkey,
                   reason: 'invalid_content',
+                  detail,
                   sqlstate,
                   relay: relayUrl,
                 },
-                `dropped event: the database refused a value (${(err as Error).message})`,
+                `dropped event: ${detail}`,
               );
               return;
             }

@@ -183,6 +183,17 @@ describe('machines talk back: beacons, telemetry, cassettes', () => {
       await eventually(async () => (await droppedCount('invalid_content')) >= before.invalid + 2);
       expect((await telemetry(machine.row.id)).body.beacon.cash_in).toBe(true);
     });
+
+    it('a beacon PostgreSQL cannot store (a NUL character) is dropped, not retried forever', async () => {
+      const before = await droppedCount('invalid_content');
+      const version = (await telemetry(machine.row.id)).body.beacon.version;
+      await publisher.publish(beacon({ version: 'v\u00001' }, now() + 2));
+      await eventually(async () => (await droppedCount('invalid_content')) >= before + 1);
+      expect((await telemetry(machine.row.id)).body.beacon.version).toBe(version);
+      // and the ingest goes on: the next beacon lands
+      await publisher.publish(beacon({ version: '9.9.9' }, now() + 3));
+      await eventually(async () => (await telemetry(machine.row.id)).body.beacon.version === '9.9.9');
+    });
   });
 
   describe('fleet telemetry', () => {
@@ -318,8 +329,9 @@ describe('machines talk back: beacons, telemetry, cassettes', () => {
     });
 
     it('publishes the configuration to the machine: signed by the operator, encrypted to the machine', async () => {
+      let sub: RelayClient | undefined;
       const received = new Promise<SignedEvent>((resolve) => {
-        const sub = new RelayClient(relay.url, {
+        sub = new RelayClient(relay.url, {
           logger: testLogger,
           onEvent: (_id, e) => resolve(e as SignedEvent),
         }).start();
@@ -334,12 +346,33 @@ describe('machines talk back: beacons, telemetry, cassettes', () => {
       expect(r.body.relays).toEqual([{ relay: relay.url, accepted: true, message: '' }]);
       expect(r.body.accepted_by).toBe(1);
       const e = await received;
+      sub!.close();
       expect(e.pubkey).toBe(operator.pubkey);
       expect(e.tags).toContainEqual(['d', `bitspire-cassettes:${machine.row.machine_npub}`]);
       const content = JSON.parse(decryptFrom(machine.secretHex, operator.pubkey, e.content));
       expect(content).toEqual({
         positions: { '1': { denomination: 20, count: 80 }, '2': { denomination: 100, count: 40 } },
       });
+    });
+
+    it('publishes twice within a second with strictly increasing created_at (the machine keeps the newest)', async () => {
+      const seen: SignedEvent[] = [];
+      const sub = new RelayClient(relay.url, {
+        logger: testLogger,
+        onEvent: (_id, e) => seen.push(e as SignedEvent),
+      }).start();
+      sub.subscribe('machine-inbox-2', () => [{ kinds: [30078], '#p': [machine.pubkey], since: now() - 5 }]);
+      await sub.waitConnected();
+      const path = `/api/v1/machines/${machine.row.id}/cassettes/publish`;
+      const [a, b] = [
+        await api.call('POST', path, operator.apiKey),
+        await api.call('POST', path, operator.apiKey),
+      ];
+      expect([a.status, b.status]).toEqual([200, 200]);
+      await eventually(async () => new Set(seen.map((e) => e.id)).size >= 2);
+      const times = [...new Map(seen.map((e) => [e.id, e.created_at])).values()].sort((x, y) => x - y);
+      expect(new Set(times).size).toBe(times.length);
+      sub.close();
     });
 
     it("a settlement's cassettes update the machine-reported counts", async () => {
