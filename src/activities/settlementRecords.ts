@@ -471,6 +471,7 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
   /** A step failed for good (e.g. the database refused a value): errored, with the reason, for the operator. */
   async function markErrored(input: { settlement_id: string; reason: string }): Promise<void> {
     await setSettlementStatus(pool, input.settlement_id, 'errored', input.reason.slice(0, 1000));
+    settlementsConcluded.inc({ status: 'errored' });
   }
 
   /** Force-reset of a stuck settlement: in-flight legs that did not pay fail, the settlement is errored. */
@@ -537,6 +538,7 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
         }
       }
       await setSettlementStatus(c, settlementId, 'errored', 'force-reset by operator (was stuck)');
+      settlementsConcluded.inc({ status: 'errored' });
       await prependNote(c, settlementId, formatNote(new Date(), input.user_id, 'force-reset (was stuck)'));
     });
     return { settlement_id: settlementId, completed_legs: await countCompletedLegs(pool, settlementId) };
