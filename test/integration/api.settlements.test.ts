@@ -128,6 +128,41 @@ describe('API: settlements and operator actions', () => {
     );
   });
 
+  it('retries every errored settlement of a machine at once (after an outage)', async () => {
+    const machine = await createMachine(db.pool, operator, { name: 'outage' });
+    const lp = await createLp(db.pool, machine, { name: 'gone wallet', depositCents: 50_000 });
+    await db.pool.query(`UPDATE satmachine.dca_lp SET dca_wallet_id = 'walletlater0009' WHERE user_id = $1`, [
+      lp.userId,
+    ]);
+    const hashes = [
+      await send(machine, { wireSats: 10_500, feeSats: 500, fiat: '10.00' }),
+      await send(machine, { wireSats: 21_000, feeSats: 1_000, fiat: '20.00' }),
+    ];
+    const ids = [];
+    for (const h of hashes) ids.push((await awaitStatus(db.pool, h, ['errored'])).id);
+    expect(
+      (
+        await api.call('POST', '/api/v1/settlements/retry-errored', other.apiKey, {
+          machine_id: machine.row.id,
+        })
+      ).status,
+    ).toBe(404);
+    await insertWallet(db.pool, lp.userId, 'back again', 'walletlater0009');
+    const r = await api.call('POST', '/api/v1/settlements/retry-errored', operator.apiKey, {
+      machine_id: machine.row.id,
+    });
+    expect(r.status).toBe(200);
+    expect(r.body.remaining).toBe(0);
+    expect(r.body.results.map((x: { settlement_id: string }) => x.settlement_id)).toEqual(ids);
+    expect(r.body.results.every((x: { outcome: string }) => x.outcome === 'retried')).toBe(true);
+    for (const h of hashes)
+      expect((await awaitSettled(db.pool, temporal.client, h)).status).toBe('processed');
+    const again = await api.call('POST', '/api/v1/settlements/retry-errored', operator.apiKey, {
+      machine_id: machine.row.id,
+    });
+    expect(again.body).toEqual({ results: [], remaining: 0 });
+  });
+
   it('refuses a retry of a settlement that is not errored, with the reason (409)', async () => {
     const machine = await createMachine(db.pool, operator, { name: 'no retry' });
     const hash = await send(machine, { wireSats: 10_500, feeSats: 500, fiat: '10.00' });

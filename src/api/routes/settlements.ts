@@ -9,6 +9,7 @@ import {
   type SettlementActionResult,
   type SettlementWorkflowState,
 } from '../../contract';
+import { getOperatorMachine } from '../../db/machines';
 import { listSettlementLegs, type LegRow } from '../../db/legs';
 import {
   getOperatorSettlement,
@@ -329,6 +330,55 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
     async ({ params, user }) => {
       const s = await settlementOf(user.id, params.id);
       return act('retry', s, user.id, (h) => h.executeUpdate(retryUpdate, { args: [{ user_id: user.id }] }));
+    },
+  );
+
+  const BULK_RETRY_MAX = 100;
+  r.add(
+    {
+      method: 'post',
+      path: '/settlements/retry-errored',
+      summary:
+        `Retry every errored settlement (of one machine, or all; oldest first, at most ${BULK_RETRY_MAX} a call) — ` +
+        'after an outage of the payment backend. Each is retried as POST /settlements/:id/retry would',
+      tag: 'settlements',
+      auth: ['operator'],
+      body: z.object({ machine_id: id.optional() }).strict(),
+      response: z.object({
+        results: z.array(
+          z.object({
+            settlement_id: z.string(),
+            outcome: z.enum(['retried', 'refused']),
+            message: z.string(),
+          }),
+        ),
+        remaining: z.number().int().describe('errored settlements left for another call'),
+      }),
+    },
+    async ({ body, user }) => {
+      if (body.machine_id && !(await getOperatorMachine(deps.pool, user.id, body.machine_id))) {
+        throw notFound(`machine ${body.machine_id}`);
+      }
+      const errored = await listOperatorSettlements(deps.pool, {
+        operatorId: user.id,
+        status: 'errored',
+        machineId: body.machine_id,
+        limit: 10_000,
+      });
+      const batch = errored.reverse().slice(0, BULK_RETRY_MAX);
+      const results: { settlement_id: string; outcome: 'retried' | 'refused'; message: string }[] = [];
+      for (const s of batch) {
+        try {
+          const out = await act('retry', s, user.id, (h) =>
+            h.executeUpdate(retryUpdate, { args: [{ user_id: user.id }] }),
+          );
+          results.push({ settlement_id: s.id, outcome: 'retried', message: out.result.message });
+        } catch (err) {
+          if (!(err instanceof ApiError) || err.status !== 409) throw err;
+          results.push({ settlement_id: s.id, outcome: 'refused', message: err.message });
+        }
+      }
+      return { results, remaining: errored.length - batch.length };
     },
   );
 

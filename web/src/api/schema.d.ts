@@ -2248,6 +2248,66 @@ export type paths = {
     patch?: never;
     trace?: never;
   };
+  '/api/v1/settlements/retry-errored': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Retry every errored settlement (of one machine, or all; oldest first, at most 100 a call) — after an outage of the payment backend. Each is retried as POST /settlements/:id/retry would */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            machine_id?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description success */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              results: {
+                settlement_id: string;
+                /** @enum {string} */
+                outcome: 'retried' | 'refused';
+                message: string;
+              }[];
+              /** @description errored settlements left for another call */
+              remaining: number;
+            };
+          };
+        };
+        /** @description error */
+        default: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': components['schemas']['Error'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/v1/settlements/{id}/force-reset': {
     parameters: {
       query?: never;
