@@ -10,6 +10,11 @@ export interface LnbitsWalletRow {
   invoice_key_enc: string;
   created_at: Date;
   updated_at: Date;
+  /** the observer last read its payments (written at most once a minute) */
+  watched_at: Date | null;
+  /** why the observer cannot read its payments now, and since when */
+  watch_error: string | null;
+  watch_error_at: Date | null;
 }
 
 export interface LnbitsPaymentRow {
@@ -72,7 +77,8 @@ export async function upsertLnbitsWallet(
      VALUES ($1, $2, $3, $4, $5)
      ON CONFLICT (wallet_id) DO UPDATE
         SET name = EXCLUDED.name, admin_key_enc = EXCLUDED.admin_key_enc,
-            invoice_key_enc = EXCLUDED.invoice_key_enc, updated_at = now()
+            invoice_key_enc = EXCLUDED.invoice_key_enc, updated_at = now(),
+            watch_error = NULL, watch_error_at = NULL
       WHERE satmachine.lnbits_wallets.owner_user_id = EXCLUDED.owner_user_id
      RETURNING *, (xmax = 0) AS inserted`,
     [w.wallet_id, w.owner_user_id, w.name, w.admin_key_enc, w.invoice_key_enc],
@@ -194,6 +200,26 @@ export async function ownPaymentHashes(db: Queryable, hashes: string[]): Promise
 }
 
 // ---- the payment observer ----------------------------------------------------------
+
+/** The observer read this wallet: the error (if any) is over. Writes at most once a minute. */
+export async function recordWatchOk(db: Queryable, walletId: string): Promise<void> {
+  await db.query(
+    `UPDATE satmachine.lnbits_wallets SET watched_at = now(), watch_error = NULL, watch_error_at = NULL
+      WHERE wallet_id = $1
+        AND (watch_error IS NOT NULL OR watched_at IS NULL OR watched_at < now() - interval '1 minute')`,
+    [walletId],
+  );
+}
+
+/** The observer cannot read this wallet: why, since the first failure of this kind. */
+export async function recordWatchError(db: Queryable, walletId: string, error: string): Promise<void> {
+  await db.query(
+    `UPDATE satmachine.lnbits_wallets
+        SET watch_error = $2, watch_error_at = CASE WHEN watch_error IS NULL THEN now() ELSE watch_error_at END
+      WHERE wallet_id = $1 AND watch_error IS DISTINCT FROM $2`,
+    [walletId, error.slice(0, 500)],
+  );
+}
 
 export async function getObserverCursor(db: Queryable, walletId: string): Promise<Date | null> {
   const { rows } = await db.query<{ updated_to: Date }>(

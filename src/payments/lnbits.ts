@@ -65,6 +65,8 @@ export interface LnbitsWalletView {
   can_receive: boolean;
   created_at: string;
   updated_at: string;
+  /** whether satmachine can read the wallet's payments (a revoked or reset key shows here) */
+  watch: { last_read_at: string | null; error: string | null; error_since: string | null };
 }
 
 /** LNbits refused a key at registration: the message says which and why. */
@@ -123,6 +125,11 @@ const viewOf = (w: LnbitsWalletRow): LnbitsWalletView => ({
   can_receive: true,
   created_at: w.created_at.toISOString(),
   updated_at: w.updated_at.toISOString(),
+  watch: {
+    last_read_at: w.watched_at ? w.watched_at.toISOString() : null,
+    error: w.watch_error,
+    error_since: w.watch_error_at ? w.watch_error_at.toISOString() : null,
+  },
 });
 
 const resultOf = (row: LnbitsPaymentRow, feeSats?: number): PaymentResult => ({

@@ -5,6 +5,8 @@ import {
   listLnbitsWallets,
   ownPaymentHashes,
   purgeObserved,
+  recordWatchError,
+  recordWatchOk,
   recordObserved,
   wasObserved,
 } from '../db/lnbits';
@@ -244,12 +246,14 @@ export function observeLnbitsPayments(
           try {
             await poll(w);
             w.lastPoll = Date.now();
+            await recordWatchOk(deps.pool, w.walletId);
             if (w.failing)
               log.info({ wallet_id: w.walletId }, 'LNbits payments of this wallet are observed again');
             w.failing = false;
           } catch (err) {
             // poll again after pollIntervalMs, with or without a live websocket
             w.lastPoll = Date.now() - (w.wsOpen ? Math.max(0, deps.safetyPollMs - deps.pollIntervalMs) : 0);
+            await recordWatchError(deps.pool, w.walletId, (err as Error).message).catch(() => undefined);
             if (!w.failing) {
               log.warn(
                 { wallet_id: w.walletId, err: (err as Error).message },

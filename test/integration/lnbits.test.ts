@@ -339,6 +339,10 @@ describe('LNbits payment backend (real LNbits, FakeWallet)', () => {
     const s = await awaitStatus(db.pool, hash, ['errored'], 60_000);
     const legs = await legsOf(db.pool, s.id);
     expect(legs.every((l) => l.status === 'failed')).toBe(true);
+    // the observer cannot read the wallet with the old key any more: the operator sees it
+    const watched = () => api.call('GET', `/api/v1/lnbits/wallets/${machine.walletId}`, operator.apiKey);
+    await eventually(async () => (await watched()).body.watch.error, 30_000, 'the watch error');
+    expect((await watched()).body.watch.error_since).toBeTruthy();
     for (const l of legs) {
       expect(l.error_message).toMatch(
         new RegExp(
@@ -359,6 +363,7 @@ describe('LNbits payment backend (real LNbits, FakeWallet)', () => {
     });
     expect(reg.status).toBe(200);
     expect(reg.text).not.toContain(machine.wallet.adminKey);
+    expect(reg.body.watch.error).toBeNull();
     expect((await api.call('POST', `/api/v1/settlements/${s.id}/retry`, operator.apiKey, {})).status).toBe(
       200,
     );

@@ -24,6 +24,21 @@ const walletShape = z.object({
   can_receive: z.boolean().describe('satmachine holds its invoice key (it creates invoices to it)'),
   created_at: z.string(),
   updated_at: z.string(),
+  watch: z
+    .object({
+      last_read_at: z
+        .string()
+        .nullable()
+        .describe('the payment observer last read this wallet (to the minute)'),
+      error: z
+        .string()
+        .nullable()
+        .describe(
+          'why the observer cannot read its payments now (a revoked or reset key): re-register the keys',
+        ),
+      error_since: z.string().nullable(),
+    })
+    .describe("whether satmachine sees this wallet's payments"),
 });
 
 /**

@@ -3390,6 +3390,14 @@ export type paths = {
               can_receive: boolean;
               created_at: string;
               updated_at: string;
+              /** @description whether satmachine sees this wallet's payments */
+              watch: {
+                /** @description the payment observer last read this wallet (to the minute) */
+                last_read_at: string | null;
+                /** @description why the observer cannot read its payments now (a revoked or reset key): re-register the keys */
+                error: string | null;
+                error_since: string | null;
+              };
             }[];
           };
         };
@@ -3443,6 +3451,14 @@ export type paths = {
               can_receive: boolean;
               created_at: string;
               updated_at: string;
+              /** @description whether satmachine sees this wallet's payments */
+              watch: {
+                /** @description the payment observer last read this wallet (to the minute) */
+                last_read_at: string | null;
+                /** @description why the observer cannot read its payments now (a revoked or reset key): re-register the keys */
+                error: string | null;
+                error_since: string | null;
+              };
             };
           };
         };
@@ -3499,6 +3515,14 @@ export type paths = {
               can_receive: boolean;
               created_at: string;
               updated_at: string;
+              /** @description whether satmachine sees this wallet's payments */
+              watch: {
+                /** @description the payment observer last read this wallet (to the minute) */
+                last_read_at: string | null;
+                /** @description why the observer cannot read its payments now (a revoked or reset key): re-register the keys */
+                error: string | null;
+                error_since: string | null;
+              };
             };
           };
         };
