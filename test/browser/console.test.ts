@@ -573,6 +573,8 @@ describe('web console (chromium)', () => {
     await page.getByRole('heading', { name: 'Operator Ana Operator' }).waitFor();
     const row = page.getByRole('row').filter({ has: page.getByRole('rowheader', { name: 'Lobby ATM' }) });
     expect(await row.textContent()).toMatch(/1000\.00 USD.*USD.*0\.00 USD.*USD.*sats/);
+    // what alice paid per bitcoin: grouped digits and the currency, rounded to the cent
+    expect(await row.getByRole('cell').last().textContent()).toMatch(/^\d{1,3}(,\d{3})+\.\d\d USD$/);
     await shot(page, 'lp-balances');
 
     await nav(page, 'Payouts');
