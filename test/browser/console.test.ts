@@ -353,8 +353,12 @@ describe('web console (chromium)', () => {
     expect(await temporalLink.getAttribute('href')).toBe(
       `http://127.0.0.1:8233/namespaces/default/workflows/settlement-${hash}`,
     );
+    await page.getByRole('button', { name: 'Add note' }).click();
+    expect(await fieldError(page, 'Add a note')).toBe('Write the note first.');
     await page.getByLabel('Add a note').fill('LP wallet created; paid on retry');
     await page.getByRole('button', { name: 'Add note' }).click();
+    await page.getByRole('status').filter({ hasText: 'Note added.' }).waitFor();
+    expect(await page.getByText('Write the note first.').count()).toBe(0);
     const notes = page.getByRole('list', { name: 'Notes, newest first' });
     await notes.getByText('LP wallet created; paid on retry').waitFor();
     expect(await notes.getByRole('listitem').allTextContents()).toEqual([
@@ -448,8 +452,19 @@ describe('web console (chromium)', () => {
     await page.getByRole('link', { name: 'Lobby ATM' }).click();
     await heading(page, 'Cassettes — Lobby ATM').waitFor();
     await page.getByLabel('Count of position 1').fill('80');
-    await page.getByRole('button', { name: 'Save changes (1)' }).click();
-    await page.getByRole('status').filter({ hasText: 'Saved 1 position' }).waitFor();
+    await page.getByLabel('Count of position 2').fill('many');
+    await page.getByRole('button', { name: 'Save changes (2)' }).click();
+    // one saved, one refused: said together, as a problem, not as a green "saved"
+    const partly = page.getByRole('alert').filter({ hasText: 'Saved 1 position.' });
+    await partly.waitFor();
+    expect(await partly.textContent()).toBe(
+      'Saved 1 position. 1 position not saved: see the message in the table.',
+    );
+    expect(await fieldError(page, 'Count of position 2')).toContain('A whole number of bills');
+    expect(await page.getByRole('status').filter({ hasText: 'Saved' }).count()).toBe(0);
+    await page.getByLabel('Count of position 2').fill('40');
+    await page.getByRole('button', { name: 'Publish to machine' }).waitFor();
+    expect(await page.getByRole('button', { name: /^Save changes/ }).isDisabled()).toBe(true);
     const row = page.getByRole('row').filter({ has: page.getByRole('rowheader', { name: '1' }) });
     await row.getByText('count: operator 80, machine 100').waitFor();
     expect(await row.getByText('differs').count()).toBe(1);
@@ -538,6 +553,18 @@ describe('web console (chromium)', () => {
     const saved = await api.call('GET', '/api/v1/commission-splits', operator.apiKey);
     expect(saved.body.legs.map((l: { fraction: string }) => l.fraction)).toEqual(['0.750000', '0.250000']);
     await shot(page, 'operator-commission-splits');
+
+    // an override for Lobby ATM: the "Saved." of the default does not carry over, and the picker says so
+    await page.getByLabel('Rules for').selectOption({ label: 'Lobby ATM' });
+    await page.getByText('No legs in this scope.').waitFor();
+    expect(await page.getByRole('status').filter({ hasText: 'Saved.' }).count()).toBe(0);
+    await page.getByRole('button', { name: 'Add leg' }).click();
+    await page.getByLabel('Leg 1: wallet id or Lightning address').fill(second.id);
+    await page.getByLabel('Leg 1: share').fill('1');
+    await page.getByRole('button', { name: 'Save splits' }).click();
+    await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+    await page.getByRole('option', { name: 'Lobby ATM (override)' }).waitFor({ state: 'attached' });
+    expect(await page.getByRole('option', { name: '(override)' }).count()).toBe(1);
     await page.close();
   });
 
@@ -634,6 +661,9 @@ describe('web console (chromium)', () => {
     expect(wallet).toMatch(/^[A-Za-z0-9_-]+$/);
     await fresh.getByRole('button', { name: 'Save preferences' }).click();
     await fresh.getByRole('status').filter({ hasText: 'Preferences saved.' }).waitFor();
+    // saved: onboarded, so the notice saying otherwise is gone (and so is "Save to use it")
+    expect(await fresh.getByText('You have not onboarded yet').count()).toBe(0);
+    expect(await fresh.getByText('Save to use it').count()).toBe(0);
     expect((await api.call('GET', '/api/v1/lp/preferences', carol.apiKey)).body).toMatchObject({
       dca_wallet_id: wallet,
       default_dca_mode: 'flow',

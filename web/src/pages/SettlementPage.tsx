@@ -136,6 +136,7 @@ function Notes({ s, onAdded }: { s: SettlementDetail; onAdded: () => void }) {
 
   const add = async (e: FormEvent) => {
     e.preventDefault();
+    setSaved(false);
     if (!text.trim()) {
       setError('Write the note first.');
       return;
@@ -186,7 +187,18 @@ function Notes({ s, onAdded }: { s: SettlementDetail; onAdded: () => void }) {
           error={error}
           hint="Notes are append-only and stamped with the time and your id."
         >
-          {(c) => <textarea {...c} rows={3} value={text} onChange={(e) => setText(e.target.value)} />}
+          {(c) => (
+            <textarea
+              {...c}
+              rows={3}
+              value={text}
+              onChange={(e) => {
+                setText(e.target.value);
+                setSaved(false);
+                setError(null);
+              }}
+            />
+          )}
         </Field>
         <button type="submit" disabled={busy}>
           {busy ? 'Adding…' : 'Add note'}
