@@ -334,12 +334,44 @@ describe('web console (chromium)', () => {
     expect(await answer.textContent()).toContain('retrying: 1 leg(s)');
     expect(await dialog.count()).toBe(0);
     // focus lands next to the answer, not on the page's body
-    expect(await page.evaluate(() => document.activeElement?.id)).toBe(`dismiss-${errored.id}`);
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('dismiss-outcome');
+    // once the lists answer again, the settlement shows once, where it is now, and the answer once
+    await answer.filter({ hasText: /It is now under|It has left the worklist/ }).waitFor();
+    const appearsOnce = async () => {
+      expect(await page.getByRole('status').filter({ hasText: 'Retry applied' }).count()).toBe(1);
+      expect(
+        await page.getByRole('link', { name: `Details of settlement ${errored.id}` }).count(),
+      ).toBeLessThanOrEqual(1);
+      expect(
+        await page
+          .getByRole('region', { name: 'Errored settlements' })
+          .getByRole('button', { name: `Retry settlement ${errored.id}` })
+          .count(),
+      ).toBe(0);
+      // each section's count is the number of rows it shows
+      for (const title of ['Errored', 'Stuck pending', 'Stuck processing', 'Rejected']) {
+        const section = page
+          .locator('section')
+          .filter({ has: page.getByRole('heading', { level: 2, name: title }) });
+        const count = Number(await section.locator('.count').textContent());
+        expect(await section.locator('tbody tr').count()).toBe(count);
+      }
+    };
+    await appearsOnce();
     await shot(page, 'operator-worklist-retried');
+    // everything in flight (threshold 0): still once
+    await page.getByLabel('Stuck after (minutes)').fill('0');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.getByText('more than 0 min').waitFor();
+    await appearsOnce();
     expect((await awaitSettled(db.pool, temporal.client, hash)).status).toBe('processed');
 
     // its page: amounts with the mismatch highlighted, every leg, the notes, the workflow link
-    await page.getByRole('link', { name: `Details of settlement ${errored.id}` }).click();
+    // (processed, it has left the worklist: the answer links to it)
+    await page
+      .getByTestId('action-outcome')
+      .getByRole('link', { name: `Settlement ${errored.id.slice(0, 10)}` })
+      .click();
     await heading(page, /^Settlement /).waitFor();
     await page.getByText('processed', { exact: true }).first().waitFor();
     const mismatch = page.getByTestId('fee-mismatch');
@@ -390,15 +422,13 @@ describe('web console (chromium)', () => {
       .waitFor();
     const actions = page.getByRole('group', { name: 'Actions' });
 
-    // force-reset is refused while it is not stuck: the 409's reason is shown where the operator acted
-    await actions.getByRole('button', { name: 'Force reset' }).click();
-    const reset = page.getByRole('dialog');
-    await reset.getByText('Only a settlement stuck past the threshold can be force-reset.').waitFor();
-    await reset.getByRole('button', { name: 'Force reset' }).click();
-    const refused = page.getByRole('alert').filter({ hasText: 'Force reset refused' });
-    await refused.waitFor();
-    expect(await refused.textContent()).toContain('not stuck yet');
-    await shot(page, 'operator-force-reset-refused');
+    // a hold is not stuck: force reset is not offered, and the page says when it would be
+    await actions.getByRole('button', { name: 'Partial dispense' }).waitFor();
+    expect(await actions.getByRole('button', { name: 'Force reset' }).count()).toBe(0);
+    expect(await page.getByTestId('force-reset-wait').textContent()).toMatch(
+      /Payments are on hold until .*a hold is not stuck.*becomes available only if it gets stuck/,
+    );
+    await shot(page, 'operator-force-reset-not-offered');
 
     await actions.getByRole('button', { name: 'Partial dispense' }).click();
     const dialog = page.getByRole('dialog');
