@@ -2,7 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { generateSecretKey, getPublicKey } from 'nostr-tools/pure';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { D_TELEMETRY, KIND_TELEMETRY } from '../../src/contract';
 import { createUserWithKey } from '../../src/api/userAccounts';
 import { buildConsole, consoleBuildNeeded } from '../../src/cli/consoleBuild';
 import { runSimulation } from '../../src/cli/simulate';
@@ -260,7 +262,30 @@ describe('web console (chromium)', () => {
       signEvent(lobby.secretHex, {
         kind: 30078,
         tags: [['d', 'bitspire-beacon']],
-        content: JSON.stringify({ cash_in: true, cash_out: true, cash_level: 'high', version: '2.4.1' }),
+        content: JSON.stringify({
+          cash_in: true,
+          cash_out: true,
+          cash_level: 'high',
+          version: '2.4.1',
+          model: 'BATM4 Lobby',
+          limits: { cash_out: { min: 20, max: 500 }, daily: 2000 },
+          fees: { cash_in: 0.03, cash_out: 0.04 },
+          denominations: [20, 50],
+        }),
+      }),
+    );
+    await publisher.publish(
+      signEvent(lobby.secretHex, {
+        kind: KIND_TELEMETRY,
+        tags: [
+          ['d', D_TELEMETRY],
+          ['p', operator.pubkey],
+        ],
+        content: encryptFor(
+          lobby.secretHex,
+          operator.pubkey,
+          JSON.stringify({ temperature_c: 41, printer: { paper: 'low' }, uptime_s: 86400 }),
+        ),
       }),
     );
     const sim = await runSimulation({
@@ -289,11 +314,133 @@ describe('web console (chromium)', () => {
     expect(await card.textContent()).toMatch(/online[\s\S]*Cash-inavailable[\s\S]*Cash levelhigh/);
     await shot(page, 'operator-fleet');
 
-    // the machine page lists it
+    // the machine page lists it, with what the machine reports: its beacon and its fleet telemetry
     await card.getByRole('link', { name: 'Settlements' }).click();
     await heading(page, 'Lobby ATM').waitFor();
     await page.locator('tbody').getByText('processed').waitFor();
+    const beacon = page.getByRole('region', { name: 'Beacon' });
+    await beacon.getByText('BATM4 Lobby').waitFor();
+    expect(await beacon.textContent()).toMatch(/Received .*ago/);
+    expect(await beacon.getByRole('definition').allTextContents()).toEqual(
+      expect.arrayContaining(['BATM4 Lobby', '2.4.1', '20, 50']),
+    );
+    expect(await beacon.textContent()).toMatch(/Limitscash outmin20max500daily2000/);
+    const telemetry = page.getByRole('region', { name: 'Fleet telemetry' });
+    await telemetry.getByText('temperature c').waitFor();
+    expect(await telemetry.textContent()).toMatch(
+      /Received .*ago.*temperature c41printerpaperlowuptime s86400/,
+    );
     await shot(page, 'operator-machine');
+    await page.close();
+  });
+
+  it('a new operator registers a machine from the fleet, edits it, and deactivates and reactivates it', async () => {
+    const newcomer = await createOperator(db.pool, 'New Operator');
+    secrets.push(newcomer.apiKey);
+    const page = await newTab();
+    await signIn(page, newcomer.apiKey, 'Fleet');
+    // no machines: the form is there at once
+    await page.getByText('No machines yet.').waitFor();
+    const form = page.getByRole('region', { name: 'Register a machine' });
+    await form.getByLabel('Name', { exact: true }).fill('Harbour ATM');
+    await form.getByLabel('Machine public key').fill('npub1notakey');
+    await form.getByLabel('Fiat currency').fill('eur');
+    expect(await form.getByLabel('Fiat currency').inputValue()).toBe('EUR');
+    await form.getByLabel('Location (optional)').fill('Harbour front, pier 3');
+    await form.getByLabel('Your cash-in fee (fraction)').fill('0.5x');
+    await form.getByLabel('Your cash-out fee (fraction)').fill('0.03');
+    await form.getByLabel('Hold before paying (seconds)').fill('60');
+    await form.getByRole('button', { name: 'Register machine' }).click();
+    // the API's messages by their fields, the field name said once, and a sentence under the form
+    expect(await fieldError(page, 'Machine public key')).toContain(
+      'is neither a 64-hex public key nor an npub',
+    );
+    const feeError = await fieldError(page, 'Your cash-in fee (fraction)');
+    expect(feeError).toContain('must be a decimal number');
+    expect(feeError).not.toMatch(/fraction fraction/);
+    expect(await form.getByRole('alert').textContent()).toBe(
+      'Some fields need a change: see the messages next to them.',
+    );
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('aria-invalid'))).toBe('true');
+    await shot(page, 'operator-register-machine-invalid');
+
+    const pub = getPublicKey(generateSecretKey());
+    await form.getByLabel('Machine public key').fill(pub);
+    await form.getByLabel('Your cash-in fee (fraction)').fill('0.02');
+    await form.getByRole('button', { name: 'Register machine' }).click();
+    await form.getByRole('status').filter({ hasText: 'Registered Harbour ATM' }).waitFor();
+    await machineCard(page, 'Harbour ATM').waitFor();
+    const registered = (await api.call('GET', '/api/v1/machines', newcomer.apiKey)).body;
+    expect(registered).toEqual([
+      expect.objectContaining({
+        name: 'Harbour ATM',
+        machine_pubkey_hex: pub,
+        fiat_code: 'EUR',
+        location: 'Harbour front, pier 3',
+        operator_cash_in_fee_fraction: '0.020000',
+        operator_cash_out_fee_fraction: '0.030000',
+        distribution_delay_seconds: 60,
+        is_active: true,
+        wallet_id: expect.stringMatching(/./),
+      }),
+    ]);
+    await shot(page, 'operator-register-machine');
+
+    // the same key again: refused, by the key's field
+    await form.getByLabel('Name', { exact: true }).fill('Twin ATM');
+    await form.getByLabel('Machine public key').fill(pub);
+    await form.getByLabel('Fiat currency').fill('EUR');
+    await form.getByRole('button', { name: 'Register machine' }).click();
+    expect(await fieldError(page, 'Machine public key')).toContain('already registered');
+    expect(await form.getByRole('status').count()).toBe(0);
+
+    // its page: edit the settings
+    await machineCard(page, 'Harbour ATM').getByRole('link', { name: 'Harbour ATM' }).click();
+    await heading(page, 'Harbour ATM').waitFor();
+    const settings = page.getByRole('region', { name: 'Settings' });
+    await settings.getByRole('button', { name: 'Edit settings' }).click();
+    await settings.getByLabel('Name', { exact: true }).fill('Harbour ATM 2');
+    await settings.getByLabel('Hold before paying (seconds)').fill('999999');
+    await settings.getByRole('button', { name: 'Save changes' }).click();
+    expect(await fieldError(page, 'Hold before paying (seconds)')).toContain('604,800');
+    await settings.getByLabel('Hold before paying (seconds)').fill('120');
+    await settings.getByLabel('Your cash-out fee (fraction)').fill('0.045');
+    await settings.getByLabel('Location (optional)').fill('');
+    await settings.getByRole('button', { name: 'Save changes' }).click();
+    await settings.getByRole('status').filter({ hasText: 'Saved Harbour ATM 2.' }).waitFor();
+    await heading(page, 'Harbour ATM 2').waitFor();
+    const machineId = registered[0].id as string;
+    expect((await api.call('GET', `/api/v1/machines/${machineId}`, newcomer.apiKey)).body).toMatchObject({
+      name: 'Harbour ATM 2',
+      location: null,
+      distribution_delay_seconds: 120,
+      operator_cash_out_fee_fraction: '0.045000',
+    });
+    await shot(page, 'operator-machine-edited');
+
+    // deactivate: the dialog says what it means; then reactivate
+    await settings.getByRole('button', { name: 'Deactivate…' }).click();
+    const dialog = page.getByRole('dialog');
+    expect(await dialog.textContent()).toMatch(/stops listening to its key[\s\S]*no longer attributed to it/);
+    await shot(page, 'operator-machine-deactivate-dialog');
+    await dialog.getByRole('button', { name: 'Deactivate' }).click();
+    await settings.getByRole('status').filter({ hasText: 'is deactivated' }).waitFor();
+    await page.locator('.subtitle').getByText('inactive').waitFor();
+    expect((await api.call('GET', `/api/v1/machines/${machineId}`, newcomer.apiKey)).body.is_active).toBe(
+      false,
+    );
+    await settings.getByRole('button', { name: 'Reactivate…' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Reactivate' }).click();
+    await settings.getByRole('status').filter({ hasText: 'is active again' }).waitFor();
+    expect((await api.call('GET', `/api/v1/machines/${machineId}`, newcomer.apiKey)).body.is_active).toBe(
+      true,
+    );
+    // nothing reported yet: said plainly
+    await page.getByRole('region', { name: 'Beacon' }).getByText('No beacon received yet').waitFor();
+    await page
+      .getByRole('region', { name: 'Fleet telemetry' })
+      .getByText('No fleet telemetry received yet')
+      .waitFor();
     await page.close();
   });
 

@@ -29,6 +29,10 @@ export type ActionAnswer = PostResult<'/api/v1/settlements/{id}/retry'>;
 export type Client = GetResult<'/api/v1/clients'>[number];
 export type Balance = GetResult<'/api/v1/clients/{id}/balance'>;
 export type Deposit = GetResult<'/api/v1/deposits'>[number];
+export type MachineBody = NonNullable<
+  paths['/api/v1/machines']['post']['requestBody']
+>['content']['application/json'];
+export type MachinePatch = PatchBody<'/api/v1/machines/{id}'>;
 export type Splits = GetResult<'/api/v1/commission-splits'>;
 export type SplitLegInput = PutBody<'/api/v1/commission-splits'>['legs'][number];
 export type Cassettes = GetResult<'/api/v1/machines/{id}/cassettes'>;
