@@ -674,9 +674,11 @@ describe('web console (chromium)', () => {
     await signIn(page, operator.apiKey, 'Fleet');
     await nav(page, 'LPs & deposits');
     await heading(page, 'LPs and deposits').waitFor();
-    // the filter (a select of the page) and the enrol form both say "Machine": take the form's
+    // the page's filter and the enrol form's machine have names of their own
+    expect(await page.getByRole('combobox', { name: 'Show machine' }).count()).toBe(1);
+    expect(await page.getByLabel('Machine', { exact: true }).count()).toBe(0);
     const enrol = page.locator('form').filter({ hasText: 'Enrol an LP at a machine' });
-    await enrol.getByLabel('Machine').selectOption({ label: 'Lobby ATM' });
+    await enrol.getByLabel('Machine to enrol at').selectOption({ label: 'Lobby ATM' });
     await enrol.getByLabel('LP user id').fill(bob.user.id);
     await enrol.getByRole('button', { name: 'Enrol' }).click();
     await enrol.getByRole('status').filter({ hasText: 'Enrolled bob' }).waitFor();
@@ -689,9 +691,51 @@ describe('web console (chromium)', () => {
     await deposit.getByLabel('LP at machine').selectOption({ label: 'carol at Lobby ATM' });
     await deposit.getByLabel(/^Amount/).fill('10');
     await deposit.getByRole('button', { name: 'Record deposit' }).click();
-    await deposit.getByRole('alert').filter({ hasText: 'has not onboarded yet' }).waitFor();
+    const notOnboarded = deposit.getByRole('alert');
+    await notOnboarded.waitFor();
+    expect(await notOnboarded.textContent()).toBe(
+      'carol has not set a payout wallet yet; they do it under Preferences when they sign in.',
+    );
 
+    // more than 2 decimals: said by the field
     await deposit.getByLabel('LP at machine').selectOption({ label: 'bob at Lobby ATM' });
+    expect(await notOnboarded.count()).toBe(0);
+    await deposit.getByLabel(/^Amount/).fill('12.345');
+    await deposit.getByRole('button', { name: 'Record deposit' }).click();
+    expect(await fieldError(page, 'Amount (USD)')).toContain('at most 2 decimals');
+
+    // a deposit recorded, then rejected: the "recorded" notice goes; the rejected deposit can be deleted
+    await deposit.getByLabel(/^Amount/).fill('40');
+    await deposit.getByRole('button', { name: 'Record deposit' }).click();
+    const recorded = deposit.getByRole('status').filter({ hasText: 'Recorded 40.00 USD' });
+    await recorded.waitFor();
+    await page.getByRole('button', { name: 'Reject deposit of 40.00 USD for bob' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Reject deposit' }).click();
+    await page.getByRole('status').filter({ hasText: 'Deposit of 40.00 USD rejected' }).waitFor();
+    await recorded.waitFor({ state: 'detached' });
+    await page.getByRole('button', { name: 'Delete deposit of 40.00 USD for bob' }).click();
+    expect(await page.getByRole('dialog').textContent()).toContain('removed for good');
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete deposit' }).click();
+    await page.getByRole('status').filter({ hasText: 'Deposit of 40.00 USD deleted' }).waitFor();
+    await page
+      .getByRole('region', { name: 'Deposits' })
+      .getByText('40.00 USD')
+      .waitFor({ state: 'detached' });
+
+    // a pending deposit can be deleted too
+    await deposit.getByLabel(/^Amount/).fill('15');
+    await deposit.getByRole('button', { name: 'Record deposit' }).click();
+    await deposit.getByRole('status').filter({ hasText: 'Recorded 15.00 USD' }).waitFor();
+    expect(await page.getByRole('status').filter({ hasText: 'Deposit of 40.00 USD deleted' }).count()).toBe(
+      0,
+    );
+    await page.getByRole('button', { name: 'Delete deposit of 15.00 USD for bob' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete deposit' }).click();
+    await page.getByRole('status').filter({ hasText: 'Deposit of 15.00 USD deleted' }).waitFor();
+    expect((await api.call('GET', '/api/v1/deposits', operator.apiKey)).body).not.toContainEqual(
+      expect.objectContaining({ amount: '15.00' }),
+    );
+
     await deposit.getByLabel(/^Amount/).fill('250');
     await deposit.getByRole('button', { name: 'Record deposit' }).click();
     await deposit.getByRole('status').filter({ hasText: 'Recorded 250.00 USD' }).waitFor();
@@ -709,10 +753,38 @@ describe('web console (chromium)', () => {
       .waitFor();
     await shot(page, 'operator-lps-deposits');
 
+    // an enrolment is deactivated, then reactivated, each behind a confirmation that says what happens
+    const bobRow = page
+      .getByRole('region', { name: 'Enrolments and balances' })
+      .getByRole('row')
+      .filter({ hasText: 'bob' });
+    await page.getByRole('button', { name: 'Deactivate bob at Lobby ATM' }).click();
+    const toggle = page.getByRole('dialog');
+    expect(await toggle.textContent()).toContain("stop spending bob's balance");
+    await shot(page, 'operator-lps-deactivate-dialog');
+    await toggle.getByRole('button', { name: 'Deactivate enrolment' }).click();
+    await page.getByRole('status').filter({ hasText: 'bob is now inactive at Lobby ATM.' }).waitFor();
+    await bobRow.getByText('inactive', { exact: true }).waitFor();
+    const bobClient = async () =>
+      (await api.call('GET', '/api/v1/clients', operator.apiKey)).body.find(
+        (c: { user_id: string }) => c.user_id === bob.user.id,
+      );
+    expect((await bobClient()).status).toBe('inactive');
+    await shot(page, 'operator-lps-enrolment-inactive');
+    await page.getByRole('button', { name: 'Reactivate bob at Lobby ATM' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Reactivate enrolment' }).click();
+    await page.getByRole('status').filter({ hasText: 'bob is now active at Lobby ATM.' }).waitFor();
+    await bobRow.getByText('active', { exact: true }).waitFor();
+    expect((await bobClient()).status).toBe('active');
+
     const second = await insertWallet(db.pool, operator.id, 'partner');
     await nav(page, 'Commission splits');
     await heading(page, 'Commission splits').waitFor();
     await page.getByText('Sum 1.000000 — complete.').waitFor();
+    // no machine has rules of its own yet: none is labelled as an override
+    expect((await page.getByLabel('Rules for').locator('option').allTextContents()).sort()).toEqual(
+      ['all machines (your default)', 'Hold ATM', 'Lobby ATM', 'Retry ATM'].sort(),
+    );
     await page.getByRole('button', { name: 'Add leg' }).click();
     await page.getByLabel('Leg 2: wallet id or Lightning address').fill(second.id);
     await page.getByLabel('Leg 2: label').fill('partner');
