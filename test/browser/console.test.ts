@@ -2,7 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { generateSecretKey, getPublicKey } from 'nostr-tools/pure';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { D_TELEMETRY, KIND_TELEMETRY } from '../../src/contract';
 import { createUserWithKey } from '../../src/api/userAccounts';
 import { buildConsole, consoleBuildNeeded } from '../../src/cli/consoleBuild';
 import { runSimulation } from '../../src/cli/simulate';
@@ -260,7 +262,30 @@ describe('web console (chromium)', () => {
       signEvent(lobby.secretHex, {
         kind: 30078,
         tags: [['d', 'bitspire-beacon']],
-        content: JSON.stringify({ cash_in: true, cash_out: true, cash_level: 'high', version: '2.4.1' }),
+        content: JSON.stringify({
+          cash_in: true,
+          cash_out: true,
+          cash_level: 'high',
+          version: '2.4.1',
+          model: 'BATM4 Lobby',
+          limits: { cash_out: { min: 20, max: 500 }, daily: 2000 },
+          fees: { cash_in: 0.03, cash_out: 0.04 },
+          denominations: [20, 50],
+        }),
+      }),
+    );
+    await publisher.publish(
+      signEvent(lobby.secretHex, {
+        kind: KIND_TELEMETRY,
+        tags: [
+          ['d', D_TELEMETRY],
+          ['p', operator.pubkey],
+        ],
+        content: encryptFor(
+          lobby.secretHex,
+          operator.pubkey,
+          JSON.stringify({ temperature_c: 41, printer: { paper: 'low' }, uptime_s: 86400 }),
+        ),
       }),
     );
     const sim = await runSimulation({
@@ -289,11 +314,133 @@ describe('web console (chromium)', () => {
     expect(await card.textContent()).toMatch(/online[\s\S]*Cash-inavailable[\s\S]*Cash levelhigh/);
     await shot(page, 'operator-fleet');
 
-    // the machine page lists it
+    // the machine page lists it, with what the machine reports: its beacon and its fleet telemetry
     await card.getByRole('link', { name: 'Settlements' }).click();
     await heading(page, 'Lobby ATM').waitFor();
     await page.locator('tbody').getByText('processed').waitFor();
+    const beacon = page.getByRole('region', { name: 'Beacon' });
+    await beacon.getByText('BATM4 Lobby').waitFor();
+    expect(await beacon.textContent()).toMatch(/Received .*ago/);
+    expect(await beacon.getByRole('definition').allTextContents()).toEqual(
+      expect.arrayContaining(['BATM4 Lobby', '2.4.1', '20, 50']),
+    );
+    expect(await beacon.textContent()).toMatch(/Limitscash outmin20max500daily2000/);
+    const telemetry = page.getByRole('region', { name: 'Fleet telemetry' });
+    await telemetry.getByText('temperature c').waitFor();
+    expect(await telemetry.textContent()).toMatch(
+      /Received .*ago.*temperature c41printerpaperlowuptime s86400/,
+    );
     await shot(page, 'operator-machine');
+    await page.close();
+  });
+
+  it('a new operator registers a machine from the fleet, edits it, and deactivates and reactivates it', async () => {
+    const newcomer = await createOperator(db.pool, 'New Operator');
+    secrets.push(newcomer.apiKey);
+    const page = await newTab();
+    await signIn(page, newcomer.apiKey, 'Fleet');
+    // no machines: the form is there at once
+    await page.getByText('No machines yet.').waitFor();
+    const form = page.getByRole('region', { name: 'Register a machine' });
+    await form.getByLabel('Name', { exact: true }).fill('Harbour ATM');
+    await form.getByLabel('Machine public key').fill('npub1notakey');
+    await form.getByLabel('Fiat currency').fill('eur');
+    expect(await form.getByLabel('Fiat currency').inputValue()).toBe('EUR');
+    await form.getByLabel('Location (optional)').fill('Harbour front, pier 3');
+    await form.getByLabel('Your cash-in fee (fraction)').fill('0.5x');
+    await form.getByLabel('Your cash-out fee (fraction)').fill('0.03');
+    await form.getByLabel('Hold before paying (seconds)').fill('60');
+    await form.getByRole('button', { name: 'Register machine' }).click();
+    // the API's messages by their fields, the field name said once, and a sentence under the form
+    expect(await fieldError(page, 'Machine public key')).toContain(
+      'is neither a 64-hex public key nor an npub',
+    );
+    const feeError = await fieldError(page, 'Your cash-in fee (fraction)');
+    expect(feeError).toContain('must be a decimal number');
+    expect(feeError).not.toMatch(/fraction fraction/);
+    expect(await form.getByRole('alert').textContent()).toBe(
+      'Some fields need a change: see the messages next to them.',
+    );
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('aria-invalid'))).toBe('true');
+    await shot(page, 'operator-register-machine-invalid');
+
+    const pub = getPublicKey(generateSecretKey());
+    await form.getByLabel('Machine public key').fill(pub);
+    await form.getByLabel('Your cash-in fee (fraction)').fill('0.02');
+    await form.getByRole('button', { name: 'Register machine' }).click();
+    await form.getByRole('status').filter({ hasText: 'Registered Harbour ATM' }).waitFor();
+    await machineCard(page, 'Harbour ATM').waitFor();
+    const registered = (await api.call('GET', '/api/v1/machines', newcomer.apiKey)).body;
+    expect(registered).toEqual([
+      expect.objectContaining({
+        name: 'Harbour ATM',
+        machine_pubkey_hex: pub,
+        fiat_code: 'EUR',
+        location: 'Harbour front, pier 3',
+        operator_cash_in_fee_fraction: '0.020000',
+        operator_cash_out_fee_fraction: '0.030000',
+        distribution_delay_seconds: 60,
+        is_active: true,
+        wallet_id: expect.stringMatching(/./),
+      }),
+    ]);
+    await shot(page, 'operator-register-machine');
+
+    // the same key again: refused, by the key's field
+    await form.getByLabel('Name', { exact: true }).fill('Twin ATM');
+    await form.getByLabel('Machine public key').fill(pub);
+    await form.getByLabel('Fiat currency').fill('EUR');
+    await form.getByRole('button', { name: 'Register machine' }).click();
+    expect(await fieldError(page, 'Machine public key')).toContain('already registered');
+    expect(await form.getByRole('status').count()).toBe(0);
+
+    // its page: edit the settings
+    await machineCard(page, 'Harbour ATM').getByRole('link', { name: 'Harbour ATM' }).click();
+    await heading(page, 'Harbour ATM').waitFor();
+    const settings = page.getByRole('region', { name: 'Settings' });
+    await settings.getByRole('button', { name: 'Edit settings' }).click();
+    await settings.getByLabel('Name', { exact: true }).fill('Harbour ATM 2');
+    await settings.getByLabel('Hold before paying (seconds)').fill('999999');
+    await settings.getByRole('button', { name: 'Save changes' }).click();
+    expect(await fieldError(page, 'Hold before paying (seconds)')).toContain('604,800');
+    await settings.getByLabel('Hold before paying (seconds)').fill('120');
+    await settings.getByLabel('Your cash-out fee (fraction)').fill('0.045');
+    await settings.getByLabel('Location (optional)').fill('');
+    await settings.getByRole('button', { name: 'Save changes' }).click();
+    await settings.getByRole('status').filter({ hasText: 'Saved Harbour ATM 2.' }).waitFor();
+    await heading(page, 'Harbour ATM 2').waitFor();
+    const machineId = registered[0].id as string;
+    expect((await api.call('GET', `/api/v1/machines/${machineId}`, newcomer.apiKey)).body).toMatchObject({
+      name: 'Harbour ATM 2',
+      location: null,
+      distribution_delay_seconds: 120,
+      operator_cash_out_fee_fraction: '0.045000',
+    });
+    await shot(page, 'operator-machine-edited');
+
+    // deactivate: the dialog says what it means; then reactivate
+    await settings.getByRole('button', { name: 'Deactivate…' }).click();
+    const dialog = page.getByRole('dialog');
+    expect(await dialog.textContent()).toMatch(/stops listening to its key[\s\S]*no longer attributed to it/);
+    await shot(page, 'operator-machine-deactivate-dialog');
+    await dialog.getByRole('button', { name: 'Deactivate' }).click();
+    await settings.getByRole('status').filter({ hasText: 'is deactivated' }).waitFor();
+    await page.locator('.subtitle').getByText('inactive').waitFor();
+    expect((await api.call('GET', `/api/v1/machines/${machineId}`, newcomer.apiKey)).body.is_active).toBe(
+      false,
+    );
+    await settings.getByRole('button', { name: 'Reactivate…' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Reactivate' }).click();
+    await settings.getByRole('status').filter({ hasText: 'is active again' }).waitFor();
+    expect((await api.call('GET', `/api/v1/machines/${machineId}`, newcomer.apiKey)).body.is_active).toBe(
+      true,
+    );
+    // nothing reported yet: said plainly
+    await page.getByRole('region', { name: 'Beacon' }).getByText('No beacon received yet').waitFor();
+    await page
+      .getByRole('region', { name: 'Fleet telemetry' })
+      .getByText('No fleet telemetry received yet')
+      .waitFor();
     await page.close();
   });
 
@@ -334,12 +481,44 @@ describe('web console (chromium)', () => {
     expect(await answer.textContent()).toContain('retrying: 1 leg(s)');
     expect(await dialog.count()).toBe(0);
     // focus lands next to the answer, not on the page's body
-    expect(await page.evaluate(() => document.activeElement?.id)).toBe(`dismiss-${errored.id}`);
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('dismiss-outcome');
+    // once the lists answer again, the settlement shows once, where it is now, and the answer once
+    await answer.filter({ hasText: /It is now under|It has left the worklist/ }).waitFor();
+    const appearsOnce = async () => {
+      expect(await page.getByRole('status').filter({ hasText: 'Retry applied' }).count()).toBe(1);
+      expect(
+        await page.getByRole('link', { name: `Details of settlement ${errored.id}` }).count(),
+      ).toBeLessThanOrEqual(1);
+      expect(
+        await page
+          .getByRole('region', { name: 'Errored settlements' })
+          .getByRole('button', { name: `Retry settlement ${errored.id}` })
+          .count(),
+      ).toBe(0);
+      // each section's count is the number of rows it shows
+      for (const title of ['Errored', 'Stuck pending', 'Stuck processing', 'Rejected']) {
+        const section = page
+          .locator('section')
+          .filter({ has: page.getByRole('heading', { level: 2, name: title }) });
+        const count = Number(await section.locator('.count').textContent());
+        expect(await section.locator('tbody tr').count()).toBe(count);
+      }
+    };
+    await appearsOnce();
     await shot(page, 'operator-worklist-retried');
+    // everything in flight (threshold 0): still once
+    await page.getByLabel('Stuck after (minutes)').fill('0');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.getByText('more than 0 min').waitFor();
+    await appearsOnce();
     expect((await awaitSettled(db.pool, temporal.client, hash)).status).toBe('processed');
 
     // its page: amounts with the mismatch highlighted, every leg, the notes, the workflow link
-    await page.getByRole('link', { name: `Details of settlement ${errored.id}` }).click();
+    // (processed, it has left the worklist: the answer links to it)
+    await page
+      .getByTestId('action-outcome')
+      .getByRole('link', { name: `Settlement ${errored.id.slice(0, 10)}` })
+      .click();
     await heading(page, /^Settlement /).waitFor();
     await page.getByText('processed', { exact: true }).first().waitFor();
     const mismatch = page.getByTestId('fee-mismatch');
@@ -353,8 +532,12 @@ describe('web console (chromium)', () => {
     expect(await temporalLink.getAttribute('href')).toBe(
       `http://127.0.0.1:8233/namespaces/default/workflows/settlement-${hash}`,
     );
+    await page.getByRole('button', { name: 'Add note' }).click();
+    expect(await fieldError(page, 'Add a note')).toBe('Write the note first.');
     await page.getByLabel('Add a note').fill('LP wallet created; paid on retry');
     await page.getByRole('button', { name: 'Add note' }).click();
+    await page.getByRole('status').filter({ hasText: 'Note added.' }).waitFor();
+    expect(await page.getByText('Write the note first.').count()).toBe(0);
     const notes = page.getByRole('list', { name: 'Notes, newest first' });
     await notes.getByText('LP wallet created; paid on retry').waitFor();
     expect(await notes.getByRole('listitem').allTextContents()).toEqual([
@@ -386,15 +569,13 @@ describe('web console (chromium)', () => {
       .waitFor();
     const actions = page.getByRole('group', { name: 'Actions' });
 
-    // force-reset is refused while it is not stuck: the 409's reason is shown where the operator acted
-    await actions.getByRole('button', { name: 'Force reset' }).click();
-    const reset = page.getByRole('dialog');
-    await reset.getByText('Only a settlement stuck past the threshold can be force-reset.').waitFor();
-    await reset.getByRole('button', { name: 'Force reset' }).click();
-    const refused = page.getByRole('alert').filter({ hasText: 'Force reset refused' });
-    await refused.waitFor();
-    expect(await refused.textContent()).toContain('not stuck yet');
-    await shot(page, 'operator-force-reset-refused');
+    // a hold is not stuck: force reset is not offered, and the page says when it would be
+    await actions.getByRole('button', { name: 'Partial dispense' }).waitFor();
+    expect(await actions.getByRole('button', { name: 'Force reset' }).count()).toBe(0);
+    expect(await page.getByTestId('force-reset-wait').textContent()).toMatch(
+      /Payments are on hold until .*a hold is not stuck.*becomes available only if it gets stuck/,
+    );
+    await shot(page, 'operator-force-reset-not-offered');
 
     await actions.getByRole('button', { name: 'Partial dispense' }).click();
     const dialog = page.getByRole('dialog');
@@ -448,8 +629,19 @@ describe('web console (chromium)', () => {
     await page.getByRole('link', { name: 'Lobby ATM' }).click();
     await heading(page, 'Cassettes — Lobby ATM').waitFor();
     await page.getByLabel('Count of position 1').fill('80');
-    await page.getByRole('button', { name: 'Save changes (1)' }).click();
-    await page.getByRole('status').filter({ hasText: 'Saved 1 position' }).waitFor();
+    await page.getByLabel('Count of position 2').fill('many');
+    await page.getByRole('button', { name: 'Save changes (2)' }).click();
+    // one saved, one refused: said together, as a problem, not as a green "saved"
+    const partly = page.getByRole('alert').filter({ hasText: 'Saved 1 position.' });
+    await partly.waitFor();
+    expect(await partly.textContent()).toBe(
+      'Saved 1 position. 1 position not saved: see the message in the table.',
+    );
+    expect(await fieldError(page, 'Count of position 2')).toContain('A whole number of bills');
+    expect(await page.getByRole('status').filter({ hasText: 'Saved' }).count()).toBe(0);
+    await page.getByLabel('Count of position 2').fill('40');
+    await page.getByRole('button', { name: 'Publish to machine' }).waitFor();
+    expect(await page.getByRole('button', { name: /^Save changes/ }).isDisabled()).toBe(true);
     const row = page.getByRole('row').filter({ has: page.getByRole('rowheader', { name: '1' }) });
     await row.getByText('count: operator 80, machine 100').waitFor();
     expect(await row.getByText('differs').count()).toBe(1);
@@ -482,9 +674,11 @@ describe('web console (chromium)', () => {
     await signIn(page, operator.apiKey, 'Fleet');
     await nav(page, 'LPs & deposits');
     await heading(page, 'LPs and deposits').waitFor();
-    // the filter (a select of the page) and the enrol form both say "Machine": take the form's
+    // the page's filter and the enrol form's machine have names of their own
+    expect(await page.getByRole('combobox', { name: 'Show machine' }).count()).toBe(1);
+    expect(await page.getByLabel('Machine', { exact: true }).count()).toBe(0);
     const enrol = page.locator('form').filter({ hasText: 'Enrol an LP at a machine' });
-    await enrol.getByLabel('Machine').selectOption({ label: 'Lobby ATM' });
+    await enrol.getByLabel('Machine to enrol at').selectOption({ label: 'Lobby ATM' });
     await enrol.getByLabel('LP user id').fill(bob.user.id);
     await enrol.getByRole('button', { name: 'Enrol' }).click();
     await enrol.getByRole('status').filter({ hasText: 'Enrolled bob' }).waitFor();
@@ -497,9 +691,51 @@ describe('web console (chromium)', () => {
     await deposit.getByLabel('LP at machine').selectOption({ label: 'carol at Lobby ATM' });
     await deposit.getByLabel(/^Amount/).fill('10');
     await deposit.getByRole('button', { name: 'Record deposit' }).click();
-    await deposit.getByRole('alert').filter({ hasText: 'has not onboarded yet' }).waitFor();
+    const notOnboarded = deposit.getByRole('alert');
+    await notOnboarded.waitFor();
+    expect(await notOnboarded.textContent()).toBe(
+      'carol has not set a payout wallet yet; they do it under Preferences when they sign in.',
+    );
 
+    // more than 2 decimals: said by the field
     await deposit.getByLabel('LP at machine').selectOption({ label: 'bob at Lobby ATM' });
+    expect(await notOnboarded.count()).toBe(0);
+    await deposit.getByLabel(/^Amount/).fill('12.345');
+    await deposit.getByRole('button', { name: 'Record deposit' }).click();
+    expect(await fieldError(page, 'Amount (USD)')).toContain('at most 2 decimals');
+
+    // a deposit recorded, then rejected: the "recorded" notice goes; the rejected deposit can be deleted
+    await deposit.getByLabel(/^Amount/).fill('40');
+    await deposit.getByRole('button', { name: 'Record deposit' }).click();
+    const recorded = deposit.getByRole('status').filter({ hasText: 'Recorded 40.00 USD' });
+    await recorded.waitFor();
+    await page.getByRole('button', { name: 'Reject deposit of 40.00 USD for bob' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Reject deposit' }).click();
+    await page.getByRole('status').filter({ hasText: 'Deposit of 40.00 USD rejected' }).waitFor();
+    await recorded.waitFor({ state: 'detached' });
+    await page.getByRole('button', { name: 'Delete deposit of 40.00 USD for bob' }).click();
+    expect(await page.getByRole('dialog').textContent()).toContain('removed for good');
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete deposit' }).click();
+    await page.getByRole('status').filter({ hasText: 'Deposit of 40.00 USD deleted' }).waitFor();
+    await page
+      .getByRole('region', { name: 'Deposits' })
+      .getByText('40.00 USD')
+      .waitFor({ state: 'detached' });
+
+    // a pending deposit can be deleted too
+    await deposit.getByLabel(/^Amount/).fill('15');
+    await deposit.getByRole('button', { name: 'Record deposit' }).click();
+    await deposit.getByRole('status').filter({ hasText: 'Recorded 15.00 USD' }).waitFor();
+    expect(await page.getByRole('status').filter({ hasText: 'Deposit of 40.00 USD deleted' }).count()).toBe(
+      0,
+    );
+    await page.getByRole('button', { name: 'Delete deposit of 15.00 USD for bob' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete deposit' }).click();
+    await page.getByRole('status').filter({ hasText: 'Deposit of 15.00 USD deleted' }).waitFor();
+    expect((await api.call('GET', '/api/v1/deposits', operator.apiKey)).body).not.toContainEqual(
+      expect.objectContaining({ amount: '15.00' }),
+    );
+
     await deposit.getByLabel(/^Amount/).fill('250');
     await deposit.getByRole('button', { name: 'Record deposit' }).click();
     await deposit.getByRole('status').filter({ hasText: 'Recorded 250.00 USD' }).waitFor();
@@ -517,10 +753,38 @@ describe('web console (chromium)', () => {
       .waitFor();
     await shot(page, 'operator-lps-deposits');
 
+    // an enrolment is deactivated, then reactivated, each behind a confirmation that says what happens
+    const bobRow = page
+      .getByRole('region', { name: 'Enrolments and balances' })
+      .getByRole('row')
+      .filter({ hasText: 'bob' });
+    await page.getByRole('button', { name: 'Deactivate bob at Lobby ATM' }).click();
+    const toggle = page.getByRole('dialog');
+    expect(await toggle.textContent()).toContain("stop spending bob's balance");
+    await shot(page, 'operator-lps-deactivate-dialog');
+    await toggle.getByRole('button', { name: 'Deactivate enrolment' }).click();
+    await page.getByRole('status').filter({ hasText: 'bob is now inactive at Lobby ATM.' }).waitFor();
+    await bobRow.getByText('inactive', { exact: true }).waitFor();
+    const bobClient = async () =>
+      (await api.call('GET', '/api/v1/clients', operator.apiKey)).body.find(
+        (c: { user_id: string }) => c.user_id === bob.user.id,
+      );
+    expect((await bobClient()).status).toBe('inactive');
+    await shot(page, 'operator-lps-enrolment-inactive');
+    await page.getByRole('button', { name: 'Reactivate bob at Lobby ATM' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Reactivate enrolment' }).click();
+    await page.getByRole('status').filter({ hasText: 'bob is now active at Lobby ATM.' }).waitFor();
+    await bobRow.getByText('active', { exact: true }).waitFor();
+    expect((await bobClient()).status).toBe('active');
+
     const second = await insertWallet(db.pool, operator.id, 'partner');
     await nav(page, 'Commission splits');
     await heading(page, 'Commission splits').waitFor();
     await page.getByText('Sum 1.000000 — complete.').waitFor();
+    // no machine has rules of its own yet: none is labelled as an override
+    expect((await page.getByLabel('Rules for').locator('option').allTextContents()).sort()).toEqual(
+      ['all machines (your default)', 'Hold ATM', 'Lobby ATM', 'Retry ATM'].sort(),
+    );
     await page.getByRole('button', { name: 'Add leg' }).click();
     await page.getByLabel('Leg 2: wallet id or Lightning address').fill(second.id);
     await page.getByLabel('Leg 2: label').fill('partner');
@@ -538,6 +802,18 @@ describe('web console (chromium)', () => {
     const saved = await api.call('GET', '/api/v1/commission-splits', operator.apiKey);
     expect(saved.body.legs.map((l: { fraction: string }) => l.fraction)).toEqual(['0.750000', '0.250000']);
     await shot(page, 'operator-commission-splits');
+
+    // an override for Lobby ATM: the "Saved." of the default does not carry over, and the picker says so
+    await page.getByLabel('Rules for').selectOption({ label: 'Lobby ATM' });
+    await page.getByText('No legs in this scope.').waitFor();
+    expect(await page.getByRole('status').filter({ hasText: 'Saved.' }).count()).toBe(0);
+    await page.getByRole('button', { name: 'Add leg' }).click();
+    await page.getByLabel('Leg 1: wallet id or Lightning address').fill(second.id);
+    await page.getByLabel('Leg 1: share').fill('1');
+    await page.getByRole('button', { name: 'Save splits' }).click();
+    await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+    await page.getByRole('option', { name: 'Lobby ATM (override)' }).waitFor({ state: 'attached' });
+    expect(await page.getByRole('option', { name: '(override)' }).count()).toBe(1);
     await page.close();
   });
 
@@ -573,6 +849,8 @@ describe('web console (chromium)', () => {
     await page.getByRole('heading', { name: 'Operator Ana Operator' }).waitFor();
     const row = page.getByRole('row').filter({ has: page.getByRole('rowheader', { name: 'Lobby ATM' }) });
     expect(await row.textContent()).toMatch(/1000\.00 USD.*USD.*0\.00 USD.*USD.*sats/);
+    // what alice paid per bitcoin: grouped digits and the currency, rounded to the cent
+    expect(await row.getByRole('cell').last().textContent()).toMatch(/^\d{1,3}(,\d{3})+\.\d\d USD$/);
     await shot(page, 'lp-balances');
 
     await nav(page, 'Payouts');
@@ -604,7 +882,10 @@ describe('web console (chromium)', () => {
     await page.getByLabel('Lightning address', { exact: true }).fill('alice@wallet.example');
     await page.getByRole('button', { name: 'Save preferences' }).click();
     // the embedded ledger cannot forward to an address elsewhere: said by the field, nothing saved
-    await page.getByText(/embedded ledger/).first().waitFor();
+    await page
+      .getByText(/embedded ledger/)
+      .first()
+      .waitFor();
     expect(await fieldError(page, 'Lightning address')).toContain('embedded ledger');
     await page.getByLabel('Forward every payout to a Lightning address').uncheck();
     await page.getByRole('button', { name: 'Save preferences' }).click();
@@ -629,6 +910,9 @@ describe('web console (chromium)', () => {
     expect(wallet).toMatch(/^[A-Za-z0-9_-]+$/);
     await fresh.getByRole('button', { name: 'Save preferences' }).click();
     await fresh.getByRole('status').filter({ hasText: 'Preferences saved.' }).waitFor();
+    // saved: onboarded, so the notice saying otherwise is gone (and so is "Save to use it")
+    expect(await fresh.getByText('You have not onboarded yet').count()).toBe(0);
+    expect(await fresh.getByText('Save to use it').count()).toBe(0);
     expect((await api.call('GET', '/api/v1/lp/preferences', carol.apiKey)).body).toMatchObject({
       dca_wallet_id: wallet,
       default_dca_mode: 'flow',
@@ -642,7 +926,13 @@ describe('web console (chromium)', () => {
     await signIn(page, platform.apiKey, 'Platform config');
     await page.getByLabel('Cash-out fee fraction').fill('0.5x');
     await page.getByRole('button', { name: 'Save', exact: true }).click();
-    expect(await fieldError(page, 'Cash-out fee fraction')).toContain('fraction');
+    // the API's message by the field, its noun said once; the notice is a sentence, not the raw summary
+    const feeError = await fieldError(page, 'Cash-out fee fraction');
+    expect(feeError).toContain('fraction must be a decimal number');
+    expect(feeError).not.toMatch(/fraction fraction/);
+    expect(await page.getByRole('alert').textContent()).toBe(
+      'One field needs a change: see the message next to it.',
+    );
     await page.getByLabel('Cash-out fee fraction').fill('0.02');
     await page.getByRole('button', { name: 'Save', exact: true }).click();
     await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
@@ -671,21 +961,17 @@ describe('web console (chromium)', () => {
   });
 
   it('works at phone width (390 px) and from the keyboard, and signs out', async () => {
-    const page = await newTab();
-    await page.setViewportSize({ width: 390, height: 844 });
-    await signIn(page, operator.apiKey, 'Fleet');
-    const overflow = () => page.evaluate(() => document.documentElement.scrollWidth);
-    await machineCard(page, 'Lobby ATM').getByTestId('today-count').filter({ hasText: /^\d/ }).waitFor();
-    expect(await overflow()).toBeLessThanOrEqual(390);
-    await shot(page, 'phone-fleet');
-    for (const [path, name, title] of [
-      ['/worklist', 'phone-worklist', 'Worklist'],
-      [`/settlements/${retriedId}`, 'phone-settlement', /^Settlement /],
-      ['/splits', 'phone-commission-splits', 'Commission splits'],
-      [`/machines/${lobby.row.id}/cassettes`, 'phone-cassettes', 'Cassettes — Lobby ATM'],
-    ] as [string, string, string | RegExp][]) {
-      await page.goto(`${api.url}${path}`);
-      await heading(page, title).waitFor();
+    // a rejected settlement: the worklist has a table (whose cells hold visually hidden text)
+    const rejectedHash = await sendSettlement(db.pool, temporal.client, taskQueue, lobby, operator, {
+      wireSats: 50_000,
+      feeSats: 1_000,
+      fiat: '50.00',
+      paymentAmount: 49_000,
+    });
+    await awaitStatus(db.pool, rejectedHash, ['rejected']);
+
+    /** nothing reaches past the right edge (tables scroll inside their region) and the page does not scroll sideways */
+    async function fitsPhone(page: Page, name: string): Promise<void> {
       await page.waitForLoadState('networkidle');
       const wide = await page.evaluate(() =>
         [...document.querySelectorAll('*')]
@@ -694,8 +980,58 @@ describe('web console (chromium)', () => {
           .map((e: any) => `${e.tagName}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`),
       );
       expect(wide).toEqual([]);
-      expect(await overflow()).toBeLessThanOrEqual(390);
+      const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+      if (scrollWidth > 390) throw new Error(`${name} is ${scrollWidth} px wide at 390 px`);
       await shot(page, name);
+    }
+
+    const page = await newTab();
+    await page.setViewportSize({ width: 390, height: 844 });
+    await signIn(page, operator.apiKey, 'Fleet');
+    await machineCard(page, 'Lobby ATM').getByTestId('today-count').filter({ hasText: /^\d/ }).waitFor();
+    await fitsPhone(page, 'phone-fleet');
+    for (const [path, name, title] of [
+      ['/worklist', 'phone-worklist', 'Worklist'],
+      [`/settlements/${retriedId}`, 'phone-settlement', /^Settlement /],
+      [`/machines/${lobby.row.id}`, 'phone-machine', 'Lobby ATM'],
+      ['/lps', 'phone-lps', 'LPs and deposits'],
+      ['/splits', 'phone-commission-splits', 'Commission splits'],
+      ['/cassettes', 'phone-cassettes-index', 'Cassettes'],
+      [`/machines/${lobby.row.id}/cassettes`, 'phone-cassettes', 'Cassettes — Lobby ATM'],
+    ] as [string, string, string | RegExp][]) {
+      await page.goto(`${api.url}${path}`);
+      await heading(page, title).waitFor();
+      if (path === '/worklist')
+        await page.getByRole('region', { name: 'Rejected settlements' }).getByRole('row').nth(1).waitFor();
+      await fitsPhone(page, name);
+    }
+    // the LP's and the platform's pages too
+    for (const [key, pages] of [
+      [
+        alice.apiKey,
+        [
+          ['/lp', 'phone-lp-balances', 'Balances'],
+          ['/lp/payouts', 'phone-lp-payouts', 'Payouts'],
+          ['/lp/preferences', 'phone-lp-preferences', 'Preferences'],
+        ],
+      ],
+      [
+        platform.apiKey,
+        [
+          ['/super/config', 'phone-super-config', 'Platform config'],
+          ['/super/users', 'phone-super-users', 'Users'],
+        ],
+      ],
+    ] as [string, [string, string, string][]][]) {
+      const tab = await newTab();
+      await tab.setViewportSize({ width: 390, height: 844 });
+      await signIn(tab, key, pages[0]![2]);
+      for (const [path, name, title] of pages) {
+        await tab.goto(`${api.url}${path}`);
+        await heading(tab, title).waitFor();
+        await fitsPhone(tab, name);
+      }
+      await tab.close();
     }
 
     // keyboard: the first Tab reaches the skip link, which moves to the content; focus is visible

@@ -4,8 +4,12 @@
 const satsFormat = new Intl.NumberFormat('en-US');
 
 export function sats(n: number | null | undefined): string {
-  return n === null || n === undefined ? '–' : `${satsFormat.format(n)} sats`;
+  if (n === null || n === undefined) return '–';
+  return `${satsFormat.format(n)} ${n === 1 || n === -1 ? 'sat' : 'sats'}`;
 }
+
+/** "1 leg", "2 legs". */
+export const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 export function fiat(amount: string | null | undefined, code?: string | null): string {
   if (amount === null || amount === undefined) return '–';
@@ -29,6 +33,26 @@ export function formatCents(cents: bigint): string {
   const neg = cents < 0n;
   const abs = neg ? -cents : cents;
   return `${neg ? '-' : ''}${abs / 100n}.${(abs % 100n).toString().padStart(2, '0')}`;
+}
+
+/** Cents with grouped digits: 6999916n → "69,999.16". */
+export function groupedCents(cents: bigint): string {
+  const neg = cents < 0n;
+  const abs = neg ? -cents : cents;
+  const whole = (abs / 100n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  return `${neg ? '-' : ''}${whole}.${(abs % 100n).toString().padStart(2, '0')}`;
+}
+
+/**
+ * What was paid per bitcoin received, rounded half up to the cent: spent fiat × 10⁸ /
+ * sats, exactly (BigInt), grouped — "69,999.16 USD". null when nothing was received.
+ */
+export function averageCost(spent: string, totalSats: number, code: string): string | null {
+  const cents = parseCents(spent);
+  if (cents === null || totalSats <= 0) return null;
+  const satsBig = BigInt(totalSats);
+  const rounded = (cents * 100_000_000n * 2n + satsBig) / (2n * satsBig);
+  return `${groupedCents(rounded)} ${code}`;
 }
 
 export const PPM = 1_000_000n;

@@ -5,8 +5,13 @@ export interface Loaded<T> {
   data: T | undefined;
   error: ApiFailure | null;
   loading: boolean;
-  /** loads again (keeps showing the current data meanwhile) */
-  reload: () => void;
+  /** which request `data` answers: greater than what `reload()` returned means it was sent after that call */
+  loadedAt: number;
+  /**
+   * loads again (keeps showing the current data meanwhile); an answer already on its
+   * way is dropped. Returns a mark to compare with `loadedAt`.
+   */
+  reload: () => number;
 }
 
 /**
@@ -18,6 +23,7 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[], pollMs?: num
   const [error, setError] = useState<ApiFailure | null>(null);
   const [loading, setLoading] = useState(true);
   const [tick, setTick] = useState(0);
+  const [loadedAt, setLoadedAt] = useState(0);
   const generation = useRef(0);
   const inFlight = useRef(false);
   const loader = useRef(load);
@@ -32,6 +38,7 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[], pollMs?: num
         if (generation.current !== mine) return;
         inFlight.current = false;
         setData(d);
+        setLoadedAt(mine);
         setError(null);
         setLoading(false);
       },
@@ -63,6 +70,11 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[], pollMs?: num
     return () => window.clearInterval(timer);
   }, [pollMs]);
 
-  const reload = useCallback(() => setTick((t) => t + 1), []);
-  return { data, error, loading, reload };
+  const reload = useCallback(() => {
+    // an answer to a request sent before now may predate what the caller just changed
+    const mark = ++generation.current;
+    setTick((t) => t + 1);
+    return mark;
+  }, []);
+  return { data, error, loading, loadedAt, reload };
 }

@@ -29,6 +29,10 @@ export type ActionAnswer = PostResult<'/api/v1/settlements/{id}/retry'>;
 export type Client = GetResult<'/api/v1/clients'>[number];
 export type Balance = GetResult<'/api/v1/clients/{id}/balance'>;
 export type Deposit = GetResult<'/api/v1/deposits'>[number];
+export type MachineBody = NonNullable<
+  paths['/api/v1/machines']['post']['requestBody']
+>['content']['application/json'];
+export type MachinePatch = PatchBody<'/api/v1/machines/{id}'>;
 export type Splits = GetResult<'/api/v1/commission-splits'>;
 export type SplitLegInput = PutBody<'/api/v1/commission-splits'>['legs'][number];
 export type Cassettes = GetResult<'/api/v1/machines/{id}/cassettes'>;
@@ -65,10 +69,20 @@ export class ApiFailure extends Error {
     for (const d of this.details as { field?: unknown; message?: unknown }[]) {
       if (typeof d?.field !== 'string' || typeof d.message !== 'string') continue;
       const key = d.field.replace(/^(body|query|params)\.?/, '');
-      out[key] = out[key] ? `${out[key]}; ${d.message}` : d.message;
+      const message = fieldMessage(d.message);
+      out[key] = out[key] ? `${out[key]}; ${message}` : message;
     }
     return out;
   }
+}
+
+/**
+ * A field message as the API words it, without a doubled leading word: some API
+ * messages already start with the field's noun and get it prefixed again
+ * ("fraction fraction must be a decimal number" → "fraction must be a decimal number").
+ */
+export function fieldMessage(message: string): string {
+  return message.replace(/^(\w+) \1\b/i, '$1');
 }
 
 type Listener = (failure: ApiFailure) => void;

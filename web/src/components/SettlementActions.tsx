@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useState, type ReactNode } from 'react';
 import {
   api,
   ApiFailure,
@@ -30,14 +30,51 @@ export const ACTION_LABEL: Record<ActionKind, string> = {
   'partial-dispense': 'Partial dispense',
 };
 
-/** The actions that can apply to a settlement in this state (the workflow has the last word). */
-export function actionsFor(s: Settlement): ActionKind[] {
+/** The workflow's live state as the settlement detail reports it (null when not running or not answering). */
+export interface WorkflowState {
+  phase?: string;
+  stuck?: boolean;
+  hold_until?: string | null;
+}
+
+export function workflowOf(d: SettlementDetail): WorkflowState | null {
+  const w = d.workflow;
+  if (!w) return null;
+  return {
+    ...(typeof w.phase === 'string' ? { phase: w.phase } : {}),
+    ...(typeof w.stuck === 'boolean' ? { stuck: w.stuck } : {}),
+    hold_until: typeof w.hold_until === 'string' ? w.hold_until : null,
+  };
+}
+
+/**
+ * The actions that can apply to a settlement in this state (the workflow has the last
+ * word). Force reset only for a stuck one: `stuck` says whether it is (the worklist's
+ * stuck sections, or the workflow's own flag on the settlement page).
+ */
+export function actionsFor(s: Settlement, stuck: boolean): ActionKind[] {
   const out: ActionKind[] = [];
   if (s.status === 'errored') out.push('retry');
-  if (s.status === 'pending' || s.status === 'processing') out.push('force-reset');
+  if ((s.status === 'pending' || s.status === 'processing') && stuck) out.push('force-reset');
   if (s.tx_type === 'cash_out' && (s.status === 'pending' || s.status === 'processing'))
     out.push('partial-dispense');
   return out;
+}
+
+/**
+ * Why force reset is not offered for a pending or processing settlement that is not
+ * stuck, and when it becomes available; null when it is stuck (or finished).
+ */
+export function forceResetWait(s: Settlement, w: WorkflowState | null): string | null {
+  if (s.status !== 'pending' && s.status !== 'processing') return null;
+  if (w?.stuck) return null;
+  const later =
+    'Force reset becomes available only if it gets stuck: waiting for its signals or paying for longer than the stuck threshold (the worklist then lists it under Stuck).';
+  if (w?.phase === 'holding')
+    return `Payments are on hold${w.hold_until ? ` until ${when(w.hold_until)}` : ''}; a hold is not stuck, so force reset is not available. ${later}`;
+  if (w?.phase === 'verifying')
+    return `The settlement is being checked (attribution); force reset is not available meanwhile. ${later}`;
+  return `It is not stuck. ${later}`;
 }
 
 /** What a partial dispense of `newCents` would make of the settlement (the workflow's own rule). */
@@ -126,7 +163,7 @@ function PartialForm({
 }) {
   const cents = parseCents(amount);
   const preview = cents === null ? null : partialPreview(detail, cents);
-  const holdUntil = typeof detail.workflow?.hold_until === 'string' ? detail.workflow.hold_until : null;
+  const holdUntil = workflowOf(detail)?.hold_until ?? null;
   const paid = detail.legs.some((l) => l.status === 'completed');
   return (
     <>
@@ -255,6 +292,9 @@ export function ActionDialog({
   };
 
   const d = detail.data;
+  // the worklist's threshold may be shorter than the workflow's: its own word decides
+  const notStuck =
+    kind === 'force-reset' && d && workflowOf(d)?.stuck === false ? forceResetWait(d, workflowOf(d)) : null;
   return (
     <ConfirmDialog
       title={`${ACTION_LABEL[kind]} — ${settlement.tx_type === 'cash_in' ? 'cash-in' : 'cash-out'} of ${fiat(
@@ -265,11 +305,12 @@ export function ActionDialog({
       danger={kind !== 'retry'}
       onConfirm={confirm}
       onClose={onClose}
-      disabled={!d}
+      disabled={!d || notStuck !== null}
     >
       {detail.error ? <Notice kind="error">{detail.error.message}</Notice> : null}
       {!d && !detail.error ? <Loading what="the settlement" /> : null}
-      {d && kind !== 'partial-dispense' ? <Explanation kind={kind} detail={d} /> : null}
+      {notStuck ? <Notice kind="warning">{notStuck}</Notice> : null}
+      {d && kind !== 'partial-dispense' && !notStuck ? <Explanation kind={kind} detail={d} /> : null}
       {d && kind === 'partial-dispense' ? (
         <PartialForm
           detail={d}
@@ -287,13 +328,29 @@ export function ActionDialog({
 const sentence = (t: string) => (/[.!?]$/.test(t.trim()) ? t.trim() : `${t.trim()}.`);
 
 /** An action's answer, where the operator acted. */
-export function OutcomeNotice({ outcome }: { outcome: ActionOutcome }) {
+export function OutcomeNotice({
+  outcome,
+  subject,
+  after,
+  status,
+}: {
+  outcome: ActionOutcome;
+  /** what was acted on, when the page shows several settlements */
+  subject?: ReactNode;
+  /** a sentence to end with (where the settlement is now…) */
+  after?: ReactNode;
+  /** the settlement's status as the page shows it now: "Status now …" is said only while it is still true */
+  status?: string;
+}) {
+  const now = outcome.ok ? outcome.settlement?.status : undefined;
   return (
     <Notice kind={outcome.ok ? 'success' : 'error'}>
+      {subject ? <>{subject}: </> : null}
       <strong>{ACTION_LABEL[outcome.kind]}</strong>
       {outcome.ok ? ' applied: ' : ' refused: '}
       {sentence(outcome.ok ? outcome.message : outcome.message.replace(/^[a-z-]+ refused: /, ''))}
-      {outcome.ok && outcome.settlement ? ` Status now ${outcome.settlement.status}.` : ''}
+      {now && (status === undefined || status === now) ? ` Status now ${now}.` : ''}
+      {after ? <> {after}</> : null}
     </Notice>
   );
 }

@@ -5,7 +5,7 @@ import { ConfirmDialog } from '../components/ConfirmDialog';
 import { ErrorNotice, Loading, Notice } from '../components/Notice';
 import { Page } from '../components/Page';
 import { Table } from '../components/Table';
-import { when } from '../format';
+import { plural, when } from '../format';
 import { useLoad } from '../hooks';
 import { Link } from '../router';
 
@@ -53,7 +53,7 @@ export function CassettesPage({ id }: { id: string }) {
   const [drafts, setDrafts] = useState<Record<number, Draft>>({});
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [saving, setSaving] = useState(false);
-  const [saved, setSaved] = useState<string | null>(null);
+  const [saved, setSaved] = useState<{ ok: boolean; text: string } | null>(null);
   const [publishing, setPublishing] = useState(false);
   const [published, setPublished] = useState<PublishAnswer | null>(null);
   const [publishError, setPublishError] = useState<string | null>(null);
@@ -88,6 +88,8 @@ export function CassettesPage({ id }: { id: string }) {
   const save = async () => {
     setSaving(true);
     setSaved(null);
+    setPublished(null);
+    setPublishError(null);
     const problems: Record<string, string> = {};
     let done = 0;
     for (const p of changed) {
@@ -122,17 +124,28 @@ export function CassettesPage({ id }: { id: string }) {
         if (!fields.denomination && !fields.count) problems[`${p.position}.count`] = f.message;
       }
     }
-    setErrors(Object.fromEntries(Object.entries(problems).filter(([, v]) => v)));
+    const left = Object.fromEntries(Object.entries(problems).filter(([, v]) => v));
+    setErrors(left);
     setSaving(false);
-    if (done)
-      setSaved(
-        `Saved ${done} position${done === 1 ? '' : 's'}. Publish to send the configuration to the machine.`,
-      );
+    const refused = new Set(Object.keys(left).map((k) => k.split('.')[0])).size;
+    if (done || refused)
+      setSaved({
+        ok: refused === 0,
+        text: [
+          done ? `Saved ${plural(done, 'position')}.` : '',
+          refused
+            ? `${plural(refused, 'position')} not saved: see the message${Object.keys(left).length === 1 ? '' : 's'} in the table.`
+            : 'Publish to send the configuration to the machine.',
+        ]
+          .filter(Boolean)
+          .join(' '),
+      });
     data.reload();
   };
 
   const publish = async () => {
     setPublishError(null);
+    setSaved(null);
     try {
       setPublished(
         await ok(api.POST('/api/v1/machines/{id}/cassettes/publish', { params: { path: { id } } })),
@@ -266,7 +279,7 @@ export function CassettesPage({ id }: { id: string }) {
           </p>
         </form>
       )}
-      {saved ? <Notice kind="success">{saved}</Notice> : null}
+      {saved ? <Notice kind={saved.ok ? 'success' : 'error'}>{saved.text}</Notice> : null}
       {publishError ? <Notice kind="error">Publishing failed: {publishError}</Notice> : null}
       {published ? (
         <section aria-labelledby="published-h" className="card">

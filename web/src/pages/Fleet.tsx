@@ -1,6 +1,8 @@
+import { useEffect, useRef, useState } from 'react';
 import { api, ok, type Machine } from '../api/client';
 import { Badge } from '../components/Badge';
-import { ErrorNotice, Loading } from '../components/Notice';
+import { MachineForm } from '../components/MachineForm';
+import { ErrorNotice, Loading, Notice } from '../components/Notice';
 import { Page } from '../components/Page';
 import { ago, formatCents, startOfToday, when } from '../format';
 import { useLoad } from '../hooks';
@@ -105,6 +107,69 @@ function MachineCard({ row }: { row: Row }) {
   );
 }
 
+/**
+ * Registering a machine: open at once when the fleet is empty, otherwise behind a
+ * button (focus moves into the form when it opens).
+ */
+function RegisterMachine({
+  open: startOpen,
+  closable,
+  onRegistered,
+}: {
+  open: boolean;
+  closable: boolean;
+  onRegistered: () => void;
+}) {
+  const [open, setOpen] = useState(startOpen);
+  const [registered, setRegistered] = useState<Machine | null>(null);
+  const section = useRef<HTMLElement>(null);
+  const opened = useRef(false);
+  useEffect(() => {
+    if (open && opened.current) section.current?.querySelector('input')?.focus();
+  }, [open]);
+  return (
+    <section ref={section} className="card" aria-labelledby="register-h">
+      <h2 id="register-h">Register a machine</h2>
+      {registered ? (
+        <Notice kind="success">
+          Registered <Link to={`/machines/${encodeURIComponent(registered.id)}`}>{registered.name}</Link> (
+          {registered.fiat_code}, wallet <code>{registered.wallet_id}</code>). satmachine listens to its key
+          within a few seconds.
+        </Notice>
+      ) : null}
+      {open ? (
+        <MachineForm
+          onSubmit={() => setRegistered(null)}
+          onSaved={(m) => {
+            setRegistered(m);
+            onRegistered();
+          }}
+          onCancel={
+            !closable
+              ? undefined
+              : () => {
+                  setOpen(false);
+                  setRegistered(null);
+                }
+          }
+        />
+      ) : (
+        <button
+          type="button"
+          aria-expanded={false}
+          onClick={() => {
+            opened.current = true;
+            setRegistered(null);
+            setOpen(true);
+          }}
+        >
+          Register a machine…
+        </button>
+      )}
+    </section>
+  );
+}
+
 /** The operator's machines: live status and today's settlements, refreshed every few seconds. */
 export function Fleet() {
   const fleet = useLoad(loadFleet, [], 4000);
@@ -114,7 +179,7 @@ export function Fleet() {
     <Page
       title="Fleet"
       lead={
-        rows
+        rows && rows.length
           ? `${online} of ${rows.length} machine${rows.length === 1 ? '' : 's'} online. “Today” counts from local midnight; the page refreshes every few seconds.`
           : undefined
       }
@@ -122,7 +187,7 @@ export function Fleet() {
       <ErrorNotice error={fleet.error} />
       {!rows && fleet.loading ? <Loading what="machines" /> : null}
       {rows && rows.length === 0 ? (
-        <p>No machines yet. Register one through the API (POST /api/v1/machines).</p>
+        <p>No machines yet. Register your first one: you need its Nostr public key and its currency.</p>
       ) : null}
       {rows && rows.length > 0 ? (
         <ul className="cards" aria-label="Machines">
@@ -130,6 +195,9 @@ export function Fleet() {
             <MachineCard key={r.machine.id} row={r} />
           ))}
         </ul>
+      ) : null}
+      {rows ? (
+        <RegisterMachine open={rows.length === 0} closable={rows.length > 0} onRegistered={fleet.reload} />
       ) : null}
     </Page>
   );

@@ -2,7 +2,7 @@ import { api, ok, type LpBalance, type LpEnrolment } from '../api/client';
 import { ErrorNotice, Loading, Notice } from '../components/Notice';
 import { Page } from '../components/Page';
 import { Table } from '../components/Table';
-import { fiat, sats, when } from '../format';
+import { averageCost, fiat, sats, when } from '../format';
 import { useLoad } from '../hooks';
 import { Link } from '../router';
 
@@ -59,7 +59,8 @@ export function LpBalances() {
                   <div>
                     <dt>Average cost</dt>
                     <dd>
-                      {c.average_cost_basis ? `${fiat(c.average_cost_basis, c.currency)} per BTC` : '–'}
+                      {averageCost(c.spent_fiat, c.total_sats, c.currency) ?? '–'}
+                      {c.total_sats > 0 ? ' per BTC' : ''}
                     </dd>
                   </div>
                 </dl>
@@ -109,9 +110,7 @@ export function LpBalances() {
                       <td className="num">{fiat(b.pending_fiat, b.currency)}</td>
                       <td className="num">{fiat(b.remaining_balance, b.currency)}</td>
                       <td className="num">{sats(b.total_sats)}</td>
-                      <td className="num">
-                        {b.average_cost_basis ? fiat(b.average_cost_basis, b.currency) : '–'}
-                      </td>
+                      <td className="num">{averageCost(b.spent_fiat, b.total_sats, b.currency) ?? '–'}</td>
                     </tr>
                   ))}
                 </tbody>

@@ -1,7 +1,7 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { api, failureOf, ok, type Preferences, type PreferencesBody } from '../api/client';
 import { Field } from '../components/Field';
-import { ErrorNotice, Loading, Notice } from '../components/Notice';
+import { ErrorNotice, formFailureText, Loading, Notice } from '../components/Notice';
 import { Page } from '../components/Page';
 import { useLoad } from '../hooks';
 import { useSession } from '../sessionContext';
@@ -40,6 +40,8 @@ export function LpPreferences() {
   const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
   const [busy, setBusy] = useState(false);
   const [walletNote, setWalletNote] = useState<string | null>(null);
+  // saved here: onboarded now, whatever the first load said
+  const [savedOnce, setSavedOnce] = useState(false);
 
   useEffect(() => {
     if (data.data !== undefined) setForm(fromPrefs(data.data));
@@ -54,6 +56,7 @@ export function LpPreferences() {
     e.preventDefault();
     setBusy(true);
     setMessage(null);
+    setWalletNote(null);
     const body: PreferencesBody = {
       default_dca_mode: form.mode,
       autoforward_enabled: form.forward,
@@ -65,6 +68,7 @@ export function LpPreferences() {
       const saved = await ok(api.PUT('/api/v1/lp/preferences', { body }));
       setErrors({});
       setForm(fromPrefs(saved));
+      setSavedOnce(true);
       setMessage({ ok: true, text: 'Preferences saved.' });
     } catch (err) {
       const f = failureOf(err);
@@ -72,9 +76,13 @@ export function LpPreferences() {
       setErrors(fields);
       setMessage({
         ok: false,
-        text: Object.keys(fields).length
-          ? 'Some fields need a change: see the messages next to them.'
-          : f.message,
+        text: formFailureText(f, [
+          'dca_wallet_id',
+          'default_dca_mode',
+          'fixed_mode_daily_limit',
+          'autoforward_ln_address',
+          'autoforward_enabled',
+        ]),
       });
       // move to the first field the API refused
       const first = [
@@ -105,12 +113,12 @@ export function LpPreferences() {
     }
   };
 
-  const onboarded = data.data !== null && data.data !== undefined;
+  const onboarded = savedOnce || (data.data !== null && data.data !== undefined);
   return (
     <Page title="Preferences" lead="Where your sats go and how your deposits are spent.">
       <ErrorNotice error={data.error} />
       {data.data === undefined && data.loading ? <Loading what="preferences" /> : null}
-      {data.data === null ? (
+      {data.data === null && !onboarded ? (
         <Notice kind="info">You have not onboarded yet: choose a payout wallet and save to start.</Notice>
       ) : null}
       {data.data !== undefined ? (

@@ -8,7 +8,9 @@ import {
   ACTION_LABEL,
   ActionDialog,
   actionsFor,
+  forceResetWait,
   OutcomeNotice,
+  workflowOf,
   type ActionKind,
   type ActionOutcome,
 } from '../components/SettlementActions';
@@ -136,6 +138,7 @@ function Notes({ s, onAdded }: { s: SettlementDetail; onAdded: () => void }) {
 
   const add = async (e: FormEvent) => {
     e.preventDefault();
+    setSaved(false);
     if (!text.trim()) {
       setError('Write the note first.');
       return;
@@ -186,7 +189,18 @@ function Notes({ s, onAdded }: { s: SettlementDetail; onAdded: () => void }) {
           error={error}
           hint="Notes are append-only and stamped with the time and your id."
         >
-          {(c) => <textarea {...c} rows={3} value={text} onChange={(e) => setText(e.target.value)} />}
+          {(c) => (
+            <textarea
+              {...c}
+              rows={3}
+              value={text}
+              onChange={(e) => {
+                setText(e.target.value);
+                setSaved(false);
+                setError(null);
+              }}
+            />
+          )}
         </Field>
         <button type="submit" disabled={busy}>
           {busy ? 'Adding…' : 'Add note'}
@@ -231,8 +245,9 @@ export function SettlementPage({ id }: { id: string }) {
       </Page>
     );
   }
-  const workflow = s.workflow as { phase?: string; hold_until?: string | null } | null;
-  const actions = actionsFor(s);
+  const workflow = workflowOf(s);
+  const actions = actionsFor(s, workflow?.stuck === true);
+  const resetWait = forceResetWait(s, workflow);
   return (
     <Page title={`Settlement ${short(s.id, 10)}`}>
       <p className="subtitle">
@@ -262,13 +277,25 @@ export function SettlementPage({ id }: { id: string }) {
       {actions.length ? (
         <div className="actions-bar" role="group" aria-label="Actions">
           {actions.map((k) => (
-            <button key={k} type="button" onClick={() => setActing(k)}>
+            <button
+              key={k}
+              type="button"
+              onClick={() => {
+                setOutcome(null);
+                setActing(k);
+              }}
+            >
               {ACTION_LABEL[k]}
             </button>
           ))}
         </div>
       ) : null}
-      {outcome ? <OutcomeNotice outcome={outcome} /> : null}
+      {resetWait ? (
+        <p className="hint" data-testid="force-reset-wait">
+          {resetWait}
+        </p>
+      ) : null}
+      {outcome ? <OutcomeNotice outcome={outcome} status={s.status} /> : null}
       <ErrorNotice error={data.error} />
 
       <section aria-labelledby="amounts-h">

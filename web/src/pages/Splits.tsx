@@ -1,7 +1,7 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { api, failureOf, ok, type Splits } from '../api/client';
 import { Field } from '../components/Field';
-import { ErrorNotice, Loading, Notice } from '../components/Notice';
+import { ErrorNotice, formFailureText, Loading, Notice } from '../components/Notice';
 import { Page } from '../components/Page';
 import { formatPpm, parsePpm, PPM } from '../format';
 import { useLoad } from '../hooks';
@@ -36,12 +36,27 @@ export function SplitsPage() {
         }),
       ),
     ]);
-    return { machines, splits };
+    // which machines have rules of their own (the scope picker says so)
+    const sources = await Promise.all(
+      machines.map((m) =>
+        m.id === machineId
+          ? Promise.resolve(splits.effective.source)
+          : ok(api.GET('/api/v1/commission-splits', { params: { query: { machine_id: m.id } } })).then(
+              (x) => x.effective.source,
+              () => null,
+            ),
+      ),
+    );
+    const overridden = new Set(machines.filter((_, i) => sources[i] === 'machine').map((m) => m.id));
+    return { machines, splits, overridden };
   }, [machineId]);
   const [rows, setRows] = useState<Row[]>([]);
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
   const [busy, setBusy] = useState(false);
+
+  // another scope: the answer about the previous one no longer applies
+  useEffect(() => setMessage(null), [machineId]);
 
   // the editor starts from the saved rules of the scope
   const splits = data.data?.splits;
@@ -90,8 +105,10 @@ export function SplitsPage() {
       data.reload();
     } catch (err) {
       const f = failureOf(err);
-      setErrors(f.fieldErrors());
-      setMessage({ ok: false, text: f.message });
+      const fields = f.fieldErrors();
+      setErrors(fields);
+      const known = rows.flatMap((_, i) => [`legs.${i}.target`, `legs.${i}.label`, `legs.${i}.fraction`]);
+      setMessage({ ok: false, text: formFailureText(f, [...known, 'legs']) });
     } finally {
       setBusy(false);
     }
@@ -126,7 +143,7 @@ export function SplitsPage() {
               <option value="">all machines (your default)</option>
               {d?.machines.map((m) => (
                 <option key={m.id} value={m.id}>
-                  {m.name} (override)
+                  {d.overridden.has(m.id) ? `${m.name} (override)` : m.name}
                 </option>
               ))}
             </select>

@@ -1,7 +1,7 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { api, failureOf, ok, type SuperConfig, type SuperConfigBody } from '../api/client';
 import { Field } from '../components/Field';
-import { ErrorNotice, Loading, Notice } from '../components/Notice';
+import { ErrorNotice, formFailureText, Loading, Notice } from '../components/Notice';
 import { Page } from '../components/Page';
 import { when } from '../format';
 import { useLoad } from '../hooks';
@@ -53,7 +53,14 @@ export function SuperConfigPage() {
     } catch (err) {
       const f = failureOf(err);
       setErrors(f.fieldErrors());
-      setMessage({ ok: false, text: f.message });
+      setMessage({
+        ok: false,
+        text: formFailureText(f, [
+          'platform_cash_in_fee_fraction',
+          'platform_cash_out_fee_fraction',
+          'super_wallet_id',
+        ]),
+      });
     } finally {
       setBusy(false);
     }

@@ -1,7 +1,7 @@
 import { useRef, useState, type FormEvent } from 'react';
 import { api, failureOf, ok, type NewUser, type Role } from '../api/client';
 import { Field } from '../components/Field';
-import { ErrorNotice, Loading, Notice } from '../components/Notice';
+import { ErrorNotice, formFailureText, Loading, Notice } from '../components/Notice';
 import { Page } from '../components/Page';
 import { Table } from '../components/Table';
 import { short, when } from '../format';
@@ -99,7 +99,7 @@ export function SuperUsers() {
     } catch (err) {
       const f = failureOf(err);
       setErrors(f.fieldErrors());
-      setFailure(f.message);
+      setFailure(formFailureText(f, ['role', 'name', 'pubkey']));
     } finally {
       setBusy(false);
     }

@@ -1,4 +1,4 @@
-import { Fragment, useEffect, useRef, useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { api, ok, type Machine, type Settlement, type Worklist as WorklistData } from '../api/client';
 import { Badge } from '../components/Badge';
 import { Field } from '../components/Field';
@@ -34,10 +34,12 @@ const SECTIONS: { key: Section; title: string; help: string }[] = [
   { key: 'rejected', title: 'Rejected', help: 'Failed the attribution check; never distributed (final).' },
 ];
 
-interface Pinned {
-  section: Section;
+/** The latest action taken here and its answer: shown once, above the lists. */
+interface Acted {
   row: Settlement;
   outcome: ActionOutcome;
+  /** the lists answer requests sent after this mark: until then the acted row is hidden (its bucket may be old) */
+  mark: number;
 }
 
 async function loadWorklist(threshold: number | null) {
@@ -56,84 +58,61 @@ function Rows({
   section,
   rows,
   machines,
-  pinned,
+  acted,
   onAct,
-  onDismiss,
 }: {
   section: Section;
   rows: Settlement[];
   machines: Map<string, Machine>;
-  pinned: Map<string, Pinned>;
-  onAct: (kind: ActionKind, s: Settlement, section: Section) => void;
-  onDismiss: (id: string) => void;
+  acted: string | null;
+  onAct: (kind: ActionKind, s: Settlement) => void;
 }) {
+  const stuck = section === 'stuck_pending' || section === 'stuck_processing';
   return (
     <tbody>
-      {rows.map((s) => {
-        const pin = pinned.get(s.id);
-        const shown = pin?.outcome.settlement ?? s;
-        const actions = pin?.outcome.ok ? [] : actionsFor(shown);
-        return (
-          <Fragment key={s.id}>
-            <tr className={pin ? 'acted' : undefined}>
-              <td>
-                <time dateTime={s.created_at} title={when(s.created_at)}>
-                  {ago(s.created_at)}
-                </time>
-              </td>
-              <td>{machines.get(s.machine_id)?.name ?? short(s.machine_id)}</td>
-              <td>{txLabel(s.tx_type)}</td>
-              <td className="num">
-                {fiat(shown.fiat_amount, shown.fiat_code)}
-                <br />
-                <span className="muted">{sats(shown.wire_sats)}</span>
-              </td>
-              <td>
-                <Badge status={shown.status} />
-                {shown.error_message ? <div className="reason">{shown.error_message}</div> : null}
-              </td>
-              <td>
-                <Link to={`/settlements/${encodeURIComponent(s.id)}`}>
-                  Details<span className="visually-hidden"> of settlement {s.id}</span>
-                </Link>
-                <br />
-                <a href={s.temporal_url} target="_blank" rel="noreferrer noopener">
-                  Workflow<span className="visually-hidden"> in the Temporal UI (new tab)</span> ↗
-                </a>
-              </td>
-              <td>
-                <div className="row-actions">
-                  {actions.map((k) => (
-                    <button
-                      key={k}
-                      type="button"
-                      onClick={() => onAct(k, shown, section)}
-                      aria-label={`${ACTION_LABEL[k]} settlement ${s.id}`}
-                    >
-                      {ACTION_LABEL[k]}
-                    </button>
-                  ))}
-                </div>
-              </td>
-            </tr>
-            {pin ? (
-              <tr className="outcome-row">
-                <td colSpan={7}>
-                  <OutcomeNotice outcome={pin.outcome} />
-                  <button
-                    type="button"
-                    className="link"
-                    id={`dismiss-${s.id}`}
-                    onClick={() => onDismiss(s.id)}
-                  >
-                    Dismiss<span className="visually-hidden"> the answer for settlement {s.id}</span>
-                  </button>
-                </td>
-              </tr>
-            ) : null}
-          </Fragment>
-        );
-      })}
+      {rows.map((s) => (
+        <tr key={s.id} className={s.id === acted ? 'acted' : undefined}>
+          <td>
+            <time dateTime={s.created_at} title={when(s.created_at)}>
+              {ago(s.created_at)}
+            </time>
+          </td>
+          <td>{machines.get(s.machine_id)?.name ?? short(s.machine_id)}</td>
+          <td>{txLabel(s.tx_type)}</td>
+          <td className="num">
+            {fiat(s.fiat_amount, s.fiat_code)}
+            <br />
+            <span className="muted">{sats(s.wire_sats)}</span>
+          </td>
+          <td>
+            <Badge status={s.status} />
+            {s.error_message ? <div className="reason">{s.error_message}</div> : null}
+          </td>
+          <td>
+            <Link to={`/settlements/${encodeURIComponent(s.id)}`}>
+              Details<span className="visually-hidden"> of settlement {s.id}</span>
+            </Link>
+            <br />
+            <a href={s.temporal_url} target="_blank" rel="noreferrer noopener">
+              Workflow<span className="visually-hidden"> in the Temporal UI (new tab)</span> ↗
+            </a>
+          </td>
+          <td>
+            <div className="row-actions">
+              {actionsFor(s, stuck).map((k) => (
+                <button
+                  key={k}
+                  type="button"
+                  onClick={() => onAct(k, s)}
+                  aria-label={`${ACTION_LABEL[k]} settlement ${s.id}`}
+                >
+                  {ACTION_LABEL[k]}
+                </button>
+              ))}
+            </div>
+          </td>
+        </tr>
+      ))}
     </tbody>
   );
 }
@@ -144,15 +123,15 @@ export function Worklist() {
   const [draft, setDraft] = useState('');
   const [draftError, setDraftError] = useState<string | null>(null);
   const data = useLoad(() => loadWorklist(threshold), [threshold], 5000);
-  const [acting, setActing] = useState<{ kind: ActionKind; row: Settlement; section: Section } | null>(null);
-  const [pinned, setPinned] = useState<Map<string, Pinned>>(new Map());
+  const [acting, setActing] = useState<{ kind: ActionKind; row: Settlement } | null>(null);
+  const [acted, setActed] = useState<Acted | null>(null);
   // after an action, focus goes next to its answer (the button that opened the dialog may be gone)
-  const focusAnswer = useRef<string | null>(null);
+  const focusAnswer = useRef(false);
   useEffect(() => {
     if (acting || !focusAnswer.current) return;
-    document.getElementById(`dismiss-${focusAnswer.current}`)?.focus();
-    focusAnswer.current = null;
-  }, [acting, pinned]);
+    document.getElementById('dismiss-outcome')?.focus();
+    focusAnswer.current = false;
+  }, [acting, acted]);
 
   const apply = (e: FormEvent) => {
     e.preventDefault();
@@ -172,15 +151,14 @@ export function Worklist() {
 
   const list: WorklistData | undefined = data.data?.list;
   const machines = data.data?.machines ?? new Map<string, Machine>();
-
-  /** rows of a section: the API's, plus the ones acted on here (kept until dismissed, with their answer) */
-  const rowsOf = (section: Section): Settlement[] => {
-    const rows = [...(list?.[section] ?? [])];
-    for (const p of pinned.values()) {
-      if (p.section === section && !rows.some((r) => r.id === p.row.id)) rows.push(p.row);
-    }
-    return rows;
-  };
+  // until the lists answer after the action, the acted settlement's bucket is unknown: not shown
+  const refreshing = acted !== null && data.loadedAt <= acted.mark;
+  const rowsOf = (section: Section): Settlement[] =>
+    (list?.[section] ?? []).filter((r) => !(refreshing && r.id === acted?.row.id));
+  const nowIn =
+    acted && !refreshing
+      ? SECTIONS.find(({ key }) => rowsOf(key).some((r) => r.id === acted.row.id))
+      : undefined;
 
   return (
     <Page
@@ -213,6 +191,30 @@ export function Worklist() {
         </button>
       </form>
       <ErrorNotice error={data.error} />
+      {acted ? (
+        <div className="outcome" data-testid="action-outcome">
+          <OutcomeNotice
+            outcome={acted.outcome}
+            subject={
+              <Link to={`/settlements/${encodeURIComponent(acted.row.id)}`}>
+                Settlement {short(acted.row.id, 10)}
+              </Link>
+            }
+            after={
+              refreshing
+                ? 'Refreshing the lists…'
+                : nowIn
+                  ? `It is now under ${nowIn.title}.`
+                  : acted.outcome.ok
+                    ? 'It has left the worklist.'
+                    : undefined
+            }
+          />
+          <button type="button" className="link" id="dismiss-outcome" onClick={() => setActed(null)}>
+            Dismiss<span className="visually-hidden"> the answer for settlement {acted.row.id}</span>
+          </button>
+        </div>
+      ) : null}
       {!list && data.loading ? <Loading what="the worklist" /> : null}
       {list
         ? SECTIONS.map(({ key, title, help }) => {
@@ -220,7 +222,7 @@ export function Worklist() {
             return (
               <section key={key} aria-labelledby={`wl-${key}`}>
                 <h2 id={`wl-${key}`}>
-                  {title} <span className="count">{list[key].length}</span>
+                  {title} <span className="count">{rows.length}</span>
                 </h2>
                 <p className="muted">{help}</p>
                 {rows.length === 0 ? (
@@ -242,15 +244,11 @@ export function Worklist() {
                       section={key}
                       rows={rows}
                       machines={machines}
-                      pinned={pinned}
-                      onAct={(kind, row, section) => setActing({ kind, row, section })}
-                      onDismiss={(id) =>
-                        setPinned((m) => {
-                          const n = new Map(m);
-                          n.delete(id);
-                          return n;
-                        })
-                      }
+                      acted={acted?.row.id ?? null}
+                      onAct={(kind, row) => {
+                        setActed(null);
+                        setActing({ kind, row });
+                      }}
                     />
                   </Table>
                 )}
@@ -264,11 +262,9 @@ export function Worklist() {
           settlement={acting.row}
           onClose={() => setActing(null)}
           onDone={(outcome) => {
-            focusAnswer.current = acting.row.id;
-            setPinned((m) =>
-              new Map(m).set(acting.row.id, { section: acting.section, row: acting.row, outcome }),
-            );
-            data.reload();
+            focusAnswer.current = true;
+            // the lists are asked again; the acted row shows once, in the bucket they put it in now
+            setActed({ row: acting.row, outcome, mark: data.reload() });
           }}
         />
       ) : null}
