@@ -84,7 +84,7 @@ describe('API: settlements and operator actions', () => {
     const hashB = await send(machine, { wireSats: 2_100_000, feeSats: 100_000, fiat: '1000.00' });
     const erroredB = await awaitStatus(db.pool, hashB, ['errored']);
     const legsB = (await legsOf(db.pool, erroredB.id)).filter((l) => l.leg_type === 'dca');
-    expect(legsB.reduce((t, l) => t + cents(l.amount_fiat!), 0)).toBe(availableCents);
+    expect(legsB.reduce((t, l) => t + cents(l.amount_fiat), 0)).toBe(availableCents);
 
     // after the wallet exists, a retry pays; the LP's fiat is spent once, never more than deposited
     await insertWallet(db.pool, lp.userId, 'created later', 'walletlater0001');
