@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ClientBalanceRow } from '../db/lpBalances';
-import { formatCents, parseCents } from '../domain/decimal';
+import { formatCents, mulDivRound, parseCents } from '../domain/decimal';
 
 export const balanceShape = z.object({
   client_id: z.string(),
@@ -37,7 +37,7 @@ export function balanceView(b: ClientBalanceRow) {
     total_sats: b.total_sats,
     pending_sats: b.pending_sats,
     // cents per BTC = spent cents × 1e8 / sats; shown in fiat units
-    average_cost_basis: sats > 0n ? formatCents((spent * 100_000_000n) / sats) : null,
-    average_sats_per_fiat_unit: spent > 0n ? formatCents((sats * 100n * 100n) / spent) : null,
+    average_cost_basis: sats > 0n ? formatCents(mulDivRound(spent, 100_000_000n, sats)) : null,
+    average_sats_per_fiat_unit: spent > 0n ? formatCents(mulDivRound(sats, 100n * 100n, spent)) : null,
   };
 }

@@ -14,6 +14,12 @@ export const idParams = z.object({ id });
 
 const decimalInput = z.union([z.number(), z.string()]);
 
+/** "fraction must be …": the subject once, whether the parser's message names it or not */
+const about = (subject: string, e: unknown) => {
+  const message = (e as Error).message;
+  return message.startsWith(`${subject} `) ? message : `${subject} ${message}`;
+};
+
 /** A fraction 0 ≤ f < 1 with at most 6 decimals, normalised to "0.xxxxxx". */
 export const feeFraction = decimalInput
   .transform((v, ctx) => {
@@ -22,7 +28,7 @@ export const feeFraction = decimalInput
       if (ppm < 0n || ppm >= PPM) throw new Error('must be ≥ 0 and < 1');
       return formatPpm(ppm);
     } catch (e) {
-      ctx.addIssue({ code: 'custom', message: `fraction ${(e as Error).message}` });
+      ctx.addIssue({ code: 'custom', message: about('fraction', e) });
       return z.NEVER;
     }
   })
@@ -36,7 +42,7 @@ export const shareFraction = decimalInput
       if (ppm <= 0n || ppm > PPM) throw new Error('must be > 0 and ≤ 1');
       return formatPpm(ppm);
     } catch (e) {
-      ctx.addIssue({ code: 'custom', message: `fraction ${(e as Error).message}` });
+      ctx.addIssue({ code: 'custom', message: about('fraction', e) });
       return z.NEVER;
     }
   })
@@ -53,7 +59,7 @@ export function fiatCents(opts: { min?: number; positive?: boolean } = {}) {
         if (cents > 1e15) throw new Error('is too large');
         return cents;
       } catch (e) {
-        ctx.addIssue({ code: 'custom', message: `amount ${(e as Error).message}` });
+        ctx.addIssue({ code: 'custom', message: about('amount', e) });
         return z.NEVER;
       }
     })

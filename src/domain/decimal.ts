@@ -88,6 +88,12 @@ export function mulDivFloor(a: bigint, b: bigint, c: bigint): bigint {
   return (a * b) / c;
 }
 
+/** round(a × b / c), half up, for a, b ≥ 0 and c > 0 (a displayed average: never truncated). */
+export function mulDivRound(a: bigint, b: bigint, c: bigint): bigint {
+  if (c <= 0n) throw new RangeError('division by zero or a negative divisor');
+  return (2n * a * b + c) / (2n * c);
+}
+
 /** Converts a non-negative BigInt that must fit a JS safe integer (sats, cents). */
 export function toSafeNumber(v: bigint, what = 'value'): number {
   if (v < 0n || v > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError(`${what} out of range: ${v}`);

@@ -199,13 +199,18 @@ describe('API: fleet routes', () => {
       machineId = r.body.id;
     });
 
-    it('refuses the same key again (hex or npub) with 409', async () => {
+    it('refuses the same key again (hex or npub) with 409, leaving no wallet behind', async () => {
+      const wallets = async () =>
+        (await db.pool.query('SELECT count(*)::int AS n FROM satmachine.ledger_wallets')).rows[0].n as number;
+      const before = await wallets();
       const r = await api.call('POST', '/api/v1/machines', opKey, {
         machine_npub: key.toUpperCase(),
         name: 'dup',
         fiat_code: 'EUR',
       });
       expect(r.status).toBe(409);
+      expect(r.body.error.details[0].field).toBe('body.machine_npub');
+      expect(await wallets()).toBe(before);
       const other = await api.call('POST', '/api/v1/machines', otherOpKey, {
         machine_npub: key,
         name: 'dup',
@@ -352,6 +357,9 @@ describe('API: fleet routes', () => {
         });
         expect(r.status).toBe(409);
         expect(r.body.error.message).toContain('has not onboarded');
+        expect(r.body.error.details).toEqual([
+          { field: 'body.client_id', message: 'the LP has not onboarded (no payout wallet yet)' },
+        ]);
       });
 
       it('records a deposit in the machine currency once the LP onboarded', async () => {

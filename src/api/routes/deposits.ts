@@ -77,7 +77,8 @@ export function depositRoutes(r: RouteRegistry, deps: ApiDeps): void {
       if (!client) throw notFound(`enrolment ${body.client_id}`);
       if (!client.lp_onboarded) {
         throw conflict(
-          `LP ${client.user_id} has not onboarded yet: they must set a payout wallet (PUT /api/v1/lp/preferences) before deposits can be recorded`,
+          `LP ${client.username ?? client.user_id} has not onboarded yet: they set a payout wallet under Preferences (PUT /api/v1/lp/preferences) before deposits can be recorded`,
+          [{ field: 'body.client_id', message: 'the LP has not onboarded (no payout wallet yet)' }],
         );
       }
       const machine = (await getMachine(deps.pool, client.machine_id))!;

@@ -9,7 +9,7 @@ import {
 } from '../../db/lp';
 import { lpBalances } from '../../db/lpBalances';
 import { listLpPayouts, type LpPayoutRow } from '../../db/payments';
-import { formatCents, parseCents } from '../../domain/decimal';
+import { formatCents, mulDivRound, parseCents } from '../../domain/decimal';
 import { balanceShape, balanceView } from '../balanceView';
 import type { ApiDeps } from '../deps';
 import { notFound, unprocessable } from '../errors';
@@ -313,7 +313,7 @@ export function lpRoutes(r: RouteRegistry, deps: ApiDeps): void {
           remaining_balance: formatCents(t.remaining),
           total_sats: t.sats,
           average_cost_basis:
-            t.sats > 0 ? formatCents((BigInt(t.spent) * 100_000_000n) / BigInt(t.sats)) : null,
+            t.sats > 0 ? formatCents(mulDivRound(BigInt(t.spent), 100_000_000n, BigInt(t.sats))) : null,
         })),
         last_payout_at: last[0] ? last[0].completed_at.toISOString() : null,
       };

@@ -1,3 +1,5 @@
+import { insertWallet } from '../../db/ledger';
+import { withTransaction } from '../../db/pool';
 import { z } from 'zod';
 import {
   deleteMachine,
@@ -61,8 +63,12 @@ export function machineView(m: MachineRow, status: MachineStatus | undefined) {
 function uniqueViolation(err: unknown): Error | null {
   const e = err as { code?: string; constraint?: string };
   if (e.code !== '23505') return null;
-  if (e.constraint?.includes('wallet')) return conflict('another active machine already uses this wallet_id');
-  return conflict('a machine with this public key is already registered');
+  if (e.constraint?.includes('wallet')) {
+    const message = 'another active machine already uses this wallet_id';
+    return conflict(message, [{ field: 'body.wallet_id', message }]);
+  }
+  const message = 'a machine with this public key is already registered';
+  return conflict(message, [{ field: 'body.machine_npub', message }]);
 }
 
 const machineFields = {
@@ -110,31 +116,31 @@ export function machineRoutes(r: RouteRegistry, deps: ApiDeps): void {
       response: machineShape,
     },
     async ({ body, user }) => {
-      let wallet = body.wallet_id;
-      if (!wallet) {
-        if (!deps.ledger) {
-          throw unprocessable('wallet_id is required with this payment backend', [
-            { field: 'body.wallet_id', message: 'required' },
-          ]);
-        }
-        wallet = (await deps.ledger.createWallet(user.id, `machine ${body.name}`)).id;
-      } else {
-        const problem = await walletProblem(deps, user.id, wallet, 'machine');
+      if (!body.wallet_id && !deps.ledger) {
+        throw unprocessable('wallet_id is required with this payment backend', [
+          { field: 'body.wallet_id', message: 'required' },
+        ]);
+      }
+      if (body.wallet_id) {
+        const problem = await walletProblem(deps, user.id, body.wallet_id, 'machine');
         if (problem) throw unprocessable(problem, [{ field: 'body.wallet_id', message: problem }]);
       }
       try {
-        const m = await insertMachine(deps.pool, {
-          operator_user_id: user.id,
-          machine_npub: toNpub(body.machine_npub),
-          machine_pubkey_hex: body.machine_npub,
-          wallet_id: wallet,
-          name: body.name,
-          location: body.location ?? null,
-          fiat_code: body.fiat_code,
-          operator_cash_in_fee_fraction: body.operator_cash_in_fee_fraction,
-          operator_cash_out_fee_fraction: body.operator_cash_out_fee_fraction,
-          distribution_delay_seconds: body.distribution_delay_seconds,
-        });
+        // a new ledger wallet and the machine commit together: a refused machine leaves no wallet behind
+        const m = await withTransaction(deps.pool, async (c) =>
+          insertMachine(c, {
+            operator_user_id: user.id,
+            machine_npub: toNpub(body.machine_npub),
+            machine_pubkey_hex: body.machine_npub,
+            wallet_id: body.wallet_id ?? (await insertWallet(c, user.id, `machine ${body.name}`)).id,
+            name: body.name,
+            location: body.location ?? null,
+            fiat_code: body.fiat_code,
+            operator_cash_in_fee_fraction: body.operator_cash_in_fee_fraction,
+            operator_cash_out_fee_fraction: body.operator_cash_out_fee_fraction,
+            distribution_delay_seconds: body.distribution_delay_seconds,
+          }),
+        );
         return machineView(m, undefined);
       } catch (err) {
         throw uniqueViolation(err) ?? err;

@@ -6,6 +6,7 @@ import {
   formatRate,
   formatScaled,
   mulDivFloor,
+  mulDivRound,
   parseCents,
   parsePpm,
   parseRate,
@@ -213,6 +214,20 @@ describe('decimal parsing (no float ever decides a value)', () => {
       ),
     );
     expect(() => mulDivFloor(1n, 1n, 0n)).toThrow(RangeError);
+    fc.assert(
+      fc.property(
+        fc.bigInt({ min: 0n, max: 1n << 70n }),
+        fc.bigInt({ min: 0n, max: 1n << 70n }),
+        fc.bigInt({ min: 1n, max: 1n << 70n }),
+        (a, b, c) => {
+          // |a·b/c − q| ≤ ½, ties up
+          const q = mulDivRound(a, b, c);
+          check(2n * a * b >= (2n * q - 1n) * c && 2n * a * b < (2n * q + 1n) * c, () => `${q}`);
+        },
+      ),
+    );
+    expect(mulDivRound(5n, 1n, 2n)).toBe(3n);
+    expect(mulDivRound(4n, 1n, 3n)).toBe(1n);
     expect(toSafeNumber(9_007_199_254_740_991n)).toBe(Number.MAX_SAFE_INTEGER);
     expect(() => toSafeNumber(9_007_199_254_740_992n)).toThrow(RangeError);
     expect(() => toSafeNumber(-1n)).toThrow(RangeError);
