@@ -142,7 +142,7 @@ export function Worklist() {
     }
     const n = Number(draft);
     if (!Number.isInteger(n) || n < 0) {
-      setDraftError('A whole number of minutes, 0 or more (0 lists everything in flight).');
+      setDraftError('A whole number of minutes, 0 or more (0 lists every recorded settlement in flight).');
       return;
     }
     setDraftError(null);
@@ -173,7 +173,7 @@ export function Worklist() {
         <Field
           label="Stuck after (minutes)"
           error={draftError}
-          hint="Empty: the server's threshold. 0 lists every settlement still in flight."
+          hint="Empty: the server's threshold. 0 lists every recorded settlement still in flight (one still waiting for its first signal has no row until it is stuck)."
         >
           {(c) => (
             <input
