@@ -68,12 +68,13 @@ export class RouteRegistry {
         let body: unknown = undefined;
         if (spec.body) {
           if (req.body === undefined) {
-            // no body at all is an empty object where the route takes one ({} for an action like retry)
+            // no body at all: accepted only where the route declares its body optional (an action
+            // like retry); a body that was sent but is not JSON is always refused
             const sent =
               Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
-            const empty = sent ? null : spec.body.safeParse({});
-            if (!empty?.success) throw badRequest('a JSON body is required (Content-Type: application/json)');
-            body = empty.data;
+            const none = sent ? null : spec.body.safeParse(undefined);
+            if (!none?.success) throw badRequest('a JSON body is required (Content-Type: application/json)');
+            body = none.data;
           } else body = parse(spec.body, req.body, 'body');
         }
         const result = await handler({

@@ -537,6 +537,25 @@ describe('LNbits payment backend (real LNbits, FakeWallet)', () => {
     const prefs = await api.call('PUT', '/api/v1/lp/preferences', lp.apiKey, { dca_wallet_id: till.id });
     expect(prefs.status).toBe(422);
     expect(prefs.body.error.details[0].field).toBe('body.dca_wallet_id');
+    // autoforward pays from the payout wallet: an LP that registered only its invoice key is told so
+    const receiveOnly2 = await lnbits.createWallet('henry receive-only');
+    expect(
+      (
+        await api.call('POST', '/api/v1/lnbits/wallets', lp.apiKey, {
+          wallet_id: receiveOnly2.id,
+          invoice_key: receiveOnly2.invoiceKey,
+        })
+      ).status,
+    ).toBe(201);
+    const forward = await api.call('PUT', '/api/v1/lp/preferences', lp.apiKey, {
+      dca_wallet_id: receiveOnly2.id,
+      autoforward_ln_address: 'henry@example.org',
+      autoforward_enabled: true,
+    });
+    expect(forward.status).toBe(422);
+    expect(forward.body.error.details.map((d: { field: string }) => d.field)).toEqual([
+      'body.autoforward_enabled',
+    ]);
 
     // a machine's wallet cannot be forgotten while the machine is active
     const machineWallets = (await api.call('GET', '/api/v1/lnbits/wallets', operator.apiKey)).body as {

@@ -1,5 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+} from '@temporalio/client';
 import { z } from 'zod';
 import {
   BALANCE_SETTLEMENT_WORKFLOW,
@@ -190,7 +194,8 @@ export function clientRoutes(r: RouteRegistry, deps: ApiDeps): void {
       path: '/clients/:id/balance-settlement',
       summary:
         'Pay an LP all (default) or part of its remaining fiat in sats at a given rate (balanceSettlementWorkflow). ' +
-        'Send an Idempotency-Key header (1–100 of A–Z a–z 0–9 . _ : -) and a repeated request pays once and gets the first answer',
+        'Send an Idempotency-Key header (1–100 of A–Z a–z 0–9 . _ : -) and a repeated request pays once and gets the first answer ' +
+        "(for as long as Temporal keeps the closed workflow: the namespace's retention period)",
       tag: 'clients',
       auth: ['operator'],
       params: idParams,
@@ -239,7 +244,17 @@ export function clientRoutes(r: RouteRegistry, deps: ApiDeps): void {
         if (d.memo?.request !== requestHash) {
           throw conflict('this Idempotency-Key was used for a different balance settlement request');
         }
-        return respond(await handle.result());
+        let result: BalanceSettlementResult;
+        try {
+          result = await handle.result();
+        } catch (err) {
+          if (!(err instanceof WorkflowFailedError)) throw err;
+          throw conflict(
+            `the balance settlement made under this Idempotency-Key did not finish (${err.message}); send the request again with a new key`,
+            { workflow_id: workflowId },
+          );
+        }
+        return respond(result);
       };
       if (key !== undefined) {
         try {

@@ -133,7 +133,8 @@ export function lpRoutes(r: RouteRegistry, deps: ApiDeps): void {
           message: 'required on the first call: where your sats are paid',
         });
       }
-      if (body.dca_wallet_id) {
+      // a wallet is checked when it changes (a form sends the unchanged one back with every save)
+      if (body.dca_wallet_id && body.dca_wallet_id !== existing?.dca_wallet_id) {
         const problem = await walletProblem(deps, user.id, body.dca_wallet_id, 'payout');
         if (problem) problems.push({ field: 'body.dca_wallet_id', message: problem });
       }
@@ -158,6 +159,15 @@ export function lpRoutes(r: RouteRegistry, deps: ApiDeps): void {
       } else if (enabled && address) {
         const problem = await destinationProblem(deps, address);
         if (problem) problems.push({ field: 'body.autoforward_ln_address', message: problem });
+        // the forward is paid from the payout wallet: with LNbits that needs its admin key
+        const payout = body.dca_wallet_id ?? existing?.dca_wallet_id;
+        const w = payout && deps.lnbits ? await deps.lnbits.getWallet(payout) : null;
+        if (w && !w.can_pay) {
+          problems.push({
+            field: 'body.autoforward_enabled',
+            message: `autoforward pays from your payout wallet ${payout}: register its admin key too (POST /api/v1/lnbits/wallets)`,
+          });
+        }
       }
       if (problems.length) throw unprocessable(problems.map((p) => p.message).join('; '), problems);
       const patch = {

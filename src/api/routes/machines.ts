@@ -190,7 +190,10 @@ export function machineRoutes(r: RouteRegistry, deps: ApiDeps): void {
       response: machineShape,
     },
     async ({ params, body, user }) => {
-      if (body.wallet_id) {
+      const current = await getOperatorMachine(deps.pool, user.id, params.id);
+      if (!current) throw notFound(`machine ${params.id}`);
+      // a wallet is checked when it changes (a form sends the unchanged one back with every edit)
+      if (body.wallet_id && body.wallet_id !== current.wallet_id) {
         const problem = await walletProblem(deps, user.id, body.wallet_id, 'machine');
         if (problem) throw unprocessable(problem, [{ field: 'body.wallet_id', message: problem }]);
       }

@@ -348,7 +348,9 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
         results: z.array(
           z.object({
             settlement_id: z.string(),
-            outcome: z.enum(['retried', 'refused']),
+            outcome: z
+              .enum(['retried', 'refused', 'error'])
+              .describe('error: Temporal or the database did not answer for this one; call again'),
             message: z.string(),
           }),
         ),
@@ -366,7 +368,8 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
         limit: 10_000,
       });
       const batch = errored.reverse().slice(0, BULK_RETRY_MAX);
-      const results: { settlement_id: string; outcome: 'retried' | 'refused'; message: string }[] = [];
+      const results: { settlement_id: string; outcome: 'retried' | 'refused' | 'error'; message: string }[] =
+        [];
       for (const s of batch) {
         try {
           const out = await act('retry', s, user.id, (h) =>
@@ -374,8 +377,13 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
           );
           results.push({ settlement_id: s.id, outcome: 'retried', message: out.result.message });
         } catch (err) {
-          if (!(err instanceof ApiError) || err.status !== 409) throw err;
-          results.push({ settlement_id: s.id, outcome: 'refused', message: err.message });
+          // one settlement's trouble never hides what was done for the others
+          const refused = err instanceof ApiError && err.status === 409;
+          results.push({
+            settlement_id: s.id,
+            outcome: refused ? 'refused' : 'error',
+            message: (err as Error).message,
+          });
         }
       }
       return { results, remaining: errored.length - batch.length };

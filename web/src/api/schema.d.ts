@@ -1493,7 +1493,7 @@ export type paths = {
     };
     get?: never;
     put?: never;
-    /** Pay an LP all (default) or part of its remaining fiat in sats at a given rate (balanceSettlementWorkflow). Send an Idempotency-Key header (1–100 of A–Z a–z 0–9 . _ : -) and a repeated request pays once and gets the first answer */
+    /** Pay an LP all (default) or part of its remaining fiat in sats at a given rate (balanceSettlementWorkflow). Send an Idempotency-Key header (1–100 of A–Z a–z 0–9 . _ : -) and a repeated request pays once and gets the first answer (for as long as Temporal keeps the closed workflow: the namespace's retention period) */
     post: {
       parameters: {
         query?: never;
@@ -2282,8 +2282,11 @@ export type paths = {
             'application/json': {
               results: {
                 settlement_id: string;
-                /** @enum {string} */
-                outcome: 'retried' | 'refused';
+                /**
+                 * @description error: Temporal or the database did not answer for this one; call again
+                 * @enum {string}
+                 */
+                outcome: 'retried' | 'refused' | 'error';
                 message: string;
               }[];
               /** @description errored settlements left for another call */
