@@ -122,7 +122,11 @@ async function endToEnd(
       .query<{ n: number }>(
         `SELECT count(*)::int AS n FROM satmachine.dca_settlements WHERE status = 'processed'`,
       )
-      .then((r) => log(`${tag}: sent ${sent.length}/${count}, processed ${r.rows[0]!.n} (all runs)`));
+      .then((r) => log(`${tag}: sent ${sent.length}/${count}, processed ${r.rows[0]!.n} (all runs)`))
+      // a progress line is never worth the run: a slow or refused count is reported, not thrown
+      .catch((err: unknown) =>
+        log(`${tag}: sent ${sent.length}/${count} (progress count failed: ${(err as Error).message})`),
+      );
   }, 5000);
   const perMachine = Math.ceil(count / machines.length);
   const results = await Promise.all(

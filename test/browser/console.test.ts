@@ -957,6 +957,15 @@ describe('web console (chromium)', () => {
     await page.getByRole('button', { name: 'I have saved it — hide the key' }).click();
     expect(await page.getByText(key).count()).toBe(0);
     expect(await page.getByLabel('API key of Night Shift (operator)').count()).toBe(0);
+
+    // Night Shift lost its key: the platform issues another, shown once; both work
+    await page.getByRole('button', { name: 'Issue a new API key for Night Shift' }).click();
+    const second = await page.getByLabel('API key of Night Shift (operator)').inputValue();
+    secrets.push(second);
+    expect(second).not.toBe(key);
+    expect((await api.call('GET', '/api/v1/me', second)).body.name).toBe('Night Shift');
+    await shot(page, 'super-users-reissued-key');
+    await page.getByRole('button', { name: 'I have saved it — hide the key' }).click();
     await page.close();
   });
 

@@ -76,6 +76,25 @@ export function SuperUsers() {
   const [failure, setFailure] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [created, setCreated] = useState<NewUser | null>(null);
+  const [issuing, setIssuing] = useState<string | null>(null);
+  const [issueFailure, setIssueFailure] = useState<string | null>(null);
+
+  /** A new API key for a user who lost theirs; shown once like a new user's (the old keys keep working). */
+  const issueKey = async (user: NewUser['user']) => {
+    setIssuing(user.id);
+    setIssueFailure(null);
+    try {
+      const out = await ok(
+        api.POST('/api/v1/super/users/{id}/api-keys', { params: { path: { id: user.id } } }),
+      );
+      setCreated({ user, api_key: out.api_key });
+      window.scrollTo(0, 0);
+    } catch (err) {
+      setIssueFailure(`Could not issue a key for ${user.name}: ${(err as Error).message}`);
+    } finally {
+      setIssuing(null);
+    }
+  };
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -152,6 +171,11 @@ export function SuperUsers() {
       </form>
       <section aria-labelledby="users-h">
         <h2 id="users-h">All users</h2>
+        <p className="muted">
+          A user who lost their key gets a new one here (shown once); their other keys keep working until
+          revoked (DELETE /api/v1/super/users/:id/api-keys/:key).
+        </p>
+        {issueFailure ? <Notice kind="error">{issueFailure}</Notice> : null}
         <ErrorNotice error={users.error} />
         {!users.data && users.loading ? <Loading what="users" /> : null}
         {users.data ? (
@@ -163,6 +187,7 @@ export function SuperUsers() {
                 <th scope="col">User id</th>
                 <th scope="col">Nostr key</th>
                 <th scope="col">Created</th>
+                <th scope="col">API key</th>
               </tr>
             </thead>
             <tbody>
@@ -177,6 +202,16 @@ export function SuperUsers() {
                     <code title={u.nostr_pubkey ?? undefined}>{short(u.nostr_pubkey, 12)}</code>
                   </td>
                   <td>{when(u.created_at)}</td>
+                  <td>
+                    <button
+                      type="button"
+                      disabled={issuing !== null}
+                      onClick={() => void issueKey(u)}
+                      aria-label={`Issue a new API key for ${u.name}`}
+                    >
+                      {issuing === u.id ? 'Issuing…' : 'New key'}
+                    </button>
+                  </td>
                 </tr>
               ))}
             </tbody>
