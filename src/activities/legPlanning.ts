@@ -1,6 +1,4 @@
-import { ApplicationFailure } from '@temporalio/common';
 import { formatCents, parseCents, parsePpm } from '../domain/decimal';
-import { PaymentAmbiguousError } from '../payments/backend';
 import { planSettlement, type PlannedLeg } from '../domain/settlementPlan';
 import { getEffectiveCommissionSplits } from '../db/commissionSplits';
 import { newId } from '../db/ids';
@@ -20,6 +18,7 @@ import { getSettlement, setSettlementStatus, type SettlementRow } from '../db/se
 import { getSuperConfig } from '../db/superConfig';
 import { lpDestinations } from '../db/lp';
 import type { ActivityDeps } from './deps';
+import { lookupLegPayment, paymentInFlight } from './legPaymentLookup';
 import type { PlanSummary } from './settlementRecords';
 
 /** Groups root legs into pages of at most `pageSize` (a dca leg and its autoforward travel together). */
@@ -178,17 +177,8 @@ export async function reconcileAndVoidFailedLegs(
   const fresh: NewLeg[] = [];
   let order = (await maxSortOrder(c, s.id)) + 1;
   for (const leg of failed) {
-    let paid: Awaited<ReturnType<typeof deps.payments.lookupPayment>>;
-    try {
-      paid = await deps.payments.lookupPayment(leg.id);
-    } catch (err) {
-      if (!(err instanceof PaymentAmbiguousError)) throw err;
-      throw ApplicationFailure.create({
-        message: `the payment of leg ${leg.id} is still in flight (${err.message}); retry once it has settled`,
-        type: 'PaymentInFlight',
-        nonRetryable: true,
-      });
-    }
+    const { paid, inFlight } = await lookupLegPayment(deps.payments, leg.id);
+    if (inFlight) throw paymentInFlight(leg.id, inFlight, 'retry once it has settled');
     if (paid) {
       await markLegPaid(c, leg.id, paid.paymentHash);
       continue;

@@ -34,13 +34,13 @@ import {
   markLegPaid,
   voidLegs,
 } from '../db/legs';
-import { PaymentAmbiguousError } from '../payments/backend';
 import { getSuperConfig } from '../db/superConfig';
 import { getUser } from '../db/users';
 import { decodeSettlementEvent, pTags, verifySignature } from '../nostr/codec';
 import { applyCassetteCounts } from '../db/cassettes';
 import { settlementsConcluded } from '../metrics/registry';
 import type { ActivityDeps } from './deps';
+import { lookupLegPayment, paymentInFlight } from './legPaymentLookup';
 import {
   planAndInsertLegs,
   planAndInsertLegsIn,
@@ -516,14 +516,7 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
         [settlementId],
       );
       for (const leg of rows) {
-        let paid: Awaited<ReturnType<typeof deps.payments.lookupPayment>> = null;
-        let inFlight: string | null = null;
-        try {
-          paid = await deps.payments.lookupPayment(leg.id);
-        } catch (err) {
-          if (!(err instanceof PaymentAmbiguousError)) throw err;
-          inFlight = err.message;
-        }
+        const { paid, inFlight } = await lookupLegPayment(deps.payments, leg.id);
         if (inFlight) {
           // still reserved (a failed dca leg holds its LP's fiat); a retry looks it up again before paying
           await failPendingLeg(
@@ -564,16 +557,9 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
         [input.settlement_id],
       );
       for (const leg of rows) {
-        let paid: Awaited<ReturnType<typeof deps.payments.lookupPayment>>;
-        try {
-          paid = await deps.payments.lookupPayment(leg.id);
-        } catch (err) {
-          if (!(err instanceof PaymentAmbiguousError)) throw err;
-          throw notRetryable(
-            `the payment of leg ${leg.id} is still in flight (${err.message}); the amounts can change only once it has settled`,
-            'PaymentInFlight',
-          );
-        }
+        const { paid, inFlight } = await lookupLegPayment(deps.payments, leg.id);
+        if (inFlight)
+          throw paymentInFlight(leg.id, inFlight, 'the amounts can change only once it has settled');
         if (paid) await markLegPaid(c, leg.id, paid.paymentHash);
       }
     });
