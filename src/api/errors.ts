@@ -28,6 +28,9 @@ export const badRequest = (message: string, details?: unknown) =>
 export const unprocessable = (message: string, details?: unknown) =>
   new ApiError(422, 'validation_failed', message, details);
 
+/** A 422 about one field, its message the whole answer. */
+export const invalidField = (field: string, message: string) => unprocessable(message, [{ field, message }]);
+
 export function fieldErrors(error: z.ZodError, prefix: 'body' | 'query' | 'params') {
   return error.issues.map((i) => ({ field: [prefix, ...i.path].join('.'), message: i.message }));
 }

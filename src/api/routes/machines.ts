@@ -13,7 +13,7 @@ import {
 import { machineStatuses, type MachineStatus } from '../../db/telemetry';
 import { toNpub } from '../../domain/nostrKeys';
 import type { ApiDeps } from '../deps';
-import { conflict, notFound, unprocessable } from '../errors';
+import { conflict, invalidField, notFound, unprocessable } from '../errors';
 import type { RouteRegistry } from '../routeRegistry';
 import { walletProblem } from '../walletOwnership';
 import { feeFraction, fiatCode, idParams, pubkey, walletId } from '../schemas';
@@ -123,7 +123,7 @@ export function machineRoutes(r: RouteRegistry, deps: ApiDeps): void {
       }
       if (body.wallet_id) {
         const problem = await walletProblem(deps, user.id, body.wallet_id, 'machine');
-        if (problem) throw unprocessable(problem, [{ field: 'body.wallet_id', message: problem }]);
+        if (problem) throw invalidField('body.wallet_id', problem);
       }
       try {
         // a new ledger wallet and the machine commit together: a refused machine leaves no wallet behind
@@ -195,7 +195,7 @@ export function machineRoutes(r: RouteRegistry, deps: ApiDeps): void {
       // a wallet is checked when it changes (a form sends the unchanged one back with every edit)
       if (body.wallet_id && body.wallet_id !== current.wallet_id) {
         const problem = await walletProblem(deps, user.id, body.wallet_id, 'machine');
-        if (problem) throw unprocessable(problem, [{ field: 'body.wallet_id', message: problem }]);
+        if (problem) throw invalidField('body.wallet_id', problem);
       }
       const { machine_npub, ...rest } = body;
       const patch = {

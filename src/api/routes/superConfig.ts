@@ -4,7 +4,7 @@ import { getSuperConfig, updateSuperConfig } from '../../db/superConfig';
 import type { ApiDeps } from '../deps';
 import type { RouteRegistry } from '../routeRegistry';
 import { feeFraction, walletId } from '../schemas';
-import { unprocessable } from '../errors';
+import { invalidField } from '../errors';
 
 const configShape = z.object({
   platform_cash_in_fee_fraction: z.string(),
@@ -52,7 +52,7 @@ export function superConfigRoutes(r: RouteRegistry, deps: ApiDeps): void {
     async ({ body }) => {
       if (body.super_wallet_id) {
         const problem = await destinationProblem(deps, body.super_wallet_id);
-        if (problem) throw unprocessable(problem, [{ field: 'body.super_wallet_id', message: problem }]);
+        if (problem) throw invalidField('body.super_wallet_id', problem);
       }
       return view(await updateSuperConfig(deps.pool, body));
     },
