@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { generateSecretKey, getPublicKey } from 'nostr-tools/pure';
 import { bytesToHex } from 'nostr-tools/utils';
 import { createUserWithKey } from '../api/userAccounts';
@@ -31,7 +31,14 @@ export function demoFilePath(dataDir: string): string {
   return join(dataDir, 'demo.json');
 }
 
-function instructions(d: DemoFile, file: string): string[] {
+function instructions(d: DemoFile, file: string, where: { apiUrl: string; relays: string[] }): string[] {
+  // the command works from any shell: it names the API and relays when they are not the defaults
+  const target = [
+    where.apiUrl !== 'http://127.0.0.1:3000' ? ` --api ${where.apiUrl}` : '',
+    where.relays.join(',') !== 'ws://127.0.0.1:7447' ? ` --relays ${where.relays.join(',')}` : '',
+  ].join('');
+  const dataDir =
+    resolve(file) !== resolve('.data', 'demo.json') ? `SATMACHINE_DATA_DIR=${dirname(resolve(file))} ` : '';
   return [
     `Demo data (also in ${file}):`,
     `  super API key       ${d.super_api_key}`,
@@ -39,7 +46,7 @@ function instructions(d: DemoFile, file: string): string[] {
     ...Object.entries(d.lp_api_keys).map(([name, key]) => `  LP ${name.padEnd(16)} ${key}`),
     '',
     'Make the ATM send settlements (watch them in the Temporal UI):',
-    '  npm run satmachine -- simulate --demo --count 20 --rate 2',
+    `  ${dataDir}npm run satmachine -- simulate --demo --count 20 --rate 2${target}`,
   ];
 }
 
@@ -55,7 +62,7 @@ export async function seedDemo(
 ): Promise<string[]> {
   const file = demoFilePath(opts.dataDir ?? '.data');
   if ((await countUsers(pool)) > 0) {
-    if (existsSync(file)) return instructions(JSON.parse(readFileSync(file, 'utf8')) as DemoFile, file);
+    if (existsSync(file)) return instructions(JSON.parse(readFileSync(file, 'utf8')) as DemoFile, file, opts);
     return ['The database already has users: demo data not seeded.'];
   }
   const ledger = new LedgerBackend({ pool, logger: opts.log });
@@ -120,5 +127,5 @@ export async function seedDemo(
   };
   writeFileSync(file, JSON.stringify(demo, null, 2) + '\n', { mode: 0o600 });
   opts.log.info({ machine_id: machine.id }, 'demo data seeded');
-  return instructions(demo, file);
+  return instructions(demo, file, opts);
 }

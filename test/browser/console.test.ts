@@ -959,7 +959,7 @@ describe('web console (chromium)', () => {
     expect(await page.getByLabel('API key of Night Shift (operator)').count()).toBe(0);
 
     // Night Shift lost its key: the platform issues another, shown once; both work
-    await page.getByRole('button', { name: 'Issue a new API key for Night Shift' }).click();
+    await page.getByRole('button', { name: 'New key for Night Shift' }).click();
     const second = await page.getByLabel('API key of Night Shift (operator)').inputValue();
     secrets.push(second);
     expect(second).not.toBe(key);

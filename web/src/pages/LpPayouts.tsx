@@ -3,7 +3,7 @@ import { api, failureOf, ok } from '../api/client';
 import { ErrorNotice, Loading, Notice } from '../components/Notice';
 import { Page } from '../components/Page';
 import { Table } from '../components/Table';
-import { fiat, sats, short, when } from '../format';
+import { fiat, rate, sats, short, when } from '../format';
 import { useLoad } from '../hooks';
 
 const PAGE = 25;
@@ -94,7 +94,9 @@ export function LpPayouts() {
                 <td>{p.machine_name}</td>
                 <td className="num">{sats(p.amount_sats)}</td>
                 <td className="num">{fiat(p.amount_fiat, p.currency)}</td>
-                <td className="num">{p.exchange_rate ?? '–'}</td>
+                <td className="num">
+                  {p.exchange_rate ? `${rate(p.exchange_rate)} sats / ${p.currency ?? 'unit'}` : '–'}
+                </td>
                 <td>
                   <code>{p.destination ?? '–'}</code>
                 </td>

@@ -1,4 +1,4 @@
-import { useRef, useState, type FormEvent } from 'react';
+import { useId, useRef, useState, type FormEvent } from 'react';
 import { api, failureOf, ok, type NewUser, type Role } from '../api/client';
 import { Field } from '../components/Field';
 import { ErrorNotice, formFailureText, Loading, Notice } from '../components/Notice';
@@ -15,6 +15,7 @@ const ROLES: { value: Role; label: string }[] = [
 
 /** The new user's API key, shown this once (held in this page's memory only). */
 function NewKey({ created, onDone }: { created: NewUser; onDone: () => void }) {
+  const headingId = useId();
   const [copied, setCopied] = useState<string | null>(null);
   const field = useRef<HTMLInputElement>(null);
   const copy = async () => {
@@ -27,8 +28,8 @@ function NewKey({ created, onDone }: { created: NewUser; onDone: () => void }) {
     }
   };
   return (
-    <section className="card key-once" aria-labelledby="key-h">
-      <h2 id="key-h">API key for {created.user.name}</h2>
+    <section className="card key-once" aria-labelledby={headingId}>
+      <h2 id={headingId}>API key for {created.user.name}</h2>
       <Notice kind="warning">
         This key is shown once. Copy it now and hand it over securely: it cannot be shown again.
       </Notice>
@@ -75,7 +76,9 @@ export function SuperUsers() {
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [failure, setFailure] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  const [created, setCreated] = useState<NewUser | null>(null);
+  // keys shown once, newest first: a second user created before the first key was saved keeps both on screen
+  const [shown, setShown] = useState<NewUser[]>([]);
+  const show = (n: NewUser) => setShown((list) => [n, ...list]);
   const [issuing, setIssuing] = useState<string | null>(null);
   const [issueFailure, setIssueFailure] = useState<string | null>(null);
 
@@ -87,7 +90,7 @@ export function SuperUsers() {
       const out = await ok(
         api.POST('/api/v1/super/users/{id}/api-keys', { params: { path: { id: user.id } } }),
       );
-      setCreated({ user, api_key: out.api_key });
+      show({ user, api_key: out.api_key });
       window.scrollTo(0, 0);
     } catch (err) {
       setIssueFailure(`Could not issue a key for ${user.name}: ${(err as Error).message}`);
@@ -111,7 +114,7 @@ export function SuperUsers() {
           body: { role, name: name.trim(), ...(pubkey.trim() ? { pubkey: pubkey.trim() } : {}) },
         }),
       );
-      setCreated(out);
+      show(out);
       setName('');
       setPubkey('');
       users.reload();
@@ -126,7 +129,13 @@ export function SuperUsers() {
 
   return (
     <Page title="Users">
-      {created ? <NewKey created={created} onDone={() => setCreated(null)} /> : null}
+      {shown.map((n) => (
+        <NewKey
+          key={n.api_key}
+          created={n}
+          onDone={() => setShown((list) => list.filter((x) => x.api_key !== n.api_key))}
+        />
+      ))}
       <form onSubmit={(e) => void submit(e)} noValidate className="card">
         <h2>Create a user</h2>
         <div className="form-grid">
@@ -207,7 +216,7 @@ export function SuperUsers() {
                       type="button"
                       disabled={issuing !== null}
                       onClick={() => void issueKey(u)}
-                      aria-label={`Issue a new API key for ${u.name}`}
+                      aria-label={`New key for ${u.name}`}
                     >
                       {issuing === u.id ? 'Issuing…' : 'New key'}
                     </button>
