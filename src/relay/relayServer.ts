@@ -82,8 +82,6 @@ export interface RelayInfo {
   name: string;
   description: string;
   supported_nips: number[];
-  software: string;
-  version: string;
   limitation: Record<string, number | boolean>;
   retention: { kinds: number[]; time: number }[];
   [extra: string]: unknown;
@@ -196,8 +194,6 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
         ? 'NIP-01 relay of a satmachine back office: registered ATMs and operators publish settlements (kind 21000, kept 24 h for catch-up), beacons, cassettes (30078) and telemetry (30079)'
         : 'NIP-01 relay of a satmachine back office; keeps kind 21000 for 24 h for catch-up',
     supported_nips: [1, 11],
-    software: 'satmachine',
-    version: '0.1.0',
     limitation: {
       max_message_length: limits.maxMessageBytes,
       max_subscriptions: limits.maxSubscriptions,

@@ -184,6 +184,7 @@ describe('embedded relay: limits, write policy, streaming, NIP-11', () => {
           created_at_upper_limit: 600,
           max_connections_per_ip: 11,
         },
+        name: 'satmachine relay',
         retention: [{ kinds: [21000], time: 86_400 }],
         write_policy: 'known',
         accepted_kinds: [KIND_SETTLEMENT, KIND_APP_DATA, KIND_TELEMETRY],
@@ -446,6 +447,43 @@ describe('embedded relay: limits, write policy, streaming, NIP-11', () => {
         content: 'x',
       });
       expect(await c.publish(e)).toEqual({ accepted: false, message: 'invalid: 101 tags (at most 100)' });
+    });
+  });
+
+  describe('PostgreSQL unreachable', () => {
+    it('answers OK false / CLOSED with an error: reason and serves on', async () => {
+      const { createPool } = await import('../../src/db/pool');
+      const nowhere = createPool({ connectionString: `postgres://127.0.0.1:${await freePort()}/none` });
+      const r = await startRelay({ pool: nowhere, logger: testLogger, port: await freePort() });
+      relays.push(r);
+      try {
+        const c = await connect(r);
+        expect(await c.publish(settlementFrom(machine.secretHex))).toEqual({
+          accepted: false,
+          message: 'error: could not check the publisher key, try again',
+        });
+        expect(await c.req('q', { kinds: [1] })).toEqual({
+          events: [],
+          closed: 'error: query failed, try again',
+        });
+        // the same connection still answers
+        expect((await c.req('q2', { kinds: [1], limit: 0 })).closed).toBeUndefined();
+        // an open relay has no key to check, and cannot store either
+        const open = await startRelay({
+          pool: nowhere,
+          logger: testLogger,
+          port: await freePort(),
+          writePolicy: 'open',
+        });
+        relays.push(open);
+        const o = await connect(open);
+        expect(await o.publish(settlementFrom(machine.secretHex))).toEqual({
+          accepted: false,
+          message: 'error: could not store the event, try again',
+        });
+      } finally {
+        await nowhere.end();
+      }
     });
   });
 
