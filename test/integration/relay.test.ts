@@ -213,6 +213,40 @@ describe('embedded relay: limits, write policy, streaming, NIP-11', () => {
     });
   });
 
+  it('`satmachine relay` takes its limits and write policy from RELAY_* variables', async () => {
+    const { spawnSatmachine } = await import('../helpers/processes');
+    const port = await freePort();
+    const proc = spawnSatmachine('relay', {
+      databaseUrl: db.url,
+      taskQueue: 'unused',
+      extra: {
+        RELAY_PORT: String(port),
+        RELAY_WRITE_POLICY: 'open',
+        RELAY_MAX_FILTERS: '4',
+        RELAY_MAX_LIMIT: '1000',
+        RELAY_MAX_SUBSCRIPTIONS: '6',
+        RELAY_MAX_CONNECTIONS_PER_IP: '50',
+        RELAY_MAX_MESSAGE_BYTES: '65536',
+      },
+    });
+    try {
+      await proc.waitFor('relay listening');
+      const res = await fetch(`http://127.0.0.1:${port}/`, { headers: { accept: 'application/nostr+json' } });
+      const doc = (await res.json()) as { limitation: Record<string, unknown>; write_policy: string };
+      expect(doc.write_policy).toBe('open');
+      expect(doc.limitation).toMatchObject({
+        max_filters: 4,
+        max_limit: 1000,
+        max_subscriptions: 6,
+        max_connections_per_ip: 50,
+        max_message_length: 65_536,
+        restricted_writes: false,
+      });
+    } finally {
+      await proc.kill();
+    }
+  });
+
   describe('requests', () => {
     it('refuses a REQ of 1,000 filters with CLOSED and a reason, and serves on', async () => {
       const r = await relayWith();
