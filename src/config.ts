@@ -24,6 +24,15 @@ export interface Config {
   nostrRelays: string[] | undefined;
   relayHost: string;
   relayPort: number;
+  /** limits and write policy of the embedded relay (`satmachine relay`) */
+  relay: {
+    maxFilters: number;
+    maxLimit: number;
+    maxSubscriptions: number;
+    maxConnectionsPerIp: number;
+    maxMessageBytes: number;
+    writePolicy: 'known' | 'open';
+  };
   api: { host: string; port: number; publicUrl: string };
   paymentBackend: 'ledger' | 'lnbits';
   lnbitsUrl: string | undefined;
@@ -43,6 +52,13 @@ function int(name: string, fallback: number): number {
   return n;
 }
 
+/** A positive integer (a limit of 0 would refuse everything). */
+function positive(name: string, fallback: number): number {
+  const n = int(name, fallback);
+  if (n < 1) throw new Error(`${name} must be at least 1, got "${process.env[name]}"`);
+  return n;
+}
+
 function str(name: string): string | undefined {
   const v = process.env[name];
   return v === undefined || v.trim() === '' ? undefined : v.trim();
@@ -58,6 +74,10 @@ export function loadConfig(): Config {
     throw new Error(`PAYMENT_BACKEND must be "ledger" or "lnbits", got "${backend}"`);
   }
   const relays = str('NOSTR_RELAYS');
+  const writePolicy = str('RELAY_WRITE_POLICY') ?? 'known';
+  if (writePolicy !== 'known' && writePolicy !== 'open') {
+    throw new Error(`RELAY_WRITE_POLICY must be "known" or "open", got "${writePolicy}"`);
+  }
   return {
     dataDir,
     databaseUrl: str('DATABASE_URL'),
@@ -78,6 +98,14 @@ export function loadConfig(): Config {
       : undefined,
     relayHost: str('RELAY_HOST') ?? '127.0.0.1',
     relayPort: int('RELAY_PORT', 7447),
+    relay: {
+      maxFilters: positive('RELAY_MAX_FILTERS', 10),
+      maxLimit: positive('RELAY_MAX_LIMIT', 5000),
+      maxSubscriptions: positive('RELAY_MAX_SUBSCRIPTIONS', 20),
+      maxConnectionsPerIp: positive('RELAY_MAX_CONNECTIONS_PER_IP', 20),
+      maxMessageBytes: positive('RELAY_MAX_MESSAGE_BYTES', 512 * 1024),
+      writePolicy,
+    },
     api: {
       host: apiHost,
       port: apiPort,

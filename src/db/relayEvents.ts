@@ -99,7 +99,23 @@ export async function saveEvent(
   });
 }
 
-export async function queryEvents(pool: Pool, q: EventQuery, maxLimit: number): Promise<StoredEvent[]> {
+/** Where a page of a newest-first stream ended: the next page starts after it. */
+export interface PagePosition {
+  created_at: number;
+  id: string;
+}
+
+/**
+ * One page of the events matching `q`, newest first (ties: lowest id first, as
+ * NIP-01 orders them), starting after `after`. Keyset paging: every page is a
+ * short indexed query, and no connection is held between pages.
+ */
+export async function queryEventsPage(
+  pool: Pool,
+  q: EventQuery,
+  pageSize: number,
+  after?: PagePosition,
+): Promise<StoredEvent[]> {
   const where: string[] = ['(e.expires_at IS NULL OR e.expires_at > now())'];
   const params: unknown[] = [];
   const p = (v: unknown) => {
@@ -117,16 +133,56 @@ export async function queryEvents(pool: Pool, q: EventQuery, maxLimit: number): 
                AND t.value = ANY(${p(tag.values)}::text[]))`,
     );
   }
-  const limit = Math.min(q.limit ?? maxLimit, maxLimit);
+  if (after) {
+    const at = p(after.created_at);
+    where.push(`(e.created_at < ${at} OR (e.created_at = ${at} AND e.id > ${p(after.id)}))`);
+  }
   const { rows } = await pool.query<StoredEvent>(
     `SELECT e.id, e.pubkey, e.kind, e.created_at, e.tags, e.content, e.sig
        FROM nostr_relay.events e
       WHERE ${where.join(' AND ')}
       ORDER BY e.created_at DESC, e.id ASC
-      LIMIT ${p(limit)}`,
+      LIMIT ${p(pageSize)}`,
     params,
   );
   return rows;
+}
+
+/**
+ * The newest `limit` events matching `q`, page by page (newest first). Stop
+ * iterating to stop querying: nothing past the current page is ever read.
+ */
+export async function* streamEvents(
+  pool: Pool,
+  q: EventQuery,
+  limit: number,
+  pageSize: number,
+): AsyncGenerator<StoredEvent[]> {
+  let remaining = limit;
+  let after: PagePosition | undefined;
+  while (remaining > 0) {
+    const size = Math.min(pageSize, remaining);
+    const page = await queryEventsPage(pool, q, size, after);
+    if (page.length) yield page;
+    if (page.length < size) return;
+    remaining -= page.length;
+    const last = page[page.length - 1]!;
+    after = { created_at: last.created_at, id: last.id };
+  }
+}
+
+/**
+ * Whether `pubkey` (hex) belongs to a registered machine or to a user (operator,
+ * super, LP) of satmachine: the keys the relay's "known" write policy accepts.
+ * A machine key may be registered more than once; EXISTS does not care.
+ */
+export async function isKnownPublisher(pool: Pool, pubkey: string): Promise<boolean> {
+  const { rows } = await pool.query<{ known: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM satmachine.dca_machines WHERE machine_pubkey_hex = $1)
+         OR EXISTS (SELECT 1 FROM satmachine.users WHERE nostr_pubkey = $1) AS known`,
+    [pubkey],
+  );
+  return rows[0]?.known === true;
 }
 
 export async function purgeExpiredEvents(pool: Pool): Promise<number> {

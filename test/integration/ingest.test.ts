@@ -60,7 +60,8 @@ describe('ingest: relay subscriptions, verification, the payment listener', () =
     taskQueue = w.taskQueue;
     worker = w.start();
     relayPort = await freePort();
-    relay = await startRelay({ pool: db.pool, logger: testLogger, port: relayPort });
+    // an open relay: the ingest must defend itself on relays that accept any key's events
+    relay = await startRelay({ pool: db.pool, logger: testLogger, port: relayPort, writePolicy: 'open' });
     await createSuper(db.pool);
     operator = await createOperator(db.pool);
     await setDefaultSplits(db.pool, operator, [
@@ -240,7 +241,7 @@ describe('ingest: relay subscriptions, verification, the payment listener', () =
 
   it('reconnects to a relay that restarted and keeps ingesting', async () => {
     await relay.close();
-    relay = await startRelay({ pool: db.pool, logger: testLogger, port: relayPort });
+    relay = await startRelay({ pool: db.pool, logger: testLogger, port: relayPort, writePolicy: 'open' });
     publisher.close();
     publisher = new RelayClient(relay.url, { logger: testLogger }).start();
     await publisher.waitConnected();
