@@ -131,17 +131,31 @@ export function forbiddenAddressReason(ip: string, policy: AddressPolicy = STRIC
   return n >> 125n === 1n ? null : 'a reserved IPv6 address (outside 2000::/3 global unicast)';
 }
 
+/** Every address of a name (dns.lookup with all: true); replaceable to test the guard on any answer. */
+export type Resolver = (
+  hostname: string,
+  options: { family?: number | string; hints?: number },
+  callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void,
+) => void;
+
+const systemResolver: Resolver = (hostname, options, callback) =>
+  dnsLookup(
+    hostname,
+    { all: true, family: options.family as number | undefined, hints: options.hints },
+    callback,
+  );
+
 /**
  * A `lookup` for http(s).request / net.connect: resolves once, refuses the whole name when
  * any of its addresses is forbidden, and hands the checked addresses to the connection.
  * (An IP literal host never reaches a lookup: check it with `forbiddenAddressReason` first.)
  */
-export function guardedLookup(policy: AddressPolicy): LookupFunction {
+export function guardedLookup(policy: AddressPolicy, resolve: Resolver = systemResolver): LookupFunction {
   return (hostname, options, callback) => {
-    dnsLookup(
+    resolve(
       hostname,
-      { all: true, family: options.family, hints: options.hints },
-      (err, addresses: LookupAddress[]) => {
+      { family: options.family, hints: options.hints },
+      (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => {
         if (err) return callback(err, '', 0);
         for (const a of addresses) {
           const why = forbiddenAddressReason(a.address, policy);

@@ -14,6 +14,7 @@
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
+import { isIP } from 'node:net';
 import { decode } from 'light-bolt11-decoder';
 import { isLightningAddress, isPaymentHash } from '../domain/validation';
 import { checkHost, ForbiddenAddressError, forbiddenAddressReason, guardedLookup } from './addressPolicy';
@@ -91,10 +92,9 @@ function guardedGet(
 ): Promise<{ status: number; location: string | undefined; text: string }> {
   const policy = { allowLoopback: o.allowLoopback };
   const bare = url.hostname.replace(/^\[|\]$/g, '');
-  const literal = forbiddenAddressReason(bare, policy);
-  if (literal && literal !== 'not an IP address') {
-    return Promise.reject(new ForbiddenAddressError(bare, bare, literal));
-  }
+  // an IP literal never reaches a lookup: it is checked here; a name, in the connection's lookup
+  const literal = isIP(bare) ? forbiddenAddressReason(bare, policy) : null;
+  if (literal) return Promise.reject(new ForbiddenAddressError(bare, bare, literal));
   return new Promise((resolve, reject) => {
     let settled = false;
     const finish = (done: () => void) => {

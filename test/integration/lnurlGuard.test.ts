@@ -89,6 +89,9 @@ describe('LNURL resolution is guarded (SSRF)', () => {
     const params = await fetchPayParams(`alice@${ok.domain}`, ALLOW);
     expect(params.minSendableMsat).toBe(1000n);
     expect(ok.requests).toEqual(['/.well-known/lnurlp/alice']);
+    // a name goes through the connection's own lookup (every address checked, then connected to)
+    await fetchPayParams(`alice@localhost:${ok.port}`, ALLOW);
+    expect(ok.requests).toEqual(['/.well-known/lnurlp/alice', '/.well-known/lnurlp/alice']);
     expect(await lightningAddressProblem(`alice@${ok.domain}`)).toMatch(/loopback/);
     expect(await lightningAddressProblem(`alice@localhost:${ok.port}`)).toMatch(/loopback/);
     expect(await lightningAddressProblem(`alice@${ok.domain}`, ALLOW)).toBeNull();

@@ -1,8 +1,11 @@
+import type { LookupAddress } from 'node:dns';
 import {
   checkHost,
   ForbiddenAddressError,
   forbiddenAddressReason,
+  guardedLookup,
   STRICT_POLICY,
+  type Resolver,
 } from '../../src/payments/addressPolicy';
 
 const LOOPBACK_OK = { allowLoopback: true };
@@ -141,5 +144,53 @@ describe('checkHost: every resolved address is checked', () => {
     const err = await checkHost('no-such-host.invalid', STRICT_POLICY).catch((e: unknown) => e);
     expect(err).not.toBeInstanceOf(ForbiddenAddressError);
     expect((err as { code?: string }).code).toBe('ENOTFOUND');
+  });
+});
+
+describe('guardedLookup: the connection gets only checked addresses', () => {
+  /** A resolver that answers these addresses for any name (what a hostile DNS server may do). */
+  const answering =
+    (...addresses: string[]): Resolver =>
+    (_host, _opts, cb) =>
+      cb(
+        null,
+        addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 })),
+      );
+  const run = (resolver: Resolver, all: boolean) =>
+    new Promise<{ err: Error | null; address: string | LookupAddress[]; family?: number }>((resolve) =>
+      guardedLookup(STRICT_POLICY, resolver)('lnurl.example', { all }, (err, address, family) =>
+        resolve({ err, address, family }),
+      ),
+    );
+
+  it('refuses the whole name when any one of its addresses is forbidden (no partial answer to rebind with)', async () => {
+    for (const addresses of [
+      ['93.184.215.14', '127.0.0.1'],
+      ['10.0.0.5', '93.184.215.14'],
+      ['2606:4700::1', 'fe80::1'],
+      ['93.184.215.14', '::ffff:169.254.169.254'],
+    ]) {
+      for (const all of [true, false]) {
+        const { err, address } = await run(answering(...addresses), all);
+        expect(err).toBeInstanceOf(ForbiddenAddressError);
+        expect(err!.message).toMatch(/^lnurl\.example resolves to /);
+        expect(address).toBe('');
+      }
+    }
+  });
+
+  it('hands every checked address to a connection that asks for all, the first to one that asks for one', async () => {
+    const ok = answering('93.184.215.14', '2606:2800:21f:cb07:6820:80da:af6b:8b2c');
+    expect(await run(ok, true)).toEqual({
+      err: null,
+      address: [
+        { address: '93.184.215.14', family: 4 },
+        { address: '2606:2800:21f:cb07:6820:80da:af6b:8b2c', family: 6 },
+      ],
+      family: undefined,
+    });
+    expect(await run(ok, false)).toEqual({ err: null, address: '93.184.215.14', family: 4 });
+    const none = await run(answering(), true);
+    expect((none.err as NodeJS.ErrnoException).code).toBe('ENOTFOUND');
   });
 });
