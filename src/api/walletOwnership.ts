@@ -37,8 +37,9 @@ export async function walletProblem(
  * Whether the payment backend can pay this destination at all: a wallet id (the
  * ledger's own wallet; with LNbits a wallet whose invoice key is registered, since
  * it creates the invoice) or a Lightning address (the embedded ledger pays only its
- * own, `<wallet id>@<its domain>`; LNbits any whose domain resolves to public addresses). Saves an operator a settlement that
- * errors on every payment. Returns what is wrong, or null.
+ * own, `<wallet id>@<its domain>`; LNbits any whose domain resolves to public internet
+ * addresses only). Saves an operator a settlement that errors on every payment.
+ * Returns what is wrong, or null.
  */
 export async function destinationProblem(deps: ApiDeps, target: string): Promise<string | null> {
   const at = target.lastIndexOf('@');

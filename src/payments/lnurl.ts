@@ -9,7 +9,7 @@
  * request is guarded (SSRF): the host's addresses are resolved once and every one must be
  * public unicast (`addressPolicy.ts`; loopback only with the test-only allowLoopback), the
  * connection goes to a checked address, no redirect is followed, the answer is capped
- * (64 KB) and so is the time (10 s for the whole exchange).
+ * (64 KB) and so is the time (10 s per request, connection to last byte).
  */
 import { createHash } from 'node:crypto';
 import http from 'node:http';
