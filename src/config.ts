@@ -33,9 +33,15 @@ export interface Config {
     maxMessageBytes: number;
     writePolicy: 'known' | 'open';
   };
-  api: { host: string; port: number; publicUrl: string };
+  /**
+   * publicUrl (PUBLIC_URL, default http://<API_HOST>:<PORT>): the one origin NIP-98 tokens are
+   * checked against (never the Host header); publicUrlDefaulted when PUBLIC_URL is unset
+   */
+  api: { host: string; port: number; publicUrl: string; publicUrlDefaulted: boolean };
   paymentBackend: 'ledger' | 'lnbits';
   lnbitsUrl: string | undefined;
+  /** LNURL_ALLOW_LOOPBACK=1: Lightning addresses may resolve to 127.0.0.0/8 / ::1 (tests only; refused in production) */
+  lnurlAllowLoopback: boolean;
   /** 32-byte key (hex) that encrypts secrets at rest; `start` generates one under .data */
   secretKeyHex: string | undefined;
   stuckThresholdMinutes: number;
@@ -64,6 +70,29 @@ function str(name: string): string | undefined {
   return v === undefined || v.trim() === '' ? undefined : v.trim();
 }
 
+/** PUBLIC_URL: an absolute http(s) URL without query or fragment; its trailing slash is dropped. */
+function publicUrlOf(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error(`PUBLIC_URL must be an absolute URL such as https://atm.example.com, got "${raw}"`);
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.search || url.hash || url.username) {
+    throw new Error(
+      `PUBLIC_URL must be an http(s) URL without credentials, query or fragment (the base clients sign NIP-98 requests for), got "${raw}"`,
+    );
+  }
+  return url.href.replace(/\/$/, '');
+}
+
+function flag(name: string): boolean {
+  const raw = str(name);
+  if (raw === undefined || raw === '0' || raw.toLowerCase() === 'false') return false;
+  if (raw === '1' || raw.toLowerCase() === 'true') return true;
+  throw new Error(`${name} must be 1 or 0, got "${raw}"`);
+}
+
 export function loadConfig(): Config {
   const dataDir = resolve(str('SATMACHINE_DATA_DIR') ?? '.data');
   const apiHost = str('API_HOST') ?? '127.0.0.1';
@@ -77,6 +106,13 @@ export function loadConfig(): Config {
   const writePolicy = str('RELAY_WRITE_POLICY') ?? 'known';
   if (writePolicy !== 'known' && writePolicy !== 'open') {
     throw new Error(`RELAY_WRITE_POLICY must be "known" or "open", got "${writePolicy}"`);
+  }
+  const publicUrl = str('PUBLIC_URL');
+  const lnurlAllowLoopback = flag('LNURL_ALLOW_LOOPBACK');
+  if (lnurlAllowLoopback && process.env.NODE_ENV === 'production') {
+    throw new Error(
+      'LNURL_ALLOW_LOOPBACK is for tests only (a Lightning address on 127.0.0.1 reaches this host): unset it when NODE_ENV=production',
+    );
   }
   return {
     dataDir,
@@ -109,10 +145,14 @@ export function loadConfig(): Config {
     api: {
       host: apiHost,
       port: apiPort,
-      publicUrl: str('PUBLIC_URL') ?? `http://${apiHost}:${apiPort}`,
+      publicUrl: publicUrl
+        ? publicUrlOf(publicUrl)
+        : `http://${apiHost.includes(':') ? `[${apiHost}]` : apiHost}:${apiPort}`,
+      publicUrlDefaulted: !publicUrl,
     },
     paymentBackend: backend,
     lnbitsUrl: str('LNBITS_URL'),
+    lnurlAllowLoopback,
     secretKeyHex: str('SATMACHINE_SECRET_KEY'),
     stuckThresholdMinutes: int('STUCK_THRESHOLD_MINUTES', 30),
     metricsPort: int('METRICS_PORT', 0),

@@ -29,13 +29,22 @@ function toAuthed(u: UserRow & { api_key_id?: string }): AuthedUser {
   };
 }
 
-/** The absolute URL a NIP-98 `u` tag must name: the public base URL (or the Host header) + path and query. */
-function requestUrls(req: Request, publicUrl: string): string[] {
-  const path = req.originalUrl;
-  const host = req.get('host');
-  const urls = [`${publicUrl.replace(/\/$/, '')}${path}`];
-  if (host) urls.push(`${req.protocol}://${host}${path}`);
-  return urls;
+/**
+ * The absolute URL a NIP-98 `u` tag must name: the configured public base URL (PUBLIC_URL) +
+ * the path and query of the request. Never the Host header nor X-Forwarded-*: a client sends
+ * those, so a token a user signed for another site (`u=https://evil.example/…`) would pass.
+ */
+function expectedUrl(req: Request, publicUrl: string): string {
+  return `${publicUrl.replace(/\/$/, '')}${req.originalUrl}`;
+}
+
+/** Same URL once normalised (scheme and host case, default port); false when either is not a URL. */
+function sameUrl(a: string, b: string): boolean {
+  try {
+    return new URL(a).href === new URL(b).href;
+  } catch {
+    return false;
+  }
 }
 
 async function nip98User(req: Request, token: string, pool: Pool, publicUrl: string): Promise<UserRow> {
@@ -54,18 +63,29 @@ async function nip98User(req: Request, token: string, pool: Pool, publicUrl: str
   if (Math.abs(now - event.created_at) > NIP98_WINDOW_SECONDS) {
     throw unauthorized(`NIP-98: created_at must be within ${NIP98_WINDOW_SECONDS} s of the server clock`);
   }
-  const tag = (name: string) => event.tags.find((t) => t[0] === name)?.[1];
-  const u = tag('u');
-  if (!u || !requestUrls(req, publicUrl).includes(u))
-    throw unauthorized('NIP-98: the u tag does not match the request URL');
-  if ((tag('method') ?? '').toUpperCase() !== req.method)
+  const values = (name: string) =>
+    event.tags.filter((t) => Array.isArray(t) && t[0] === name).map((t) => String(t[1] ?? ''));
+  const one = (name: string): string | undefined => {
+    const found = values(name);
+    if (found.length > 1) throw unauthorized(`NIP-98: the event has ${found.length} ${name} tags, sign one`);
+    return found[0];
+  };
+  const u = one('u');
+  const expected = expectedUrl(req, publicUrl);
+  if (!u || !sameUrl(u, expected)) {
+    throw unauthorized(
+      `NIP-98: the u tag must be this server's URL for the request, ${expected} (the base is PUBLIC_URL)`,
+    );
+  }
+  if ((one('method') ?? '').toUpperCase() !== req.method)
     throw unauthorized('NIP-98: the method tag does not match');
-  const raw = (req as Request & { rawBody?: Buffer }).rawBody;
-  if (raw && raw.length > 0) {
-    const payload = tag('payload');
+  // a body must be signed (payload = its sha256); a payload tag binds the body even when empty
+  const raw = (req as Request & { rawBody?: Buffer }).rawBody ?? Buffer.alloc(0);
+  const payload = one('payload');
+  if (raw.length > 0 || payload !== undefined) {
     const hash = createHash('sha256').update(raw).digest('hex');
     if (!payload || payload.toLowerCase() !== hash)
-      throw unauthorized('NIP-98: the payload tag must be the sha256 of the body');
+      throw unauthorized('NIP-98: the payload tag must be the sha256 (hex) of the request body');
   }
   const user = await getUserByPubkey(pool, event.pubkey);
   if (!user) throw unauthorized('NIP-98: no user has this public key');

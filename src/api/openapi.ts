@@ -91,7 +91,9 @@ export function buildOpenApi(routes: readonly DocumentedRoute[], basePath: strin
           type: 'apiKey',
           in: 'header',
           name: 'Authorization',
-          description: 'Nostr <base64 kind-27235 event>',
+          description:
+            "Nostr <base64 kind-27235 event>: tags u = the server's PUBLIC_URL + path and query (the Host header is " +
+            'not consulted), method, and payload = sha256 hex of the body when there is one; created_at within 60 s; each event once',
         },
       },
       schemas: { Error: errorSchema },

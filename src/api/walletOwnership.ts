@@ -37,8 +37,9 @@ export async function walletProblem(
  * Whether the payment backend can pay this destination at all: a wallet id (the
  * ledger's own wallet; with LNbits a wallet whose invoice key is registered, since
  * it creates the invoice) or a Lightning address (the embedded ledger pays only its
- * own, `<wallet id>@<its domain>`; LNbits any). Saves an operator a settlement that
- * errors on every payment. Returns what is wrong, or null.
+ * own, `<wallet id>@<its domain>`; LNbits any whose domain resolves to public internet
+ * addresses only). Saves an operator a settlement that errors on every payment.
+ * Returns what is wrong, or null.
  */
 export async function destinationProblem(deps: ApiDeps, target: string): Promise<string | null> {
   const at = target.lastIndexOf('@');
@@ -55,5 +56,7 @@ export async function destinationProblem(deps: ApiDeps, target: string): Promise
   if (deps.lnbits && at < 0 && !(await deps.lnbits.getWallet(target))) {
     return `LNbits wallet ${target} is not registered: its owner registers its invoice key with POST /api/v1/lnbits/wallets`;
   }
+  // a Lightning address whose domain resolves to loopback, private or link-local addresses (SSRF)
+  if (deps.lnbits && at >= 0) return deps.lnbits.addressProblem(target);
   return null;
 }

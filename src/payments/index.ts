@@ -13,6 +13,8 @@ export interface PaymentBackendConfig {
   secretBox?: SecretBox;
   /** lnbits: how often the payment observer polls a wallet without a live websocket */
   lnbitsPollIntervalMs?: number;
+  /** lnbits: Lightning addresses may resolve to loopback (LNURL_ALLOW_LOOPBACK, tests only) */
+  lnurlAllowLoopback?: boolean;
 }
 
 /**
@@ -41,6 +43,7 @@ export function createPaymentBackend(
     url: cfg.lnbitsUrl,
     secretBox: cfg.secretBox,
     pollIntervalMs: cfg.lnbitsPollIntervalMs,
+    lnurl: { allowLoopback: cfg.lnurlAllowLoopback ?? false },
   });
   return { backend: lnbits, ledger: null, lnbits };
 }

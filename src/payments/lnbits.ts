@@ -36,8 +36,10 @@ import {
   checkBounds,
   checkInvoice,
   fetchPayParams,
+  lightningAddressProblem,
   lnurlpUrl,
   requestInvoice,
+  type LnurlOptions,
 } from './lnurl';
 
 export interface LnbitsOptions {
@@ -54,6 +56,11 @@ export interface LnbitsOptions {
   /** lifetime of the invoices satmachine creates for wallet-to-wallet payments (default 24 h) */
   invoiceExpirySeconds?: number;
   requestTimeoutMs?: number;
+  /**
+   * Lightning addresses (LNURL-pay): allowLoopback (tests only: their LNURL server runs on
+   * 127.0.0.1), and the time and size caps. Default: public addresses only, 10 s, 64 KB.
+   */
+  lnurl?: LnurlOptions;
 }
 
 /** A registered wallet as the API shows it: never its keys. */
@@ -166,6 +173,17 @@ export class LnbitsBackend implements PaymentBackend {
     this.log = opts.logger.child({ component: 'lnbits' });
     this.box = opts.secretBox;
     this.client = new LnbitsClient(opts.url, { timeoutMs: opts.requestTimeoutMs });
+    if (opts.lnurl?.allowLoopback) {
+      this.log.warn(
+        { lnurl_allow_loopback: true },
+        'LNURL_ALLOW_LOOPBACK is on: Lightning addresses may reach 127.0.0.1 / ::1 on this host. For tests only; never in production',
+      );
+    }
+  }
+
+  /** Why this Lightning address cannot be paid from here (its domain resolves to a forbidden address), or null. */
+  addressProblem(address: string): Promise<string | null> {
+    return lightningAddressProblem(address, this.opts.lnurl);
   }
 
   // ---- wallet keys ----------------------------------------------------------------
@@ -423,9 +441,9 @@ export class LnbitsBackend implements PaymentBackend {
     } else {
       const amountMsat = BigInt(spec.amountSats) * 1000n;
       try {
-        const params = await fetchPayParams(spec.destination);
+        const params = await fetchPayParams(spec.destination, this.opts.lnurl);
         checkBounds(params, amountMsat);
-        const bolt11 = await requestInvoice(params, amountMsat, spec.memo);
+        const bolt11 = await requestInvoice(params, amountMsat, spec.memo, this.opts.lnurl);
         const checked = checkInvoice(params, bolt11, amountMsat);
         invoice = { paymentHash: checked.paymentHash, bolt11: checked.bolt11, expiresAt: checked.expiresAt };
       } catch (err) {

@@ -4,11 +4,33 @@
  * → a BOLT11 invoice, checked (amount, description hash, expiry) before anything
  * is paid. Plain http only for a local domain (localhost, 127.0.0.1, [::1]), so a
  * test can serve one.
+ *
+ * The URLs come from whoever typed the address (and the callback from its server), so every
+ * request is guarded (SSRF): the host's addresses are resolved once and every one must be
+ * public unicast (`addressPolicy.ts`; loopback only with the test-only allowLoopback), the
+ * connection goes to a checked address, no redirect is followed, the answer is capped
+ * (64 KB) and so is the time (10 s per request, connection to last byte).
  */
 import { createHash } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
+import { isIP } from 'node:net';
 import { decode } from 'light-bolt11-decoder';
 import { isLightningAddress, isPaymentHash } from '../domain/validation';
+import { checkHost, ForbiddenAddressError, forbiddenAddressReason, guardedLookup } from './addressPolicy';
 import { PaymentRefusedError } from './backend';
+
+export interface LnurlOptions {
+  /** 127.0.0.0/8 and ::1 may be reached: for tests only (LNURL_ALLOW_LOOPBACK) */
+  allowLoopback?: boolean;
+  /** the whole request, connection to last byte (default 10 s) */
+  timeoutMs?: number;
+  /** the largest answer read (default 64 KB) */
+  maxBodyBytes?: number;
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+export const LNURL_MAX_BODY_BYTES = 64 * 1024;
 
 export interface LnurlPayParams {
   address: string;
@@ -57,27 +79,119 @@ export function lnurlpUrl(address: string): URL {
   return new URL(`${scheme}://${domain}/.well-known/lnurlp/${encodeURIComponent(name)}`);
 }
 
-async function getJson(url: URL, what: string, timeoutMs: number): Promise<Record<string, unknown>> {
-  let res: Response;
-  let text: string;
+class BodyTooLargeError extends Error {}
+class DeadlineError extends Error {}
+
+/**
+ * One guarded GET: the host checked (an IP literal here, a name in the connection's lookup),
+ * no redirect followed (a 3xx is returned as it is), the body capped, one deadline for all.
+ */
+function guardedGet(
+  url: URL,
+  o: Required<LnurlOptions>,
+): Promise<{ status: number; location: string | undefined; text: string }> {
+  const policy = { allowLoopback: o.allowLoopback };
+  const bare = url.hostname.replace(/^\[|\]$/g, '');
+  // an IP literal never reaches a lookup: it is checked here; a name, in the connection's lookup
+  const literal = isIP(bare) ? forbiddenAddressReason(bare, policy) : null;
+  if (literal) return Promise.reject(new ForbiddenAddressError(bare, bare, literal));
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const finish = (done: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      done();
+    };
+    const request = url.protocol === 'https:' ? https.request : http.request;
+    const req = request(
+      url,
+      {
+        method: 'GET',
+        agent: false,
+        lookup: guardedLookup(policy),
+        headers: { accept: 'application/json', 'user-agent': 'satmachine' },
+      },
+      (res) => {
+        const status = res.statusCode ?? 0;
+        const location = typeof res.headers.location === 'string' ? res.headers.location : undefined;
+        if (status >= 300 && status < 400) {
+          finish(() => resolve({ status, location, text: '' }));
+          req.destroy();
+          return;
+        }
+        const declared = Number(res.headers['content-length'] ?? 0);
+        if (declared > o.maxBodyBytes) {
+          finish(() => reject(new BodyTooLargeError(`${declared} bytes announced`)));
+          req.destroy();
+          return;
+        }
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > o.maxBodyBytes) {
+            finish(() => reject(new BodyTooLargeError(`more than ${o.maxBodyBytes} bytes sent`)));
+            req.destroy();
+          } else chunks.push(chunk);
+        });
+        res.on('end', () =>
+          finish(() => resolve({ status, location, text: Buffer.concat(chunks).toString('utf8') })),
+        );
+        res.on('error', (err) => finish(() => reject(err)));
+        res.on('close', () =>
+          finish(() => reject(new Error('the connection closed before the answer ended'))),
+        );
+      },
+    );
+    const timer = setTimeout(() => {
+      finish(() => reject(new DeadlineError()));
+      req.destroy();
+    }, o.timeoutMs);
+    req.on('error', (err) => finish(() => reject(err)));
+    req.end();
+  });
+}
+
+function withDefaults(opts: LnurlOptions): Required<LnurlOptions> {
+  return {
+    allowLoopback: opts.allowLoopback ?? false,
+    timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    maxBodyBytes: opts.maxBodyBytes ?? LNURL_MAX_BODY_BYTES,
+  };
+}
+
+async function getJson(url: URL, what: string, opts: LnurlOptions): Promise<Record<string, unknown>> {
+  const o = withDefaults(opts);
+  let res: Awaited<ReturnType<typeof guardedGet>>;
   try {
-    res = await fetch(url, {
-      headers: { accept: 'application/json' },
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    text = await res.text();
+    res = await guardedGet(url, o);
   } catch (err) {
-    const e = err as Error & { cause?: { code?: string } };
+    if (err instanceof ForbiddenAddressError) throw refuse(`${what}: ${err.message}`, 'forbidden_address');
+    if (err instanceof BodyTooLargeError) {
+      throw refuse(
+        `${what}: ${url.host} answered more than ${Math.round(o.maxBodyBytes / 1024)} KB (${err.message}); an LNURL answer is far smaller: not paid`,
+        'lnurl_response_too_large',
+      );
+    }
+    const e = err as Error & { code?: string };
     const why =
-      e.name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000} s` : (e.cause?.code ?? e.message);
+      err instanceof DeadlineError ? `no answer within ${o.timeoutMs / 1000} s` : (e.code ?? e.message);
     throw new LnurlUnavailableError(`${what}: ${url.host} is unreachable (${why})`, { cause: err });
+  }
+  if (res.status >= 300 && res.status < 400) {
+    throw refuse(
+      `${what}: ${url.host} answered a redirect (HTTP ${res.status}${res.location ? ` to ${res.location.slice(0, 200)}` : ''}); ` +
+        'satmachine follows no redirects (the server of a Lightning address answers itself)',
+      'lnurl_redirect',
+    );
   }
   if (res.status >= 500) {
     throw new LnurlUnavailableError(`${what}: ${url.host} answered HTTP ${res.status}`);
   }
   let body: unknown;
   try {
-    body = JSON.parse(text);
+    body = JSON.parse(res.text);
   } catch {
     body = null;
   }
@@ -108,10 +222,34 @@ function msatField(obj: Record<string, unknown>, field: string, host: string): b
   );
 }
 
+/**
+ * Checked when a Lightning address is saved: what makes it unpayable from here — not
+ * name@domain, or a domain that resolves to an address satmachine does not connect to —
+ * or null. A domain DNS cannot answer now is not refused (it may be down for a while);
+ * paying checks again, on the connection itself.
+ */
+export async function lightningAddressProblem(
+  address: string,
+  opts: LnurlOptions = {},
+): Promise<string | null> {
+  let url: URL;
+  try {
+    url = lnurlpUrl(address);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  try {
+    await checkHost(url.hostname, { allowLoopback: opts.allowLoopback ?? false });
+  } catch (err) {
+    if (err instanceof ForbiddenAddressError) return `Lightning address ${address}: ${err.message}`;
+  }
+  return null;
+}
+
 /** Step 1: the address's pay parameters. */
-export async function fetchPayParams(address: string, timeoutMs = 10_000): Promise<LnurlPayParams> {
+export async function fetchPayParams(address: string, opts: LnurlOptions = {}): Promise<LnurlPayParams> {
   const url = lnurlpUrl(address);
-  const obj = await getJson(url, `Lightning address ${address}`, timeoutMs);
+  const obj = await getJson(url, `Lightning address ${address}`, opts);
   const host = url.host;
   if (obj.tag !== 'payRequest') {
     throw refuse(
@@ -170,13 +308,13 @@ export async function requestInvoice(
   params: LnurlPayParams,
   amountMsat: bigint,
   comment: string,
-  timeoutMs = 10_000,
+  opts: LnurlOptions = {},
 ): Promise<string> {
   const url = new URL(params.callback);
   url.searchParams.set('amount', amountMsat.toString());
   if (params.commentAllowed > 0 && comment)
     url.searchParams.set('comment', comment.slice(0, params.commentAllowed));
-  const obj = await getJson(url, `LNURL-pay callback of ${params.address}`, timeoutMs);
+  const obj = await getJson(url, `LNURL-pay callback of ${params.address}`, opts);
   if (typeof obj.pr !== 'string' || !obj.pr) {
     throw refuse(
       `LNURL-pay callback of ${params.address} returned no invoice (pr)`,

@@ -1,5 +1,8 @@
+import { createHash } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import fc from 'fast-check';
-import { generateSecretKey, getPublicKey } from 'nostr-tools/pure';
+import { finalizeEvent, generateSecretKey, getPublicKey } from 'nostr-tools/pure';
+import { bytesToHex } from 'nostr-tools/utils';
 import { insertWallet } from '../../src/db/ledger';
 import { newId } from '../../src/db/ids';
 import type { Pool } from '../../src/db/pool';
@@ -553,6 +556,144 @@ describe('fuzz: bad bodies on the write routes get a 4xx with a reason and write
     expect(problems).toEqual([]);
     expect(await fingerprint(db.pool)).toEqual(before);
   }
+
+  // Regression (issue 15): NIP-98 also accepted the URL the Host header named, so a token a user
+  // signed for another site (u=http://evil.example/api/v1/me/api-keys) minted a key here when the
+  // request said Host: evil.example. Only PUBLIC_URL counts now; Host and X-Forwarded-* never do.
+  it('NIP-98 tokens signed for another origin are 401 whatever Host / X-Forwarded-* / Forwarded say; nothing is written', async () => {
+    const secret = generateSecretKey();
+    await createUserWithKey(db.pool, secretBox, {
+      role: 'lp',
+      name: 'nostr fuzz',
+      pubkey: getPublicKey(secret),
+    });
+    const ours = new URL(api.url);
+    const port = ours.port;
+    const token = (u: string, method: string, body?: string) => {
+      const tags = [
+        ['u', u],
+        ['method', method],
+        ['nonce', bytesToHex(generateSecretKey()).slice(0, 16)],
+      ];
+      if (body) tags.push(['payload', createHash('sha256').update(body).digest('hex')]);
+      const e = finalizeEvent(
+        { kind: 27235, tags, content: '', created_at: Math.floor(Date.now() / 1000) },
+        secret,
+      );
+      return `Nostr ${Buffer.from(JSON.stringify(e)).toString('base64')}`;
+    };
+    const send = (method: string, path: string, headers: Record<string, string>, body?: string) =>
+      new Promise<Answer>((resolve) => {
+        const req = httpRequest(
+          `${api.url}${path}`,
+          {
+            method,
+            headers: {
+              ...headers,
+              ...(body !== undefined
+                ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }
+                : {}),
+            },
+          },
+          (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (c: string) => (text += c));
+            res.on('end', () => {
+              let parsed: unknown = null;
+              try {
+                parsed = JSON.parse(text);
+              } catch {
+                /* not JSON */
+              }
+              resolve({ status: res.statusCode ?? 0, body: parsed, text });
+            });
+          },
+        );
+        req.on('error', (err) => resolve({ status: 0, body: null, text: `no answer: ${err.message}` }));
+        req.end(body);
+      });
+
+    const hosts = fc.oneof(
+      fc.constantFrom(
+        'evil.example',
+        'EVIL.EXAMPLE',
+        'evil.example.',
+        `evil.example:${port}`,
+        `localhost:${port}`,
+        `LOCALHOST:${port}`,
+        `[::1]:${port}`,
+        `0.0.0.0:${port}`,
+        `127.0.0.2:${port}`,
+        `127.0.0.1:${port}.evil.example`,
+        `127.0.0.1:${port}@evil.example`,
+        `evil.example#@127.0.0.1:${port}`,
+        '127.0.0.1',
+        '127.0.0.1:1',
+        '169.254.169.254',
+        'xn--e1afmkfd.example',
+      ),
+      fc.domain(),
+      fc.tuple(fc.domain(), fc.integer({ min: 1, max: 65_535 })).map(([d, p]) => `${d}:${p}`),
+      fc.ipV4(),
+      fc.ipV6().map((ip) => `[${ip}]:${port}`),
+    );
+    const routes = [
+      { method: 'POST', path: '/api/v1/me/api-keys', body: undefined },
+      { method: 'POST', path: '/api/v1/ledger/wallets', body: '{"name":"forged"}' },
+      { method: 'GET', path: '/api/v1/me', body: undefined },
+      { method: 'GET', path: '/api/v1/me/api-keys?x=1', body: undefined },
+    ] as const;
+    const shapes = ['host', 'x-forwarded-host', 'both', 'forwarded', 'all'] as const;
+    const cases = fc
+      .sample(
+        fc.record({
+          host: hosts,
+          scheme: fc.constantFrom('http', 'https'),
+          shape: fc.constantFrom(...shapes),
+          route: fc.constantFrom(...routes),
+        }),
+        { seed: rng.seed, numRuns: 150 },
+      )
+      .filter(({ host, scheme, route }) => {
+        // a spelling of our own URL (e.g. 127.1 is 127.0.0.1) is not another origin
+        try {
+          return new URL(`${scheme}://${host}${route.path}`).href !== new URL(`${api.url}${route.path}`).href;
+        } catch {
+          return true;
+        }
+      });
+    expect(cases.length).toBeGreaterThan(100);
+
+    const before = await fingerprint(db.pool);
+    const problems: string[] = [];
+    for (const { host, scheme, shape, route } of cases) {
+      const forwarded = { 'x-forwarded-host': host, 'x-forwarded-proto': scheme };
+      const headers: Record<string, string> = {
+        host: shape === 'host' || shape === 'both' || shape === 'all' ? host : ours.host,
+        ...(shape === 'x-forwarded-host' || shape === 'both' || shape === 'all' ? forwarded : {}),
+        ...(shape === 'forwarded' || shape === 'all' ? { forwarded: `host="${host}";proto=${scheme}` } : {}),
+        ...(shape === 'all' ? { 'x-forwarded-port': '80', 'x-original-host': host } : {}),
+        authorization: token(`${scheme}://${host}${route.path}`, route.method, route.body),
+      };
+      const a = await send(route.method, route.path, headers, route.body);
+      const problem = a.status === 401 ? refusalProblem(a) : `status ${a.status}`;
+      if (problem)
+        problems.push(
+          `${route.method} ${route.path} ${shape} ${scheme}://${host}: ${problem}: ${a.text.slice(0, 200)}`,
+        );
+    }
+    expect(problems).toEqual([]);
+    expect(await fingerprint(db.pool)).toEqual(before);
+
+    // the same signer with a token for our URL is served, whatever Host says
+    const minted = await send('POST', '/api/v1/me/api-keys', {
+      host: 'evil.example',
+      'x-forwarded-host': 'evil.example',
+      authorization: token(`${api.url}/api/v1/me/api-keys`, 'POST'),
+    });
+    expect(minted.status).toBe(201);
+  });
 
   // Regression: a NUL character passed the zod string schemas and PostgreSQL refused it
   // (SQLSTATE 22021) with a 500; the route registry now refuses NUL anywhere in the input.

@@ -1,3 +1,4 @@
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Client } from '@temporalio/client';
 import { createApp } from '../../src/api/app';
@@ -27,7 +28,15 @@ export async function startApi(opts: {
   taskQueue?: string;
   relays?: string[];
   ledger?: LedgerBackend | null;
+  /** PUBLIC_URL (what NIP-98 tokens must name); default: the URL the API listens on */
+  publicUrl?: string;
 }): Promise<TestApi> {
+  // listen first: the public URL NIP-98 checks against is the real one (with its port)
+  const server = await new Promise<import('node:http').Server>((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const deps: ApiDeps = {
     pool: opts.pool,
     temporal: opts.temporal,
@@ -39,16 +48,12 @@ export async function startApi(opts: {
       taskQueue: opts.taskQueue ?? 'unused',
       namespace: 'default',
       temporalUiUrl: 'http://127.0.0.1:8233',
-      publicUrl: 'http://127.0.0.1',
+      publicUrl: opts.publicUrl ?? url,
       relays: opts.relays ?? [],
       stuckThresholdMinutes: 30,
     },
   };
-  const app = createApp(deps);
-  const server = await new Promise<import('node:http').Server>((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  server.on('request', createApp(deps));
   return {
     url,
     deps,

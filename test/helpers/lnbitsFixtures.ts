@@ -1,5 +1,5 @@
 /** satmachine rows (super, operators, machines, LPs) whose wallets are real LNbits wallets. */
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { generateSecretKey, getPublicKey } from 'nostr-tools/pure';
 import { bytesToHex } from 'nostr-tools/utils';
@@ -150,6 +150,12 @@ export async function startLnbitsApi(opts: {
   taskQueue: string;
   lnbits: LnbitsBackend;
 }): Promise<TestApi> {
+  // listen first: the public URL NIP-98 checks against is the real one (with its port)
+  const server = await new Promise<Server>((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const deps: ApiDeps = {
     pool: opts.pool,
     temporal: opts.temporal,
@@ -161,15 +167,12 @@ export async function startLnbitsApi(opts: {
       taskQueue: opts.taskQueue,
       namespace: 'default',
       temporalUiUrl: 'http://127.0.0.1:8233',
-      publicUrl: 'http://127.0.0.1',
+      publicUrl: url,
       relays: [],
       stuckThresholdMinutes: 30,
     },
   };
-  const server = await new Promise<Server>((resolve) => {
-    const s = createApp(deps).listen(0, '127.0.0.1', () => resolve(s));
-  });
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  server.on('request', createApp(deps));
   return {
     url,
     deps,

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { generateSecretKey, getPublicKey, finalizeEvent } from 'nostr-tools/pure';
 import { bytesToHex } from 'nostr-tools/utils';
 import { createUserWithKey } from '../../src/api/userAccounts';
@@ -269,14 +270,16 @@ describe('API: LP view, balance settlement and NIP-98', () => {
   describe('NIP-98', () => {
     const secret = generateSecretKey();
     const pubkey = getPublicKey(secret);
+    let nostrUserId: string;
     beforeAll(async () => {
-      await createUserWithKey(db.pool, secretBox, { role: 'lp', name: 'nostr lp', pubkey });
+      nostrUserId = (await createUserWithKey(db.pool, secretBox, { role: 'lp', name: 'nostr lp', pubkey }))
+        .user.id;
     });
 
     const token = (
       url: string,
       method: string,
-      opts: { body?: string; createdAt?: number; key?: Uint8Array } = {},
+      opts: { body?: string; createdAt?: number; key?: Uint8Array; extraTags?: string[][] } = {},
     ) => {
       // a nonce keeps two requests in the same second from being one event (a replay)
       const tags = [
@@ -285,6 +288,7 @@ describe('API: LP view, balance settlement and NIP-98', () => {
         ['nonce', bytesToHex(generateSecretKey()).slice(0, 16)],
       ];
       if (opts.body) tags.push(['payload', createHash('sha256').update(opts.body).digest('hex')]);
+      tags.push(...(opts.extraTags ?? []));
       const e = finalizeEvent(
         { kind: 27235, tags, content: '', created_at: opts.createdAt ?? Math.floor(Date.now() / 1000) },
         opts.key ?? secret,
@@ -320,6 +324,123 @@ describe('API: LP view, balance settlement and NIP-98', () => {
         body: JSON.stringify({ name: 'other' }),
       });
       expect(tampered.status).toBe(401);
+    });
+
+    /** A request with any Host / X-Forwarded-* headers (fetch would set Host itself). */
+    const raw = (method: string, path: string, headers: Record<string, string>, body?: string) =>
+      new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = httpRequest(
+          `${api.url}${path}`,
+          {
+            method,
+            headers: {
+              ...headers,
+              ...(body !== undefined
+                ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }
+                : {}),
+            },
+          },
+          (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (c: string) => (text += c));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+          },
+        );
+        req.on('error', reject);
+        req.end(body);
+      });
+    const keyCount = async () =>
+      Number(
+        (
+          await db.pool.query('SELECT count(*) AS n FROM satmachine.api_keys WHERE user_id = $1', [
+            nostrUserId,
+          ])
+        ).rows[0].n,
+      );
+
+    it('never trusts the Host header: a token signed for another site is refused whatever Host / X-Forwarded-* say', async () => {
+      const before = await keyCount();
+      const evil = 'http://evil.example/api/v1/me/api-keys';
+      const shapes: Record<string, string>[] = [
+        { host: 'evil.example' },
+        { host: 'evil.example', 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'http' },
+        { 'x-forwarded-host': 'evil.example' },
+        { 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'http', 'x-forwarded-port': '80' },
+        { forwarded: 'host=evil.example;proto=http' },
+      ];
+      for (const headers of shapes) {
+        const r = await raw('POST', '/api/v1/me/api-keys', {
+          ...headers,
+          authorization: token(evil, 'POST'),
+        });
+        expect({ headers, status: r.status }).toEqual({ headers, status: 401 });
+        expect(r.text).toContain('the u tag must be');
+      }
+      // our own URL with another host name (as a proxy may pass it) is refused as well
+      const ours = new URL(api.url);
+      const otherName = `http://localhost:${ours.port}/api/v1/me/api-keys`;
+      const r = await raw('POST', '/api/v1/me/api-keys', {
+        host: `localhost:${ours.port}`,
+        authorization: token(otherName, 'POST'),
+      });
+      expect(r.status).toBe(401);
+      expect(await keyCount()).toBe(before);
+    });
+
+    it('a token for our public URL mints a key, whatever Host the request carries', async () => {
+      const before = await keyCount();
+      const url = `${api.url}/api/v1/me/api-keys`;
+      const minted = await raw('POST', '/api/v1/me/api-keys', {
+        host: 'evil.example',
+        'x-forwarded-host': 'evil.example',
+        authorization: token(url, 'POST'),
+      });
+      expect(minted.status).toBe(201);
+      expect(JSON.parse(minted.text).api_key).toEqual(expect.any(String));
+      expect(await keyCount()).toBe(before + 1);
+      // the URL is compared normalised: an upper-case scheme is the same URL
+      const upper = url.replace('http://', 'HTTP://');
+      expect(
+        (
+          await raw('GET', '/api/v1/me', {
+            authorization: token(upper.replace('/me/api-keys', '/me'), 'GET'),
+          })
+        ).status,
+      ).toBe(200);
+    });
+
+    it('binds the body: a payload tag must match it, even on a request without one; tags are not doubled', async () => {
+      const other = createHash('sha256').update('{"name":"x"}').digest('hex');
+      expect(
+        (await get('/api/v1/me', token(`${api.url}/api/v1/me`, 'GET', { extraTags: [['payload', other]] })))
+          .status,
+      ).toBe(401);
+      // a body without a payload tag
+      const body = JSON.stringify({ name: 'unsigned body' });
+      const unsigned = await raw(
+        'POST',
+        '/api/v1/ledger/wallets',
+        { authorization: token(`${api.url}/api/v1/ledger/wallets`, 'POST') },
+        body,
+      );
+      expect(unsigned.status).toBe(401);
+      expect(unsigned.text).toContain('payload tag');
+      // two u tags (one ours, one another site's): which one was meant is not guessed
+      const doubled = await get(
+        '/api/v1/me',
+        token(`${api.url}/api/v1/me`, 'GET', { extraTags: [['u', 'http://evil.example/api/v1/me']] }),
+      );
+      expect(doubled.status).toBe(401);
+      // an event from the future past the window
+      expect(
+        (
+          await get(
+            '/api/v1/me',
+            token(`${api.url}/api/v1/me`, 'GET', { createdAt: Math.floor(Date.now() / 1000) + 120 }),
+          )
+        ).status,
+      ).toBe(401);
     });
 
     it('refuses a replay, a wrong URL or method, a stale event and a mis-signed one', async () => {

@@ -4,6 +4,7 @@
  * network, the payment observer, refusals, and the key registration API.
  * LNbits is installed by scripts/install-lnbits.sh; if it cannot be, this file fails.
  */
+import { createUserWithKey } from '../../src/api/userAccounts';
 import { settlementWorkflowId } from '../../src/contract';
 import { getLnbitsPayments } from '../../src/db/lnbits';
 import { startPaymentListener } from '../../src/ingest/paymentListener';
@@ -53,6 +54,8 @@ describe('LNbits payment backend (real LNbits, FakeWallet)', () => {
     proxy = await LossyProxy.start(lnbits.url);
     db = await freshDatabase();
     temporal = await temporalClient();
+    // the test LNURL server runs on 127.0.0.1: these backends allow loopback (LNURL_ALLOW_LOOPBACK,
+    // test-only); `strict` below is the production policy
     backend = new LnbitsBackend({
       pool: db.pool,
       logger: testLogger,
@@ -60,8 +63,15 @@ describe('LNbits payment backend (real LNbits, FakeWallet)', () => {
       secretBox,
       pollIntervalMs: 300,
       safetyPollMs: 2_000,
+      lnurl: { allowLoopback: true },
     });
-    workerBackend = new LnbitsBackend({ pool: db.pool, logger: testLogger, url: proxy.url, secretBox });
+    workerBackend = new LnbitsBackend({
+      pool: db.pool,
+      logger: testLogger,
+      url: proxy.url,
+      secretBox,
+      lnurl: { allowLoopback: true },
+    });
     const w = await testWorker({ pool: db.pool, payments: workerBackend });
     taskQueue = w.taskQueue;
     worker = w.start();
@@ -320,6 +330,107 @@ describe('LNbits payment backend (real LNbits, FakeWallet)', () => {
       }),
     ).rejects.toMatchObject({ code: 'unknown_address' });
     expect(await balances([payer, external])).toEqual([1_000, 0]);
+  });
+
+  it('refuses a Lightning address on a forbidden network: 422 at PUT /lp/preferences, nothing fetched (SSRF)', async () => {
+    // the production policy (no loopback), in the same process as the test-only allowance
+    const strict = new LnbitsBackend({ pool: db.pool, logger: testLogger, url: lnbits.url, secretBox });
+    const strictApi = await startLnbitsApi({
+      pool: db.pool,
+      temporal: temporal.client,
+      taskQueue,
+      lnbits: strict,
+    });
+    try {
+      const { api_key } = await createUserWithKey(db.pool, secretBox, { role: 'lp', name: 'ivan' });
+      const payout = await lnbits.createWallet('ivan payout');
+      const registered = await strictApi.call('POST', '/api/v1/lnbits/wallets', api_key, {
+        wallet_id: payout.id,
+        admin_key: payout.adminKey,
+        invoice_key: payout.invoiceKey,
+      });
+      expect(registered.status).toBe(201);
+      const external = await lnbits.createWallet('ivan elsewhere');
+      const address = lnurl.address('ivan', external);
+      const port = address.split(':')[1]!;
+      const seen = lnurl.requests.length;
+      // an IP literal, and a name that resolves to loopback (checked after DNS)
+      for (const forbidden of [address, `ivan@localhost:${port}`]) {
+        const put = await strictApi.call('PUT', '/api/v1/lp/preferences', api_key, {
+          dca_wallet_id: payout.id,
+          autoforward_ln_address: forbidden,
+          autoforward_enabled: true,
+        });
+        expect({ forbidden, status: put.status }).toEqual({ forbidden, status: 422 });
+        expect(put.body.error.details.map((d: { field: string }) => d.field)).toEqual([
+          'body.autoforward_ln_address',
+        ]);
+        expect(put.body.error.message).toMatch(
+          /loopback address .*connects only to public internet addresses/,
+        );
+      }
+      expect((await strictApi.call('GET', '/api/v1/lp/preferences', api_key)).status).toBe(404);
+      // the check resolves the host only: the LNURL server was never asked
+      expect(lnurl.requests.length).toBe(seen);
+      // the test-only allowance (the backend of the other API) accepts it
+      const allowed = await api.call('PUT', '/api/v1/lp/preferences', api_key, {
+        dca_wallet_id: payout.id,
+        autoforward_ln_address: address,
+        autoforward_enabled: true,
+      });
+      expect(allowed.status).toBe(201);
+    } finally {
+      await strictApi.close();
+      await strict.close();
+    }
+  });
+
+  it('an autoforward to a forbidden address fails its leg at once (non-retryable) with the reason; nothing paid', async () => {
+    // a platform of its own (database, worker with the production policy), signalled directly:
+    // the shared listener does not know its wallets
+    const db2 = await freshDatabase();
+    const strict = new LnbitsBackend({ pool: db2.pool, logger: testLogger, url: lnbits.url, secretBox });
+    const w = await testWorker({ pool: db2.pool, payments: strict });
+    const running = w.start();
+    try {
+      await createLnbitsSuper(db2.pool, lnbits, strict);
+      const op = await createOperator(db2.pool);
+      const opW = await lnbits.createWallet('strict operator');
+      await strict.registerWallet(op.id, { wallet_id: opW.id, invoice_key: opW.invoiceKey });
+      await setDefaultSplits(db2.pool, op, [{ target: opW.id, fraction: '1.000000', label: 'owner' }]);
+      const machine = await createLnbitsMachine(db2.pool, lnbits, strict, op, 'strict');
+      const external = await lnbits.createWallet('judy elsewhere');
+      const address = lnurl.address('judy', external);
+      // stored without the check on save (e.g. before it existed): the payment refuses it
+      const judy = await createLnbitsLp(db2.pool, lnbits, strict, machine, {
+        name: 'judy',
+        depositCents: 10_000,
+        autoforward: address,
+      });
+      const seen = lnurl.requests.length;
+      const hash = await lnbitsCashOut(lnbits, temporal.client, w.taskQueue, machine, op, customer, {
+        wireSats: 10_000,
+        feeSats: 500,
+        fiat: '10.00',
+        observed: 'signal',
+      });
+      const s = await awaitStatus(db2.pool, hash, ['errored'], 60_000);
+      const legs = await legsOf(db2.pool, s.id);
+      const dca = legs.find((l) => l.leg_type === 'dca')!;
+      const forward = legs.find((l) => l.leg_type === 'autoforward')!;
+      expect(dca.status).toBe('completed');
+      expect(forward.status).toBe('failed');
+      expect(forward.error_message).toContain('127.0.0.1 is a loopback address (127.0.0.0/8)');
+      expect(forward.error_message).toContain('connects only to public internet addresses');
+      expect((await payLegAttempts(hash)).get(forward.id)).toBe(1);
+      expect(await getLnbitsPayments(db2.pool, forward.id)).toEqual([]);
+      expect(lnurl.requests.length).toBe(seen);
+      expect(await balances([judy.wallet, external])).toEqual([dca.amount_sats, 0]);
+    } finally {
+      await running.stop();
+      await strict.close();
+      await db2.close();
+    }
   });
 
   it('a revoked key fails the legs at once with a clear reason; new keys and a retry pay each leg once', async () => {

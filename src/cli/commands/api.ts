@@ -21,7 +21,12 @@ export async function apiCommand(config: Config, log: Logger): Promise<void> {
     namespace: config.temporal.namespace,
   });
   const { ledger, lnbits } = createPaymentBackend(
-    { kind: config.paymentBackend, lnbitsUrl: config.lnbitsUrl, secretBox: loadSecretBox(config) },
+    {
+      kind: config.paymentBackend,
+      lnbitsUrl: config.lnbitsUrl,
+      lnurlAllowLoopback: config.lnurlAllowLoopback,
+      secretBox: loadSecretBox(config),
+    },
     pool,
     log,
   );
@@ -52,6 +57,13 @@ export async function apiCommand(config: Config, log: Logger): Promise<void> {
     );
   });
   log.info({ url: config.api.publicUrl }, 'API listening');
+  if (config.api.publicUrlDefaulted && ['0.0.0.0', '::', '[::]'].includes(config.api.host)) {
+    log.warn(
+      { public_url: config.api.publicUrl },
+      'PUBLIC_URL is unset and the API listens on every interface: NIP-98 requests are checked against ' +
+        `${config.api.publicUrl}, which no client signs for; set PUBLIC_URL to the URL clients use`,
+    );
+  }
   await untilSignal();
   await new Promise<void>((r) => server.close(() => r()));
   await temporal.connection.close().catch(() => undefined);

@@ -24,7 +24,12 @@ export async function ingestCommand(config: Config, log: Logger): Promise<void> 
     namespace: config.temporal.namespace,
   });
   const { backend } = createPaymentBackend(
-    { kind: config.paymentBackend, lnbitsUrl: config.lnbitsUrl, secretBox: loadSecretBox(config) },
+    {
+      kind: config.paymentBackend,
+      lnbitsUrl: config.lnbitsUrl,
+      lnurlAllowLoopback: config.lnurlAllowLoopback,
+      secretBox: loadSecretBox(config),
+    },
     pool,
     log,
   );

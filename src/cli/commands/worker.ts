@@ -31,7 +31,12 @@ export async function workerCommand(config: Config, log: Logger): Promise<void> 
   });
   const pool = openPool(config, 'satmachine-worker', 50);
   const { backend } = createPaymentBackend(
-    { kind: config.paymentBackend, lnbitsUrl: config.lnbitsUrl, secretBox: loadSecretBox(config) },
+    {
+      kind: config.paymentBackend,
+      lnbitsUrl: config.lnbitsUrl,
+      lnurlAllowLoopback: config.lnurlAllowLoopback,
+      secretBox: loadSecretBox(config),
+    },
     pool,
     log,
   );

@@ -1,0 +1,59 @@
+import { loadConfig } from '../../src/config';
+
+/** Runs loadConfig with these variables set (undefined: unset), the environment restored after. */
+function withEnv<T>(vars: Record<string, string | undefined>, fn: () => T): T {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  const apply = (v: Record<string, string | undefined>) => {
+    for (const [k, val] of Object.entries(v)) {
+      if (val === undefined) delete process.env[k];
+      else process.env[k] = val;
+    }
+  };
+  apply(vars);
+  try {
+    return fn();
+  } finally {
+    apply(saved);
+  }
+}
+
+const base = { PUBLIC_URL: undefined, API_HOST: undefined, PORT: undefined, LNURL_ALLOW_LOOPBACK: undefined };
+
+describe('config: PUBLIC_URL (what NIP-98 is checked against) and LNURL_ALLOW_LOOPBACK', () => {
+  it('PUBLIC_URL defaults to the listen address and is normalised when set', () => {
+    expect(withEnv({ ...base, PORT: '3100' }, loadConfig).api).toMatchObject({
+      publicUrl: 'http://127.0.0.1:3100',
+      publicUrlDefaulted: true,
+    });
+    expect(withEnv({ ...base, API_HOST: '::1', PORT: '3100' }, loadConfig).api.publicUrl).toBe(
+      'http://[::1]:3100',
+    );
+    expect(withEnv({ ...base, PUBLIC_URL: 'HTTPS://ATM.Example.com:443/' }, loadConfig).api).toMatchObject({
+      publicUrl: 'https://atm.example.com',
+      publicUrlDefaulted: false,
+    });
+    expect(
+      withEnv({ ...base, PUBLIC_URL: 'https://example.com/satmachine/' }, loadConfig).api.publicUrl,
+    ).toBe('https://example.com/satmachine');
+  });
+
+  it('refuses a PUBLIC_URL that is not a plain http(s) base URL', () => {
+    for (const bad of [
+      'atm.example.com',
+      'ftp://atm.example.com',
+      'https://a.example/?x=1',
+      'https://u:p@a.example',
+      'https://a.example/#f',
+    ])
+      expect(() => withEnv({ ...base, PUBLIC_URL: bad }, loadConfig)).toThrow(/PUBLIC_URL must be/);
+  });
+
+  it('LNURL_ALLOW_LOOPBACK is off by default, 1 turns it on, and production refuses it', () => {
+    expect(withEnv(base, loadConfig).lnurlAllowLoopback).toBe(false);
+    expect(withEnv({ ...base, LNURL_ALLOW_LOOPBACK: '1' }, loadConfig).lnurlAllowLoopback).toBe(true);
+    expect(() => withEnv({ ...base, LNURL_ALLOW_LOOPBACK: 'yes' }, loadConfig)).toThrow(/must be 1 or 0/);
+    expect(() => withEnv({ ...base, LNURL_ALLOW_LOOPBACK: '1', NODE_ENV: 'production' }, loadConfig)).toThrow(
+      /tests only/,
+    );
+  });
+});
