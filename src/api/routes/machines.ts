@@ -148,7 +148,9 @@ export function machineRoutes(r: RouteRegistry, deps: ApiDeps): void {
       method: 'post',
       path: '/machines',
       summary:
-        'Register a machine (public key as hex or npub); with the ledger backend a missing wallet_id gets a new wallet',
+        'Register a machine (public key as hex or npub); with the ledger backend a missing wallet_id gets a new wallet. ' +
+        "Several operators may register one key until the machine's own events prove one registration (key_state, docs/protocol.md §2.1); " +
+        'a key already proven is a 409 that does not say who holds it',
       tag: 'machines',
       auth: ['operator'],
       status: 201,
