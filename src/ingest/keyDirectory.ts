@@ -23,15 +23,13 @@ export type Route =
  * machine's stored beacon again and the proven registration gets it).
  *
  * A machine key may be registered by several operators (docs/protocol.md §2.1):
- * `route` picks the registration an event is addressed to (p tag), `routeUnaddressed`
- * the one a beacon (no p tag) belongs to.
+ * `route` picks the registration an event is addressed to (p tag). Inactive
+ * registrations are loaded too: a change of any registration re-subscribes.
  */
 export class KeyDirectory {
   operators = new Map<string, OperatorKey>();
   /** active registrations per machine key (hex) */
   machines = new Map<string, MachineRow[]>();
-  /** registrations per machine key, active or not */
-  private registrations = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private signature = '';
 
@@ -62,16 +60,13 @@ export class KeyDirectory {
     }
     this.operators = operators;
     const machines = new Map<string, MachineRow[]>();
-    const registrations = new Map<string, number>();
     for (const m of all) {
-      registrations.set(m.machine_pubkey_hex, (registrations.get(m.machine_pubkey_hex) ?? 0) + 1);
       if (!m.is_active) continue;
       const list = machines.get(m.machine_pubkey_hex);
       if (list) list.push(m);
       else machines.set(m.machine_pubkey_hex, [m]);
     }
     this.machines = machines;
-    this.registrations = registrations;
     const signature =
       [...operators.keys()].sort().join(',') +
       '|' +
@@ -126,31 +121,6 @@ export class KeyDirectory {
       ok: false,
       reason: 'unknown_pubkey',
       detail: `author ${pubkey.slice(0, 12)}… is not an active machine of the operator the event is addressed to`,
-    };
-  }
-
-  /**
-   * An event that names no operator (a beacon): the proven registration of the key, or
-   * the key's only registration while nobody else claims it. Two or more unverified
-   * registrations: nobody (the event cannot say whose machine it is).
-   */
-  routeUnaddressed(pubkey: string): Route {
-    const regs = this.machines.get(pubkey);
-    if (!regs)
-      return {
-        ok: false,
-        reason: 'unknown_pubkey',
-        detail: `author ${pubkey.slice(0, 12)}… is not an active machine`,
-      };
-    const proven = regs.find((m) => m.key_state === 'proven');
-    if (proven) return { ok: true, machine: proven, operator: null };
-    const only = regs[0]!;
-    if (this.registrations.get(pubkey) === 1 && only.key_state === 'unverified')
-      return { ok: true, machine: only, operator: null };
-    return {
-      ok: false,
-      reason: 'unproven_key',
-      detail: `${this.registrations.get(pubkey)} registrations claim this key and none is proven; an event that names no operator goes to none`,
     };
   }
 

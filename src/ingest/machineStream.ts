@@ -7,7 +7,7 @@ import {
   type SignedEvent,
 } from '../contract';
 import { applyBootstrapState } from '../db/cassettes';
-import { proveMachineKey } from '../db/machines';
+import { getMachineByPubkey, proveMachineKey } from '../db/machines';
 import type { Pool } from '../db/pool';
 import { withTransaction } from '../db/pool';
 import { upsertBeacon, upsertFleetSnapshot } from '../db/telemetry';
@@ -80,10 +80,14 @@ export function createMachineStream(deps: { keys: KeyDirectory; pool: Pool; logg
             `beacon: ${parsed.error.issues[0]!.path.join('.')}: ${parsed.error.issues[0]!.message}`,
           );
         const b = parsed.data;
-        // a beacon names no operator: it proves nothing and goes to the proven (or only) registration
-        const route = deps.keys.routeUnaddressed(event.pubkey);
-        if (!route.ok) return drop(route.reason, route.detail);
-        const machine = route.machine;
+        // a beacon names no operator: it proves nothing and goes to the proven registration,
+        // or the key's only one (read from the database, not the directory's last reload)
+        const machine = await getMachineByPubkey(deps.pool, event.pubkey, null);
+        if (!machine?.is_active)
+          return drop(
+            'unproven_key',
+            'a beacon names no operator: it goes to the proven registration of its key, or its only one, and there is neither',
+          );
         const applied = await upsertBeacon(deps.pool, machine.id, event.id, at, {
           cash_in: b.cash_in,
           cash_out: b.cash_out,
