@@ -168,7 +168,7 @@ describe('machine keys cannot be squatted', () => {
     await directoryHas(key.pubkey, 2);
   });
 
-  it('a beacon names no operator: with two unproven registrations it goes to neither', async () => {
+  it('a beacon names no operator: with two registrations and none proven it goes to neither', async () => {
     const before = await droppedCount('unproven_key');
     await publisher.publish(
       beacon(key, { cash_in: true, name: 'Main Street', version: '9.9.9' }, now() - 60),
@@ -291,6 +291,50 @@ describe('machine keys cannot be squatted', () => {
     await publisher.publish(telemetry(key, a, { for: 'alice again' }));
     await eventually(async () => (await machineOf(a, machineA.id)).key_state === 'proven');
     expect((await machineOf(b, machineB.id)).key_state).toBe('unproven');
+  });
+
+  it('the cassette bootstrap addressed to one operator proves its registration; telemetry for a third operator proves none', async () => {
+    const k = newKey();
+    const mine = await register(a, k.pubkey, 'Bootstrap ATM');
+    const theirs = await register(b, k.pubkey, 'Bootstrap squat');
+    expect([mine.status, theirs.status]).toEqual([201, 201]);
+    await directoryHas(k.pubkey, 2);
+
+    // addressed to C, who has no registration of the key: dropped, nobody proven
+    const before = await droppedCount('undecryptable');
+    await publisher.publish(telemetry(k, c, { for: 'carol' }));
+    await eventually(
+      async () => (await droppedCount('undecryptable')) > before,
+      30_000,
+      'the telemetry dropped',
+    );
+    expect((await machineOf(a, mine.body.id)).key_state).toBe('unverified');
+    expect((await machineOf(b, theirs.body.id)).key_state).toBe('unverified');
+
+    await publisher.publish(
+      signEvent(k.secretHex, {
+        kind: 30078,
+        tags: [
+          ['d', `bitspire-cassettes-state:${mine.body.machine_npub}`],
+          ['p', a.pubkey],
+        ],
+        content: encryptFor(
+          k.secretHex,
+          a.pubkey,
+          JSON.stringify({ positions: { '1': { denomination: 20, count: 80 } } }),
+        ),
+        created_at: now(),
+      }),
+    );
+    const rows = await eventually(async () => {
+      const r = await api.call('GET', `/api/v1/machines/${mine.body.id}/cassettes`, a.apiKey);
+      return r.body.positions?.length ? r.body.positions : null;
+    });
+    expect(rows[0]).toMatchObject({ position: 1, denomination: 20, count: 80 });
+    expect((await machineOf(a, mine.body.id)).key_state).toBe('proven');
+    expect((await machineOf(b, theirs.body.id)).key_state).toBe('unproven');
+    const squatted = await api.call('GET', `/api/v1/machines/${theirs.body.id}/cassettes`, b.apiKey);
+    expect(squatted.body.positions).toEqual([]);
   });
 
   it('an event sent before its operator registered the key is not lost: it proves the registration made later', async () => {
