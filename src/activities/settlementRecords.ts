@@ -10,6 +10,7 @@ import {
   getMachine,
   getMachineByPubkey,
   getMachineByWallet,
+  proveMachineKey,
   type MachineRow,
 } from '../db/machines';
 import { withTransaction } from '../db/pool';
@@ -120,7 +121,8 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
   }): Promise<AttributionResult> {
     const { event, payment } = input;
     const walletMachine = await getActiveMachineByWallet(pool, payment.wallet_id);
-    const signerMachine = await getMachineByPubkey(pool, event.pubkey.toLowerCase());
+    // the signer's registration that the event is addressed to (p tag), never "the first row"
+    const signerMachine = await getMachineByPubkey(pool, event.pubkey.toLowerCase(), pTags(event));
     const machine = walletMachine ?? signerMachine;
     const info = machine ? machineInfo(machine) : null;
     const reject = (reason: string, content: SettlementEventContent | null = null): AttributionResult => ({
@@ -143,6 +145,11 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
       const who = signerMachine ? `machine ${signerMachine.id} (${signerMachine.name})` : 'an unknown key';
       return reject(
         `event signed by ${who}, but the payment was seen on the wallet of machine ${walletMachine.id} (${walletMachine.name})`,
+      );
+    }
+    if (walletMachine.key_state === 'unproven') {
+      return reject(
+        "this machine's key was proven by another operator's registration: the machine addresses another operator",
       );
     }
     const operator = await getUser(pool, walletMachine.operator_user_id);
@@ -229,6 +236,14 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
           status: existing.status as SettlementStatus,
           already_final: FINAL.includes(existing.status),
         };
+      }
+      // the machine's first recorded event proves its registration of the key (and
+      // marks the other operators' registrations unproven), in this transaction
+      if ((await proveMachineKey(c, input.machine_id)) !== 'proven') {
+        throw notRetryable(
+          "another operator's registration of this machine key was proven first; the settlement is not recorded for this one",
+          'MachineKeyUnproven',
+        );
       }
       const machine = (await getMachine(c, input.machine_id))!;
       const config = await getSuperConfig(c);
@@ -355,7 +370,7 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
   }): Promise<{ settlement_id: string | null; machine: MachineInfo | null }> {
     const machine =
       (input.wallet_id ? await getActiveMachineByWallet(pool, input.wallet_id) : null) ??
-      (input.signer_pubkey ? await getMachineByPubkey(pool, input.signer_pubkey) : null);
+      (input.signer_pubkey ? await getMachineByPubkey(pool, input.signer_pubkey, null) : null);
     if (!machine) {
       log.warn(
         { payment_hash: input.payment_hash },

@@ -15,9 +15,18 @@ export interface MachineRow {
   operator_cash_in_fee_fraction: string;
   operator_cash_out_fee_fraction: string;
   distribution_delay_seconds: number;
+  key_state: KeyState;
+  key_proven_at: Date | null;
   created_at: Date;
   updated_at: Date;
 }
+
+/**
+ * Proof of a registration's machine key (docs/protocol.md §2.1): `unverified` until an
+ * event signed by the key and addressed (p tag) to this operator is recorded, then
+ * `proven`; `unproven` when another operator's registration of the key was proven.
+ */
+export type KeyState = 'unverified' | 'proven' | 'unproven';
 
 export interface NewMachine {
   operator_user_id: string;
@@ -45,12 +54,19 @@ export const MACHINE_UPDATABLE = [
   'distribution_delay_seconds',
 ] as const;
 
+/**
+ * A new registration is `unverified`, or `unproven` when another registration of the
+ * key is proven already (the API refuses that case with a 409 before inserting).
+ */
 export async function insertMachine(db: Queryable, m: NewMachine): Promise<MachineRow> {
   const { rows } = await db.query<MachineRow>(
     `INSERT INTO satmachine.dca_machines
        (id, operator_user_id, machine_npub, machine_pubkey_hex, wallet_id, name, location, fiat_code,
-        operator_cash_in_fee_fraction, operator_cash_out_fee_fraction, distribution_delay_seconds)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE($9::numeric, 0), COALESCE($10::numeric, 0), COALESCE($11::int, 0))
+        operator_cash_in_fee_fraction, operator_cash_out_fee_fraction, distribution_delay_seconds, key_state)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE($9::numeric, 0), COALESCE($10::numeric, 0), COALESCE($11::int, 0),
+             CASE WHEN EXISTS (SELECT 1 FROM satmachine.dca_machines
+                                WHERE machine_pubkey_hex = $4 AND key_state = 'proven')
+                  THEN 'unproven' ELSE 'unverified' END)
      RETURNING *`,
     [
       newId(),
@@ -95,12 +111,138 @@ export async function listOperatorMachines(db: Queryable, operatorId: string): P
   return rows;
 }
 
-export async function getMachineByPubkey(db: Queryable, pubkeyHex: string): Promise<MachineRow | null> {
+/**
+ * The registration of a machine key that an event addressed to `addressedTo` (the
+ * event's p tags) routes to: the registration whose operator's Nostr key is tagged,
+ * never an `unproven` one. Without p tags (a beacon, or only the signer is known) the
+ * proven registration decides, or else the key's only registration. Never "the first
+ * row": another operator's registration of the same key is not a candidate.
+ */
+export async function getMachineByPubkey(
+  db: Queryable,
+  pubkeyHex: string,
+  addressedTo: readonly string[] | null,
+): Promise<MachineRow | null> {
+  if (addressedTo) {
+    const { rows } = await db.query<MachineRow>(
+      `SELECT m.* FROM satmachine.dca_machines m JOIN satmachine.users u ON u.id = m.operator_user_id
+        WHERE m.machine_pubkey_hex = $1 AND u.nostr_pubkey = ANY($2::text[]) AND m.key_state <> 'unproven'
+        ORDER BY m.key_state = 'proven' DESC, m.is_active DESC, m.created_at, m.id LIMIT 1`,
+      [pubkeyHex, [...addressedTo]],
+    );
+    return rows[0] ?? null;
+  }
   const { rows } = await db.query<MachineRow>(
-    'SELECT * FROM satmachine.dca_machines WHERE machine_pubkey_hex = $1',
+    `SELECT * FROM satmachine.dca_machines WHERE machine_pubkey_hex = $1 AND key_state <> 'unproven'
+      ORDER BY key_state = 'proven' DESC LIMIT 2`,
     [pubkeyHex],
   );
-  return rows[0] ?? null;
+  if (rows[0]?.key_state === 'proven') return rows[0];
+  return rows.length === 1 ? rows[0]! : null;
+}
+
+/** Serialises registrations and proofs of one machine key until the transaction ends. */
+export async function lockMachineKey(db: Queryable, pubkeyHex: string): Promise<void> {
+  await db.query("SELECT pg_advisory_xact_lock(hashtext('satmachine:machine-key:' || $1))", [pubkeyHex]);
+}
+
+/** Whether some registration of this key, other than `exceptId`, is proven. */
+export async function keyProvenElsewhere(
+  db: Queryable,
+  pubkeyHex: string,
+  exceptId: string | null,
+): Promise<boolean> {
+  const { rows } = await db.query<{ proven: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM satmachine.dca_machines
+                     WHERE machine_pubkey_hex = $1 AND key_state = 'proven' AND id IS DISTINCT FROM $2) AS proven`,
+    [pubkeyHex, exceptId],
+  );
+  return rows[0]!.proven;
+}
+
+/**
+ * The machine proved this registration: an event signed by its key and addressed to
+ * its operator is being recorded in this transaction (`db` must be in one). Every other
+ * registration of the key becomes `unproven`. Answers the registration's state after:
+ * `proven`, or `unproven` when another registration was proven first (then nothing
+ * changes and the caller must not record the event for this registration).
+ */
+export async function proveMachineKey(db: Queryable, machineId: string): Promise<KeyState | null> {
+  const before = await getMachine(db, machineId);
+  if (!before) return null;
+  if (before.key_state === 'proven') return 'proven';
+  await lockMachineKey(db, before.machine_pubkey_hex);
+  const { rows } = await db.query<MachineRow>(
+    'SELECT * FROM satmachine.dca_machines WHERE id = $1 FOR UPDATE',
+    [machineId],
+  );
+  const m = rows[0];
+  if (!m) return null;
+  if (m.key_state !== 'unverified') return m.key_state;
+  if (await keyProvenElsewhere(db, m.machine_pubkey_hex, m.id)) {
+    await setKeyState(db, m.id, 'unproven');
+    return 'unproven';
+  }
+  await db.query(
+    `UPDATE satmachine.dca_machines SET key_state = 'unproven', updated_at = now()
+      WHERE machine_pubkey_hex = $1 AND id <> $2 AND key_state = 'unverified'`,
+    [m.machine_pubkey_hex, m.id],
+  );
+  await db.query(
+    `UPDATE satmachine.dca_machines SET key_state = 'proven', key_proven_at = now(), updated_at = now()
+      WHERE id = $1`,
+    [m.id],
+  );
+  return 'proven';
+}
+
+async function setKeyState(db: Queryable, id: string, state: KeyState): Promise<void> {
+  await db.query(
+    `UPDATE satmachine.dca_machines SET key_state = $2,
+            key_proven_at = CASE WHEN $2 = 'proven' THEN key_proven_at END, updated_at = now()
+      WHERE id = $1`,
+    [id, state],
+  );
+}
+
+/**
+ * The proven registration of a key lets go of it (deactivated, deleted, or given
+ * another key): the other registrations are `unverified` again and the machine's next
+ * addressed event decides. Call under lockMachineKey.
+ */
+export async function releaseMachineKey(db: Queryable, pubkeyHex: string, exceptId: string): Promise<void> {
+  await db.query(
+    `UPDATE satmachine.dca_machines SET key_state = 'unverified', updated_at = now()
+      WHERE machine_pubkey_hex = $1 AND id <> $2 AND key_state = 'unproven'`,
+    [pubkeyHex, exceptId],
+  );
+}
+
+/**
+ * After an operator's change of a registration (in the same transaction, under
+ * lockMachineKey of both keys): a new key starts `unverified` (or `unproven` when it
+ * is proven elsewhere); a proven registration that is deactivated or leaves its key
+ * releases it; a registration reactivated while another one is proven is `unproven`.
+ */
+export async function settleKeyStateAfterChange(
+  db: Queryable,
+  before: MachineRow,
+  after: MachineRow,
+): Promise<MachineRow> {
+  const keyChanged = before.machine_pubkey_hex !== after.machine_pubkey_hex;
+  const leaves = keyChanged || (before.is_active && !after.is_active);
+  if (leaves && before.key_state === 'proven')
+    await releaseMachineKey(db, before.machine_pubkey_hex, before.id);
+  let state: KeyState = after.key_state;
+  if (keyChanged || (before.key_state === 'proven' && !after.is_active)) state = 'unverified';
+  if (state !== 'proven' && (await keyProvenElsewhere(db, after.machine_pubkey_hex, after.id))) {
+    state = 'unproven';
+  } else if (state === 'unproven' && !(await keyProvenElsewhere(db, after.machine_pubkey_hex, after.id))) {
+    state = 'unverified';
+  }
+  if (state === after.key_state) return after;
+  await setKeyState(db, after.id, state);
+  return (await getMachine(db, after.id))!;
 }
 
 export async function getActiveMachineByWallet(db: Queryable, walletId: string): Promise<MachineRow | null> {
@@ -109,6 +251,14 @@ export async function getActiveMachineByWallet(db: Queryable, walletId: string):
     [walletId],
   );
   return rows[0] ?? null;
+}
+
+/** Every registration of every machine key, active or not (the ingest's key directory). */
+export async function listMachineRegistrations(db: Queryable): Promise<MachineRow[]> {
+  const { rows } = await db.query<MachineRow>(
+    'SELECT * FROM satmachine.dca_machines ORDER BY created_at, id',
+  );
+  return rows;
 }
 
 export async function listActiveMachines(db: Queryable): Promise<MachineRow[]> {

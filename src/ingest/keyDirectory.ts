@@ -1,4 +1,4 @@
-import { listActiveMachines, type MachineRow } from '../db/machines';
+import { listMachineRegistrations, type MachineRow } from '../db/machines';
 import type { Pool } from '../db/pool';
 import { listOperatorKeys } from '../db/users';
 import type { Logger } from '../logger';
@@ -10,14 +10,26 @@ export interface OperatorKey {
   secretHex: string;
 }
 
+/** Where an event of a machine key goes: one registration, or why none. */
+export type Route =
+  | { ok: true; machine: MachineRow; operator: OperatorKey | null }
+  | { ok: false; reason: string; detail: string };
+
 /**
  * Who we listen for: the operators whose keys we hold (kind 21000 `#p`) and the
  * active machines (`authors`). Reloaded every few seconds so a new operator or
- * machine is picked up quickly; `onChange` fires when either set changes.
+ * machine is picked up quickly; `onChange` fires when either set changes, or when a
+ * registration's key state does (a proof re-subscribes, so the relay sends the
+ * machine's stored beacon again and the proven registration gets it).
+ *
+ * A machine key may be registered by several operators (docs/protocol.md §2.1):
+ * `route` picks the registration an event is addressed to (p tag). Inactive
+ * registrations are loaded too: a change of any registration re-subscribes.
  */
 export class KeyDirectory {
   operators = new Map<string, OperatorKey>();
-  machines = new Map<string, MachineRow>();
+  /** active registrations per machine key (hex) */
+  machines = new Map<string, MachineRow[]>();
   private timer: NodeJS.Timeout | null = null;
   private signature = '';
 
@@ -30,7 +42,7 @@ export class KeyDirectory {
   ) {}
 
   async refresh(): Promise<void> {
-    const [ops, machines] = await Promise.all([listOperatorKeys(this.pool), listActiveMachines(this.pool)]);
+    const [ops, all] = await Promise.all([listOperatorKeys(this.pool), listMachineRegistrations(this.pool)]);
     const operators = new Map<string, OperatorKey>();
     for (const o of ops) {
       try {
@@ -47,14 +59,69 @@ export class KeyDirectory {
       }
     }
     this.operators = operators;
-    this.machines = new Map(machines.map((m) => [m.machine_pubkey_hex, m]));
+    const machines = new Map<string, MachineRow[]>();
+    for (const m of all) {
+      if (!m.is_active) continue;
+      const list = machines.get(m.machine_pubkey_hex);
+      if (list) list.push(m);
+      else machines.set(m.machine_pubkey_hex, [m]);
+    }
+    this.machines = machines;
     const signature =
-      [...operators.keys()].sort().join(',') + '|' + [...this.machines.keys()].sort().join(',');
+      [...operators.keys()].sort().join(',') +
+      '|' +
+      all
+        .map((m) => `${m.machine_pubkey_hex}:${m.operator_user_id}:${m.is_active}:${m.key_state}`)
+        .sort()
+        .join(',');
     if (signature !== this.signature) {
       this.signature = signature;
-      this.log.info({ operators: operators.size, machines: this.machines.size }, 'listening for these keys');
+      this.log.info({ operators: operators.size, machines: machines.size }, 'listening for these keys');
       this.onChange();
     }
+  }
+
+  /**
+   * The registration an event signed by `pubkey` and p-tagged `pTags` belongs to: the
+   * active registration of the key by an operator the event names, unless that one is
+   * `unproven` (another operator's registration of the key was proven).
+   */
+  route(pubkey: string, pTags: readonly string[]): Route {
+    const regs = this.machines.get(pubkey);
+    if (!regs)
+      return {
+        ok: false,
+        reason: 'unknown_pubkey',
+        detail: `author ${pubkey.slice(0, 12)}… is not an active machine`,
+      };
+    let unproven = false;
+    let ours = false;
+    for (const p of pTags) {
+      const operator = this.operators.get(p);
+      if (!operator) continue;
+      ours = true;
+      const machine = regs.find((m) => m.operator_user_id === operator.id);
+      if (!machine) continue;
+      if (machine.key_state === 'unproven') {
+        unproven = true;
+        continue;
+      }
+      return { ok: true, machine, operator };
+    }
+    if (unproven)
+      return {
+        ok: false,
+        reason: 'unproven_key',
+        detail:
+          "addressed to an operator whose registration of this key is unproven (another operator's registration was proven)",
+      };
+    if (!ours)
+      return { ok: false, reason: 'not_for_us', detail: 'not addressed to an operator whose key we hold' };
+    return {
+      ok: false,
+      reason: 'unknown_pubkey',
+      detail: `author ${pubkey.slice(0, 12)}… is not an active machine of the operator the event is addressed to`,
+    };
   }
 
   start(): void {

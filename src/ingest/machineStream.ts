@@ -7,6 +7,7 @@ import {
   type SignedEvent,
 } from '../contract';
 import { applyBootstrapState } from '../db/cassettes';
+import { getMachineByPubkey, proveMachineKey } from '../db/machines';
 import type { Pool } from '../db/pool';
 import { withTransaction } from '../db/pool';
 import { upsertBeacon, upsertFleetSnapshot } from '../db/telemetry';
@@ -15,26 +16,42 @@ import { normalizePubkey } from '../domain/nostrKeys';
 import type { Logger } from '../logger';
 import { decryptFrom, dTag, pTags, verifySignature } from '../nostr/codec';
 import type { HandleOutcome, IngestStream } from './ingestService';
-import type { KeyDirectory } from './keyDirectory';
+import type { KeyDirectory, OperatorKey, Route } from './keyDirectory';
 
 /**
- * What machines say about themselves (SPEC §3), routed by author: beacons (30078
+ * What machines say about themselves (SPEC §3), subscribed by author: beacons (30078
  * bitspire-beacon, plaintext), fleet telemetry (30079, encrypted to the operator)
  * and the cassette bootstrap state (30078 bitspire-cassettes-state:<npub>,
- * encrypted). For these replaceable events the newest created_at wins.
+ * encrypted). For these replaceable events the newest created_at wins. A key may be
+ * registered by several operators: telemetry and bootstrap go to the registration of
+ * the operator they are addressed to (p tag) and prove it; a beacon goes to the
+ * proven registration, or the key's only one (docs/protocol.md §2.1).
  */
 export function createMachineStream(deps: { keys: KeyDirectory; pool: Pool; logger: Logger }): IngestStream {
   const drop = (reason: string, detail: string): HandleOutcome => ({ kind: 'drop', reason, detail });
 
-  const decrypt = (event: SignedEvent, operatorId: string): string | null => {
-    const operator = [...deps.keys.operators.values()].find((o) => o.id === operatorId);
-    if (!operator || !pTags(event).includes(operator.pubkey)) return null;
+  const decrypt = (event: SignedEvent, operator: OperatorKey): string | null => {
     try {
       return decryptFrom(operator.secretHex, event.pubkey, event.content);
     } catch {
       return null;
     }
   };
+  /** Events addressed to an operator go to its registration of the key; the first one recorded proves it. */
+  const addressed = (event: SignedEvent): Route => {
+    const route = deps.keys.route(event.pubkey, pTags(event));
+    if (route.ok || route.reason === 'unproven_key') return route;
+    if (!deps.keys.machines.has(event.pubkey)) return route;
+    return {
+      ok: false,
+      reason: 'undecryptable',
+      detail: `${route.detail}: not addressed to the machine's operator`,
+    };
+  };
+  const unproven = drop(
+    'unproven_key',
+    "another operator's registration of this machine key was proven first; nothing recorded",
+  );
 
   return {
     name: 'machines',
@@ -44,8 +61,7 @@ export function createMachineStream(deps: { keys: KeyDirectory; pool: Pool; logg
     },
     async handle(event: SignedEvent): Promise<HandleOutcome> {
       if (!verifySignature(event)) return drop('bad_signature', 'signature or id does not verify');
-      const machine = deps.keys.machines.get(event.pubkey);
-      if (!machine)
+      if (!deps.keys.machines.has(event.pubkey))
         return drop('unknown_pubkey', `author ${event.pubkey.slice(0, 12)}… is not an active machine`);
       const d = dTag(event) ?? '';
       const at = new Date(event.created_at * 1000);
@@ -64,6 +80,14 @@ export function createMachineStream(deps: { keys: KeyDirectory; pool: Pool; logg
             `beacon: ${parsed.error.issues[0]!.path.join('.')}: ${parsed.error.issues[0]!.message}`,
           );
         const b = parsed.data;
+        // a beacon names no operator: it proves nothing and goes to the proven registration,
+        // or the key's only one (read from the database, not the directory's last reload)
+        const machine = await getMachineByPubkey(deps.pool, event.pubkey, null);
+        if (!machine?.is_active)
+          return drop(
+            'unproven_key',
+            'a beacon names no operator: it goes to the proven registration of its key, or its only one, and there is neither',
+          );
         const applied = await upsertBeacon(deps.pool, machine.id, event.id, at, {
           cash_in: b.cash_in,
           cash_out: b.cash_out,
@@ -82,10 +106,16 @@ export function createMachineStream(deps: { keys: KeyDirectory; pool: Pool; logg
       }
 
       if (event.kind === KIND_TELEMETRY && d === D_TELEMETRY) {
-        const text = decrypt(event, machine.operator_user_id);
+        const route = addressed(event);
+        if (!route.ok) return drop(route.reason, route.detail);
+        const text = decrypt(event, route.operator!);
         if (text === null)
           return drop('undecryptable', 'telemetry is not NIP-44 encrypted to the machine operator');
-        const applied = await upsertFleetSnapshot(deps.pool, machine.id, event.id, at, text);
+        const applied = await withTransaction(deps.pool, async (c) => {
+          if ((await proveMachineKey(c, route.machine.id)) !== 'proven') return null;
+          return upsertFleetSnapshot(c, route.machine.id, event.id, at, text);
+        });
+        if (applied === null) return unproven;
         return { kind: 'ok', detail: applied ? 'telemetry stored' : 'stale telemetry ignored' };
       }
 
@@ -96,9 +126,12 @@ export function createMachineStream(deps: { keys: KeyDirectory; pool: Pool; logg
         } catch {
           return drop('invalid_content', `d tag ${d.slice(0, 80)} does not name a machine`);
         }
-        if (target !== machine.machine_pubkey_hex)
+        if (target !== event.pubkey)
           return drop('wrong_machine', 'cassette state names another machine than its author');
-        const text = decrypt(event, machine.operator_user_id);
+        const route = addressed(event);
+        if (!route.ok) return drop(route.reason, route.detail);
+        const machine = route.machine;
+        const text = decrypt(event, route.operator!);
         if (text === null)
           return drop('undecryptable', 'cassette state is not NIP-44 encrypted to the machine operator');
         let json: unknown;
@@ -114,9 +147,11 @@ export function createMachineStream(deps: { keys: KeyDirectory; pool: Pool; logg
             `cassette state: ${parsed.error.issues[0]!.path.join('.')}: ${parsed.error.issues[0]!.message}`,
           );
         }
-        const applied = await withTransaction(deps.pool, (c) =>
-          applyBootstrapState(c, machine.id, event.id, at, parsed.data.positions),
-        );
+        const applied = await withTransaction(deps.pool, async (c) => {
+          if ((await proveMachineKey(c, machine.id)) !== 'proven') return null;
+          return applyBootstrapState(c, machine.id, event.id, at, parsed.data.positions);
+        });
+        if (applied === null) return unproven;
         return {
           kind: 'ok',
           detail: applied ? 'cassette state applied' : 'cassette state already applied or older',

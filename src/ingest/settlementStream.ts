@@ -7,7 +7,8 @@ import type { SettlementSignals } from './settlementSignals';
 
 /**
  * Kind 21000: ATM settlement events addressed (`#p`) to an operator we hold keys
- * for. Forwarded only when signed by a known machine, decryptable and valid, so a
+ * for. Forwarded only when signed by a machine key that the addressed operator
+ * registered (and whose registration is not `unproven`), decryptable and valid, so a
  * stranger cannot start workflows; everything else is dropped with a reason.
  */
 export function createSettlementStream(deps: {
@@ -30,13 +31,10 @@ export function createSettlementStream(deps: {
       if (event.kind !== KIND_SETTLEMENT)
         return drop('unknown_kind', `kind ${event.kind} on the settlement stream`);
       if (!verifySignature(event)) return drop('bad_signature', 'signature or id does not verify');
-      const machine = deps.keys.machines.get(event.pubkey);
-      if (!machine)
-        return drop('unknown_pubkey', `signer ${event.pubkey.slice(0, 12)}… is not an active machine`);
-      const operator = pTags(event)
-        .map((p) => deps.keys.operators.get(p))
-        .find((o) => o !== undefined);
-      if (!operator) return drop('not_for_us', 'not addressed to an operator whose key we hold');
+      // routed by p tag to the addressing operator's registration of the signing key
+      const route = deps.keys.route(event.pubkey, pTags(event));
+      if (!route.ok) return drop(route.reason, route.detail);
+      const operator = route.operator!;
       const decoded = decodeSettlementEvent(event, operator.secretHex);
       if (!decoded.ok) return drop('invalid_content', decoded.reason);
       const outcome = await deps.signals.atmEvent(decoded.content.payment_hash, { event, relay });

@@ -444,6 +444,61 @@ describe('web console (chromium)', () => {
     await page.close();
   });
 
+  it("shows a machine key's proof: not proven yet, then unproven once another operator's registration is proven", async () => {
+    const early = await createOperator(db.pool, 'Early Operator');
+    secrets.push(early.apiKey);
+    const secret = generateSecretKey();
+    const pub = getPublicKey(secret);
+    const register = (o: Operator, name: string) =>
+      api.call('POST', '/api/v1/machines', o.apiKey, { machine_npub: pub, name, fiat_code: 'USD' });
+    const mine = await register(early, 'Copied Key ATM');
+    expect(mine.status).toBe(201);
+    const page = await newTab();
+    await signIn(page, early.apiKey, 'Fleet');
+    const card = machineCard(page, 'Copied Key ATM');
+    await card.getByText('key not proven yet', { exact: true }).waitFor();
+    expect(await card.getByTestId('key-state').textContent()).toContain(
+      'no event signed by this machine and addressed to your operator key has been recorded',
+    );
+
+    // the machine's real operator registers the same key; the machine addresses it and proves it
+    const theirs = await register(other, 'Real ATM');
+    expect(theirs.status).toBe(201);
+    await eventually(async () => ingest.keys.machines.get(pub)?.length === 2);
+    const machineHex = Buffer.from(secret).toString('hex');
+    await publisher.publish(
+      signEvent(machineHex, {
+        kind: KIND_TELEMETRY,
+        tags: [
+          ['d', D_TELEMETRY],
+          ['p', other.pubkey],
+        ],
+        content: encryptFor(machineHex, other.pubkey, JSON.stringify({ uptime_s: 1 })),
+      }),
+    );
+    await eventually(
+      async () =>
+        (await api.call('GET', `/api/v1/machines/${mine.body.id}`, early.apiKey)).body.key_state ===
+        'unproven',
+    );
+    await page.reload();
+    await card.getByText('key unproven', { exact: true }).waitFor();
+    expect(await card.getByTestId('key-state').textContent()).toContain(
+      'receives no beacons, telemetry or settlements',
+    );
+    await shot(page, 'operator-machine-key-unproven');
+    await card.getByRole('link', { name: 'Copied Key ATM' }).click();
+    await heading(page, 'Copied Key ATM').waitFor();
+    await page
+      .getByTestId('key-state')
+      .filter({ hasText: 'another operator, whose registration of this key was proven' })
+      .waitFor();
+    // the page never says who holds the key
+    expect(await page.content()).not.toContain('Real ATM');
+    expect(await page.content()).not.toContain(other.pubkey);
+    await page.close();
+  });
+
   it('retries an errored settlement from the worklist once its wallet exists', async () => {
     // fee 6,000 where 5,000 is expected: the fee mismatch is over tolerance
     const hash = await sendSettlement(db.pool, temporal.client, taskQueue, retryMachine, operator, {

@@ -1,12 +1,16 @@
 import { insertWallet } from '../../db/ledger';
-import { withTransaction } from '../../db/pool';
+import { withTransaction, type Queryable } from '../../db/pool';
 import { z } from 'zod';
 import {
   deleteMachine,
   getOperatorMachine,
   insertMachine,
+  keyProvenElsewhere,
   listOperatorMachines,
+  lockMachineKey,
   machineHasHistory,
+  releaseMachineKey,
+  settleKeyStateAfterChange,
   updateMachine,
   type MachineRow,
 } from '../../db/machines';
@@ -31,6 +35,14 @@ export const machineShape = z.object({
   operator_cash_in_fee_fraction: z.string(),
   operator_cash_out_fee_fraction: z.string(),
   distribution_delay_seconds: z.number().int(),
+  key_state: z
+    .enum(['unverified', 'proven', 'unproven'])
+    .describe(
+      'Proof of the machine key (docs/protocol.md §2.1). unverified: no event signed by the key and addressed to this operator has been recorded yet; ' +
+        "proven: one has, this registration receives the machine's events; unproven: another operator's registration of the key was proven, " +
+        'this one receives no beacons, telemetry or settlements',
+    ),
+  key_proven_at: z.string().nullable().describe('when the key was proven for this registration'),
   created_at: z.string(),
   updated_at: z.string(),
   status: z.object({
@@ -46,6 +58,7 @@ export const machineShape = z.object({
 export function machineView(m: MachineRow, status: MachineStatus | undefined) {
   return {
     ...m,
+    key_proven_at: m.key_proven_at ? m.key_proven_at.toISOString() : null,
     created_at: m.created_at.toISOString(),
     updated_at: m.updated_at.toISOString(),
     status: status ?? {
@@ -67,8 +80,35 @@ function uniqueViolation(err: unknown): Error | null {
     const message = 'another active machine already uses this wallet_id';
     return conflict(message, [{ field: 'body.wallet_id', message }]);
   }
-  const message = 'a machine with this public key is already registered';
+  if (e.constraint?.includes('proven')) return keyProven();
+  return ownDuplicate(null);
+}
+
+/** The key is proven by a registration: says so without saying whose it is. */
+function keyProven(): Error {
+  const message =
+    "this machine key is already registered and proven: the machine's own signed events name another operator. " +
+    'Check the key; if the machine is yours, its current registration must be deactivated or deleted before you can register it';
   return conflict(message, [{ field: 'body.machine_npub', message }]);
+}
+
+function ownDuplicate(id: string | null): Error {
+  const message = `you already registered this machine key${id ? ` (machine ${id})` : ''}`;
+  return conflict(message, [{ field: 'body.machine_npub', message }]);
+}
+
+/**
+ * Before a registration takes `pubkeyHex` (under lockMachineKey): the operator has
+ * no other registration of it, and nobody's registration of it is proven.
+ */
+async function checkKeyFree(db: Queryable, operatorId: string, pubkeyHex: string, selfId: string | null) {
+  const { rows } = await db.query<{ id: string }>(
+    `SELECT id FROM satmachine.dca_machines
+      WHERE machine_pubkey_hex = $1 AND operator_user_id = $2 AND id IS DISTINCT FROM $3`,
+    [pubkeyHex, operatorId, selfId],
+  );
+  if (rows[0]) throw ownDuplicate(rows[0].id);
+  if (await keyProvenElsewhere(db, pubkeyHex, selfId)) throw keyProven();
 }
 
 const machineFields = {
@@ -108,7 +148,9 @@ export function machineRoutes(r: RouteRegistry, deps: ApiDeps): void {
       method: 'post',
       path: '/machines',
       summary:
-        'Register a machine (public key as hex or npub); with the ledger backend a missing wallet_id gets a new wallet',
+        'Register a machine (public key as hex or npub); with the ledger backend a missing wallet_id gets a new wallet. ' +
+        "Several operators may register one key until the machine's own events prove one registration (key_state, docs/protocol.md §2.1); " +
+        'a key already proven is a 409 that does not say who holds it',
       tag: 'machines',
       auth: ['operator'],
       status: 201,
@@ -127,8 +169,10 @@ export function machineRoutes(r: RouteRegistry, deps: ApiDeps): void {
       }
       try {
         // a new ledger wallet and the machine commit together: a refused machine leaves no wallet behind
-        const m = await withTransaction(deps.pool, async (c) =>
-          insertMachine(c, {
+        const m = await withTransaction(deps.pool, async (c) => {
+          await lockMachineKey(c, body.machine_npub);
+          await checkKeyFree(c, user.id, body.machine_npub, null);
+          return insertMachine(c, {
             operator_user_id: user.id,
             machine_npub: toNpub(body.machine_npub),
             machine_pubkey_hex: body.machine_npub,
@@ -139,8 +183,8 @@ export function machineRoutes(r: RouteRegistry, deps: ApiDeps): void {
             operator_cash_in_fee_fraction: body.operator_cash_in_fee_fraction,
             operator_cash_out_fee_fraction: body.operator_cash_out_fee_fraction,
             distribution_delay_seconds: body.distribution_delay_seconds,
-          }),
-        );
+          });
+        });
         return machineView(m, undefined);
       } catch (err) {
         throw uniqueViolation(err) ?? err;
@@ -203,8 +247,21 @@ export function machineRoutes(r: RouteRegistry, deps: ApiDeps): void {
         ...(machine_npub ? { machine_npub: toNpub(machine_npub), machine_pubkey_hex: machine_npub } : {}),
       };
       try {
-        const m = await updateMachine(deps.pool, user.id, params.id, patch);
-        if (!m) throw notFound(`machine ${params.id}`);
+        const m = await withTransaction(deps.pool, async (c) => {
+          const keys = [
+            ...new Set([current.machine_pubkey_hex, patch.machine_pubkey_hex ?? current.machine_pubkey_hex]),
+          ];
+          for (const k of keys.sort()) await lockMachineKey(c, k);
+          const before = await getOperatorMachine(c, user.id, params.id);
+          if (!before) throw notFound(`machine ${params.id}`);
+          if (patch.machine_pubkey_hex && patch.machine_pubkey_hex !== before.machine_pubkey_hex) {
+            await checkKeyFree(c, user.id, patch.machine_pubkey_hex, before.id);
+          }
+          const after = await updateMachine(c, user.id, params.id, patch);
+          if (!after) throw notFound(`machine ${params.id}`);
+          // a changed key, a deactivation or a reactivation moves the key's proof
+          return settleKeyStateAfterChange(c, before, after);
+        });
         const statuses = await machineStatuses(deps.pool, [m.id], STATUS_ONLINE_SECONDS);
         return machineView(m, statuses.get(m.id));
       } catch (err) {
@@ -231,7 +288,14 @@ export function machineRoutes(r: RouteRegistry, deps: ApiDeps): void {
           'this machine has settlements, deposits or payments; deactivate it instead (PATCH {"is_active": false})',
         );
       }
-      await deleteMachine(deps.pool, user.id, m.id);
+      await withTransaction(deps.pool, async (c) => {
+        await lockMachineKey(c, m.machine_pubkey_hex);
+        const current = await getOperatorMachine(c, user.id, m.id);
+        if (!current) return;
+        await deleteMachine(c, user.id, m.id);
+        // a deleted proven registration lets go of the key: the others are unverified again
+        if (current.key_state === 'proven') await releaseMachineKey(c, m.machine_pubkey_hex, m.id);
+      });
       return undefined;
     },
   );

@@ -568,6 +568,13 @@ export type paths = {
               operator_cash_in_fee_fraction: string;
               operator_cash_out_fee_fraction: string;
               distribution_delay_seconds: number;
+              /**
+               * @description Proof of the machine key (docs/protocol.md §2.1). unverified: no event signed by the key and addressed to this operator has been recorded yet; proven: one has, this registration receives the machine's events; unproven: another operator's registration of the key was proven, this one receives no beacons, telemetry or settlements
+               * @enum {string}
+               */
+              key_state: 'unverified' | 'proven' | 'unproven';
+              /** @description when the key was proven for this registration */
+              key_proven_at: string | null;
               created_at: string;
               updated_at: string;
               status: {
@@ -593,7 +600,7 @@ export type paths = {
       };
     };
     put?: never;
-    /** Register a machine (public key as hex or npub); with the ledger backend a missing wallet_id gets a new wallet */
+    /** Register a machine (public key as hex or npub); with the ledger backend a missing wallet_id gets a new wallet. Several operators may register one key until the machine's own events prove one registration (key_state, docs/protocol.md §2.1); a key already proven is a 409 that does not say who holds it */
     post: {
       parameters: {
         query?: never;
@@ -638,6 +645,13 @@ export type paths = {
               operator_cash_in_fee_fraction: string;
               operator_cash_out_fee_fraction: string;
               distribution_delay_seconds: number;
+              /**
+               * @description Proof of the machine key (docs/protocol.md §2.1). unverified: no event signed by the key and addressed to this operator has been recorded yet; proven: one has, this registration receives the machine's events; unproven: another operator's registration of the key was proven, this one receives no beacons, telemetry or settlements
+               * @enum {string}
+               */
+              key_state: 'unverified' | 'proven' | 'unproven';
+              /** @description when the key was proven for this registration */
+              key_proven_at: string | null;
               created_at: string;
               updated_at: string;
               status: {
@@ -706,6 +720,13 @@ export type paths = {
               operator_cash_in_fee_fraction: string;
               operator_cash_out_fee_fraction: string;
               distribution_delay_seconds: number;
+              /**
+               * @description Proof of the machine key (docs/protocol.md §2.1). unverified: no event signed by the key and addressed to this operator has been recorded yet; proven: one has, this registration receives the machine's events; unproven: another operator's registration of the key was proven, this one receives no beacons, telemetry or settlements
+               * @enum {string}
+               */
+              key_state: 'unverified' | 'proven' | 'unproven';
+              /** @description when the key was proven for this registration */
+              key_proven_at: string | null;
               created_at: string;
               updated_at: string;
               status: {
@@ -812,6 +833,13 @@ export type paths = {
               operator_cash_in_fee_fraction: string;
               operator_cash_out_fee_fraction: string;
               distribution_delay_seconds: number;
+              /**
+               * @description Proof of the machine key (docs/protocol.md §2.1). unverified: no event signed by the key and addressed to this operator has been recorded yet; proven: one has, this registration receives the machine's events; unproven: another operator's registration of the key was proven, this one receives no beacons, telemetry or settlements
+               * @enum {string}
+               */
+              key_state: 'unverified' | 'proven' | 'unproven';
+              /** @description when the key was proven for this registration */
+              key_proven_at: string | null;
               created_at: string;
               updated_at: string;
               status: {

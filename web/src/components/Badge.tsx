@@ -15,6 +15,8 @@ const TONES: Record<string, string> = {
   errored: 'bad',
   failed: 'bad',
   rejected: 'bad',
+  unverified: 'info',
+  unproven: 'bad',
 };
 
 /** A status word with a tone; the word itself carries the meaning (never the colour alone). */

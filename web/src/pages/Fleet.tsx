@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
 import { api, ok, type Machine } from '../api/client';
 import { Badge } from '../components/Badge';
+import { KeyStateBadge, KeyStateNotice } from '../components/KeyState';
 import { MachineForm } from '../components/MachineForm';
 import { ErrorNotice, Loading, Notice } from '../components/Notice';
 import { Page } from '../components/Page';
@@ -43,8 +44,10 @@ function MachineCard({ row }: { row: Row }) {
         </h2>
         <Badge status={s.online ? 'online' : 'offline'} />
         {!m.is_active ? <Badge status="inactive" /> : null}
+        <KeyStateBadge m={m} />
       </div>
       {m.location ? <p className="muted">{m.location}</p> : null}
+      <KeyStateNotice m={m} />
       <dl className="facts">
         <div>
           <dt>Last seen</dt>

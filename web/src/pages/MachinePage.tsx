@@ -1,6 +1,7 @@
 import { useState } from 'react';
 import { api, ok, type Machine, type Settlement, type Telemetry } from '../api/client';
 import { Badge } from '../components/Badge';
+import { KeyStateBadge, KeyStateNotice } from '../components/KeyState';
 import { ConfirmDialog } from '../components/ConfirmDialog';
 import { Field } from '../components/Field';
 import { JsonView, words } from '../components/JsonView';
@@ -248,6 +249,16 @@ function Settings({ m, onChanged }: { m: Machine; onChanged: () => void }) {
                 <code className="wrap">{m.machine_npub}</code>
               </dd>
             </div>
+            <div className="wide">
+              <dt>Key proof</dt>
+              <dd>
+                {m.key_state === 'proven'
+                  ? `proven${m.key_proven_at ? ` ${when(m.key_proven_at)}` : ''}: the machine’s own signed events name you as its operator`
+                  : m.key_state === 'unverified'
+                    ? 'not proven yet'
+                    : 'unproven (another operator’s registration of this key was proven)'}
+              </dd>
+            </div>
           </dl>
           <div className="actions">
             <button
@@ -368,10 +379,11 @@ export function MachinePage({ id }: { id: string }) {
                 <Badge status="inactive" />{' '}
               </>
             )}
-            last seen {ago(t.status.last_seen_at)}
+            <KeyStateBadge m={m} /> last seen {ago(t.status.last_seen_at)}
             {m.location ? ` · ${m.location}` : ''} · {m.fiat_code}
             {t.status.version ? ` · software ${t.status.version}` : ''}
           </p>
+          <KeyStateNotice m={m} />
           <dl className="facts">
             <div>
               <dt>Cash-in</dt>
