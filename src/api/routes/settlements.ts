@@ -197,6 +197,7 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
    * fresh run in resume mode for the same payment hash that loads the settlement from
    * the database and then handles the Update (docs/settlement.md §7.1). Two actions at
    * once on a closed workflow start one run: the second meets the first's (USE_EXISTING).
+   * A settlement without the ATM event's amounts gets a plain Update (nothing to resume).
    */
   async function act<Args extends [unknown]>(
     action: string,
@@ -207,7 +208,8 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
   ) {
     const workflowId = settlementWorkflowId(s.payment_hash);
     const send = (): Promise<SettlementActionResult> => {
-      if (FINAL_STATUSES.includes(s.status)) {
+      // a final settlement never runs again; one without the event's amounts cannot be resumed (§7.1)
+      if (FINAL_STATUSES.includes(s.status) || s.wire_sats === null) {
         return deps.temporal.workflow.getHandle(workflowId).executeUpdate(update, { args });
       }
       const input: SettlementWorkflowInput = {
@@ -243,10 +245,11 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
       if (closed) {
         settlementActions.inc({ action, outcome: 'refused' });
         throw conflict(
-          `${action} refused: settlement is ${s.status} and its workflow has finished; nothing can change any more`,
-          {
-            status: s.status,
-          },
+          s.wire_sats === null && !FINAL_STATUSES.includes(s.status)
+            ? `${action} refused: settlement is ${s.status} without the ATM event's amounts and its workflow has finished ` +
+                '(it closed while waiting for its signals); nothing can be paid'
+            : `${action} refused: settlement is ${s.status} and its workflow has finished; nothing can change any more`,
+          { status: s.status },
         );
       }
       if (closed === null)
