@@ -47,6 +47,12 @@ export interface SettlementWorkflowInput {
   payment_hash: string;
   /** how long before a settlement that waits or pays counts as stuck (default 30 min) */
   stuck_after_ms?: number;
+  /**
+   * A fresh run for a settlement whose workflow closed (terminated, timed out, …),
+   * started by the API with an operator action: it loads the settlement's state from
+   * the database and handles the action as the original run would (docs/settlement.md §7.1).
+   */
+  resume?: boolean;
 }
 
 export type SettlementStatus =
@@ -63,6 +69,11 @@ export interface OperatorActor {
 export interface PartialDispenseRequest extends OperatorActor {
   /** the fiat actually dispensed, in cents */
   fiat_amount_cents: number;
+  note: string;
+}
+
+export interface VoidFailedLegsRequest extends OperatorActor {
+  /** why the failed legs are given up (recorded on each leg and in the notes) */
   note: string;
 }
 
@@ -107,6 +118,10 @@ export const partialDispenseUpdate = defineUpdate<SettlementActionResult, [Parti
   'partialDispense',
 );
 export const partialDispenseSignal = defineSignal<[PartialDispenseRequest]>('partialDispense');
+export const voidFailedLegsUpdate = defineUpdate<SettlementActionResult, [VoidFailedLegsRequest]>(
+  'voidFailedLegs',
+);
+export const voidFailedLegsSignal = defineSignal<[VoidFailedLegsRequest]>('voidFailedLegs');
 export const addNoteUpdate = defineUpdate<SettlementActionResult, [AddNoteRequest]>('addNote');
 export const addNoteSignal = defineSignal<[AddNoteRequest]>('addNote');
 

@@ -76,6 +76,24 @@ export interface PlanSummary {
   hold_seconds: number;
 }
 
+/** Where a settlement stands, for a fresh run of its closed workflow (resume mode). */
+export interface ResumeState {
+  settlement_id: string;
+  status: SettlementStatus;
+  /** the ATM event's amounts are recorded (false: it closed while waiting for its signals) */
+  has_amounts: boolean;
+  tx_type: 'cash_out' | 'cash_in' | null;
+  fiat_cents: number;
+  any_completed: boolean;
+  /** a partial dispense was applied (refund_sats > 0) */
+  partial: boolean;
+  /** a payment round had started (processing_started_at) */
+  started_paying: boolean;
+  /** the pending legs (hold 0: a resumed run never holds again) */
+  plan: PlanSummary;
+  machine: MachineInfo | null;
+}
+
 export interface RoundOutcome {
   status: SettlementStatus;
   error_message: string | null;
@@ -650,6 +668,107 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
     });
   }
 
+  /**
+   * A fresh run for a settlement whose workflow closed (terminated, timed out, …)
+   * loads where the settlement stands from the database: the run picks up there.
+   */
+  async function loadForResume(input: {
+    payment_hash: string;
+    page_size: number;
+  }): Promise<ResumeState | null> {
+    const s = await getSettlementByHash(pool, input.payment_hash);
+    if (!s) return null;
+    const machine = await getMachine(pool, s.machine_id);
+    const counts = await legCounts(pool, s.id);
+    return {
+      settlement_id: s.id,
+      status: s.status as SettlementStatus,
+      has_amounts: s.wire_sats !== null && s.tx_type !== null,
+      tx_type: s.tx_type,
+      fiat_cents: s.fiat_amount === null ? 0 : parseCents(s.fiat_amount),
+      any_completed: counts.completed > 0,
+      partial: s.refund_sats > 0,
+      started_paying: s.processing_started_at !== null,
+      plan: await planSummary(pool, s.id, 0, input.page_size),
+      machine: machine ? machineInfo(machine) : null,
+    };
+  }
+
+  /**
+   * Operator gives up on the failed legs of an errored settlement: each is looked up at
+   * the backend first (paid → completed); the rest are voided with the reason, which
+   * releases the LP fiat a failed `dca` leg holds. No failed or pending leg remains, so
+   * the settlement ends `processed` (`partial` after a partial dispense). One
+   * transaction; a re-run (lost result) answers the same.
+   */
+  async function voidFailedLegs(input: {
+    settlement_id: string;
+    note: string;
+    user_id: string;
+  }): Promise<{ status: SettlementStatus; voided: number; paid: number; fiat_released: string }> {
+    return withTransaction(pool, async (c) => {
+      const s = await getSettlement(c, input.settlement_id, true);
+      if (!s) throw notRetryable(`settlement ${input.settlement_id} not found`, 'NotFound');
+      const { rows: done } = await c.query<{ voided: number; fiat: string }>(
+        `SELECT count(*)::int AS voided, COALESCE(sum(amount_fiat) FILTER (WHERE leg_type = 'dca'), 0)::numeric(18,2)::text AS fiat
+           FROM satmachine.dca_payments WHERE settlement_id = $1 AND error_message LIKE 'voided by operator:%'`,
+        [s.id],
+      );
+      if ((s.status === 'processed' || s.status === 'partial') && done[0]!.voided > 0) {
+        // this action, committed before (a re-run after a lost result): the same answer
+        return { status: s.status, voided: done[0]!.voided, paid: 0, fiat_released: done[0]!.fiat };
+      }
+      if (s.status !== 'errored')
+        throw notRetryable(
+          `settlement is ${s.status}; only an errored settlement's failed legs can be voided`,
+          'InvalidState',
+        );
+      const { rows: failed } = await c.query<{ id: string; leg_type: string; amount_fiat: string }>(
+        `SELECT id, leg_type, amount_fiat FROM satmachine.dca_payments WHERE settlement_id = $1 AND status = 'failed'
+          ORDER BY sort_order FOR UPDATE`,
+        [s.id],
+      );
+      if (failed.length === 0)
+        throw notRetryable('the settlement has no failed leg to void; retry it instead', 'InvalidState');
+      if ((await legCounts(c, s.id)).pending > 0)
+        throw notRetryable('the settlement still has legs to pay; retry it instead', 'InvalidState');
+      let paid = 0;
+      let voided = 0;
+      let releasedCents = 0;
+      for (const leg of failed) {
+        const { paid: made, inFlight } = await lookupLegPayment(deps.payments, leg.id);
+        if (inFlight) throw paymentInFlight(leg.id, inFlight, 'void it once it has settled');
+        if (made) {
+          await markLegPaid(c, leg.id, made.paymentHash);
+          paid++;
+          continue;
+        }
+        await c.query(
+          `UPDATE satmachine.dca_payments SET status = 'voided', error_message = $2, updated_at = now()
+            WHERE id = $1 AND status = 'failed'`,
+          [leg.id, `voided by operator: ${input.note}`.slice(0, 1000)],
+        );
+        voided++;
+        if (leg.leg_type === 'dca') releasedCents += parseCents(leg.amount_fiat);
+      }
+      const status: SettlementStatus = s.refund_sats > 0 ? 'partial' : 'processed';
+      await setSettlementStatus(c, s.id, status, null);
+      settlementsConcluded.inc({ status });
+      const released = formatCents(releasedCents);
+      await prependNote(
+        c,
+        s.id,
+        formatNote(
+          new Date(),
+          input.user_id,
+          `void failed legs: ${voided} voided (LP fiat released ${released} ${s.fiat_code ?? ''})` +
+            `${paid ? `, ${paid} found paid` : ''}. ${input.note}`,
+        ),
+      );
+      return { status, voided, paid, fiat_released: released };
+    });
+  }
+
   async function appendNote(input: { settlement_id: string; text: string; user_id: string }): Promise<void> {
     await prependNote(pool, input.settlement_id, formatNote(new Date(), input.user_id, input.text));
   }
@@ -670,6 +789,8 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
     forceReset,
     applyPartialDispense,
     appendNote,
+    loadForResume,
+    voidFailedLegs,
     getSettlementStatus,
     markErrored,
   };

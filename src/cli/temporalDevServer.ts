@@ -101,6 +101,9 @@ export async function startTemporalDevServer(opts: DevServerOptions): Promise<Ru
     // activities go back in the workflow task answer when a poller is free: one round trip less per leg
     '--dynamic-config-value',
     'system.enableActivityEagerExecution=true',
+    // update-with-start: operator actions on a settlement whose workflow closed (docs/settlement.md §7.1)
+    '--dynamic-config-value',
+    'frontend.enableExecuteMultiOperation=true',
     ...SEARCH_ATTRIBUTES.flatMap((k) => ['--search-attribute', `${k.name}=Keyword`]),
   ];
   const logFd = openSync(join(opts.dataDir, 'temporal.log'), 'a');

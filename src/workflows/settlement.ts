@@ -1,4 +1,5 @@
 import {
+  ApplicationFailure,
   CancellationScope,
   condition,
   executeChild,
@@ -27,6 +28,8 @@ import {
   retrySignal,
   retryUpdate,
   stateQuery,
+  voidFailedLegsSignal,
+  voidFailedLegsUpdate,
   type AddNoteRequest,
   type OperatorActor,
   type PartialDispenseRequest,
@@ -37,6 +40,7 @@ import {
   type SettlementStatus,
   type SettlementWorkflowInput,
   type SignedEvent,
+  type VoidFailedLegsRequest,
 } from '../contract';
 import { parseCents } from '../domain/decimal';
 import { partialDispenseRefusal } from '../domain/partialDispense';
@@ -102,6 +106,10 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
   let roundScope: CancellationScope | null = null;
   let resetDuringRound = false as boolean;
   let wake = false as boolean;
+  // resume mode (a fresh run of a closed workflow, §7.1): Updates wait until the state is loaded
+  let loaded = !input.resume;
+  let orphaned = false as boolean;
+  let resumeRefusal = null as string | null;
 
   const setStatus = (s: SettlementStatus | SettlementSearchStatus) => {
     if (s !== 'stuck_pending' && s !== 'stuck_processing') status = s;
@@ -188,6 +196,11 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
     checkActor(a);
     if (status !== 'pending' && status !== 'processing') {
       throw new Error(`settlement is ${status}; only a pending or processing settlement can be force-reset`);
+    }
+    if (orphaned) {
+      // resumed: the run that held or paid this settlement is gone, nothing is paying it
+      if (busy) throw new Error('another operator action is running; try again');
+      return;
     }
     if (!stuck || (phase !== 'awaiting_signals' && phase !== 'paying')) {
       throw new Error(
@@ -295,6 +308,70 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
     return result('note added');
   };
 
+  const validateVoidFailedLegs = (r: VoidFailedLegsRequest) => {
+    checkActor(r);
+    if (typeof r.note !== 'string' || r.note.trim().length === 0 || r.note.length > 2000)
+      throw new Error('note must be 1..2000 characters');
+    if (!settlementId) throw new Error('the settlement is not recorded yet');
+    if (status !== 'errored' || phase !== 'awaiting_operator' || !idle())
+      throw new Error(`settlement is ${status}; only an errored settlement's failed legs can be voided`);
+  };
+  const voidFailedLegs = async (r: VoidFailedLegsRequest): Promise<SettlementActionResult> => {
+    busy = true;
+    try {
+      const out = await db.voidFailedLegs({ settlement_id: settlementId!, note: r.note, user_id: r.user_id });
+      setStatus(out.status);
+      phase = 'done';
+      wake = true;
+      return result(
+        `${out.voided} failed leg(s) voided (LP fiat released: ${out.fiat_released})` +
+          `${out.paid ? `, ${out.paid} found paid` : ''}; settlement ${out.status}`,
+      );
+    } finally {
+      busy = false;
+    }
+  };
+
+  /**
+   * An Update of a resumed run may arrive with its start, before the state is
+   * loaded: it is accepted, then validated (refused with the reason) once loaded.
+   * A run that is not resumed is loaded from the start: validator and handler as given.
+   */
+  function whenLoaded<A extends OperatorActor>(
+    validate: (a: A) => void,
+    run: (a: A) => Promise<SettlementActionResult>,
+  ) {
+    const check = (a: A) => {
+      if (resumeRefusal) throw new Error(resumeRefusal);
+      validate(a);
+    };
+    return {
+      validator: (a: A) => (loaded ? check(a) : checkActor(a)),
+      handler: async (a: A): Promise<SettlementActionResult> => {
+        if (!loaded) {
+          await condition(() => loaded);
+          try {
+            check(a);
+          } catch (err) {
+            throw ApplicationFailure.create({
+              message: (err as Error).message,
+              type: 'InvalidState',
+              nonRetryable: true,
+            });
+          }
+        }
+        return run(a);
+      },
+    };
+  }
+  const onUpdate = <A extends OperatorActor>(
+    validate: (a: A) => void,
+    run: (a: A) => Promise<SettlementActionResult>,
+  ): [(a: A) => Promise<SettlementActionResult>, { validator: (a: A) => void }] => {
+    const h = whenLoaded(validate, run);
+    return [h.handler, { validator: h.validator }];
+  };
+
   /** The Signal twin of an Update: a refused signal changes nothing and is logged with the reason. */
   function asSignal<A>(
     name: string,
@@ -318,13 +395,15 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
     };
   }
 
-  setHandler(retryUpdate, retry, { validator: validateRetry });
+  setHandler(retryUpdate, ...onUpdate(validateRetry, retry));
   setHandler(retrySignal, asSignal('retry', validateRetry, retry));
-  setHandler(forceResetUpdate, forceReset, { validator: validateForceReset });
+  setHandler(forceResetUpdate, ...onUpdate(validateForceReset, forceReset));
   setHandler(forceResetSignal, asSignal('forceReset', validateForceReset, forceReset));
-  setHandler(partialDispenseUpdate, partialDispense, { validator: validatePartialDispense });
+  setHandler(partialDispenseUpdate, ...onUpdate(validatePartialDispense, partialDispense));
   setHandler(partialDispenseSignal, asSignal('partialDispense', validatePartialDispense, partialDispense));
-  setHandler(addNoteUpdate, addNote, { validator: validateNote });
+  setHandler(voidFailedLegsUpdate, ...onUpdate(validateVoidFailedLegs, voidFailedLegs));
+  setHandler(voidFailedLegsSignal, asSignal('voidFailedLegs', validateVoidFailedLegs, voidFailedLegs));
+  setHandler(addNoteUpdate, ...onUpdate(validateNote, addNote));
   setHandler(addNoteSignal, asSignal('addNote', validateNote, addNote));
 
   const finish = async (reason?: string): Promise<SettlementOutcome> => {
@@ -332,6 +411,8 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
     await condition(allHandlersFinished);
     return { payment_hash: paymentHash, settlement_id: settlementId, status, ...(reason ? { reason } : {}) };
   };
+
+  if (input.resume) return resumeFromDatabase();
 
   setStatus('pending');
   describe('waiting for the ATM event and the payment');
@@ -471,75 +552,142 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
   }
 
   // ---- 7–8. pay every leg; errored waits for the operator --------------------------------
-  const payAll = async (p: PlanSummary): Promise<PageOutcome> => {
-    const total: PageOutcome = { completed: 0, failed: 0 };
-    const add = (o: PageOutcome) => {
-      total.completed += o.completed;
-      total.failed += o.failed;
-    };
-    if (p.pages.length === 1) add(await payPage(settlementId!, p.pages[0]!.from, p.pages[0]!.to));
-    else if (p.pages.length > 1) {
-      const wfId = workflowInfo().workflowId;
-      const pages = p.pages.map((page, i) => ({ page, i }));
-      await runLimited(pages, CHILD_CONCURRENCY, async ({ page, i }) => {
-        add(
-          await executeChild(legBatchWorkflow, {
-            workflowId: `${wfId}-round${rounds}-page${i + 1}`,
-            args: [{ settlement_id: settlementId!, from: page.from, to: page.to }],
-            staticSummary: `legs ${page.from}–${page.to} of ${wfId}`,
-          }),
-        );
-      });
-    }
-    return total;
-  };
+  return payUntilDone();
 
-  while (currentPhase() !== 'done') {
-    if (currentStatus() === 'refunded') break;
-    if (currentStatus() === 'errored') {
-      phase = 'awaiting_operator';
-      await condition(() => wake && idle());
-      wake = false;
-      continue;
-    }
-    rounds++;
-    phase = 'paying';
-    roundRunning = true;
-    await db.startPaying({ settlement_id: settlementId });
-    describe(`paying ${plan?.payable ?? 0} leg(s), round ${rounds}`);
-    const round = CancellationScope.cancellable(async () => {
-      roundScope = CancellationScope.current();
-      return payAll(plan ?? { payable: 0, pages: [], hold_seconds: 0 });
-    })
-      .then((o) => {
-        if (o.completed > 0) anyCompleted = true;
+  async function payUntilDone(): Promise<SettlementOutcome> {
+    const payAll = async (p: PlanSummary): Promise<PageOutcome> => {
+      const total: PageOutcome = { completed: 0, failed: 0 };
+      const add = (o: PageOutcome) => {
+        total.completed += o.completed;
+        total.failed += o.failed;
+      };
+      if (p.pages.length === 1) add(await payPage(settlementId!, p.pages[0]!.from, p.pages[0]!.to));
+      else if (p.pages.length > 1) {
+        const wfId = workflowInfo().workflowId;
+        const pages = p.pages.map((page, i) => ({ page, i }));
+        await runLimited(pages, CHILD_CONCURRENCY, async ({ page, i }) => {
+          add(
+            await executeChild(legBatchWorkflow, {
+              // a resumed run's children never meet those of the run before it
+              workflowId: `${wfId}${input.resume ? `-run${workflowInfo().runId.slice(0, 8)}` : ''}-round${rounds}-page${i + 1}`,
+              args: [{ settlement_id: settlementId!, from: page.from, to: page.to }],
+              staticSummary: `legs ${page.from}–${page.to} of ${wfId}`,
+            }),
+          );
+        });
+      }
+      return total;
+    };
+
+    while (currentPhase() !== 'done') {
+      if (currentStatus() === 'refunded') break;
+      if (currentStatus() === 'errored') {
+        phase = 'awaiting_operator';
+        await condition(() => wake && idle());
+        wake = false;
+        continue;
+      }
+      rounds++;
+      phase = 'paying';
+      roundRunning = true;
+      await db.startPaying({ settlement_id: settlementId! });
+      describe(`paying ${plan?.payable ?? 0} leg(s), round ${rounds}`);
+      const round = CancellationScope.cancellable(async () => {
+        roundScope = CancellationScope.current();
+        return payAll(plan ?? { payable: 0, pages: [], hold_seconds: 0 });
       })
-      .catch((err) => {
-        if (!isCancellation(err)) throw err;
-      })
-      .finally(() => {
-        roundRunning = false;
-        roundScope = null;
-      });
-    if (!(await condition(() => !roundRunning, stuckAfterMs))) {
-      stuck = true;
-      setStatus('stuck_processing');
-      describe(`stuck: paying for more than ${Math.round(stuckAfterMs / 60000)} min`);
+        .then((o) => {
+          if (o.completed > 0) anyCompleted = true;
+        })
+        .catch((err) => {
+          if (!isCancellation(err)) throw err;
+        })
+        .finally(() => {
+          roundRunning = false;
+          roundScope = null;
+        });
+      if (!(await condition(() => !roundRunning, stuckAfterMs))) {
+        stuck = true;
+        setStatus('stuck_processing');
+        describe(`stuck: paying for more than ${Math.round(stuckAfterMs / 60000)} min`);
+      }
+      await round;
+      await condition(() => !busy);
+      if (resetDuringRound) {
+        // the force-reset handler recorded the outcome (errored); wait for the operator
+        resetDuringRound = false;
+        continue;
+      }
+      const outcome = await db.concludeRound({ settlement_id: settlementId!, partial });
+      stuck = false;
+      if (outcome.completed > 0) anyCompleted = true;
+      setStatus(outcome.status);
+      if (outcome.status === 'processed' || outcome.status === 'partial') break;
+      if (outcome.status === 'errored') describe(`errored: ${outcome.error_message ?? 'a leg failed'}`);
     }
-    await round;
-    await condition(() => !busy);
-    if (resetDuringRound) {
-      // the force-reset handler recorded the outcome (errored); wait for the operator
-      resetDuringRound = false;
-      continue;
-    }
-    const outcome = await db.concludeRound({ settlement_id: settlementId, partial });
-    stuck = false;
-    if (outcome.completed > 0) anyCompleted = true;
-    setStatus(outcome.status);
-    if (outcome.status === 'processed' || outcome.status === 'partial') break;
-    if (outcome.status === 'errored') describe(`errored: ${outcome.error_message ?? 'a leg failed'}`);
+    describe(`${status}`);
+    return finish();
   }
-  describe(`${status}`);
-  return finish();
+
+  /**
+   * Resume mode (§7.1): the workflow of this payment closed (terminated, timed out,
+   * failed) before the settlement was final, and an operator action started this run.
+   * The state comes from the database; completed legs stay completed, failed ones are
+   * looked up by the action that re-pays them. Nothing is paid until the operator acts.
+   */
+  async function resumeFromDatabase(): Promise<SettlementOutcome> {
+    phase = 'verifying';
+    const s = await db.loadForResume({ payment_hash: paymentHash, page_size: PAGE_SIZE });
+    if (!s) {
+      resumeRefusal = 'no settlement is recorded for this payment; nothing to resume';
+      loaded = true;
+      return finish(resumeRefusal);
+    }
+    settlementId = s.settlement_id;
+    tagMachine(s.machine);
+    if (s.tx_type) {
+      txType = s.tx_type;
+      upsertSearchAttributes([{ key: SA_TX_TYPE, value: s.tx_type }]);
+    }
+    fiatCents = s.fiat_cents;
+    recorded = s.has_amounts;
+    anyCompleted = s.any_completed;
+    partial = s.partial;
+    plan = s.plan;
+    log.info('settlement resumed from the database', { settlement_id: s.settlement_id, status: s.status });
+    if (s.status !== 'pending' && s.status !== 'processing' && s.status !== 'errored') {
+      setStatus(s.status);
+      loaded = true;
+      return finish(`already ${s.status}`);
+    }
+    if (!s.has_amounts) {
+      resumeRefusal =
+        `settlement is ${s.status} without the ATM event's amounts: its workflow closed while it waited for its signals, ` +
+        'so nothing can be paid (the payment hash may be replayed by the machine)';
+      setStatus(s.status);
+      loaded = true;
+      return finish(resumeRefusal);
+    }
+    if (s.status === 'errored') {
+      phase = 'awaiting_operator';
+      setStatus('errored');
+      describe('errored (resumed): waiting for the operator');
+      loaded = true;
+      return payUntilDone();
+    }
+    // recorded and planned or being paid, but the run that held or paid it is gone: stuck
+    // until the operator force-resets it (or, never paid yet, partially dispenses it)
+    orphaned = true;
+    stuck = true;
+    phase = s.started_paying ? 'paying' : 'holding';
+    setStatus(s.status);
+    setStatus(s.status === 'pending' ? 'stuck_pending' : 'stuck_processing');
+    describe(`stuck (resumed): its workflow closed while ${s.started_paying ? 'paying' : 'holding'}`);
+    loaded = true;
+    await condition(() => wake && idle());
+    wake = false;
+    orphaned = false;
+    stuck = false;
+    return payUntilDone();
+  }
 }

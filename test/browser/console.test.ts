@@ -1130,6 +1130,42 @@ describe('web console (chromium)', () => {
     await page.close();
   });
 
+  it('voids the failed legs of an errored settlement whose workflow ops terminated', async () => {
+    // a machine of its own, made last: the tests before list the operator's machines
+    const atm = await createMachine(db.pool, operator, { name: 'Void ATM' });
+    const gone = await createLp(db.pool, atm, { name: 'gone lp', depositCents: 20_000 });
+    await db.pool.query(`UPDATE satmachine.dca_lp SET dca_wallet_id = 'voidwallet0099' WHERE user_id = $1`, [
+      gone.userId,
+    ]);
+    const hash = await sendSettlement(db.pool, temporal.client, taskQueue, atm, operator, {
+      wireSats: 10_500,
+      feeSats: 500,
+      fiat: '10.00',
+    });
+    const errored = await awaitStatus(db.pool, hash, ['errored']);
+    await temporal.client.workflow.getHandle(`settlement-${hash}`).terminate('ops');
+    const page = await newTab();
+    await signIn(page, operator.apiKey, 'Fleet');
+    await page.goto(`${api.url}/settlements/${errored.id}`);
+    await heading(page, /^Settlement /).waitFor();
+    const actions = page.getByRole('group', { name: 'Actions' });
+    await actions.getByRole('button', { name: 'Void failed legs' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByText(/becomes available again/).waitFor();
+    expect(await dialog.textContent()).toMatch(/\(10\.00 USD\) becomes available again/);
+    await dialog.getByRole('button', { name: 'Void failed legs' }).click();
+    await dialog.getByText('Say why (e.g. the LP was paid by hand)').waitFor();
+    await dialog.getByLabel('Note (why)').fill('LP paid by hand');
+    await shot(page, 'operator-void-failed-legs-dialog');
+    await dialog.getByRole('button', { name: 'Void failed legs' }).click();
+    await page.getByRole('status').filter({ hasText: 'Void failed legs applied' }).waitFor();
+    expect((await awaitSettled(db.pool, temporal.client, hash)).status).toBe('processed');
+    expect(
+      (await legsOf(db.pool, errored.id)).filter((l) => l.client_id === gone.clientId).map((l) => l.status),
+    ).toEqual(['voided']);
+    await page.close();
+  });
+
   it('never put a key in a URL or a browser log, and no page threw', () => {
     expect(secrets.length).toBeGreaterThan(4);
     for (const key of secrets) {

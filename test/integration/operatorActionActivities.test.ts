@@ -187,4 +187,47 @@ describe('operator action activities: safe to run again, never give up an in-fli
     ).rejects.toMatchObject({ type: 'PaymentInFlight' });
     expect(await legsOf(db.pool, s.id)).toEqual(legs);
   });
+
+  it('void failed legs: in flight refused and unchanged; a leg paid after all is completed; a second run answers the same', async () => {
+    const machine = await createMachine(db.pool, operator, { name: 'void twice' });
+    const gone = await createLp(db.pool, machine, { name: 'gone', depositCents: 50_000 });
+    const back = await createLp(db.pool, machine, { name: 'paid after all', depositCents: 50_000 });
+    await db.pool.query(`UPDATE satmachine.dca_lp SET dca_wallet_id = 'voidwallet0001' WHERE user_id = $1`, [
+      gone.userId,
+    ]);
+    const s = await settlementAt(machine, 'errored');
+    const before = await legsOf(db.pool, s.id);
+    const failed = before.find((l) => l.status === 'failed')!;
+    // a leg recorded failed whose payment was made (an ambiguous failure): found paid, never voided
+    const paidAfterAll = before.find((l) => l.client_id === back.clientId && l.status === 'completed')!;
+    await db.pool.query(`UPDATE satmachine.dca_payments SET status = 'failed' WHERE id = $1`, [
+      paidAfterAll.id,
+    ]);
+    const input = { settlement_id: s.id, note: 'LP paid by hand', user_id: operator.id };
+
+    inFlight.add(failed.id);
+    const held = await legsOf(db.pool, s.id);
+    await expect(activities.voidFailedLegs(input)).rejects.toMatchObject({
+      type: 'PaymentInFlight',
+      nonRetryable: true,
+    });
+    expect(await legsOf(db.pool, s.id)).toEqual(held);
+    inFlight.delete(failed.id);
+
+    const first = await activities.voidFailedLegs(input);
+    expect(first).toEqual({ status: 'processed', voided: 1, paid: 1, fiat_released: failed.amount_fiat });
+    const legs = await legsOf(db.pool, s.id);
+    expect(legs.find((l) => l.id === paidAfterAll.id)).toMatchObject({ status: 'completed' });
+    expect(legs.find((l) => l.id === failed.id)).toMatchObject({
+      status: 'voided',
+      error_message: 'voided by operator: LP paid by hand',
+    });
+    const again = await activities.voidFailedLegs(input);
+    expect(again).toEqual({ ...first, paid: 0 });
+    expect(await legsOf(db.pool, s.id)).toEqual(legs);
+    expect((await notesOf(s.id)).match(/void failed legs:/g)).toHaveLength(1);
+    // the LP's fiat is released to the cent
+    const balance = (await operatorClientBalance(db.pool, operator.id, gone.clientId))!;
+    expect(balance).toMatchObject({ pending_fiat: '0.00', spent_fiat: '0.00', remaining_balance: '500.00' });
+  });
 });

@@ -8,7 +8,13 @@ import { insertWallet } from '../../src/db/ledger';
 import { createLp, createMachine, createOperator, createSuper, setDefaultSplits } from '../helpers/fixtures';
 import { awaitSettled, awaitStatus, sendSettlement } from '../helpers/settle';
 import { freshDatabase, temporalClient, testWorker } from '../helpers/stack';
-import { retryUpdate, partialDispenseUpdate } from '../../src/contract';
+import { WithStartWorkflowOperation } from '@temporalio/client';
+import {
+  SETTLEMENT_WORKFLOW,
+  retryUpdate,
+  partialDispenseUpdate,
+  voidFailedLegsUpdate,
+} from '../../src/contract';
 
 const DIR = join(__dirname, '..', 'histories');
 
@@ -91,6 +97,51 @@ describe('workflow replay from recorded histories', () => {
           });
         await awaitSettled(db.pool, temporal.client, h3);
         await save('partial-dispense-in-hold', h3);
+        // 4. errored, terminated by ops, retried through a resumed run (update-with-start, as the API does)
+        const m4 = await createMachine(db.pool, op, { name: 'replay resumed' });
+        const lp4 = await createLp(db.pool, m4, { name: 'late4', depositCents: 10_000 });
+        await db.pool.query(
+          `UPDATE satmachine.dca_lp SET dca_wallet_id = 'replaywallet04' WHERE user_id = $1`,
+          [lp4.userId],
+        );
+        const h4 = await sendSettlement(db.pool, temporal.client, w.taskQueue, m4, op, {
+          wireSats: 10_500,
+          feeSats: 500,
+          fiat: '10.00',
+        });
+        await awaitStatus(db.pool, h4, ['errored']);
+        await temporal.client.workflow.getHandle(settlementWorkflowId(h4)).terminate('ops');
+        await insertWallet(db.pool, lp4.userId, 'now', 'replaywallet04');
+        await temporal.client.workflow.executeUpdateWithStart(retryUpdate, {
+          args: [{ user_id: op.id }],
+          startWorkflowOperation: new WithStartWorkflowOperation(SETTLEMENT_WORKFLOW, {
+            workflowId: settlementWorkflowId(h4),
+            taskQueue: w.taskQueue,
+            args: [{ payment_hash: h4, resume: true }],
+            workflowIdConflictPolicy: 'USE_EXISTING',
+            workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+          }),
+        });
+        await awaitSettled(db.pool, temporal.client, h4);
+        await save('terminated-then-resumed-retry', h4);
+        // 5. errored, its failed leg voided by the operator
+        const m5 = await createMachine(db.pool, op, { name: 'replay void' });
+        const lp5 = await createLp(db.pool, m5, { name: 'gone5', depositCents: 10_000 });
+        await db.pool.query(
+          `UPDATE satmachine.dca_lp SET dca_wallet_id = 'replaywallet05' WHERE user_id = $1`,
+          [lp5.userId],
+        );
+        const h5 = await sendSettlement(db.pool, temporal.client, w.taskQueue, m5, op, {
+          wireSats: 10_500,
+          feeSats: 500,
+          fiat: '10.00',
+        });
+        await awaitStatus(db.pool, h5, ['errored']);
+        await temporal.client.workflow
+          .getHandle(settlementWorkflowId(h5))
+          .executeUpdate(voidFailedLegsUpdate, { args: [{ user_id: op.id, note: 'paid by hand' }] });
+        await awaitSettled(db.pool, temporal.client, h5);
+        await save('errored-then-voided', h5);
       } finally {
         await running.stop();
         await temporal.close();

@@ -1,12 +1,17 @@
 import { z } from 'zod';
-import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { WithStartWorkflowOperation, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import type { UpdateDefinition } from '@temporalio/common';
 import {
+  SA_SETTLEMENT_STATUS,
+  SETTLEMENT_WORKFLOW,
   forceResetUpdate,
   partialDispenseUpdate,
   retryUpdate,
   settlementWorkflowId,
   stateQuery,
+  voidFailedLegsUpdate,
   type SettlementActionResult,
+  type SettlementWorkflowInput,
   type SettlementWorkflowState,
 } from '../../contract';
 import { getOperatorMachine } from '../../db/machines';
@@ -26,6 +31,9 @@ import { ApiError, conflict, notFound } from '../errors';
 import { decodeCursor, encodeCursor } from '../pagination';
 import type { RouteRegistry } from '../routeRegistry';
 import { fiatCents, id, idParams, limitQuery } from '../schemas';
+
+/** Statuses no operator action can change (their workflow is never started again). */
+const FINAL_STATUSES: readonly string[] = ['processed', 'partial', 'refunded', 'rejected'];
 
 const STATUSES = [
   'pending',
@@ -182,16 +190,48 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
     return s;
   };
 
-  /** Sends an operator action to the settlement's workflow as an Update; 409 with the reason when refused. */
-  async function act(
+  /**
+   * Sends an operator action to the settlement's workflow as an Update; 409 with the
+   * reason when refused. A settlement that is not final goes through update-with-start:
+   * a running workflow gets the Update, a closed one (terminated, timed out, failed) a
+   * fresh run in resume mode for the same payment hash that loads the settlement from
+   * the database and then handles the Update (docs/settlement.md §7.1). Two actions at
+   * once on a closed workflow start one run: the second meets the first's (USE_EXISTING).
+   * A settlement without the ATM event's amounts gets a plain Update (nothing to resume).
+   */
+  async function act<Args extends [unknown]>(
     action: string,
     s: SettlementRow,
     operatorId: string,
-    send: (h: ReturnType<Client['workflow']['getHandle']>) => Promise<SettlementActionResult>,
+    update: UpdateDefinition<SettlementActionResult, Args>,
+    args: Args,
   ) {
-    const handle = deps.temporal.workflow.getHandle(settlementWorkflowId(s.payment_hash));
+    const workflowId = settlementWorkflowId(s.payment_hash);
+    const send = (): Promise<SettlementActionResult> => {
+      // a final settlement never runs again; one without the event's amounts cannot be resumed (§7.1)
+      if (FINAL_STATUSES.includes(s.status) || s.wire_sats === null) {
+        return deps.temporal.workflow.getHandle(workflowId).executeUpdate(update, { args });
+      }
+      const input: SettlementWorkflowInput = {
+        payment_hash: s.payment_hash,
+        stuck_after_ms: deps.config.stuckThresholdMinutes * 60_000,
+        resume: true,
+      };
+      return deps.temporal.workflow.executeUpdateWithStart(update, {
+        args,
+        startWorkflowOperation: new WithStartWorkflowOperation(SETTLEMENT_WORKFLOW, {
+          workflowId,
+          taskQueue: deps.config.taskQueue,
+          args: [input],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+          workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+          typedSearchAttributes: [{ key: SA_SETTLEMENT_STATUS, value: s.status }],
+          staticSummary: `settlement of payment ${s.payment_hash.slice(0, 16)}… (resumed by ${action})`,
+        }),
+      });
+    };
     try {
-      const result = await send(handle);
+      const result = await send();
       settlementActions.inc({ action, outcome: 'applied' });
       const fresh = (await getOperatorSettlement(deps.pool, operatorId, s.id)) ?? s;
       return { settlement: settlementView(fresh, deps), result };
@@ -205,10 +245,11 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
       if (closed) {
         settlementActions.inc({ action, outcome: 'refused' });
         throw conflict(
-          `${action} refused: settlement is ${s.status} and its workflow has finished; nothing can change any more`,
-          {
-            status: s.status,
-          },
+          s.wire_sats === null && !FINAL_STATUSES.includes(s.status)
+            ? `${action} refused: settlement is ${s.status} without the ATM event's amounts and its workflow has finished ` +
+                '(it closed while waiting for its signals); nothing can be paid'
+            : `${action} refused: settlement is ${s.status} and its workflow has finished; nothing can change any more`,
+          { status: s.status },
         );
       }
       if (closed === null)
@@ -329,7 +370,7 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
     },
     async ({ params, user }) => {
       const s = await settlementOf(user.id, params.id);
-      return act('retry', s, user.id, (h) => h.executeUpdate(retryUpdate, { args: [{ user_id: user.id }] }));
+      return act('retry', s, user.id, retryUpdate, [{ user_id: user.id }]);
     },
   );
 
@@ -372,9 +413,7 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
         [];
       for (const s of batch) {
         try {
-          const out = await act('retry', s, user.id, (h) =>
-            h.executeUpdate(retryUpdate, { args: [{ user_id: user.id }] }),
-          );
+          const out = await act('retry', s, user.id, retryUpdate, [{ user_id: user.id }]);
           results.push({ settlement_id: s.id, outcome: 'retried', message: out.result.message });
         } catch (err) {
           // one settlement's trouble never hides what was done for the others
@@ -404,9 +443,7 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
     },
     async ({ params, user }) => {
       const s = await settlementOf(user.id, params.id);
-      return act('force-reset', s, user.id, (h) =>
-        h.executeUpdate(forceResetUpdate, { args: [{ user_id: user.id }] }),
-      );
+      return act('force-reset', s, user.id, forceResetUpdate, [{ user_id: user.id }]);
     },
   );
 
@@ -424,11 +461,31 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
     },
     async ({ params, body, user }) => {
       const s = await settlementOf(user.id, params.id);
-      return act('partial-dispense', s, user.id, (h) =>
-        h.executeUpdate(partialDispenseUpdate, {
-          args: [{ user_id: user.id, fiat_amount_cents: body.fiat_amount, note: body.note }],
-        }),
-      );
+      return act('partial-dispense', s, user.id, partialDispenseUpdate, [
+        { user_id: user.id, fiat_amount_cents: body.fiat_amount, note: body.note },
+      ]);
+    },
+  );
+
+  r.add(
+    {
+      method: 'post',
+      path: '/settlements/:id/void-failed-legs',
+      summary:
+        'Give up on the failed legs of an errored settlement: each is looked up at the payment backend first ' +
+        '(paid → completed), the rest are voided (a failed dca leg releases the fiat it held of its LP); ' +
+        'the settlement ends processed (partial after a partial dispense)',
+      tag: 'settlements',
+      auth: ['operator'],
+      params: idParams,
+      body: z.object({ note: z.string().trim().min(1).max(2000) }),
+      response: actionShape,
+    },
+    async ({ params, body, user }) => {
+      const s = await settlementOf(user.id, params.id);
+      return act('void-failed-legs', s, user.id, voidFailedLegsUpdate, [
+        { user_id: user.id, note: body.note },
+      ]);
     },
   );
 

@@ -14,7 +14,7 @@ import { ConfirmDialog } from './ConfirmDialog';
 import { Field } from './Field';
 import { Loading, Notice } from './Notice';
 
-export type ActionKind = 'retry' | 'force-reset' | 'partial-dispense';
+export type ActionKind = 'retry' | 'force-reset' | 'partial-dispense' | 'void-failed-legs';
 
 export interface ActionOutcome {
   kind: ActionKind;
@@ -28,6 +28,7 @@ export const ACTION_LABEL: Record<ActionKind, string> = {
   retry: 'Retry',
   'force-reset': 'Force reset',
   'partial-dispense': 'Partial dispense',
+  'void-failed-legs': 'Void failed legs',
 };
 
 /** The workflow's live state as the settlement detail reports it (null when not running or not answering). */
@@ -59,6 +60,18 @@ export function actionsFor(s: Settlement, stuck: boolean): ActionKind[] {
   if (s.tx_type === 'cash_out' && (s.status === 'pending' || s.status === 'processing'))
     out.push('partial-dispense');
   return out;
+}
+
+/**
+ * Void failed legs: offered on the settlement page only (where its failed legs are
+ * listed), for an errored settlement with a failed leg and none still to pay.
+ */
+export function canVoidFailedLegs(d: SettlementDetail): boolean {
+  return (
+    d.status === 'errored' &&
+    d.legs.some((l) => l.status === 'failed') &&
+    !d.legs.some((l) => l.status === 'pending')
+  );
 }
 
 /**
@@ -140,6 +153,33 @@ function Explanation({ kind, detail }: { kind: ActionKind; detail: SettlementDet
           Completed legs stay paid. You can retry it afterwards.
         </p>
         <p className="muted">Only a settlement stuck past the threshold can be force-reset.</p>
+      </>
+    );
+  }
+  if (kind === 'void-failed-legs') {
+    const lpFiat = failed
+      .filter((l) => l.leg_type === 'dca')
+      .reduce((t, l) => t + (parseCents(l.amount_fiat) ?? 0n), 0n);
+    return (
+      <>
+        <p>
+          The {failed.length} failed leg{failed.length === 1 ? '' : 's'} will be given up: each is first
+          looked up at the payment backend (one that did pay after all is recorded as paid), the others are
+          voided (kept for audit) and never paid:
+        </p>
+        <ul className="compact">
+          {failed.map((l) => (
+            <li key={l.id}>
+              {legLine(l)}
+              {l.error_message ? <span className="muted"> — failed: {l.error_message}</span> : null}
+            </li>
+          ))}
+        </ul>
+        <p>
+          The LP fiat these legs hold ({fiat(formatCents(lpFiat), detail.fiat_code)}) becomes available again.
+          The settlement ends <strong>{detail.refund_sats > 0 ? 'partial' : 'processed'}</strong>; use it when
+          the LP was paid another way or the sats are no longer owed. To pay the legs, retry instead.
+        </p>
       </>
     );
   }
@@ -261,6 +301,15 @@ export function ActionDialog({
     if (kind === 'retry') return ok(api.POST('/api/v1/settlements/{id}/retry', { ...path, body: {} }));
     if (kind === 'force-reset')
       return ok(api.POST('/api/v1/settlements/{id}/force-reset', { ...path, body: {} }));
+    if (kind === 'void-failed-legs') {
+      if (!note.trim()) {
+        setErrors({ note: 'Say why (e.g. the LP was paid by hand)' });
+        throw new ApiFailure(422, 'invalid', 'Check the fields above.');
+      }
+      return ok(
+        api.POST('/api/v1/settlements/{id}/void-failed-legs', { ...path, body: { note: note.trim() } }),
+      );
+    }
     const problems: Record<string, string> = {};
     const cents = parseCents(amount);
     if (cents === null || cents < 0n) problems.fiat_amount = 'Enter an amount like 150.00';
@@ -311,6 +360,11 @@ export function ActionDialog({
       {!d && !detail.error ? <Loading what="the settlement" /> : null}
       {notStuck ? <Notice kind="warning">{notStuck}</Notice> : null}
       {d && kind !== 'partial-dispense' && !notStuck ? <Explanation kind={kind} detail={d} /> : null}
+      {d && kind === 'void-failed-legs' ? (
+        <Field label="Note (why)" error={errors.note} hint="Recorded on each voided leg and in the notes.">
+          {(c) => <textarea {...c} rows={2} value={note} onChange={(e) => setNote(e.target.value)} />}
+        </Field>
+      ) : null}
       {d && kind === 'partial-dispense' ? (
         <PartialForm
           detail={d}

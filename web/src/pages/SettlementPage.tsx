@@ -8,6 +8,7 @@ import {
   ACTION_LABEL,
   ActionDialog,
   actionsFor,
+  canVoidFailedLegs,
   forceResetWait,
   OutcomeNotice,
   workflowOf,
@@ -246,7 +247,10 @@ export function SettlementPage({ id }: { id: string }) {
     );
   }
   const workflow = workflowOf(s);
-  const actions = actionsFor(s, workflow?.stuck === true);
+  const actions: ActionKind[] = [
+    ...actionsFor(s, workflow?.stuck === true),
+    ...(canVoidFailedLegs(s) ? (['void-failed-legs'] as const) : []),
+  ];
   const resetWait = forceResetWait(s, workflow);
   return (
     <Page title={`Settlement ${short(s.id, 10)}`}>
