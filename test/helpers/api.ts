@@ -4,6 +4,7 @@ import { createApp } from '../../src/api/app';
 import type { ApiDeps } from '../../src/api/deps';
 import type { Pool } from '../../src/db/pool';
 import { LedgerBackend } from '../../src/payments/ledger';
+import type { LnbitsBackend } from '../../src/payments/lnbits';
 import { SecretBox } from '../../src/security/secretBox';
 import { TEST_SECRET_KEY, testLogger } from './stack';
 
@@ -27,6 +28,8 @@ export async function startApi(opts: {
   taskQueue?: string;
   relays?: string[];
   ledger?: LedgerBackend | null;
+  /** mounts the LNbits wallet routes too */
+  lnbits?: LnbitsBackend | null;
 }): Promise<TestApi> {
   const deps: ApiDeps = {
     pool: opts.pool,
@@ -35,6 +38,7 @@ export async function startApi(opts: {
     logger: testLogger,
     ledger:
       opts.ledger === undefined ? new LedgerBackend({ pool: opts.pool, logger: testLogger }) : opts.ledger,
+    lnbits: opts.lnbits ?? null,
     config: {
       taskQueue: opts.taskQueue ?? 'unused',
       namespace: 'default',
