@@ -1,3 +1,4 @@
+import { settlementWorkflowId, stateQuery } from '../../src/contract';
 import { SettlementSignals } from '../../src/ingest/settlementSignals';
 import { insertWallet } from '../../src/db/ledger';
 import { startApi, type TestApi } from '../helpers/api';
@@ -217,7 +218,9 @@ describe('API: settlements and operator actions', () => {
     );
     const signals = new SettlementSignals(temporal.client, taskQueue, 2000);
     await signals.atmEvent(hash, { event });
-    await new Promise((r) => setTimeout(r, 500));
+    // barrier: the workflow has taken the event in (a query sees every signal sent before it)
+    const seen = await temporal.client.workflow.getHandle(settlementWorkflowId(hash)).query(stateQuery);
+    expect(seen).toMatchObject({ has_atm_event: true, status: 'errored' });
     expect((await settlementByHash(db.pool, hash))!.status).toBe('errored');
     const retried = await api.call('POST', `/api/v1/settlements/${stuck.id}/retry`, operator.apiKey, {});
     expect(retried.status).toBe(200);

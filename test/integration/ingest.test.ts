@@ -1,3 +1,4 @@
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { generateSecretKey, getPublicKey } from 'nostr-tools/pure';
 import { startIngest, type RunningIngest } from '../../src/ingest/ingestService';
 import { startRelay, type RunningRelay } from '../../src/relay/relayServer';
@@ -176,7 +177,8 @@ describe('ingest: relay subscriptions, verification, the payment listener', () =
     for (const h of hashes) expect(await settlementByHash(db.pool, h)).toBeNull();
     const { rows } = await db.pool.query('SELECT count(*)::int AS n FROM satmachine.dca_settlements');
     expect(rows[0].n).toBe(3);
-    void before.bad_signature;
+    // the relay refused the tampered event (above): the ingest never saw it, so never counted it
+    expect(await dropped('bad_signature')).toBe(before.bad_signature);
   });
 
   it('the settlement stream itself refuses a bad signature and other kinds (relays may not check)', async () => {
@@ -254,12 +256,24 @@ describe('ingest: relay subscriptions, verification, the payment listener', () =
   it('an ingest that was down catches up from its cursor (kind 21000 is kept by the relay)', async () => {
     await ingest.stop();
     const hash = newPaymentHash();
-    await publisher.publish(event(hash));
+    expect((await publisher.publish(event(hash))).accepted).toBe(true);
     await pay(hash);
-    await new Promise((r) => setTimeout(r, 500));
-    expect((await settlementByHash(db.pool, hash))?.status ?? 'none').not.toBe('processed');
+    // the barrier is the stop itself (awaited): nothing reads the relay or forwards payments now, so
+    // the relay holds the event and the payment waits unforwarded, with no workflow for it
+    const forwarded = async () =>
+      (
+        await db.pool.query<{ forwarded_at: Date | null }>(
+          'SELECT forwarded_at FROM satmachine.ledger_lightning_payments WHERE payment_hash = $1',
+          [hash],
+        )
+      ).rows[0]?.forwarded_at;
+    expect(await forwarded()).toBeNull();
+    await expect(temporal.client.workflow.getHandle(`settlement-${hash}`).describe()).rejects.toThrow(
+      WorkflowNotFoundError,
+    );
     ingest = await startIngestHere();
     await awaitStatus(db.pool, hash, ['processed'], 30_000);
+    expect(await forwarded()).toBeInstanceOf(Date);
   });
 
   it('picks up a new operator and a new machine within seconds', async () => {
@@ -300,6 +314,8 @@ describe('ingest: relay subscriptions, verification, the payment listener', () =
       );
       return rows[0]?.forwarded_at;
     });
-    await expect(temporal.client.workflow.getHandle(`settlement-${hash}`).describe()).rejects.toThrow();
+    await expect(temporal.client.workflow.getHandle(`settlement-${hash}`).describe()).rejects.toThrow(
+      WorkflowNotFoundError,
+    );
   });
 });

@@ -1,3 +1,4 @@
+import { WorkflowNotFoundError } from '@temporalio/client';
 /**
  * The LNbits payment backend against a real LNbits (FakeWallet funding source):
  * payments wallet to wallet and to Lightning addresses, exactly once over a failing
@@ -103,7 +104,9 @@ describe('LNbits payment backend (real LNbits, FakeWallet)', () => {
   const balances = async (ws: TestLnbitsWallet[]) => Promise.all(ws.map((w) => lnbits.balanceSats(w)));
 
   const noWorkflowFor = async (hash: string) => {
-    await expect(temporal.client.workflow.getHandle(settlementWorkflowId(hash)).describe()).rejects.toThrow();
+    await expect(temporal.client.workflow.getHandle(settlementWorkflowId(hash)).describe()).rejects.toThrow(
+      WorkflowNotFoundError,
+    );
   };
 
   /** How many times each payLeg activity of a settlement was attempted, by leg id. */
