@@ -16,7 +16,7 @@ import {
 import { check, same } from './arbitraries';
 
 const digits = (minLength: number, maxLength: number) =>
-  fc.string({ unit: fc.constantFrom(...'0123456789'), minLength, maxLength });
+  fc.string({ unit: fc.constantFrom(...'0123456789'), minLength, maxLength, size: 'max' });
 
 /** A decimal string with `places` decimals at most (possibly with trailing zeros after them). */
 const decimalString = (places: number) =>
