@@ -6,7 +6,7 @@ import { buildSettlementEvent, encryptFor, signEvent } from '../../src/nostr/cod
 import { RelayClient } from '../../src/nostr/relayClient';
 import { registry } from '../../src/metrics/registry';
 import { insertWallet } from '../../src/db/ledger';
-import type { SignedEvent } from '../../src/contract';
+import { stateQuery, type SignedEvent } from '../../src/contract';
 import {
   createLp,
   createMachine,
@@ -113,7 +113,13 @@ describe('ingest: relay subscriptions, verification, the payment listener', () =
   it('payment first, then the event', async () => {
     const hash = newPaymentHash();
     await pay(hash);
-    await new Promise((r) => setTimeout(r, 300));
+    // the payment is in the workflow before the event is published (a query sees every signal sent before it)
+    await eventually(
+      async () =>
+        (await temporal.client.workflow.getHandle(`settlement-${hash}`).query(stateQuery)).has_payment,
+      30_000,
+      'the payment in the workflow',
+    );
     await publisher.publish(event(hash));
     await awaitStatus(db.pool, hash, ['processed']);
   });
