@@ -15,6 +15,7 @@ import { encryptFor, signEvent } from '../../src/nostr/codec';
 import { RelayClient } from '../../src/nostr/relayClient';
 import { startRelay, type RunningRelay } from '../../src/relay/relayServer';
 import { startApi, type TestApi } from '../helpers/api';
+import { endHold, HOLD_GATE_SECONDS, startHoldGateWorker } from '../helpers/holdGateWorker';
 import {
   createLp,
   createMachine,
@@ -81,6 +82,7 @@ describe('web console (chromium)', () => {
   let other: Operator;
   let lobby: Machine;
   let hold: Machine;
+  let gated: Awaited<ReturnType<typeof startHoldGateWorker>> | undefined;
   let retryMachine: Machine;
   let foreign: Machine;
   let alice: Lp;
@@ -104,6 +106,8 @@ describe('web console (chromium)', () => {
     const w = await testWorker({ pool: db.pool });
     taskQueue = w.taskQueue;
     worker = w.start();
+    // the hold-window test: the hold ends when the test says so (never races the clicks)
+    gated = await startHoldGateWorker(db.pool);
     relay = await startRelay({ pool: db.pool, logger: testLogger, port: await freePort() });
     api = await startApi({ pool: db.pool, temporal: temporal.client, taskQueue, relays: [relay.url] });
 
@@ -114,7 +118,7 @@ describe('web console (chromium)', () => {
       { target: (await insertWallet(db.pool, operator.id, 'revenue')).id, fraction: '1', label: 'revenue' },
     ]);
     lobby = await createMachine(db.pool, operator, { name: 'Lobby ATM' });
-    hold = await createMachine(db.pool, operator, { name: 'Hold ATM', delaySeconds: 20 });
+    hold = await createMachine(db.pool, operator, { name: 'Hold ATM', delaySeconds: HOLD_GATE_SECONDS });
     retryMachine = await createMachine(db.pool, operator, { name: 'Retry ATM' });
     foreign = await createMachine(db.pool, other, { name: 'Not yours' });
     alice = await createLp(db.pool, lobby, { name: 'alice', depositCents: 100_000 });
@@ -173,6 +177,7 @@ describe('web console (chromium)', () => {
     await ingest?.stop();
     await api?.close();
     await relay?.close();
+    await gated?.stop();
     await worker?.stop();
     await temporal?.close();
     await db?.close();
@@ -604,7 +609,7 @@ describe('web console (chromium)', () => {
   });
 
   it('records a partial dispense inside the hold window', async () => {
-    const hash = await sendSettlement(db.pool, temporal.client, taskQueue, hold, operator, {
+    const hash = await sendSettlement(db.pool, temporal.client, gated!.taskQueue, hold, operator, {
       wireSats: 210_000,
       feeSats: 10_000,
       fiat: '200.00',
@@ -655,6 +660,8 @@ describe('web console (chromium)', () => {
     await shot(page, 'operator-partial-dispense');
     expect((await settlementByHash(db.pool, hash))!.refund_sats).toBe(52_500);
     await page.close();
+    await endHold(temporal.client, hash);
+    expect((await awaitSettled(db.pool, temporal.client, hash)).status).toBe('partial');
   });
 
   it('compares, edits and publishes cassettes', async () => {

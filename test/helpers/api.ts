@@ -5,6 +5,7 @@ import { createApp } from '../../src/api/app';
 import type { ApiDeps } from '../../src/api/deps';
 import type { Pool } from '../../src/db/pool';
 import { LedgerBackend } from '../../src/payments/ledger';
+import type { LnbitsBackend } from '../../src/payments/lnbits';
 import { SecretBox } from '../../src/security/secretBox';
 import { TEST_SECRET_KEY, testLogger } from './stack';
 
@@ -30,6 +31,8 @@ export async function startApi(opts: {
   ledger?: LedgerBackend | null;
   /** PUBLIC_URL (what NIP-98 tokens must name); default: the URL the API listens on */
   publicUrl?: string;
+  /** mounts the LNbits wallet routes too */
+  lnbits?: LnbitsBackend | null;
 }): Promise<TestApi> {
   // listen first: the public URL NIP-98 checks against is the real one (with its port)
   const server = await new Promise<import('node:http').Server>((resolve) => {
@@ -44,6 +47,7 @@ export async function startApi(opts: {
     logger: testLogger,
     ledger:
       opts.ledger === undefined ? new LedgerBackend({ pool: opts.pool, logger: testLogger }) : opts.ledger,
+    lnbits: opts.lnbits ?? null,
     config: {
       taskQueue: opts.taskQueue ?? 'unused',
       namespace: 'default',

@@ -317,6 +317,37 @@ describe('API: fleet routes', () => {
       });
       expect((await api.call('DELETE', `/api/v1/machines/${tmp.body.id}`, opKey)).status).toBe(204);
       expect((await api.call('GET', `/api/v1/machines/${tmp.body.id}`, opKey)).status).toBe(404);
+
+      // history: an LP of its own, onboarded, with a deposit recorded at the machine
+      const used = await api.call('POST', '/api/v1/machines', opKey, {
+        machine_npub: pub(),
+        name: 'used',
+        fiat_code: 'EUR',
+      });
+      expect(used.status).toBe(201);
+      const depositor = await createUserWithKey(db.pool, secretBox, { role: 'lp', name: 'depositor' });
+      const wallet = await api.call('POST', '/api/v1/ledger/wallets', depositor.api_key, { name: 'payout' });
+      expect(wallet.status).toBe(201);
+      expect(
+        (
+          await api.call('PUT', '/api/v1/lp/preferences', depositor.api_key, {
+            dca_wallet_id: wallet.body.id,
+          })
+        ).status,
+      ).toBe(201);
+      const enrolment = await api.call('POST', `/api/v1/machines/${used.body.id}/clients`, opKey, {
+        user_id: depositor.user.id,
+      });
+      expect(enrolment.status).toBe(201);
+      const deposit = await api.call('POST', '/api/v1/deposits', opKey, {
+        client_id: enrolment.body.id,
+        amount: '10.00',
+      });
+      expect(deposit.status).toBe(201);
+      const refused = await api.call('DELETE', `/api/v1/machines/${used.body.id}`, opKey);
+      expect(refused.status).toBe(409);
+      expect(refused.body.error.message).toContain('deactivate it instead');
+      expect((await api.call('GET', `/api/v1/machines/${used.body.id}`, opKey)).status).toBe(200);
     });
 
     describe('enrolments, deposits and balances', () => {

@@ -1,6 +1,8 @@
+import { settlementWorkflowId, stateQuery } from '../../src/contract';
 import { SettlementSignals } from '../../src/ingest/settlementSignals';
 import { insertWallet } from '../../src/db/ledger';
 import { startApi, type TestApi } from '../helpers/api';
+import { endHold, HOLD_GATE_SECONDS, startHoldGateWorker } from '../helpers/holdGateWorker';
 import {
   createLp,
   createMachine,
@@ -24,6 +26,7 @@ describe('API: settlements and operator actions', () => {
   let api: TestApi;
   let operator: Operator;
   let other: Operator;
+  let gated: Awaited<ReturnType<typeof startHoldGateWorker>>;
 
   beforeAll(async () => {
     db = await freshDatabase();
@@ -31,6 +34,8 @@ describe('API: settlements and operator actions', () => {
     const w = await testWorker({ pool: db.pool });
     taskQueue = w.taskQueue;
     worker = w.start();
+    // hold-window tests: the hold ends when the test says so (never races the test's own actions)
+    gated = await startHoldGateWorker(db.pool);
     api = await startApi({ pool: db.pool, temporal: temporal.client, taskQueue });
     await createSuper(db.pool);
     operator = await createOperator(db.pool, 'op');
@@ -41,6 +46,7 @@ describe('API: settlements and operator actions', () => {
   });
   afterAll(async () => {
     await api.close();
+    await gated?.stop();
     await worker.stop();
     await temporal.close();
     await db.close();
@@ -48,6 +54,9 @@ describe('API: settlements and operator actions', () => {
 
   const send = (machine: Machine, o: Parameters<typeof sendSettlement>[5]) =>
     sendSettlement(db.pool, temporal.client, taskQueue, machine, operator, o);
+  /** a settlement held until endHold(hash) */
+  const sendHeld = (machine: Machine, o: Parameters<typeof sendSettlement>[5]) =>
+    sendSettlement(db.pool, temporal.client, gated.taskQueue, machine, operator, o);
   const idOf = async (hash: string) => (await eventually(() => settlementByHash(db.pool, hash))).id;
 
   it('retry after a leg failed because its destination wallet did not exist, then was created', async () => {
@@ -217,7 +226,9 @@ describe('API: settlements and operator actions', () => {
     );
     const signals = new SettlementSignals(temporal.client, taskQueue, 2000);
     await signals.atmEvent(hash, { event });
-    await new Promise((r) => setTimeout(r, 500));
+    // barrier: the workflow has taken the event in (a query sees every signal sent before it)
+    const seen = await temporal.client.workflow.getHandle(settlementWorkflowId(hash)).query(stateQuery);
+    expect(seen).toMatchObject({ has_atm_event: true, status: 'errored' });
     expect((await settlementByHash(db.pool, hash))!.status).toBe('errored');
     const retried = await api.call('POST', `/api/v1/settlements/${stuck.id}/retry`, operator.apiKey, {});
     expect(retried.status).toBe(200);
@@ -286,9 +297,9 @@ describe('API: settlements and operator actions', () => {
   });
 
   it('partial dispense inside the hold window scales the amounts, replans the legs and ends partial', async () => {
-    const machine = await createMachine(db.pool, operator, { name: 'hold', delaySeconds: 4 });
+    const machine = await createMachine(db.pool, operator, { name: 'hold', delaySeconds: HOLD_GATE_SECONDS });
     const lp = await createLp(db.pool, machine, { name: 'held', depositCents: 1_000_000 });
-    const hash = await send(machine, { wireSats: 210_000, feeSats: 10_000, fiat: '200.00' });
+    const hash = await sendHeld(machine, { wireSats: 210_000, feeSats: 10_000, fiat: '200.00' });
     const holding = await eventually(async () => {
       const s = await settlementByHash(db.pool, hash);
       if (!s || s.status !== 'processing') return null;
@@ -320,6 +331,9 @@ describe('API: settlements and operator actions', () => {
       refund_sats: 52_500,
     });
     expect(r.body.settlement.notes).toContain('cassette 2 jammed');
+    // nothing was paid during the hold; now it ends
+    expect((await legsOf(db.pool, holding.id)).some((l) => l.status === 'completed')).toBe(false);
+    await endHold(temporal.client, hash);
     const done = await awaitSettled(db.pool, temporal.client, hash);
     expect(done.status).toBe('partial');
     const legs = await legsOf(db.pool, done.id);
@@ -341,9 +355,12 @@ describe('API: settlements and operator actions', () => {
   });
 
   it('partial dispense of 0 refunds everything and pays nothing', async () => {
-    const machine = await createMachine(db.pool, operator, { name: 'refund', delaySeconds: 4 });
+    const machine = await createMachine(db.pool, operator, {
+      name: 'refund',
+      delaySeconds: HOLD_GATE_SECONDS,
+    });
     await createLp(db.pool, machine, { name: 'refunded lp', depositCents: 100_000 });
-    const hash = await send(machine, { wireSats: 52_500, feeSats: 2_500, fiat: '50.00' });
+    const hash = await sendHeld(machine, { wireSats: 52_500, feeSats: 2_500, fiat: '50.00' });
     const id = await idOf(hash);
     await eventually(async () => (await legsOf(db.pool, id)).length > 0);
     const r = await api.call('POST', `/api/v1/settlements/${id}/partial-dispense`, operator.apiKey, {
@@ -352,6 +369,7 @@ describe('API: settlements and operator actions', () => {
     });
     expect(r.status).toBe(200);
     expect(r.body.settlement).toMatchObject({ status: 'refunded', wire_sats: 0, refund_sats: 52_500 });
+    await endHold(temporal.client, hash);
     const done = await awaitSettled(db.pool, temporal.client, hash);
     expect(done.status).toBe('refunded');
     expect((await legsOf(db.pool, id)).every((l) => l.status === 'voided')).toBe(true);

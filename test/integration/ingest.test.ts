@@ -1,3 +1,4 @@
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { generateSecretKey, getPublicKey } from 'nostr-tools/pure';
 import { startIngest, type RunningIngest } from '../../src/ingest/ingestService';
 import { startRelay, type RunningRelay } from '../../src/relay/relayServer';
@@ -5,7 +6,7 @@ import { buildSettlementEvent, encryptFor, signEvent } from '../../src/nostr/cod
 import { RelayClient } from '../../src/nostr/relayClient';
 import { registry } from '../../src/metrics/registry';
 import { insertWallet } from '../../src/db/ledger';
-import type { SignedEvent } from '../../src/contract';
+import { stateQuery, type SignedEvent } from '../../src/contract';
 import {
   createLp,
   createMachine,
@@ -113,7 +114,13 @@ describe('ingest: relay subscriptions, verification, the payment listener', () =
   it('payment first, then the event', async () => {
     const hash = newPaymentHash();
     await pay(hash);
-    await new Promise((r) => setTimeout(r, 300));
+    // the payment is in the workflow before the event is published (a query sees every signal sent before it)
+    await eventually(
+      async () =>
+        (await temporal.client.workflow.getHandle(`settlement-${hash}`).query(stateQuery)).has_payment,
+      30_000,
+      'the payment in the workflow',
+    );
     await publisher.publish(event(hash));
     await awaitStatus(db.pool, hash, ['processed']);
   });
@@ -177,7 +184,8 @@ describe('ingest: relay subscriptions, verification, the payment listener', () =
     for (const h of hashes) expect(await settlementByHash(db.pool, h)).toBeNull();
     const { rows } = await db.pool.query('SELECT count(*)::int AS n FROM satmachine.dca_settlements');
     expect(rows[0].n).toBe(3);
-    void before.bad_signature;
+    // the relay refused the tampered event (above): the ingest never saw it, so never counted it
+    expect(await dropped('bad_signature')).toBe(before.bad_signature);
   });
 
   it('the settlement stream itself refuses a bad signature and other kinds (relays may not check)', async () => {
@@ -255,12 +263,24 @@ describe('ingest: relay subscriptions, verification, the payment listener', () =
   it('an ingest that was down catches up from its cursor (kind 21000 is kept by the relay)', async () => {
     await ingest.stop();
     const hash = newPaymentHash();
-    await publisher.publish(event(hash));
+    expect((await publisher.publish(event(hash))).accepted).toBe(true);
     await pay(hash);
-    await new Promise((r) => setTimeout(r, 500));
-    expect((await settlementByHash(db.pool, hash))?.status ?? 'none').not.toBe('processed');
+    // the barrier is the stop itself (awaited): nothing reads the relay or forwards payments now, so
+    // the relay holds the event and the payment waits unforwarded, with no workflow for it
+    const forwarded = async () =>
+      (
+        await db.pool.query<{ forwarded_at: Date | null }>(
+          'SELECT forwarded_at FROM satmachine.ledger_lightning_payments WHERE payment_hash = $1',
+          [hash],
+        )
+      ).rows[0]?.forwarded_at;
+    expect(await forwarded()).toBeNull();
+    await expect(temporal.client.workflow.getHandle(`settlement-${hash}`).describe()).rejects.toThrow(
+      WorkflowNotFoundError,
+    );
     ingest = await startIngestHere();
     await awaitStatus(db.pool, hash, ['processed'], 30_000);
+    expect(await forwarded()).toBeInstanceOf(Date);
   });
 
   it('picks up a new operator and a new machine within seconds', async () => {
@@ -301,6 +321,8 @@ describe('ingest: relay subscriptions, verification, the payment listener', () =
       );
       return rows[0]?.forwarded_at;
     });
-    await expect(temporal.client.workflow.getHandle(`settlement-${hash}`).describe()).rejects.toThrow();
+    await expect(temporal.client.workflow.getHandle(`settlement-${hash}`).describe()).rejects.toThrow(
+      WorkflowNotFoundError,
+    );
   });
 });

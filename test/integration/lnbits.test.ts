@@ -1,3 +1,4 @@
+import { WorkflowNotFoundError } from '@temporalio/client';
 /**
  * The LNbits payment backend against a real LNbits (FakeWallet funding source):
  * payments wallet to wallet and to Lightning addresses, exactly once over a failing
@@ -113,7 +114,9 @@ describe('LNbits payment backend (real LNbits, FakeWallet)', () => {
   const balances = async (ws: TestLnbitsWallet[]) => Promise.all(ws.map((w) => lnbits.balanceSats(w)));
 
   const noWorkflowFor = async (hash: string) => {
-    await expect(temporal.client.workflow.getHandle(settlementWorkflowId(hash)).describe()).rejects.toThrow();
+    await expect(temporal.client.workflow.getHandle(settlementWorkflowId(hash)).describe()).rejects.toThrow(
+      WorkflowNotFoundError,
+    );
   };
 
   /** How many times each payLeg activity of a settlement was attempted, by leg id. */
@@ -161,13 +164,17 @@ describe('LNbits payment backend (real LNbits, FakeWallet)', () => {
     const out = await lnbits.pay(machine.wallet, customer, 100, 'machine pays out (cash-in)');
     observer = observe();
     await eventually(async () => seen.find((p) => p.payment_hash === out), 15_000, 'the catch-up');
-    await new Promise((r) => setTimeout(r, 1_500)); // a few more polls: nothing is reported twice
+    // barrier: a later payment, seen only after the observer has read past the caught-up ones
+    const later = await lnbits.pay(customer, machine.wallet, 55, 'a later payment');
+    await eventually(async () => seen.find((p) => p.payment_hash === later), 15_000, 'the later payment');
     await observer.stop();
+    // each reported once
     expect(seen.map((p) => [p.payment_hash, p.direction, p.amount_sats]).sort()).toEqual(
       [
         [first, 'incoming', 1_234],
         [whileDown, 'incoming', 4_321],
         [out, 'outgoing', 100],
+        [later, 'incoming', 55],
       ].sort(),
     );
     // satmachine's own payments are not machine payments: a payWallet from this wallet is not reported
@@ -179,7 +186,9 @@ describe('LNbits payment backend (real LNbits, FakeWallet)', () => {
       amountSats: 10,
       memo: 'own payment',
     });
-    await new Promise((r) => setTimeout(r, 1_500));
+    // barrier: a customer payment after it, which the observer must report
+    const marker = await lnbits.pay(customer, machine.wallet, 66, 'after the own payment');
+    await eventually(async () => seen.find((p) => p.payment_hash === marker), 15_000, 'the marker payment');
     await observer.stop();
     expect(seen.find((p) => p.payment_hash === own.paymentHash)).toBeUndefined();
     listener = startListener();
@@ -215,7 +224,11 @@ describe('LNbits payment backend (real LNbits, FakeWallet)', () => {
     expect(delta).toEqual([0, 190, 810, 9_500, 9_500]);
     const paid = await lnbits.outgoingPayments(machine.wallet);
     expect(paid.map((p) => p.amount_sats).sort()).toEqual([190, 810, 9_500, 9_500].sort());
-    await new Promise((r) => setTimeout(r, 1_000)); // the listener has seen the legs' payments by now
+    // barrier: a customer payment after the legs', which the listener must turn into a workflow
+    const marker = await lnbits.pay(customer, machine.wallet, 77, 'after the legs');
+    const markerHandle = temporal.client.workflow.getHandle(settlementWorkflowId(marker));
+    await eventually(async () => (await markerHandle.describe()).status.name === 'RUNNING', 30_000, 'marker');
+    await markerHandle.terminate('barrier only');
     for (const leg of legs) {
       expect(paid.map((p) => p.payment_hash)).toContain(leg.external_payment_hash);
       // its own leg payments never start settlement workflows

@@ -143,13 +143,17 @@ describe('machines talk back: beacons, telemetry, cassettes', () => {
 
     it('an older or re-delivered beacon never rolls state back', async () => {
       const stale = beacon({ cash_level: 'full', version: '0.0.1' }, now() - 1000);
-      await publisher.publish(stale);
-      // a relay re-delivering history: a fresh subscription replays it
-      const again = new RelayClient(relay.url, { logger: testLogger }).start();
-      await again.waitConnected();
-      await again.publish(stale);
-      again.close();
-      await new Promise((r) => setTimeout(r, 700));
+      // the relay keeps the newest beacon per machine and forwards no older one
+      expect(await publisher.publish(stale)).toMatchObject({
+        accepted: true,
+        message: 'duplicate: have a newer one',
+      });
+      // a relay that re-delivers history anyway (twice): the ingest's stream handles it to the end,
+      // which is the barrier for the reads below
+      const stream = createMachineStream({ keys: ingest.keys, pool: db.pool, logger: testLogger });
+      for (let i = 0; i < 2; i++) {
+        expect(await stream.handle(stale, 'test')).toEqual({ kind: 'ok', detail: 'stale beacon ignored' });
+      }
       expect((await telemetry(machine.row.id)).body.beacon).toMatchObject({
         cash_level: 'low',
         version: '1.2.3',
@@ -258,8 +262,18 @@ describe('machines talk back: beacons, telemetry, cassettes', () => {
     });
 
     it('is idempotent on re-delivery and ignores an older state', async () => {
-      await publisher.publish(state({ '1': { denomination: 5, count: 1 } }, bootstrapAt - 500));
-      await new Promise((r) => setTimeout(r, 700));
+      const older = state({ '1': { denomination: 5, count: 1 } }, bootstrapAt - 500);
+      // the relay keeps the newest state and forwards no older one
+      expect(await publisher.publish(older)).toMatchObject({
+        accepted: true,
+        message: 'duplicate: have a newer one',
+      });
+      // a relay that delivers it anyway: handled to the end (the barrier for the reads below)
+      const stream = createMachineStream({ keys: ingest.keys, pool: db.pool, logger: testLogger });
+      expect(await stream.handle(older, 'test')).toEqual({
+        kind: 'ok',
+        detail: 'cassette state already applied or older',
+      });
       const r = await cassettes();
       expect(r.body.positions.map((p: { denomination: number }) => p.denomination)).toEqual([20, 50]);
       const { rows } = await db.pool.query(

@@ -1,6 +1,8 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { settlementWorkflowId } from '../../src/contract';
+import { SettlementSignals } from '../../src/ingest/settlementSignals';
+import { buildSettlementEvent } from '../../src/nostr/codec';
 import { ledgerInvariantViolations } from '../../src/db/ledger';
 import { LedgerBackend } from '../../src/payments/ledger';
 import {
@@ -11,6 +13,7 @@ import {
   createSuper,
   newPaymentHash,
   setDefaultSplits,
+  settlementContent,
   type Lp,
   type Machine,
   type Operator,
@@ -187,10 +190,22 @@ describe('settlementWorkflow on the real Temporal server and PostgreSQL', () => 
     const lp = await createLp(db.pool, machine, { name: 'gina', depositCents: 100_000 });
     const hash = await send(machine, { wireSats: 30_000, feeSats: 1_500, fiat: '25.00', eventTwice: true });
     await awaitSettled(db.pool, temporal.client, hash);
-    // a third delivery after the workflow closed starts nothing (REJECT_DUPLICATE)
-    await send(machine, { wireSats: 30_000, feeSats: 1_500, fiat: '25.00', paymentHash: hash }).catch(
-      () => undefined,
+    // a third delivery after the workflow closed starts nothing (REJECT_DUPLICATE): both signals say so
+    const signals = new SettlementSignals(temporal.client, taskQueue);
+    const event = buildSettlementEvent(
+      machine.secretHex,
+      operator.pubkey,
+      settlementContent({ paymentHash: hash, wireSats: 30_000, feeSats: 1_500, fiat: '25.00' }),
     );
+    expect(await signals.atmEvent(hash, { event })).toBe('already_closed');
+    expect(
+      await signals.paymentObserved({
+        wallet_id: machine.walletId,
+        payment_hash: hash,
+        amount_sats: 30_000,
+        direction: 'incoming',
+      }),
+    ).toBe('already_closed');
     const { rows } = await db.pool.query(
       'SELECT count(*)::int AS n FROM satmachine.dca_settlements WHERE payment_hash = $1',
       [hash],
@@ -290,7 +305,43 @@ describe('settlementWorkflow on the real Temporal server and PostgreSQL', () => 
     expect(underRow.fee_mismatch_sats).toBe(80);
   });
 
-  it('a payment whose event never comes waits, and the super fee goes to the configured wallet', async () => {
+  it('the super fee goes to the configured super wallet: exactly the platform fee, in one transfer', async () => {
+    const machine = await createMachine(db.pool, operator, { name: 'super fee' });
+    // floor(117_285 × 1%) = 1_172 (the fraction is floored, not rounded)
+    const hash = await send(machine, { wireSats: 123_457, feeSats: 6_172, fiat: '100.00' });
+    const s = await awaitSettled(db.pool, temporal.client, hash);
+    expect(s.status).toBe('processed');
+    const ref = reference({
+      txType: 'cash_out',
+      wire: 123_457n,
+      fee: 6_172n,
+      fiatCents: 10_000n,
+      platformPpm: 10_000n,
+      operatorPpm: 40_000n,
+      lps: [],
+      rules: [
+        { fractionPpm: 700_000n, sortOrder: 0 },
+        { fractionPpm: 300_000n, sortOrder: 1 },
+      ],
+    });
+    expect(ref.superFee).toBe(1_172n);
+    const superLegs = (await legsOf(db.pool, s.id)).filter((l) => l.leg_type === 'super_fee');
+    expect(superLegs).toHaveLength(1);
+    expect(superLegs[0]).toMatchObject({
+      destination_wallet_id: sup.walletId,
+      amount_sats: Number(ref.superFee),
+      status: 'completed',
+    });
+    // what the super wallet got from this machine's wallet: that leg's transfer, nothing more
+    const { rows } = await db.pool.query<{ idempotency_key: string; amount_sats: number }>(
+      `SELECT idempotency_key, amount_sats FROM satmachine.ledger_transfers
+        WHERE from_wallet_id = $1 AND to_wallet_id = $2`,
+      [machine.walletId, sup.walletId],
+    );
+    expect(rows).toEqual([{ idempotency_key: superLegs[0]!.id, amount_sats: Number(ref.superFee) }]);
+  });
+
+  it('a payment whose event never comes waits: pending, stuck, and says why', async () => {
     const machine = await createMachine(db.pool, operator, { name: 'no event' });
     const hash = newPaymentHash();
     const handle = await temporal.client.workflow.signalWithStart('settlementWorkflow', {
@@ -308,6 +359,5 @@ describe('settlementWorkflow on the real Temporal server and PostgreSQL', () => 
     const state = await handle.query('state');
     expect(state).toMatchObject({ stuck: true, has_payment: true, has_atm_event: false });
     await handle.terminate('test done');
-    void sup;
   });
 });

@@ -82,10 +82,18 @@ export const fiatForBalancesArb = (B: number): fc.Arbitrary<number> =>
     fc.integer({ min: 0, max: 100_000_000 }),
   );
 
+/**
+ * fast-check's default size ('small') caps a generated array at about 10 elements
+ * whatever its maxLength says: every array here whose maxLength is the point of the
+ * test says `size: 'max'`, so lengths range over the whole [minLength, maxLength].
+ * arbitraries.test.ts checks the generators reach the sizes they name.
+ */
+export const FULL = { size: 'max' } as const;
+
 /** LPs in enrolment order; unique ids; some autoforward to a Lightning address. */
 export const lpsArb = (maxLength: number, minLength = 0): fc.Arbitrary<PlanLp[]> =>
   fc
-    .array(fc.tuple(balanceCentsArb, fc.boolean()), { minLength, maxLength })
+    .array(fc.tuple(balanceCentsArb, fc.boolean()), { minLength, maxLength, ...FULL })
     .map((items) => items.map(([availableCents, autoforward], i) => makeLp(i, availableCents, autoforward)));
 
 export function makeLp(i: number, availableCents: number, autoforward = false): PlanLp {
@@ -106,14 +114,16 @@ export const fractionsArb = (maxLegs: number): fc.Arbitrary<bigint[]> =>
     // n equal-ish shares: 1/3, 1/7, 1/11 … are odd in ppm (333334, 333333, 333333)
     fc.integer({ min: 1, max: maxLegs }).map((n) => equalPpm(n)),
     // random cut points of [0, 1]: zero-width legs possible
-    fc.array(fc.bigInt({ min: 0n, max: MILLION }), { minLength: 0, maxLength: maxLegs - 1 }).map((cuts) => {
-      const sorted = [...cuts].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-      const bounds = [0n, ...sorted, MILLION];
-      return bounds.slice(1).map((b, i) => b - bounds[i]!);
-    }),
+    fc
+      .array(fc.bigInt({ min: 0n, max: MILLION }), { minLength: 0, maxLength: maxLegs - 1, ...FULL })
+      .map((cuts) => {
+        const sorted = [...cuts].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+        const bounds = [0n, ...sorted, MILLION];
+        return bounds.slice(1).map((b, i) => b - bounds[i]!);
+      }),
     // many odd positive fractions: ppm weights 1 … 999_999 rescaled exactly to 1
     fc
-      .array(fc.bigInt({ min: 1n, max: 999_999n }), { minLength: 1, maxLength: maxLegs })
+      .array(fc.bigInt({ min: 1n, max: 999_999n }), { minLength: 1, maxLength: maxLegs, ...FULL })
       .map((ws) => rescaleToMillion(ws)),
   );
 
@@ -168,6 +178,7 @@ export const planInputArb = (
   maxRules = 12,
   txType: fc.Arbitrary<TxType> = txTypeArb,
   amounts: fc.Arbitrary<{ wireSats: number; feeSats: number }> = wireFeeArb,
+  minLps = 0,
 ) =>
   fc
     .record({
@@ -175,7 +186,7 @@ export const planInputArb = (
       amounts,
       platformFractionPpm: feePpmArb,
       operatorFractionPpm: feePpmArb,
-      lps: lpsArb(maxLps),
+      lps: lpsArb(maxLps, minLps),
       rules: rulesArb(maxRules),
       superWalletId: fc.constantFrom('wallet-super', null),
     })

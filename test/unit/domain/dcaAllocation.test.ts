@@ -4,6 +4,7 @@ import {
   balanceCentsArb,
   check,
   fiatForBalancesArb,
+  FULL,
   safeInt,
   same,
   sumNum,
@@ -12,7 +13,7 @@ import {
 
 const balancesArb = (maxLength: number, minLength = 0): fc.Arbitrary<LpBalance[]> =>
   fc
-    .array(balanceCentsArb, { minLength, maxLength })
+    .array(balanceCentsArb, { minLength, maxLength, ...FULL })
     .map((cs) => cs.map((availableCents, i) => ({ clientId: `c${i}`, availableCents })));
 
 const caseArb = (maxLps: number, minLps = 0) =>
@@ -179,6 +180,23 @@ describe('allocateDca (SPEC §4 step 5)', () => {
       out,
     );
     expect(out.coveredPrincipalSats).toBe(Number((BigInt(P) * 333_333_333_334n) / 1_000_000_000_000n));
+  });
+
+  // between the 40 LPs above and the 10,000 below
+  it.each([
+    { lps: '11 to 100', min: 11, max: 100, runs: 500 },
+    { lps: '101 to 1,000', min: 101, max: 1_000, runs: 100 },
+  ])('$lps LPs, $runs runs', ({ min, max, runs }) => {
+    const sizes: number[] = [];
+    fc.assert(
+      fc.property(caseArb(max, min), ([principal, fiat, balances]) => {
+        sizes.push(balances.length);
+        checkAllocation(principal, fiat, balances, allocateDca(principal, fiat, balances));
+      }),
+      { numRuns: runs, endOnFailure: true },
+    );
+    expect(Math.min(...sizes)).toBeGreaterThanOrEqual(min);
+    expect(sizes.filter((n) => n > (min + max) / 2).length).toBeGreaterThan(runs / 10);
   });
 
   it('10,000 LPs (a handful of runs)', () => {

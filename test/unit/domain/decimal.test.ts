@@ -16,7 +16,7 @@ import {
 import { check, same } from './arbitraries';
 
 const digits = (minLength: number, maxLength: number) =>
-  fc.string({ unit: fc.constantFrom(...'0123456789'), minLength, maxLength });
+  fc.string({ unit: fc.constantFrom(...'0123456789'), minLength, maxLength, size: 'max' });
 
 /** A decimal string with `places` decimals at most (possibly with trailing zeros after them). */
 const decimalString = (places: number) =>
@@ -195,10 +195,15 @@ describe('decimal parsing (no float ever decides a value)', () => {
     expect(formatRate(1n)).toBe('0.00000001');
   });
 
-  it('BUG: parseRate accepts a JS number with 7 or 8 decimals below 1e-6', () => {
-    // 0.00000005 has 8 decimals, within the scale, but String(5e-8) is "5e-8" and
-    // numberToPlainString refuses any exponent form ("exchange_rate is out of range: 5e-8")
+  it('parseRate reads a JS number with 7 or 8 decimals below 1e-6, though String() prints it in exponent form', () => {
+    // 0.00000005 has 8 decimals, within the scale, but String(5e-8) is "5e-8"
+    expect(String(0.00000005)).toBe('5e-8');
     expect(parseRate(0.00000005)).toBe(5n);
+    expect(parseRate(0.00000012)).toBe(12n);
+    expect(parseRate(0.0000001)).toBe(10n);
+    // a 9th decimal is past the scale: refused, never rounded
+    expect(() => parseRate(0.000000005)).toThrow(DecimalFormatError);
+    expect(() => parseRate(0.000000005)).toThrow('exchange_rate has more than 8 decimal places');
   });
 
   it('mulDivFloor and toSafeNumber', () => {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { largestRemainder } from '../../../src/domain/largestRemainder';
-import { check, sumBig } from './arbitraries';
+import { check, FULL, sumBig } from './arbitraries';
 
 const weightArb = fc.oneof(
   fc.constant(0n),
@@ -18,7 +18,7 @@ const totalArb = fc.oneof(
 );
 /** weights with at least one non-zero entry */
 const weightsArb = fc
-  .array(weightArb, { minLength: 1, maxLength: 60 })
+  .array(weightArb, { minLength: 1, maxLength: 60, ...FULL })
   .filter((ws) => ws.some((w) => w > 0n));
 
 /**

@@ -14,6 +14,7 @@ import {
   balanceCentsArb,
   check,
   equalPpm,
+  FULL,
   lpsArb,
   makeLp,
   MILLION,
@@ -293,7 +294,7 @@ describe('planSettlement (SPEC §4 steps 4–5)', () => {
         feeFrac: fc.integer({ min: 0, max: 4 }),
         platform: fc.constantFrom(0n, 1n, 250_000n, 500_000n, 999_999n),
         operator: fc.constantFrom(0n, 100_000n, 999_999n),
-        cents: fc.array(fc.integer({ min: 1, max: 5 }), { maxLength: 12 }),
+        cents: fc.array(fc.integer({ min: 1, max: 5 }), { maxLength: 12, ...FULL }),
         fiat: fc.integer({ min: 0, max: 40 }),
         rules: rulesArb(9),
       })
@@ -327,6 +328,26 @@ describe('planSettlement (SPEC §4 steps 4–5)', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  // between the ~25 LPs above and the 10,000 below: every plan against the reference
+  it.each([
+    { lps: '11 to 100', min: 11, max: 100, runs: 500 },
+    { lps: '101 to 1,000', min: 101, max: 1_000, runs: 100 },
+  ])('$lps LPs, $runs runs: invariants and the reference', ({ min, max, runs }) => {
+    const sizes: number[] = [];
+    fc.assert(
+      fc.property(planInputArb(max, 12, txTypeArb, wireFeeArbOf(wideSatsArb), min), (input) => {
+        sizes.push(input.lps.length);
+        const plan = planSettlement(input);
+        checkInvariants(input, plan);
+        checkAgainstReference(input, plan);
+      }),
+      { numRuns: runs, endOnFailure: true },
+    );
+    // the runs spread over the range (not all at its lower end)
+    expect(Math.min(...sizes)).toBeGreaterThanOrEqual(min);
+    expect(sizes.filter((n) => n > (min + max) / 2).length).toBeGreaterThan(runs / 10);
   });
 
   it('10,000 LPs (a handful of runs)', () => {
@@ -556,7 +577,7 @@ describe('planSettlement (SPEC §4 steps 4–5)', () => {
         wireFeeArb,
         fc.oneof(
           balanceCentsArb.map((c) => [c]),
-          fc.array(fc.constant(1), { minLength: 1, maxLength: 50 }),
+          fc.array(fc.constant(1), { minLength: 1, maxLength: 50, ...FULL }),
         ),
         safeInt(0, 200),
         rulesArb(4),

@@ -1,0 +1,56 @@
+import { NativeConnection, bundleWorkflowCode } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
+import { settlementWorkflowId } from '../../src/contract';
+import type { Pool } from '../../src/db/pool';
+import { LedgerBackend } from '../../src/payments/ledger';
+import { SecretBox } from '../../src/security/secretBox';
+import { createWorker, WORKFLOWS_PATH } from '../../src/worker/worker';
+import { TEST_SECRET_KEY, testLogger, uniqueTaskQueue } from './stack';
+import { endHoldSignal } from './workflow/holdGate';
+
+export { HOLD_GATE_SECONDS } from './workflow/holdGate';
+
+/**
+ * A worker whose workflows hold a settlement of a machine with HOLD_GATE_SECONDS until
+ * `endHold` (see workflow/holdGate.ts); other timers run as usual. Bundles its own
+ * workflow code (with the interceptor): a few seconds, once per test file.
+ */
+export async function startHoldGateWorker(
+  pool: Pool,
+): Promise<{ taskQueue: string; stop: () => Promise<void> }> {
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    workflowInterceptorModules: [require.resolve('./workflow/holdGate')],
+    logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} },
+  });
+  const taskQueue = uniqueTaskQueue('hold-gate');
+  const connection = await NativeConnection.connect({
+    address: process.env.SATMACHINE_TEST_TEMPORAL_ADDRESS!,
+  });
+  const worker = await createWorker({
+    connection,
+    namespace: 'default',
+    taskQueue,
+    deps: {
+      pool,
+      payments: new LedgerBackend({ pool, logger: testLogger }),
+      secretBox: new SecretBox(TEST_SECRET_KEY),
+      logger: testLogger,
+    },
+    workflowBundle: { code },
+  });
+  const running = worker.run();
+  return {
+    taskQueue,
+    stop: async () => {
+      worker.shutdown();
+      await running;
+      await connection.close();
+    },
+  };
+}
+
+/** Ends the gated hold of the settlement of this payment hash: it pays now. */
+export async function endHold(client: Client, paymentHash: string): Promise<void> {
+  await client.workflow.getHandle(settlementWorkflowId(paymentHash)).signal(endHoldSignal);
+}
