@@ -412,11 +412,14 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
     const untried = () =>
       candidatesVersion !== tried && candidateEvents.length > 0 && observations.length > 0;
     const markStuck = async () => {
+      // filed under a wallet that saw the payment (the payee's first), never under a mere signer
+      const filed =
+        payment ?? observations.find((o) => o.direction === 'incoming') ?? observations[0] ?? null;
       const marked = await db.markAwaiting({
         payment_hash: paymentHash,
-        wallet_id: payment?.wallet_id ?? null,
+        wallet_id: filed?.wallet_id ?? null,
         signer_pubkey: null,
-        observed_amount_sats: payment?.amount_sats ?? null,
+        observed_amount_sats: filed?.amount_sats ?? null,
         event_id: null,
         missing: `waiting for ${missing} since ${firstSeenAt}`,
         first_seen_at: firstSeenAt,
