@@ -134,7 +134,8 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
     setCurrentDetails(`${amount}${machine ? `at ${machine.name} · ` : ''}${extra}`);
   };
   const tagMachine = (m: MachineInfo | null) => {
-    if (!m || machine) return;
+    // by payment, a row first filed under a payer's wallet moves to the payee's machine: so do the tags
+    if (!m || (machine && (!byPayment || machine.id === m.id))) return;
     machine = m;
     upsertSearchAttributes([
       { key: SA_MACHINE_ID, value: m.id },

@@ -304,6 +304,38 @@ describe('attribution by payment: a rival machine signing another operator’s p
     await expectAliceSettled(hash);
   });
 
+  it("a row first filed under the payer's wallet moves to the payee's machine without the payer's notes", async () => {
+    const hash = newPaymentHash();
+    const signals = new SettlementSignals(temporal.client, taskQueue, 1_500);
+    // only the rival's outgoing payment is seen at first: stuck, filed under the rival's machine
+    await signals.paymentObserved({
+      wallet_id: rogue.walletId,
+      payment_hash: hash,
+      amount_sats: WIRE,
+      direction: 'outgoing',
+    });
+    const filed = await eventually(() => settlementByHash(db.pool, hash), 30_000, 'the stuck row');
+    expect(filed.machine_id).toBe(rogue.row.id);
+    const note = await api.call('POST', `/api/v1/settlements/${filed.id}/notes`, mallory.apiKey, {
+      text: 'mallory was here',
+    });
+    expect(note.status).toBeLessThan(300);
+    // then the payee's incoming observation and its machine's event
+    await ledgerFor(db.pool).fund(atmA.walletId, WIRE, `fund-${hash}`);
+    await signals.paymentObserved({
+      wallet_id: atmA.walletId,
+      payment_hash: hash,
+      amount_sats: WIRE,
+      direction: 'incoming',
+    });
+    await signals.atmEvent(hash, { event: eventBy(atmA, alice, hash) });
+    const s = await expectAliceSettled(hash);
+    expect(s.id).toBe(filed.id);
+    const described = await temporal.client.workflow.getHandle(settlementWorkflowId(hash)).describe();
+    expect(described.searchAttributes.MachineId).toEqual([atmA.row.id]);
+    expect(described.searchAttributes.OperatorId).toEqual([alice.id]);
+  });
+
   it('an outgoing payment on the machine’s own wallet does not fit its cash-out event: it waits for the incoming one', async () => {
     const hash = newPaymentHash();
     const signals = new SettlementSignals(temporal.client, taskQueue, 1_500);
