@@ -249,6 +249,16 @@ describe('attribution by payment: a rival machine signing another operator’s p
     await candidates(hash, 1);
     // the node sees the payment leave Mallory's machine wallet and arrive on Alice's
     await pay(rogue, hash, 'outgoing');
+    // barrier: the rival's pair (its cash-in event, its outgoing payment) is being decided; the
+    // decision on an outgoing payment waits its grace, and the payee's observation goes first
+    await eventually(
+      async () => {
+        const q = await state(hash);
+        return q.phase === 'verifying' && q.payment_observations === 1;
+      },
+      30_000,
+      "the rival's pair under check",
+    );
     await pay(atmA, hash, 'incoming');
     await candidates(hash, 1, 2);
     await publish(eventBy(atmA, alice, hash));
