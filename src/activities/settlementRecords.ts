@@ -531,7 +531,12 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
     observed_amount_sats: number | null;
     reason: string;
     first_seen_at: string;
+    /** pubkeys of every candidate ATM event (by payment): named in the row, by npub prefix */
+    candidate_signers?: string[];
   }): Promise<RecordedSettlement> {
+    const signers = input.candidate_signers?.length
+      ? `; ATM events received from ${signerNames(input.candidate_signers)}`
+      : '';
     return withTransaction(pool, async (c) => {
       const existing = await getSettlementByHash(c, input.payment_hash, true);
       if (existing && (existing.wire_sats !== null || existing.status !== 'pending')) {
@@ -551,7 +556,7 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
         ),
         ...(input.content ? await auditSplit(c, input.machine_id, input.content) : {}),
         status: 'rejected',
-        error_message: `rejected: ${input.reason}`,
+        error_message: `rejected: ${input.reason}${signers}`.slice(0, 1000),
         created_at: new Date(input.first_seen_at),
       };
       const row = existing

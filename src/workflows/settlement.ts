@@ -572,6 +572,7 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
       observed_amount_sats: paid.amount_sats,
       reason: attribution.reason,
       first_seen_at: firstSeenAt,
+      ...(decision ? { candidate_signers: candidateEvents.map((e) => e.pubkey) } : {}),
     });
     settlementId = rec.settlement_id;
     setStatus(rec.status);

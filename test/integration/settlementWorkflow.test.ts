@@ -189,7 +189,9 @@ describe('settlementWorkflow on the real Temporal server and PostgreSQL', () => 
     const hash = await send(machine, { wireSats: 10_000, feeSats: 500, fiat: '10.00', paymentAmount: 9_999 });
     const s = await awaitSettled(db.pool, temporal.client, hash);
     expect(s.status).toBe('rejected');
-    expect(s.error_message).toBe('rejected: payment amount 9999 sats ≠ wire_sats 10000');
+    expect(s.error_message).toBe(
+      `rejected: payment amount 9999 sats ≠ wire_sats 10000; ATM events received from ${toNpub(machine.pubkey).slice(0, 20)}…`,
+    );
     // P = 9,500: platform floor(9,500 × 0.01) = 95, operator floor(9,500 × 0.04) = 380, mismatch 500 − 475
     expect(s).toMatchObject({
       wire_sats: 10_000,
