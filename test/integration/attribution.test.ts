@@ -243,6 +243,33 @@ describe('attribution by payment: a rival machine signing another operator’s p
     await expectAliceSettled(hash);
   });
 
+  it("Alice's own event with a wrong amount is rejected on her machine, with its split; the rival's event stays out", async () => {
+    const hash = newPaymentHash();
+    await publish(eventBy(rogue, mallory, hash));
+    await candidates(hash, 1);
+    await publish(eventBy(atmA, alice, hash, { wire: WIRE - 1 }));
+    await candidates(hash, 2);
+    await pay(atmA, hash);
+    const s = await awaitSettled(db.pool, temporal.client, hash);
+    // P = 20,999 − 1,000 = 19,999: platform floor(1%) = 199, operator floor(4%) = 799, mismatch 1,000 − 998
+    expect(s).toMatchObject({
+      status: 'rejected',
+      machine_id: atmA.row.id,
+      wire_sats: WIRE - 1,
+      observed_amount_sats: WIRE,
+      principal_sats: 19_999,
+      platform_fee_sats: 199,
+      operator_fee_sats: 799,
+      fee_mismatch_sats: 2,
+    });
+    expect(s.error_message).toContain(`rejected: payment amount ${WIRE} sats ≠ wire_sats ${WIRE - 1}`);
+    expect(s.error_message).toContain(`${toNpub(rogue.pubkey).slice(0, 20)}…`);
+    expect(await legsOf(db.pool, s.id)).toEqual([]);
+    const mine = await api.call('GET', `/api/v1/settlements/${s.id}`, alice.apiKey);
+    for (const secret of [rogue.row.id, rogue.row.name, mallory.id]) expect(mine.text).not.toContain(secret);
+    expect((await api.call('GET', `/api/v1/settlements/${s.id}`, mallory.apiKey)).status).toBe(404);
+  });
+
   it("the rival's wallet pays Alice's invoice and claims it as its cash-in: the payee (Alice) settles", async () => {
     const hash = newPaymentHash();
     await publish(eventBy(rogue, mallory, hash, { txType: 'cash_in' }));
