@@ -35,7 +35,11 @@ export interface AtmEventSignal {
 
 export type PaymentDirection = 'incoming' | 'outgoing';
 
-/** `paymentObserved`: a Lightning payment seen on a machine wallet by the payment backend. */
+/**
+ * `paymentObserved`: a Lightning payment seen on a machine wallet by the payment backend.
+ * One payment can be seen on two machine wallets (machine B pays machine A's invoice:
+ * outgoing on B, incoming on A); each observation is its own signal.
+ */
 export interface PaymentObservedSignal {
   wallet_id: string;
   payment_hash: string;
@@ -53,6 +57,8 @@ export interface SettlementWorkflowInput {
    * the database and handles the action as the original run would (docs/settlement.md §7.1).
    */
   resume?: boolean;
+  /** how long a decision on an outgoing payment (cash-in) waits for a payee's observation (default 10 s) */
+  cash_in_grace_ms?: number;
 }
 
 export type SettlementStatus =
@@ -102,6 +108,14 @@ export interface SettlementWorkflowState {
   has_payment: boolean;
   hold_until: string | null;
   rounds: number;
+  /** distinct ATM events kept as candidates (one per signer, at most 8); absent in older workflows */
+  candidate_events?: number;
+  /** distinct payment observations kept (one per wallet and direction, at most 8) */
+  payment_observations?: number;
+  /** ATM events dropped: over the bound, or a second event of one signer */
+  dropped_events?: number;
+  /** payment observations dropped over the bound */
+  dropped_payments?: number;
 }
 
 // Signals that feed a settlement (ingest, payment listener)

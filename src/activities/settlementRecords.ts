@@ -5,6 +5,7 @@ import { splitFees } from '../domain/feeSplit';
 import { scalePartialDispense } from '../domain/partialDispense';
 import { formatNote } from '../domain/notes';
 import type { SettlementEventContent } from '../domain/settlementEvent';
+import { toNpub } from '../domain/nostrKeys';
 import {
   getActiveMachineByWallet,
   getMachine,
@@ -13,7 +14,7 @@ import {
   proveMachineKey,
   type MachineRow,
 } from '../db/machines';
-import { withTransaction } from '../db/pool';
+import { withTransaction, type Queryable } from '../db/pool';
 import {
   applyPartialDispensePatch,
   getSettlement,
@@ -39,7 +40,7 @@ import { getSuperConfig } from '../db/superConfig';
 import { getUser } from '../db/users';
 import { decodeSettlementEvent, pTags, verifySignature } from '../nostr/codec';
 import { applyCassetteCounts } from '../db/cassettes';
-import { settlementsConcluded } from '../metrics/registry';
+import { settlementCandidatesDropped, settlementsConcluded } from '../metrics/registry';
 import type { ActivityDeps } from './deps';
 import { lookupLegPayment, paymentInFlight } from './legPaymentLookup';
 import {
@@ -56,6 +57,37 @@ export interface MachineInfo {
   npub_prefix: string;
   distribution_delay_seconds: number;
 }
+
+/**
+ * What the payment decides among every candidate event and payment observation a
+ * settlement has received (docs/settlement.md §4.2). Only the chosen machine's data
+ * comes back: nothing of another machine's event reaches the workflow.
+ */
+export type PaymentAttribution =
+  | {
+      kind: 'matched';
+      machine: MachineInfo;
+      content: SettlementEventContent;
+      event_id: string;
+      event_created_at: number;
+      payment: PaymentObservedSignal;
+    }
+  | {
+      kind: 'rejected';
+      machine: MachineInfo;
+      reason: string;
+      content: SettlementEventContent | null;
+      event_id: string;
+      event_created_at: number;
+      payment: PaymentObservedSignal;
+    }
+  | {
+      kind: 'waiting';
+      /** the observation a stuck row or a force-reset is filed under (a machine's wallet), if any */
+      payment: PaymentObservedSignal | null;
+      /** what is missing, for the stuck row: `waiting for <missing> since …` */
+      missing: string;
+    };
 
 export type AttributionResult =
   | { ok: true; machine: MachineInfo; content: SettlementEventContent }
@@ -103,6 +135,18 @@ export interface RoundOutcome {
 }
 
 const FINAL: readonly string[] = ['processed', 'partial', 'refunded', 'rejected'];
+
+/** Candidate signers as the operator reads them: the first characters of their npub. */
+function signerNames(pubkeys: readonly string[]): string {
+  const names = [...new Set(pubkeys.map((p) => p.toLowerCase()))].map((p) => {
+    try {
+      return `${toNpub(p).slice(0, 20)}…`;
+    } catch {
+      return `${p.slice(0, 16)}…`;
+    }
+  });
+  return names.join(', ');
+}
 
 function machineInfo(m: MachineRow): MachineInfo {
   return {
@@ -204,6 +248,145 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
     return { ok: true, machine: machineInfo(walletMachine), content: c };
   }
 
+  type PairVerdict =
+    | { kind: 'ok'; content: SettlementEventContent }
+    | { kind: 'fail'; reason: string; content: SettlementEventContent | null }
+    /** not this payment: the event is for another hash, or its tx_type needs the other direction */
+    | { kind: 'skip'; why: string };
+
+  /** The checks of one machine's own event against one payment seen on that machine's wallet. */
+  async function checkPair(
+    paymentHash: string,
+    m: MachineRow,
+    event: SignedEvent,
+    payment: PaymentObservedSignal,
+  ): Promise<PairVerdict> {
+    const fail = (reason: string, content: SettlementEventContent | null = null): PairVerdict => ({
+      kind: 'fail',
+      reason,
+      content,
+    });
+    if (!m.is_active) return fail(`machine ${m.id} (${m.name}) is not active`);
+    if (m.key_state === 'unproven') {
+      return fail(
+        "this machine's key was proven by another operator's registration: the machine addresses another operator",
+      );
+    }
+    const operator = await getUser(pool, m.operator_user_id);
+    if (!operator?.nostr_pubkey || !pTags(event).includes(operator.nostr_pubkey)) {
+      return fail(`event is not addressed (p tag) to the machine's operator ${m.operator_user_id}`);
+    }
+    const secret = await operatorSecret(m.operator_user_id);
+    if (!secret) return fail(`no Nostr key is held for operator ${m.operator_user_id}`);
+    const decoded = decodeSettlementEvent(event, secret);
+    if (!decoded.ok) return fail(decoded.reason);
+    const c = decoded.content;
+    if (c.payment_hash !== paymentHash)
+      return { kind: 'skip', why: `event is for payment ${c.payment_hash}` };
+    const expectedDirection = c.tx_type === 'cash_out' ? 'incoming' : 'outgoing';
+    if (payment.direction !== expectedDirection) {
+      return { kind: 'skip', why: `a ${c.tx_type} needs an ${expectedDirection} payment` };
+    }
+    if (payment.amount_sats !== c.wire_sats) {
+      return fail(`payment amount ${payment.amount_sats} sats ≠ wire_sats ${c.wire_sats}`, c);
+    }
+    if (c.fee_sats < 0 || c.fee_sats > c.wire_sats) {
+      return fail(`fee_sats ${c.fee_sats} is outside 0..wire_sats (${c.wire_sats})`, c);
+    }
+    if (c.fiat_code !== m.fiat_code) {
+      return fail(`fiat_code ${c.fiat_code} differs from the machine's ${m.fiat_code}`, c);
+    }
+    return { kind: 'ok', content: c };
+  }
+
+  /**
+   * The attribution check, decided by the payment (SPEC §4 step 2, docs/settlement.md
+   * §4.2): among every candidate event and payment observation received, the
+   * settlement is the event signed by the machine that owns the wallet which saw the
+   * payment, in the direction its tx_type needs. Observations are tried incoming
+   * first (the payee's machine owns the invoice, hence the hash), then in order of
+   * arrival; while an active machine's wallet received the payment and that machine's
+   * event has not come, no outgoing observation (a cash-in of another machine that
+   * paid this invoice) decides. An event of any other machine never rejects and is
+   * never read (not even decrypted). `rejected` only when the machine's own event
+   * fails a check; no decision yet → `waiting`.
+   */
+  async function attributePayment(input: {
+    payment_hash: string;
+    events: SignedEvent[];
+    payments: PaymentObservedSignal[];
+  }): Promise<PaymentAttribution> {
+    const ordered = input.payments
+      .map((p, i) => ({ p, i }))
+      .filter(({ p }) => p && p.payment_hash === input.payment_hash)
+      .sort((a, b) => (a.p.direction === b.p.direction ? a.i - b.i : a.p.direction === 'incoming' ? -1 : 1));
+    let fileUnder: PaymentObservedSignal | null = null;
+    let missing: string | null = null;
+    let payeeWaits = false;
+    for (const { p } of ordered) {
+      const m = await getMachineByWallet(pool, p.wallet_id);
+      if (!m) continue; // not a machine's wallet (the payment listener signals only those)
+      const own = input.events.find(
+        (e) =>
+          typeof e?.pubkey === 'string' &&
+          e.pubkey.toLowerCase() === m.machine_pubkey_hex &&
+          verifySignature(e),
+      );
+      if (!own) {
+        if (m.is_active) {
+          fileUnder ??= p;
+          missing ??= 'the ATM event (kind 21000) of the machine whose wallet saw the payment';
+          if (p.direction === 'incoming') payeeWaits = true;
+        }
+        continue;
+      }
+      if (p.direction === 'outgoing' && payeeWaits) continue;
+      const verdict = await checkPair(input.payment_hash, m, own, p);
+      if (verdict.kind === 'skip') {
+        if (m.is_active) {
+          fileUnder ??= p;
+          missing ??= `a payment that fits the machine's ATM event (${verdict.why})`;
+        }
+        log.info(
+          { payment_hash: input.payment_hash, machine_id: m.id, direction: p.direction, why: verdict.why },
+          "a payment on the machine's wallet is not this event's: waiting for the right one",
+        );
+        continue;
+      }
+      const info = machineInfo(m);
+      const chosen = { event_id: own.id, event_created_at: own.created_at, payment: p, machine: info };
+      if (verdict.kind === 'ok') return { kind: 'matched', content: verdict.content, ...chosen };
+      return { kind: 'rejected', reason: verdict.reason, content: verdict.content, ...chosen };
+    }
+    return {
+      kind: 'waiting',
+      payment: fileUnder,
+      missing: missing ?? 'the Lightning payment on the wallet of the machine that signed the ATM event',
+    };
+  }
+
+  /** Candidates a settlement workflow dropped (over its bound): logged and counted. */
+  async function noteDroppedCandidates(input: {
+    payment_hash: string;
+    events: number;
+    payments: number;
+    kept_events: number;
+    kept_payments: number;
+  }): Promise<void> {
+    if (input.events > 0) settlementCandidatesDropped.inc({ kind: 'event' }, input.events);
+    if (input.payments > 0) settlementCandidatesDropped.inc({ kind: 'payment' }, input.payments);
+    log.warn(
+      {
+        payment_hash: input.payment_hash,
+        dropped_events: input.events,
+        dropped_payments: input.payments,
+        kept_events: input.kept_events,
+        kept_payments: input.kept_payments,
+      },
+      'settlement candidates dropped: more distinct ATM events or payment observations than it keeps',
+    );
+  }
+
   function baseData(
     paymentHash: string,
     machineId: string,
@@ -234,6 +417,52 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
       status: 'pending',
       error_message: null,
     };
+  }
+
+  /**
+   * The split of an event that was checked and rejected, for audit: what it would
+   * have paid (principal, fees, mismatch and the fractions used). Nothing when the
+   * amounts cannot be split (e.g. fee_sats above wire_sats).
+   */
+  async function auditSplit(
+    c: Queryable,
+    machineId: string,
+    content: SettlementEventContent,
+  ): Promise<Partial<SettlementData>> {
+    const machine = await getMachine(c, machineId);
+    if (!machine) return {};
+    const config = await getSuperConfig(c);
+    const cashOut = content.tx_type === 'cash_out';
+    const platformFraction = cashOut
+      ? config.platform_cash_out_fee_fraction
+      : config.platform_cash_in_fee_fraction;
+    const operatorFraction = cashOut
+      ? machine.operator_cash_out_fee_fraction
+      : machine.operator_cash_in_fee_fraction;
+    try {
+      const split = splitFees({
+        txType: content.tx_type,
+        wireSats: content.wire_sats,
+        feeSats: content.fee_sats,
+        platformFractionPpm: parsePpm(platformFraction),
+        operatorFractionPpm: parsePpm(operatorFraction),
+      });
+      return {
+        principal_sats: split.principalSats,
+        platform_fee_sats: split.platformFeeSats,
+        operator_fee_sats: split.operatorFeeSats,
+        fee_mismatch_sats: split.feeMismatchSats,
+        platform_fee_fraction: formatPpm(parsePpm(platformFraction)),
+        operator_fee_fraction: formatPpm(parsePpm(operatorFraction)),
+      };
+    } catch {
+      return {};
+    }
+  }
+
+  /** A waiting placeholder filed under another machine moves: its notes were that operator's, not this one's. */
+  async function clearNotes(c: Queryable, settlementId: string): Promise<void> {
+    await c.query('UPDATE satmachine.dca_settlements SET notes = NULL WHERE id = $1', [settlementId]);
   }
 
   /** Step 3: record the settlement idempotently (UNIQUE payment_hash), with its fee split. */
@@ -299,6 +528,7 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
       const row = existing
         ? await overwriteSettlement(c, existing.id, { ...data, created_at: existing.created_at })
         : (await insertSettlement(c, data)).row;
+      if (existing && existing.machine_id !== input.machine_id) await clearNotes(c, existing.id);
       if (cashOut && Object.keys(content.cassettes).length) {
         await applyCassetteCounts(
           c,
@@ -339,7 +569,12 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
     observed_amount_sats: number | null;
     reason: string;
     first_seen_at: string;
+    /** pubkeys of every candidate ATM event (by payment): named in the row, by npub prefix */
+    candidate_signers?: string[];
   }): Promise<RecordedSettlement> {
+    const signers = input.candidate_signers?.length
+      ? `; ATM events received from ${signerNames(input.candidate_signers)}`
+      : '';
     return withTransaction(pool, async (c) => {
       const existing = await getSettlementByHash(c, input.payment_hash, true);
       if (existing && (existing.wire_sats !== null || existing.status !== 'pending')) {
@@ -357,13 +592,15 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
           input.event_id,
           input.observed_amount_sats,
         ),
+        ...(input.content ? await auditSplit(c, input.machine_id, input.content) : {}),
         status: 'rejected',
-        error_message: `rejected: ${input.reason}`,
+        error_message: `rejected: ${input.reason}${signers}`.slice(0, 1000),
         created_at: new Date(input.first_seen_at),
       };
       const row = existing
         ? await overwriteSettlement(c, existing.id, { ...data, created_at: existing.created_at })
         : (await insertSettlement(c, data)).row;
+      if (existing && existing.machine_id !== input.machine_id) await clearNotes(c, existing.id);
       log.warn(
         { settlement_id: row.id, payment_hash: input.payment_hash, reason: input.reason },
         'settlement rejected',
@@ -385,26 +622,42 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
     event_id: string | null;
     missing: string;
     first_seen_at: string;
+    /** pubkeys of the ATM events received so far (named in the row, by npub prefix) */
+    candidate_signers?: string[];
   }): Promise<{ settlement_id: string | null; machine: MachineInfo | null }> {
     const machine =
       (input.wallet_id ? await getActiveMachineByWallet(pool, input.wallet_id) : null) ??
       (input.signer_pubkey ? await getMachineByPubkey(pool, input.signer_pubkey, null) : null);
+    const signers = input.candidate_signers?.length
+      ? `; ATM events received from ${signerNames(input.candidate_signers)}`
+      : input.candidate_signers
+        ? '; no ATM event received yet'
+        : '';
+    const missing = `${input.missing}${signers}`.slice(0, 1000);
     if (!machine) {
       log.warn(
-        { payment_hash: input.payment_hash },
+        { payment_hash: input.payment_hash, missing },
         'settlement waits for its signals but belongs to no known machine',
       );
       return { settlement_id: null, machine: null };
     }
     const data: SettlementData = {
       ...baseData(input.payment_hash, machine.id, null, input.event_id, input.observed_amount_sats),
-      error_message: input.missing,
+      error_message: missing,
       created_at: new Date(input.first_seen_at),
     };
-    const { row, inserted } = await insertSettlement(pool, data);
-    if (!inserted && row.status === 'pending' && row.wire_sats === null) {
-      await setSettlementStatus(pool, row.id, 'pending', input.missing);
-    }
+    await withTransaction(pool, async (c) => {
+      const existing = await getSettlementByHash(c, input.payment_hash, true);
+      if (!existing) await insertSettlement(c, data);
+      else if (existing.status === 'pending' && existing.wire_sats === null) {
+        if (existing.machine_id !== machine.id) {
+          // filed under another machine's wallet before: it moves, without that operator's notes
+          await overwriteSettlement(c, existing.id, { ...data, created_at: existing.created_at });
+          await clearNotes(c, existing.id);
+        } else await setSettlementStatus(c, existing.id, 'pending', missing);
+      }
+    });
+    const row = (await getSettlementByHash(pool, input.payment_hash))!;
     return { settlement_id: row.id, machine: machineInfo(machine) };
   }
 
@@ -779,6 +1032,8 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
 
   return {
     verifyAttribution,
+    attributePayment,
+    noteDroppedCandidates,
     recordSettlement,
     recordRejected,
     markAwaiting,

@@ -47,6 +47,13 @@ export const settlementActions = new Counter({
   registers: [registry],
 });
 
+export const settlementCandidatesDropped = new Counter({
+  name: 'satmachine_settlement_candidates_dropped_total',
+  help: 'ATM events (kind=event) and payment observations (kind=payment) a settlement workflow dropped: over its bound of 8, or a second event of one signer',
+  labelNames: ['kind'] as const,
+  registers: [registry],
+});
+
 export const settlementsConcluded = new Counter({
   name: 'satmachine_settlements_concluded_total',
   help: 'Settlements reaching a status (processed, partial, refunded, errored, rejected), counted by the worker',

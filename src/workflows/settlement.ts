@@ -5,6 +5,7 @@ import {
   executeChild,
   isCancellation,
   log,
+  patched,
   setCurrentDetails,
   setHandler,
   sleep,
@@ -44,13 +45,26 @@ import {
 } from '../contract';
 import { parseCents } from '../domain/decimal';
 import { partialDispenseRefusal } from '../domain/partialDispense';
-import type { MachineInfo, PlanSummary } from '../activities/settlementRecords';
+import type {
+  AttributionResult,
+  MachineInfo,
+  PaymentAttribution,
+  PlanSummary,
+} from '../activities/settlementRecords';
 import { PAGE_SIZE, db, formatSats, payPage, runLimited, type PageOutcome } from './legPayments';
 import { legBatchWorkflow } from './legBatch';
 
 /** Children paid at once when a settlement fans out over several pages. */
 const CHILD_CONCURRENCY = 4;
 const DEFAULT_STUCK_AFTER_MS = 30 * 60 * 1000;
+/** Distinct ATM events (one per signer) and payment observations (one per wallet and direction) kept. */
+export const MAX_CANDIDATES = 8;
+/**
+ * A decision on an outgoing payment (a cash-in) waits this long for more candidates:
+ * the same payment may have reached another machine's wallet (machine B paid machine
+ * A's invoice), and the payee's incoming observation, once it arrives, goes first.
+ */
+const DEFAULT_CASH_IN_GRACE_MS = 10_000;
 
 export interface SettlementOutcome {
   payment_hash: string;
@@ -84,6 +98,14 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
   const paymentHash = input.payment_hash;
   const stuckAfterMs = input.stuck_after_ms ?? DEFAULT_STUCK_AFTER_MS;
   const firstSeenAt = new Date().toISOString();
+  // attribution decided by the payment among every candidate (docs/settlement.md §4.2);
+  // histories recorded before it replay the first-signal-wins path
+  const byPayment = patched('attribution-by-payment');
+  const candidateEvents: SignedEvent[] = [];
+  const observations: PaymentObservedSignal[] = [];
+  let candidatesVersion = 0;
+  let droppedEvents = 0;
+  let droppedPayments = 0;
 
   let event = null as SignedEvent | null;
   let payment = null as PaymentObservedSignal | null;
@@ -120,7 +142,8 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
     setCurrentDetails(`${amount}${machine ? `at ${machine.name} · ` : ''}${extra}`);
   };
   const tagMachine = (m: MachineInfo | null) => {
-    if (!m || machine) return;
+    // by payment, a row first filed under a payer's wallet moves to the payee's machine: so do the tags
+    if (!m || (machine && (!byPayment || machine.id === m.id))) return;
     machine = m;
     upsertSearchAttributes([
       { key: SA_MACHINE_ID, value: m.id },
@@ -141,12 +164,44 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
   setHandler(atmEventSignal, (signal) => {
     const e = signal?.event;
     if (!e || typeof e.id !== 'string') return log.warn('atmEvent without an event ignored');
+    if (byPayment) {
+      // every distinct event is a candidate (the first of each signer), up to MAX_CANDIDATES
+      if (typeof e.pubkey !== 'string') return log.warn('atmEvent without a signer ignored');
+      if (candidateEvents.some((k) => k.id === e.id)) return; // a re-delivery
+      const signer = e.pubkey.toLowerCase();
+      const reason = candidateEvents.some((k) => k.pubkey.toLowerCase() === signer)
+        ? 'a second, different atmEvent of the same signer'
+        : candidateEvents.length >= MAX_CANDIDATES
+          ? `more than ${MAX_CANDIDATES} distinct ATM events`
+          : null;
+      if (reason) {
+        droppedEvents++;
+        return log.warn(`${reason} dropped`, { dropped: e.id, signer: signer.slice(0, 16) });
+      }
+      candidateEvents.push(e);
+      candidatesVersion++;
+      return;
+    }
     if (event === null) event = e;
     else if (event.id !== e.id)
       log.warn('a second, different atmEvent ignored', { kept: event.id, ignored: e.id });
   });
   setHandler(paymentObservedSignal, (p) => {
     if (!p || p.payment_hash !== paymentHash) return log.warn('paymentObserved for another payment ignored');
+    if (byPayment) {
+      // one observation per wallet and direction (the backends report at least once)
+      if (observations.some((o) => o.wallet_id === p.wallet_id && o.direction === p.direction)) return;
+      if (observations.length >= MAX_CANDIDATES) {
+        droppedPayments++;
+        return log.warn(`more than ${MAX_CANDIDATES} payment observations: one dropped`, {
+          wallet_id: p.wallet_id,
+          direction: p.direction,
+        });
+      }
+      observations.push(p);
+      candidatesVersion++;
+      return;
+    }
     if (payment === null) payment = p;
   });
   setHandler(stateQuery, () => ({
@@ -155,10 +210,18 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
     phase,
     status,
     stuck,
-    has_atm_event: event !== null,
-    has_payment: payment !== null,
+    has_atm_event: byPayment ? candidateEvents.length > 0 : event !== null,
+    has_payment: byPayment ? observations.length > 0 : payment !== null,
     hold_until: holdUntil === null ? null : new Date(holdUntil).toISOString(),
     rounds,
+    ...(byPayment
+      ? {
+          candidate_events: candidateEvents.length,
+          payment_observations: observations.length,
+          dropped_events: droppedEvents,
+          dropped_payments: droppedPayments,
+        }
+      : {}),
   }));
 
   // ---- operator actions: an Update each, and a Signal of the same name ---------------
@@ -412,60 +475,169 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
     return { payment_hash: paymentHash, settlement_id: settlementId, status, ...(reason ? { reason } : {}) };
   };
 
+  /**
+   * Step 1–2 by payment (patch `attribution-by-payment`): waits, asking the attribution
+   * check again whenever a new candidate event or payment observation has arrived,
+   * until the payment decides (matched or, for the machine's own event, rejected).
+   * Stuck past the threshold as before, naming the candidate signers.
+   */
+  async function awaitAttribution(): Promise<Exclude<PaymentAttribution, { kind: 'waiting' }>> {
+    let tried = 0;
+    let droppedNoted = 0;
+    let notedEvents = 0;
+    let notedPayments = 0;
+    let graceOver = false;
+    let missing = 'the Lightning payment';
+    const dropped = () => droppedEvents + droppedPayments;
+    const untried = () =>
+      candidatesVersion !== tried && candidateEvents.length > 0 && observations.length > 0;
+    const markStuck = async () => {
+      // filed under a wallet that saw the payment (the payee's first), never under a mere signer
+      const filed =
+        payment ?? observations.find((o) => o.direction === 'incoming') ?? observations[0] ?? null;
+      const marked = await db.markAwaiting({
+        payment_hash: paymentHash,
+        wallet_id: filed?.wallet_id ?? null,
+        signer_pubkey: null,
+        observed_amount_sats: filed?.amount_sats ?? null,
+        event_id: null,
+        missing: `waiting for ${missing} since ${firstSeenAt}`,
+        first_seen_at: firstSeenAt,
+        candidate_signers: candidateEvents.map((e) => e.pubkey),
+      });
+      settlementId = marked.settlement_id ?? settlementId;
+      tagMachine(marked.machine);
+      describe(`stuck: waiting for ${missing}`);
+    };
+    for (;;) {
+      // an operator action under way (a force-reset) decides first: signals that arrive meanwhile wait
+      await condition(() => !busy);
+      if (currentStatus() === 'errored') {
+        // force-reset while waiting: nothing happens until the operator retries
+        phase = 'awaiting_operator';
+        await condition(() => wake && idle());
+        wake = false;
+        continue;
+      }
+      if (dropped() > droppedNoted) {
+        const [e, p] = [droppedEvents, droppedPayments];
+        await db.noteDroppedCandidates({
+          payment_hash: paymentHash,
+          events: e - notedEvents,
+          payments: p - notedPayments,
+          kept_events: candidateEvents.length,
+          kept_payments: observations.length,
+        });
+        [notedEvents, notedPayments, droppedNoted] = [e, p, e + p];
+        continue;
+      }
+      if (untried()) {
+        tried = candidatesVersion;
+        phase = 'verifying';
+        const a = await db.attributePayment({
+          payment_hash: paymentHash,
+          events: [...candidateEvents],
+          payments: [...observations],
+        });
+        if (a.kind !== 'waiting') {
+          if (a.payment.direction === 'outgoing' && !graceOver) {
+            // a cash-in decides only once no payee observation came within the grace
+            graceOver = !(await condition(untried, input.cash_in_grace_ms ?? DEFAULT_CASH_IN_GRACE_MS));
+            if (!graceOver) continue;
+          }
+          event = candidateEvents.find((e) => e.id === a.event_id) ?? null;
+          payment = a.payment;
+          return a;
+        }
+        phase = 'awaiting_signals';
+        missing = a.missing;
+        payment = a.payment; // where a stuck row or a force-reset is filed (a machine's wallet)
+        if (stuck) await markStuck();
+        continue;
+      }
+      if (candidateEvents.length > 0 && observations.length === 0) missing = 'the Lightning payment';
+      else if (candidateEvents.length === 0) missing = 'the ATM event (kind 21000)';
+      phase = 'awaiting_signals';
+      const arrived = await condition(
+        () => untried() || wake || dropped() > droppedNoted,
+        stuck ? undefined : stuckAfterMs,
+      );
+      if (wake) {
+        wake = false;
+        continue;
+      }
+      if (!arrived && !stuck) {
+        stuck = true;
+        setStatus('stuck_pending');
+        await markStuck();
+      }
+    }
+  }
+
   if (input.resume) return resumeFromDatabase();
 
   setStatus('pending');
   describe('waiting for the ATM event and the payment');
 
   // ---- 1. wait for both signals (stuck after the threshold, keeps waiting) ----------
-  const both = () => event !== null && payment !== null;
-  for (;;) {
-    // an operator action under way (a force-reset) decides first: signals that arrive meanwhile wait
-    await condition(() => !busy);
-    if (currentStatus() === 'errored') {
-      // force-reset while waiting: nothing happens until the operator retries
-      phase = 'awaiting_operator';
-      await condition(() => wake && idle());
-      wake = false;
-      continue;
-    }
-    if (both()) break;
-    phase = 'awaiting_signals';
-    const arrived = await condition(() => both() || wake, stuck ? undefined : stuckAfterMs);
-    if (wake) {
-      wake = false;
-      continue;
-    }
-    if (!arrived && !stuck) {
-      stuck = true;
-      setStatus('stuck_pending');
-      const missing =
-        !event && !payment
-          ? 'the ATM event and the payment'
-          : !event
-            ? 'the ATM event (kind 21000)'
-            : 'the Lightning payment';
-      const marked = await db.markAwaiting({
-        payment_hash: paymentHash,
-        wallet_id: payment?.wallet_id ?? null,
-        signer_pubkey: event?.pubkey ?? null,
-        observed_amount_sats: payment?.amount_sats ?? null,
-        event_id: event?.id ?? null,
-        missing: `waiting for ${missing} since ${firstSeenAt}`,
-        first_seen_at: firstSeenAt,
-      });
-      settlementId = marked.settlement_id;
-      tagMachine(marked.machine);
-      describe(`stuck: waiting for ${missing}`);
+  let decision = null as Exclude<PaymentAttribution, { kind: 'waiting' }> | null;
+  if (byPayment) decision = await awaitAttribution();
+  else {
+    const both = () => event !== null && payment !== null;
+    for (;;) {
+      // an operator action under way (a force-reset) decides first: signals that arrive meanwhile wait
+      await condition(() => !busy);
+      if (currentStatus() === 'errored') {
+        // force-reset while waiting: nothing happens until the operator retries
+        phase = 'awaiting_operator';
+        await condition(() => wake && idle());
+        wake = false;
+        continue;
+      }
+      if (both()) break;
+      phase = 'awaiting_signals';
+      const arrived = await condition(() => both() || wake, stuck ? undefined : stuckAfterMs);
+      if (wake) {
+        wake = false;
+        continue;
+      }
+      if (!arrived && !stuck) {
+        stuck = true;
+        setStatus('stuck_pending');
+        const missing =
+          !event && !payment
+            ? 'the ATM event and the payment'
+            : !event
+              ? 'the ATM event (kind 21000)'
+              : 'the Lightning payment';
+        const marked = await db.markAwaiting({
+          payment_hash: paymentHash,
+          wallet_id: payment?.wallet_id ?? null,
+          signer_pubkey: event?.pubkey ?? null,
+          observed_amount_sats: payment?.amount_sats ?? null,
+          event_id: event?.id ?? null,
+          missing: `waiting for ${missing} since ${firstSeenAt}`,
+          first_seen_at: firstSeenAt,
+        });
+        settlementId = marked.settlement_id;
+        tagMachine(marked.machine);
+        describe(`stuck: waiting for ${missing}`);
+      }
     }
   }
-  const atm = event!;
-  const paid = payment!;
+  const atm: Pick<SignedEvent, 'id' | 'created_at'> = decision
+    ? { id: decision.event_id, created_at: decision.event_created_at }
+    : event!;
+  const paid = decision ? decision.payment : payment!;
   stuck = false;
 
   // ---- 2. attribution check -----------------------------------------------------------
   phase = 'verifying';
-  const attribution = await db.verifyAttribution({ payment_hash: paymentHash, event: atm, payment: paid });
+  const attribution: AttributionResult = decision
+    ? decision.kind === 'matched'
+      ? { ok: true, machine: decision.machine, content: decision.content }
+      : { ok: false, machine: decision.machine, content: decision.content, reason: decision.reason }
+    : await db.verifyAttribution({ payment_hash: paymentHash, event: event!, payment: paid });
   tagMachine(attribution.machine);
   if (!attribution.ok) {
     if (!attribution.machine) {
@@ -481,6 +653,7 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
       observed_amount_sats: paid.amount_sats,
       reason: attribution.reason,
       first_seen_at: firstSeenAt,
+      ...(decision ? { candidate_signers: candidateEvents.map((e) => e.pubkey) } : {}),
     });
     settlementId = rec.settlement_id;
     setStatus(rec.status);

@@ -22,6 +22,8 @@ export interface SendOptions {
   paymentAmount?: number;
   eventTwice?: boolean;
   cassettes?: Record<string, { denomination: number; count: number }>;
+  /** the workflow's stuck threshold (when this call starts it) */
+  stuckAfterMs?: number;
 }
 
 /** Plays one ATM transaction into the workflow: the ledger payment and the signed event, as the ingest would. */
@@ -34,7 +36,7 @@ export async function sendSettlement(
   o: SendOptions,
 ): Promise<string> {
   const hash = o.paymentHash ?? newPaymentHash();
-  const signals = new SettlementSignals(client, taskQueue);
+  const signals = new SettlementSignals(client, taskQueue, o.stuckAfterMs);
   const txType = o.txType ?? 'cash_out';
   const event = buildSettlementEvent(
     o.signerSecretHex ?? machine.secretHex,

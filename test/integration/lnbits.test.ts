@@ -6,14 +6,21 @@ import { WorkflowNotFoundError } from '@temporalio/client';
  * LNbits is installed by scripts/install-lnbits.sh; if it cannot be, this file fails.
  */
 import { createUserWithKey } from '../../src/api/userAccounts';
-import { settlementWorkflowId } from '../../src/contract';
+import { settlementWorkflowId, type SettlementWorkflowState } from '../../src/contract';
+import { buildSettlementEvent } from '../../src/nostr/codec';
 import { getLnbitsPayments } from '../../src/db/lnbits';
 import { startPaymentListener } from '../../src/ingest/paymentListener';
 import { SettlementSignals } from '../../src/ingest/settlementSignals';
 import type { ObservedPayment, PaymentObserver } from '../../src/payments/backend';
 import { LnbitsBackend } from '../../src/payments/lnbits';
 import { createPaymentBackend } from '../../src/payments';
-import { createOperator, secretBox, setDefaultSplits, type Operator } from '../helpers/fixtures';
+import {
+  createOperator,
+  secretBox,
+  setDefaultSplits,
+  settlementContent,
+  type Operator,
+} from '../helpers/fixtures';
 import { LossyProxy, TestLnbits, TestLnurlServer, type TestLnbitsWallet } from '../helpers/lnbits';
 import {
   createLnbitsLp,
@@ -234,6 +241,70 @@ describe('LNbits payment backend (real LNbits, FakeWallet)', () => {
       // its own leg payments never start settlement workflows
       await noWorkflowFor(leg.external_payment_hash!);
     }
+  });
+
+  it("a rival machine's wallet pays Alice's cash-out invoice and signs first: Alice's settlement still processes", async () => {
+    const machine = await createLnbitsMachine(db.pool, lnbits, backend, operator, 'payee');
+    const lp = await createLnbitsLp(db.pool, lnbits, backend, machine, {
+      name: 'carol',
+      depositCents: 5_000,
+    });
+    const rival = await createOperator(db.pool, 'rival operations');
+    const rogue = await createLnbitsMachine(db.pool, lnbits, backend, rival, 'rogue');
+    await lnbits.topUp(rogue.walletId, 100_000);
+    const signals = new SettlementSignals(temporal.client, taskQueue);
+    const eventOf = (m: LnbitsMachine, to: Operator, hash: string, txType: 'cash_out' | 'cash_in') =>
+      buildSettlementEvent(
+        m.secretHex,
+        to.pubkey,
+        settlementContent({ paymentHash: hash, txType, wireSats: 20_000, feeSats: 1_000, fiat: '20.00' }),
+      );
+    const before = await balances([machine.wallet, lp.wallet, rogue.wallet]);
+    const rounds: string[] = [];
+    for (const txType of ['cash_out', 'cash_in'] as const) {
+      // Alice's ATM shows its invoice; the rival reads the hash and signs it first (as a copy of
+      // Alice's cash-out, then as its own cash-in), then pays the invoice from its machine wallet
+      const invoice = await lnbits.client.createInvoice(machine.wallet.invoiceKey, {
+        amountSats: 20_000,
+        memo: 'cash-out',
+      });
+      const hash = invoice.payment_hash;
+      await signals.atmEvent(hash, { event: eventOf(rogue, rival, hash, txType) });
+      const paid = await lnbits.client.payInvoice(rogue.wallet.adminKey, invoice.bolt11);
+      expect(paid.status).toBe('success');
+      // the observer reports the payment twice: outgoing on the rival's wallet, incoming on Alice's
+      await eventually(
+        async () => {
+          const q = await temporal.client.workflow
+            .getHandle(settlementWorkflowId(hash))
+            .query<SettlementWorkflowState>('state');
+          return (q.payment_observations ?? 0) >= 2;
+        },
+        30_000,
+        'both observations',
+      );
+      await signals.atmEvent(hash, { event: eventOf(machine, operator, hash, 'cash_out') });
+      const s = await awaitStatus(db.pool, hash, ['processed'], 60_000);
+      expect(s).toMatchObject({ machine_id: machine.row.id, tx_type: 'cash_out', error_message: null });
+      const legs = await legsOf(db.pool, s.id);
+      expect(legs.every((l) => l.status === 'completed' && l.source_wallet_id === machine.walletId)).toBe(
+        true,
+      );
+      rounds.push(s.id);
+      // the rival sees none of it
+      expect((await api.call('GET', `/api/v1/settlements/${s.id}`, rival.apiKey)).status).toBe(404);
+      const mine = await api.call('GET', `/api/v1/settlements/${s.id}`, operator.apiKey);
+      expect(mine.status).toBe(200);
+      for (const secret of [rogue.row.id, rogue.row.name, rogue.pubkey, rival.id]) {
+        expect(mine.text).not.toContain(secret);
+      }
+    }
+    const list = await api.call('GET', '/api/v1/settlements?limit=500', rival.apiKey);
+    expect(list.body.items).toEqual([]);
+    // each cash-out paid Alice's LP 19,000 sats once; the rival's wallet only paid the two invoices
+    const after = await balances([machine.wallet, lp.wallet, rogue.wallet]);
+    expect(after.map((b, i) => b - before[i]!)).toEqual([0, 2 * 19_000, -2 * 20_000]);
+    expect(rounds).toHaveLength(2);
   });
 
   it("autoforwards an LP's dca sats to its Lightning address (LNURL-pay)", async () => {

@@ -5,7 +5,14 @@ import { execFileSync } from 'node:child_process';
 import { resolveTemporalBinary } from '../../src/cli/temporalDevServer';
 import { settlementWorkflowId } from '../../src/contract';
 import { insertWallet } from '../../src/db/ledger';
-import { createLp, createMachine, createOperator, createSuper, setDefaultSplits } from '../helpers/fixtures';
+import {
+  createLp,
+  createMachine,
+  createOperator,
+  createSuper,
+  newPaymentHash,
+  setDefaultSplits,
+} from '../helpers/fixtures';
 import { awaitSettled, awaitStatus, sendSettlement } from '../helpers/settle';
 import { freshDatabase, temporalClient, testWorker } from '../helpers/stack';
 import { WithStartWorkflowOperation } from '@temporalio/client';
@@ -22,6 +29,9 @@ const DIR = join(__dirname, '..', 'histories');
  * Determinism guard (SPEC §8): recorded histories of real settlements are replayed
  * against the current workflow code; a change that breaks replay fails here.
  * `RECORD_HISTORIES=1 npx jest test/integration/replay.test.ts` records them anew.
+ * The first three were recorded before the patch `attribution-by-payment` and replay
+ * its old path: after re-recording, keep their old files (git checkout) so that path
+ * stays covered, and commit only new histories.
  */
 describe('workflow replay from recorded histories', () => {
   if (process.env.RECORD_HISTORIES === '1') {
@@ -142,6 +152,26 @@ describe('workflow replay from recorded histories', () => {
           .executeUpdate(voidFailedLegsUpdate, { args: [{ user_id: op.id, note: 'paid by hand' }] });
         await awaitSettled(db.pool, temporal.client, h5);
         await save('errored-then-voided', h5);
+        // 6. attribution by payment (patch attribution-by-payment): a rival machine signs first
+        const m6 = await createMachine(db.pool, op, { name: 'replay rival first' });
+        const rival6 = await createMachine(db.pool, op, { name: 'replay rival' });
+        await createLp(db.pool, m6, { name: 'payee', depositCents: 100_000 });
+        const h6 = newPaymentHash();
+        await sendSettlement(db.pool, temporal.client, w.taskQueue, m6, op, {
+          wireSats: 21_000,
+          feeSats: 1_000,
+          fiat: '20.00',
+          paymentHash: h6,
+          signerSecretHex: rival6.secretHex,
+        });
+        await sendSettlement(db.pool, temporal.client, w.taskQueue, m6, op, {
+          wireSats: 21_000,
+          feeSats: 1_000,
+          fiat: '20.00',
+          paymentHash: h6,
+        });
+        await awaitSettled(db.pool, temporal.client, h6);
+        await save('attribution-by-payment-rival-first', h6);
       } finally {
         await running.stop();
         await temporal.close();
@@ -153,7 +183,7 @@ describe('workflow replay from recorded histories', () => {
   const files = readdirSync(DIR).filter((f) => f.endsWith('.json'));
 
   it('has recorded histories to replay', () => {
-    expect(files.length).toBeGreaterThanOrEqual(3);
+    expect(files.length).toBeGreaterThanOrEqual(4);
   });
 
   it.each(files)('replays %s deterministically with the current workflow code', async (file) => {

@@ -19,7 +19,8 @@ import {
   type Operator,
 } from '../helpers/fixtures';
 import { reference } from '../helpers/reference';
-import { awaitSettled, legsOf, sendSettlement, settlementByHash } from '../helpers/settle';
+import { awaitSettled, awaitStatus, legsOf, sendSettlement, settlementByHash } from '../helpers/settle';
+import { toNpub } from '../../src/domain/nostrKeys';
 import { freshDatabase, temporalClient, testWorker, eventually } from '../helpers/stack';
 import { insertWallet } from '../../src/db/ledger';
 
@@ -161,7 +162,7 @@ describe('settlementWorkflow on the real Temporal server and PostgreSQL', () => 
     await expectConserved(s.id, 'cash_out', 21_000, 1_000);
   });
 
-  it('rejects an event signed by another key and pays nothing', async () => {
+  it("an event signed by another machine's key never rejects: the payment waits for its machine's event", async () => {
     const machine = await createMachine(db.pool, operator, { name: 'forged' });
     const other = await createMachine(db.pool, operator, { name: 'other machine' });
     await createLp(db.pool, machine, { name: 'frank', depositCents: 100_000 });
@@ -170,19 +171,43 @@ describe('settlementWorkflow on the real Temporal server and PostgreSQL', () => 
       feeSats: 500,
       fiat: '10.00',
       signerSecretHex: other.secretHex,
+      stuckAfterMs: 1_500,
     });
+    // past the threshold: filed under the machine whose wallet saw the payment, naming the signer seen
+    const waiting = await awaitStatus(db.pool, hash, ['pending']);
+    expect(waiting.machine_id).toBe(machine.row.id);
+    expect(waiting.error_message).toContain('waiting for the ATM event (kind 21000) of the machine');
+    expect(waiting.error_message).toContain(`${toNpub(other.pubkey).slice(0, 20)}…`);
+    expect(waiting.error_message).not.toContain(other.row.id);
+    expect(await legsOf(db.pool, waiting.id)).toEqual([]);
+    // the machine's own event arrives: it settles
+    await send(machine, { wireSats: 10_000, feeSats: 500, fiat: '10.00', paymentHash: hash });
     const s = await awaitSettled(db.pool, temporal.client, hash);
-    expect(s.status).toBe('rejected');
-    expect(s.error_message).toContain('signed by machine');
-    expect(await legsOf(db.pool, s.id)).toEqual([]);
+    expect(s).toMatchObject({ status: 'processed', machine_id: machine.row.id, error_message: null });
+    await expectConserved(s.id, 'cash_out', 10_000, 500);
   });
 
-  it('rejects when the payment amount differs from wire_sats', async () => {
+  it("rejects the machine's own event when the payment amount differs, keeping its split for audit", async () => {
     const machine = await createMachine(db.pool, operator, { name: 'amount' });
     const hash = await send(machine, { wireSats: 10_000, feeSats: 500, fiat: '10.00', paymentAmount: 9_999 });
     const s = await awaitSettled(db.pool, temporal.client, hash);
     expect(s.status).toBe('rejected');
-    expect(s.error_message).toContain('≠ wire_sats');
+    expect(s.error_message).toBe(
+      `rejected: payment amount 9999 sats ≠ wire_sats 10000; ATM events received from ${toNpub(machine.pubkey).slice(0, 20)}…`,
+    );
+    // P = 9,500: platform floor(9,500 × 0.01) = 95, operator floor(9,500 × 0.04) = 380, mismatch 500 − 475
+    expect(s).toMatchObject({
+      wire_sats: 10_000,
+      fee_sats: 500,
+      observed_amount_sats: 9_999,
+      principal_sats: 9_500,
+      platform_fee_sats: 95,
+      operator_fee_sats: 380,
+      fee_mismatch_sats: 25,
+      platform_fee_fraction: '0.010000',
+      operator_fee_fraction: '0.040000',
+    });
+    expect(await legsOf(db.pool, s.id)).toEqual([]);
   });
 
   it('the same event delivered twice makes one settlement whose legs are paid once', async () => {
