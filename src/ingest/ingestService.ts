@@ -552,8 +552,14 @@ export async function startIngest(opts: IngestOptions): Promise<RunningIngest> {
       const [relay, stream] = key.split('\u0000') as [string, string];
       // an event up to 10 minutes ahead may be handled; the stored cursor never passes this clock
       const now = Math.floor(Date.now() / 1000);
-      await saveCursor(opts.pool, relay, stream, Math.min(point, now), now + MAX_FUTURE_SECONDS);
+      // cleared before the write: a job ending meanwhile marks it dirty again for the next flush
       tracker.dirty = false;
+      try {
+        await saveCursor(opts.pool, relay, stream, Math.min(point, now), now + MAX_FUTURE_SECONDS);
+      } catch (err) {
+        tracker.dirty = true;
+        throw err;
+      }
     }
   };
   const cursorTimer = setInterval(() => {

@@ -9,7 +9,7 @@ import { SettlementSignals } from '../../src/ingest/settlementSignals';
 import { createSettlementStream } from '../../src/ingest/settlementStream';
 import { registry } from '../../src/metrics/registry';
 import { buildSettlementEvent, encryptFor, signEvent } from '../../src/nostr/codec';
-import { RelayClient } from '../../src/nostr/relayClient';
+import { fetchRelayMaxLimit, RelayClient } from '../../src/nostr/relayClient';
 import { startRelay, type RunningRelay } from '../../src/relay/relayServer';
 import {
   createLp,
@@ -747,77 +747,6 @@ describe('fuzz: ingest cursors, catch-up paging and de-duplication against hosti
     expect(await cursorOf(relay.url)).toBeLessThanOrEqual(now());
   }, 120_000);
 
-  /** 1,050 events of one second from the fleet (3 genuine settlements among them) and 300 from strangers */
-  const oneSecondCrowd = (second: number) => {
-    const strangers = Array.from({ length: 5 }, () => bytesToHex(generateSecretKey()));
-    const junk = Array.from({ length: 1_047 }, (_, k) =>
-      garbage(fleet[k % fleet.length]!.secretHex, second, k),
-    );
-    const real = [genuine(second), genuine(second), genuine(second)];
-    const foreign = Array.from({ length: 300 }, (_, k) => garbage(strangers[k % 5]!, second, k));
-    return { junk, real, foreign, all: [...foreign, ...junk, ...real.map((g) => g.event)] };
-  };
-  const expectCaughtUp = async (crowd: ReturnType<typeof oneSecondCrowd>, before: number) => {
-    await growsBy('invalid_content drops', () => droppedCount('invalid_content'), before, crowd.junk.length);
-    for (const g of crowd.real) await awaitStatus(db.pool, g.hash, ['processed'], 120_000);
-  };
-
-  it('more events of one second than the relay returns per filter (cap 100, not announced) are all caught up after an outage, with back-pressure', async () => {
-    const capped = await startRelay({
-      pool: db.pool,
-      logger: testLogger,
-      port: await freePort(),
-      maxLimit: 100,
-    });
-    try {
-      // a cursor from before the outage
-      let ingest = await ingestOn([capped.url]);
-      const first = genuine();
-      const pub = new RelayClient(capped.url, { logger: testLogger }).start();
-      await pub.waitConnected();
-      await publishOk(pub, first.event);
-      await first.pay();
-      await awaitStatus(db.pool, first.hash, ['processed'], 60_000);
-      await ingest.idle();
-      await stopIngest(ingest);
-      expect(await cursorOf(capped.url)).not.toBeNull();
-
-      const crowd = oneSecondCrowd(now() - 30);
-      for (const e of crowd.all) await publishOk(pub, e);
-      pub.close();
-      for (const g of crowd.real) await g.pay();
-      const before = {
-        invalid: await droppedCount('invalid_content'),
-        stranger: await droppedCount('unknown_pubkey'),
-        waited: await counter('satmachine_ingest_backpressure_total', { source: 'catch_up' }),
-      };
-      ingest = await ingestOn([capped.url], { concurrency: 4, maxQueue: 50 });
-      await expectCaughtUp(crowd, before.invalid);
-      await ingest.idle();
-      expect(await counter('satmachine_ingest_backpressure_total', { source: 'catch_up' })).toBeGreaterThan(
-        before.waited,
-      );
-      // the catch-up asks for active machines' events only: strangers cannot crowd a page
-      expect(await droppedCount('unknown_pubkey')).toBe(before.stranger);
-      await stopIngest(ingest);
-    } finally {
-      await capped.close();
-    }
-  }, 300_000);
-
-  it('the same through a relay that announces NIP-11 max_limit 100', async () => {
-    const fake = await startFakeRelay({ maxLimit: 100 });
-    fakes.push(fake);
-    const crowd = oneSecondCrowd(now() - 30);
-    for (const e of crowd.all) fake.store(e);
-    for (const g of crowd.real) await g.pay();
-    const before = await droppedCount('invalid_content');
-    const ingest = await ingestOn([fake.url], { concurrency: 8, maxQueue: 200 });
-    await expectCaughtUp(crowd, before);
-    await ingest.idle();
-    await stopIngest(ingest);
-  }, 300_000);
-
   it('a bad copy (same id) sent first by one relay does not suppress the genuine event from another', async () => {
     const evil = await startFakeRelay({ maxLimit: 500 });
     fakes.push(evil);
@@ -916,4 +845,80 @@ describe('fuzz: ingest cursors, catch-up paging and de-duplication against hosti
     expect(rows).toEqual([]);
     await stopIngest(ingest);
   }, 120_000);
+
+  /** 1,050 events of one second from the fleet (3 genuine settlements among them) and 300 from strangers */
+  const oneSecondCrowd = (second: number) => {
+    const strangers = Array.from({ length: 5 }, () => bytesToHex(generateSecretKey()));
+    const junk = Array.from({ length: 1_047 }, (_, k) =>
+      garbage(fleet[k % fleet.length]!.secretHex, second, k),
+    );
+    const real = [genuine(second), genuine(second), genuine(second)];
+    const foreign = Array.from({ length: 300 }, (_, k) => garbage(strangers[k % 5]!, second, k));
+    return { junk, real, foreign, all: [...foreign, ...junk, ...real.map((g) => g.event)] };
+  };
+  const expectCaughtUp = async (crowd: ReturnType<typeof oneSecondCrowd>, before: number) => {
+    await growsBy('invalid_content drops', () => droppedCount('invalid_content'), before, crowd.junk.length);
+    for (const g of crowd.real) await awaitStatus(db.pool, g.hash, ['processed'], 120_000);
+  };
+
+  it('more events of one second than the relay returns per filter (cap 100, not announced) are all caught up after an outage, with back-pressure', async () => {
+    const capped = await startRelay({
+      pool: db.pool,
+      logger: testLogger,
+      port: await freePort(),
+      maxLimit: 100,
+    });
+    try {
+      // a cursor from before the outage
+      let ingest = await ingestOn([capped.url]);
+      const first = genuine();
+      const pub = new RelayClient(capped.url, { logger: testLogger }).start();
+      await pub.waitConnected();
+      await publishOk(pub, first.event);
+      await first.pay();
+      await awaitStatus(db.pool, first.hash, ['processed'], 60_000);
+      await ingest.idle();
+      await stopIngest(ingest);
+      expect(await cursorOf(capped.url)).not.toBeNull();
+
+      const crowd = oneSecondCrowd(now() - 30);
+      for (let i = 0; i < crowd.all.length; i += 50)
+        await Promise.all(crowd.all.slice(i, i + 50).map((e) => publishOk(pub, e)));
+      pub.close();
+      for (const g of crowd.real) await g.pay();
+      const before = {
+        invalid: await droppedCount('invalid_content'),
+        stranger: await droppedCount('unknown_pubkey'),
+        waited: await counter('satmachine_ingest_backpressure_total', { source: 'catch_up' }),
+      };
+      ingest = await ingestOn([capped.url], { concurrency: 4, maxQueue: 50 });
+      await expectCaughtUp(crowd, before.invalid);
+      await ingest.idle();
+      expect(await counter('satmachine_ingest_backpressure_total', { source: 'catch_up' })).toBeGreaterThan(
+        before.waited,
+      );
+      // the catch-up asks for active machines' events only: strangers cannot crowd a page
+      expect(await droppedCount('unknown_pubkey')).toBe(before.stranger);
+      await stopIngest(ingest);
+    } finally {
+      await capped.close();
+    }
+  }, 600_000);
+
+  it('the same through a relay that announces NIP-11 max_limit 100', async () => {
+    const fake = await startFakeRelay({ maxLimit: 100 });
+    fakes.push(fake);
+    const silent = await startFakeRelay({ maxLimit: 100, announce: false });
+    fakes.push(silent);
+    expect(await fetchRelayMaxLimit(fake.url)).toBe(100);
+    expect(await fetchRelayMaxLimit(silent.url)).toBeNull();
+    const crowd = oneSecondCrowd(now() - 30);
+    for (const e of crowd.all) fake.store(e);
+    for (const g of crowd.real) await g.pay();
+    const before = await droppedCount('invalid_content');
+    const ingest = await ingestOn([fake.url], { concurrency: 8, maxQueue: 200 });
+    await expectCaughtUp(crowd, before);
+    await ingest.idle();
+    await stopIngest(ingest);
+  }, 300_000);
 });
