@@ -5,27 +5,50 @@ import type { HandleOutcome, IngestStream } from './ingestService';
 import type { KeyDirectory } from './keyDirectory';
 import type { SettlementSignals } from './settlementSignals';
 
+/** machine keys per catch-up filter (keeps one REQ far below common 128 KiB message limits) */
+export const AUTHORS_PER_FILTER = 200;
+
 /**
  * Kind 21000: ATM settlement events addressed (`#p`) to an operator we hold keys
  * for. Forwarded only when signed by a machine key that the addressed operator
  * registered (and whose registration is not `unproven`), decryptable and valid, so a
- * stranger cannot start workflows; everything else is dropped with a reason.
+ * stranger cannot start workflows; everything else is dropped with a reason. Drops
+ * after the author is known to be an active machine (not addressed to us, content
+ * invalid) are `authentic`: they may move the catch-up cursor; a stranger's events and
+ * `unproven_key` drops never do.
  */
 export function createSettlementStream(deps: {
   keys: KeyDirectory;
   signals: SettlementSignals;
   logger: Logger;
 }): IngestStream {
-  const drop = (reason: string, detail: string): HandleOutcome => ({ kind: 'drop', reason, detail });
+  const drop = (reason: string, detail: string, authentic = false): HandleOutcome => ({
+    kind: 'drop',
+    reason,
+    detail,
+    authentic,
+  });
   return {
     name: 'settlements',
     live() {
       const operators = [...deps.keys.operators.keys()];
       return operators.length ? [{ kinds: [KIND_SETTLEMENT], '#p': operators, limit: 0 }] : null;
     },
+    // only active machines' events: a stranger's flood cannot crowd them out of a page
     catchUp(since) {
       const operators = [...deps.keys.operators.keys()];
-      return operators.length ? [{ kinds: [KIND_SETTLEMENT], '#p': operators, since }] : null;
+      const machines = [...deps.keys.machines.keys()];
+      if (!operators.length || !machines.length) return null;
+      const filters = [];
+      for (let i = 0; i < machines.length; i += AUTHORS_PER_FILTER) {
+        filters.push({
+          kinds: [KIND_SETTLEMENT],
+          '#p': operators,
+          authors: machines.slice(i, i + AUTHORS_PER_FILTER),
+          since,
+        });
+      }
+      return filters;
     },
     async handle(event: SignedEvent, relay: string): Promise<HandleOutcome> {
       if (event.kind !== KIND_SETTLEMENT)
@@ -33,10 +56,10 @@ export function createSettlementStream(deps: {
       if (!verifySignature(event)) return drop('bad_signature', 'signature or id does not verify');
       // routed by p tag to the addressing operator's registration of the signing key
       const route = deps.keys.route(event.pubkey, pTags(event));
-      if (!route.ok) return drop(route.reason, route.detail);
+      if (!route.ok) return drop(route.reason, route.detail, route.reason === 'not_for_us');
       const operator = route.operator!;
       const decoded = decodeSettlementEvent(event, operator.secretHex);
-      if (!decoded.ok) return drop('invalid_content', decoded.reason);
+      if (!decoded.ok) return drop('invalid_content', decoded.reason, true);
       const outcome = await deps.signals.atmEvent(decoded.content.payment_hash, { event, relay });
       return { kind: 'ok', detail: outcome };
     },

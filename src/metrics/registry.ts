@@ -18,6 +18,19 @@ export const ingestDropped = new Counter({
   registers: [registry],
 });
 
+export const ingestBackpressure = new Counter({
+  name: 'satmachine_ingest_backpressure_total',
+  help: 'Times the ingest job queue was full: relays paused (source live) or the catch-up waited (source catch_up)',
+  labelNames: ['source'] as const,
+  registers: [registry],
+});
+
+export const ingestCatchUpTruncated = new Counter({
+  name: 'satmachine_ingest_catchup_truncated_total',
+  help: 'Catch-up queries a relay may have cut short that no NIP-01 filter can split further (one machine, one second, more events than the relay returns)',
+  registers: [registry],
+});
+
 export const paymentsObserved = new Counter({
   name: 'satmachine_payments_observed_total',
   help: 'Lightning payments seen on wallets, by outcome (signalled, not_a_machine, already_closed)',

@@ -43,6 +43,7 @@ export class RelayClient {
   private backoff = 250;
   private closed = false;
   private timer: NodeJS.Timeout | null = null;
+  private paused = false;
   private readonly log: Logger;
 
   constructor(
@@ -76,6 +77,7 @@ export class RelayClient {
     this.socket = ws;
     ws.on('open', () => {
       this.backoff = 250;
+      if (this.paused) ws.pause();
       this.log.info('relay connected');
       for (const [id, filters] of this.subs) this.sendReq(id, filters());
       this.opts.onConnected?.();
@@ -165,6 +167,20 @@ export class RelayClient {
     });
   }
 
+  /**
+   * Stops reading from the relay (TCP back-pressure: the relay buffers or slows
+   * down) until `resume`. A few messages already read may still arrive.
+   */
+  pause(): void {
+    this.paused = true;
+    if (this.connected) this.socket!.pause();
+  }
+
+  resume(): void {
+    this.paused = false;
+    if (this.connected) this.socket!.resume();
+  }
+
   unsubscribe(id: string): void {
     this.subs.delete(id);
     if (this.connected) this.socket!.send(JSON.stringify(['CLOSE', id]));
@@ -192,6 +208,27 @@ export class RelayClient {
     if (this.timer) clearTimeout(this.timer);
     this.socket?.close();
     this.socket = null;
+  }
+}
+
+/**
+ * The relay's NIP-11 `limitation.max_limit` (the most events it returns for one
+ * filter), or null when the relay does not say (no NIP-11 document, no such field,
+ * not reachable within `timeoutMs`).
+ */
+export async function fetchRelayMaxLimit(url: string, timeoutMs = 3000): Promise<number | null> {
+  const httpUrl = url.replace(/^ws(s?):\/\//i, 'http$1://');
+  try {
+    const res = await fetch(httpUrl, {
+      headers: { accept: 'application/nostr+json' },
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    if (!res.ok) return null;
+    const info = (await res.json()) as { limitation?: { max_limit?: unknown } } | null;
+    const max = info?.limitation?.max_limit;
+    return typeof max === 'number' && Number.isInteger(max) && max > 0 ? max : null;
+  } catch {
+    return null;
   }
 }
 

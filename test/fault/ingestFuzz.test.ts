@@ -1,15 +1,15 @@
 import fc from 'fast-check';
 import WebSocket from 'ws';
-import { bytesToHex } from 'nostr-tools/utils';
+import { bytesToHex, hexToBytes } from 'nostr-tools/utils';
 import { generateSecretKey, getPublicKey } from 'nostr-tools/pure';
-import { KIND_SETTLEMENT, type SignedEvent } from '../../src/contract';
+import { D_BEACON, KIND_APP_DATA, KIND_SETTLEMENT, type SignedEvent } from '../../src/contract';
 import { insertWallet } from '../../src/db/ledger';
 import { startIngest, type HandleOutcome, type RunningIngest } from '../../src/ingest/ingestService';
 import { SettlementSignals } from '../../src/ingest/settlementSignals';
 import { createSettlementStream } from '../../src/ingest/settlementStream';
 import { registry } from '../../src/metrics/registry';
 import { buildSettlementEvent, encryptFor, signEvent } from '../../src/nostr/codec';
-import { RelayClient } from '../../src/nostr/relayClient';
+import { fetchRelayMaxLimit, RelayClient } from '../../src/nostr/relayClient';
 import { startRelay, type RunningRelay } from '../../src/relay/relayServer';
 import {
   createLp,
@@ -24,10 +24,11 @@ import {
   type Machine,
   type Operator,
 } from '../helpers/fixtures';
+import { startFakeRelay, type FakeRelay } from '../helpers/fakeRelay';
 import { freePort } from '../helpers/ports';
 import { awaitStatus } from '../helpers/settle';
 import { eventually, freshDatabase, temporalClient, testLogger, testWorker } from '../helpers/stack';
-import { seededRng } from './faultKit';
+import { persist, seededRng } from './faultKit';
 
 /** How many generated cases of each family (fixed: the test is bounded in time). */
 const CONTENT_CASES = 150;
@@ -577,4 +578,347 @@ describe('fuzz: bad kind-21000 events never start a settlement and never stop th
     expect(await listed()).toEqual(mine);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   }, 180_000);
+});
+
+/** Value of one labelled series of a counter in the process's registry (0 when absent). */
+async function counter(name: string, labels: Record<string, string> = {}): Promise<number> {
+  const m = await registry.getSingleMetric(name)!.get();
+  return m.values
+    .filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))
+    .reduce((a, v) => a + v.value, 0);
+}
+const droppedCount = (reason: string) => counter('satmachine_ingest_dropped_total', { reason });
+const growsBy = async (what: string, read: () => Promise<number>, before: number, by: number) =>
+  eventually(async () => (await read()) - before === by, 60_000, `${what} to grow by ${by}`).catch(
+    async (err: Error) => {
+      throw new Error(`${err.message}; it grew by ${(await read()) - before}`);
+    },
+  );
+
+/**
+ * The catch-up point and the de-duplication against hostile senders and relays:
+ * far-future and strangers' events never move a cursor; more events of one second
+ * than a relay returns for one filter are all caught up; a bad copy sent first
+ * never suppresses the genuine event; a full job queue pauses the relays and loses
+ * nothing.
+ */
+describe('fuzz: ingest cursors, catch-up paging and de-duplication against hostile relays', () => {
+  const YEAR_2100 = 4_102_444_800;
+  let db: Awaited<ReturnType<typeof freshDatabase>>;
+  let temporal: Awaited<ReturnType<typeof temporalClient>>;
+  let worker: { stop: () => Promise<void> };
+  let taskQueue: string;
+  let relay: RunningRelay;
+  let publisher: RelayClient;
+  let operator: Operator;
+  let fleet: Machine[];
+  const running: RunningIngest[] = [];
+  const fakes: FakeRelay[] = [];
+
+  beforeAll(async () => {
+    db = await freshDatabase();
+    temporal = await temporalClient();
+    const w = await testWorker({ pool: db.pool });
+    taskQueue = w.taskQueue;
+    worker = w.start();
+    relay = await startRelay({ pool: db.pool, logger: testLogger, port: await freePort() });
+    await createSuper(db.pool);
+    operator = await createOperator(db.pool);
+    await setDefaultSplits(db.pool, operator, [
+      { target: (await insertWallet(db.pool, operator.id, 'rev')).id, fraction: '1' },
+    ]);
+    fleet = [];
+    for (let i = 0; i < 12; i++) fleet.push(await createMachine(db.pool, operator, { name: `atm ${i}` }));
+    await createLp(db.pool, fleet[0]!, { name: 'lp', depositCents: 10_000_000 });
+    publisher = new RelayClient(relay.url, { logger: testLogger }).start();
+    await publisher.waitConnected();
+  });
+  afterAll(async () => {
+    publisher?.close();
+    for (const i of running) await i.stop();
+    for (const f of fakes) await f.close();
+    await relay?.close();
+    await worker?.stop();
+    await temporal?.close();
+    await db?.close();
+  });
+
+  const ingestOn = async (relays: string[], o: { concurrency?: number; maxQueue?: number } = {}) => {
+    const i = await startIngest({
+      pool: db.pool,
+      client: temporal.client,
+      relays,
+      taskQueue,
+      secretBox,
+      payments: ledgerFor(db.pool),
+      logger: testLogger,
+      keyRefreshMs: 500,
+      ...o,
+    });
+    running.push(i);
+    return i;
+  };
+  const stopIngest = async (i: RunningIngest) => {
+    const at = running.indexOf(i);
+    if (at >= 0) running.splice(at, 1);
+    await i.stop();
+  };
+  // a failed test leaves no ingest behind to count events in the next one
+  afterEach(async () => {
+    for (const i of running.splice(0)) await i.stop();
+  });
+  /** publishes until the relay accepts (a loaded box may answer late) */
+  const publishOk = (client: RelayClient, e: SignedEvent) =>
+    persist(`publishing ${e.id.slice(0, 8)}`, async () => {
+      const r = await client.publish(e);
+      if (!r.accepted) throw new Error(`relay refused: ${r.message}`);
+    });
+  const cursorOf = async (url: string) =>
+    (
+      await db.pool.query<{ last_created_at: number }>(
+        `SELECT last_created_at FROM satmachine.ingest_cursors WHERE relay_url = $1 AND stream = 'settlements'`,
+        [url],
+      )
+    ).rows[0]?.last_created_at ?? null;
+  const now = () => Math.floor(Date.now() / 1000);
+  /** a genuine settlement event of machine 0 and its payment */
+  const genuine = (createdAt?: number) => {
+    const hash = newPaymentHash();
+    const event = buildSettlementEvent(
+      fleet[0]!.secretHex,
+      operator.pubkey,
+      settlementContent({ paymentHash: hash, wireSats: 21_000, feeSats: 1_000, fiat: '20.00' }),
+      createdAt,
+    );
+    const pay = () =>
+      ledgerFor(db.pool).recordLightningPayment({
+        wallet_id: fleet[0]!.walletId,
+        payment_hash: hash,
+        amount_sats: 21_000,
+        direction: 'incoming',
+      });
+    return { hash, event, pay };
+  };
+  /** signed by `secretHex`, p-tagged to the operator, content that is not NIP-44 */
+  const garbage = (secretHex: string, createdAt: number, n: number) =>
+    signEvent(secretHex, {
+      kind: KIND_SETTLEMENT,
+      tags: [['p', operator.pubkey]],
+      content: `garbage ${n} ${Math.random()}`,
+      created_at: createdAt,
+    });
+
+  it('a year-2100 event (any key, garbage content) and a stranger’s near-future event never move the cursor; the former is counted as future', async () => {
+    const ingest = await ingestOn([relay.url]);
+    const stranger = bytesToHex(generateSecretKey());
+    const before = { future: await droppedCount('future'), stranger: await droppedCount('unknown_pubkey') };
+    for (const e of [
+      garbage(stranger, YEAR_2100, 1),
+      garbage(fleet[1]!.secretHex, YEAR_2100, 2),
+      // within the 10-minute rule, but a stranger's: dropped, and it must not move the cursor either
+      garbage(stranger, now() + 300, 3),
+    ])
+      await publishOk(publisher, e);
+    await growsBy('future drops', () => droppedCount('future'), before.future, 2);
+    await growsBy('unknown_pubkey drops', () => droppedCount('unknown_pubkey'), before.stranger, 1);
+    // a genuine event moves it: it is the newest that may
+    // (dated 2 minutes back: had anything later moved the cursor, it would stand at this clock)
+    const g = genuine(now() - 120);
+    await publishOk(publisher, g.event);
+    await g.pay();
+    await awaitStatus(db.pool, g.hash, ['processed'], 60_000);
+    await ingest.idle();
+    await stopIngest(ingest); // flushes the cursor
+    expect(await cursorOf(relay.url)).toBe(g.event.created_at);
+  }, 120_000);
+
+  it('a cursor an older version let a year-2100 event set is ignored: the outage is caught up and the cursor repaired', async () => {
+    await db.pool.query(
+      `UPDATE satmachine.ingest_cursors SET last_created_at = $2 WHERE relay_url = $1 AND stream = 'settlements'`,
+      [relay.url, YEAR_2100],
+    );
+    const g = genuine(now() - 3600); // sent an hour ago, during the outage
+    await publishOk(publisher, g.event);
+    await g.pay();
+    const ingest = await ingestOn([relay.url]);
+    await awaitStatus(db.pool, g.hash, ['processed'], 60_000);
+    await ingest.idle();
+    await stopIngest(ingest);
+    expect(await cursorOf(relay.url)).toBeLessThanOrEqual(now());
+  }, 120_000);
+
+  it('a bad copy (same id) sent first by one relay does not suppress the genuine event from another', async () => {
+    const evil = await startFakeRelay({ maxLimit: 500 });
+    fakes.push(evil);
+    const ingest = await ingestOn([evil.url, relay.url]);
+    await eventually(async () => {
+      // both relays have the live subscription (the evil one answered a REQ)
+      return evil.queries > 0;
+    });
+    const g = genuine();
+    const e = g.event;
+    const stranger = bytesToHex(generateSecretKey());
+    const copies: unknown[] = [
+      { ...e, sig: flipHex(e.sig, 7) },
+      { ...e, content: garbage(fleet[0]!.secretHex, e.created_at, 0).content },
+      { ...e, created_at: YEAR_2100 },
+      { ...e, pubkey: getPublicKey(hexToBytes(stranger)) },
+      { ...garbage(stranger, e.created_at, 1), id: e.id },
+    ];
+    const before = await droppedCount('bad_signature');
+    for (const c of copies) evil.broadcast(c);
+    await growsBy('bad_signature drops', () => droppedCount('bad_signature'), before, copies.length);
+    // the same bad copy again is counted once; a new one after it shows it was seen
+    evil.broadcast(copies[0]);
+    evil.broadcast({ ...e, sig: flipHex(e.sig, 9) });
+    await growsBy('bad_signature drops', () => droppedCount('bad_signature'), before, copies.length + 1);
+    // the genuine event, from the honest relay, settles
+    await publishOk(publisher, e);
+    await g.pay();
+    await awaitStatus(db.pool, g.hash, ['processed'], 60_000);
+    await ingest.idle();
+    await stopIngest(ingest);
+  }, 120_000);
+
+  it('a full job queue pauses the relays (counted) and every event is still handled', async () => {
+    const ingest = await ingestOn([relay.url], { concurrency: 1, maxQueue: 3 });
+    const machine = fleet[2]!;
+    const beacon = (name: string, createdAt: number) =>
+      signEvent(machine.secretHex, {
+        kind: KIND_APP_DATA,
+        tags: [['d', D_BEACON]],
+        content: JSON.stringify({ name }),
+        created_at: createdAt,
+      });
+    const applied = async () =>
+      (
+        await db.pool.query<{ beacon_name: string | null }>(
+          'SELECT beacon_name FROM satmachine.dca_telemetry WHERE machine_id = $1',
+          [machine.row.id],
+        )
+      ).rows[0]?.beacon_name ?? null;
+    const t0 = now() - 200;
+    // a beacon dated a day ahead is dropped, so it never wins the newest-first rule (another
+    // machine's: the relay itself keeps it as the newest and would refuse our later beacons)
+    const future = await droppedCount('future');
+    const ahead = signEvent(fleet[3]!.secretHex, {
+      kind: KIND_APP_DATA,
+      tags: [['d', D_BEACON]],
+      content: JSON.stringify({ name: 'from the future' }),
+      created_at: now() + 86_400,
+    });
+    await publishOk(publisher, ahead);
+    await growsBy('future drops', () => droppedCount('future'), future, 1);
+
+    const before = {
+      paused: await counter('satmachine_ingest_backpressure_total', { source: 'live' }),
+      ok: await counter('satmachine_ingest_events_total', { kind: String(KIND_APP_DATA), outcome: 'ok' }),
+    };
+    // hold every beacon write: the first job waits, the others queue up
+    const lock = await db.pool.connect();
+    try {
+      await lock.query('BEGIN');
+      await lock.query('LOCK TABLE satmachine.dca_telemetry IN SHARE ROW EXCLUSIVE MODE');
+      for (let i = 0; i < 20; i++) await publishOk(publisher, beacon(`b${i}`, t0 + i));
+      await eventually(
+        async () =>
+          (await counter('satmachine_ingest_backpressure_total', { source: 'live' })) > before.paused,
+        60_000,
+        'the relays paused for a full queue',
+      );
+      await lock.query('COMMIT');
+    } finally {
+      lock.release();
+    }
+    await publishOk(publisher, beacon('last', t0 + 100));
+    await eventually(async () => (await applied()) === 'last', 60_000, 'the last beacon applied');
+    await growsBy(
+      'beacons handled',
+      () => counter('satmachine_ingest_events_total', { kind: String(KIND_APP_DATA), outcome: 'ok' }),
+      before.ok,
+      21,
+    );
+    const { rows } = await db.pool.query(
+      'SELECT beacon_name FROM satmachine.dca_telemetry WHERE machine_id = $1',
+      [fleet[3]!.row.id],
+    );
+    expect(rows).toEqual([]);
+    await stopIngest(ingest);
+  }, 120_000);
+
+  /** 1,050 events of one second from the fleet (3 genuine settlements among them) and 300 from strangers */
+  const oneSecondCrowd = (second: number) => {
+    const strangers = Array.from({ length: 5 }, () => bytesToHex(generateSecretKey()));
+    const junk = Array.from({ length: 1_047 }, (_, k) =>
+      garbage(fleet[k % fleet.length]!.secretHex, second, k),
+    );
+    const real = [genuine(second), genuine(second), genuine(second)];
+    const foreign = Array.from({ length: 300 }, (_, k) => garbage(strangers[k % 5]!, second, k));
+    return { junk, real, foreign, all: [...foreign, ...junk, ...real.map((g) => g.event)] };
+  };
+  const expectCaughtUp = async (crowd: ReturnType<typeof oneSecondCrowd>, before: number) => {
+    await growsBy('invalid_content drops', () => droppedCount('invalid_content'), before, crowd.junk.length);
+    for (const g of crowd.real) await awaitStatus(db.pool, g.hash, ['processed'], 120_000);
+  };
+
+  it('more events of one second than the relay returns per filter (cap 100, not announced) are all caught up after an outage, with back-pressure', async () => {
+    const capped = await startRelay({
+      pool: db.pool,
+      logger: testLogger,
+      port: await freePort(),
+      maxLimit: 100,
+    });
+    try {
+      // a cursor from before the outage
+      let ingest = await ingestOn([capped.url]);
+      const first = genuine();
+      const pub = new RelayClient(capped.url, { logger: testLogger }).start();
+      await pub.waitConnected();
+      await publishOk(pub, first.event);
+      await first.pay();
+      await awaitStatus(db.pool, first.hash, ['processed'], 60_000);
+      await ingest.idle();
+      await stopIngest(ingest);
+      expect(await cursorOf(capped.url)).not.toBeNull();
+
+      const crowd = oneSecondCrowd(now() - 30);
+      for (let i = 0; i < crowd.all.length; i += 50)
+        await Promise.all(crowd.all.slice(i, i + 50).map((e) => publishOk(pub, e)));
+      pub.close();
+      for (const g of crowd.real) await g.pay();
+      const before = {
+        invalid: await droppedCount('invalid_content'),
+        stranger: await droppedCount('unknown_pubkey'),
+        waited: await counter('satmachine_ingest_backpressure_total', { source: 'catch_up' }),
+      };
+      ingest = await ingestOn([capped.url], { concurrency: 4, maxQueue: 50 });
+      await expectCaughtUp(crowd, before.invalid);
+      await ingest.idle();
+      expect(await counter('satmachine_ingest_backpressure_total', { source: 'catch_up' })).toBeGreaterThan(
+        before.waited,
+      );
+      // the catch-up asks for active machines' events only: strangers cannot crowd a page
+      expect(await droppedCount('unknown_pubkey')).toBe(before.stranger);
+      await stopIngest(ingest);
+    } finally {
+      await capped.close();
+    }
+  }, 600_000);
+
+  it('the same through a relay that announces NIP-11 max_limit 100', async () => {
+    const fake = await startFakeRelay({ maxLimit: 100 });
+    fakes.push(fake);
+    const silent = await startFakeRelay({ maxLimit: 100, announce: false });
+    fakes.push(silent);
+    expect(await fetchRelayMaxLimit(fake.url)).toBe(100);
+    expect(await fetchRelayMaxLimit(silent.url)).toBeNull();
+    const crowd = oneSecondCrowd(now() - 30);
+    for (const e of crowd.all) fake.store(e);
+    for (const g of crowd.real) await g.pay();
+    const before = await droppedCount('invalid_content');
+    const ingest = await ingestOn([fake.url], { concurrency: 8, maxQueue: 200 });
+    await expectCaughtUp(crowd, before);
+    await ingest.idle();
+    await stopIngest(ingest);
+  }, 300_000);
 });
