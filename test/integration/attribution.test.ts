@@ -162,6 +162,11 @@ describe('attribution by payment: a rival machine signing another operator’s p
       `${events} event(s) and ${payments} payment(s) in settlement ${hash.slice(0, 8)}`,
     );
 
+  const droppedCount = async (reason: string) => {
+    const metric = await registry.getSingleMetric('satmachine_ingest_dropped_total')?.get();
+    return metric?.values.find((v) => v.labels.reason === reason)?.value ?? 0;
+  };
+
   /** A's settlement is processed on A's machine, each leg paid once, and nothing of Mallory shows. */
   async function expectAliceSettled(hash: string) {
     const s = await awaitSettled(db.pool, temporal.client, hash);
@@ -214,12 +219,21 @@ describe('attribution by payment: a rival machine signing another operator’s p
     const hash = newPaymentHash();
     await publish(eventBy(rogue, mallory, hash)); // copied from Alice's screen, signed by Mallory's ATM
     await candidates(hash, 1);
-    await publish(eventBy(rogue2, alice, hash)); // a second rogue ATM, addressed to Alice's operator key
-    await candidates(hash, 2);
+    // a second rogue ATM, addressed to Alice's operator key: Alice registered no machine with that
+    // key, so the ingest drops it (routing by p tag, protocol.md §2.1) before any workflow sees it
+    const strangerDrops = () => droppedCount('unknown_pubkey');
+    const before = await strangerDrops();
+    await publish(eventBy(rogue2, alice, hash));
+    await eventually(
+      async () => (await strangerDrops()) > before,
+      30_000,
+      "the ingest's drop of rogue2's event",
+    );
     await publish(eventBy(atmA, alice, hash));
-    await candidates(hash, 3);
+    await candidates(hash, 2);
     await pay(atmA, hash);
     await expectAliceSettled(hash);
+    expect((await state(hash)).candidate_events).toBe(2);
     expect(await settlementByHash(db.pool, hash)).toMatchObject({ machine_id: atmA.row.id });
   });
 
