@@ -516,7 +516,7 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
         [settlementId],
       );
       for (const leg of rows) {
-        const { paid, inFlight } = await lookupLegPayment(deps.payments, leg.id);
+        const { paid, inFlight } = await lookupLegPayment(deps.payments, leg.id, c);
         if (inFlight) {
           // still reserved (a failed dca leg holds its LP's fiat); a retry looks it up again before paying
           await failPendingLeg(
@@ -557,7 +557,7 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
         [input.settlement_id],
       );
       for (const leg of rows) {
-        const { paid, inFlight } = await lookupLegPayment(deps.payments, leg.id);
+        const { paid, inFlight } = await lookupLegPayment(deps.payments, leg.id, c);
         if (inFlight)
           throw paymentInFlight(leg.id, inFlight, 'the amounts can change only once it has settled');
         if (paid) await markLegPaid(c, leg.id, paid.paymentHash);
