@@ -33,6 +33,10 @@ export interface Config {
   /** worker / ingest: serve /metrics and /healthz on this port (0 = off) */
   metricsPort: number;
   metricsHost: string;
+  /** METRICS_TOKEN: when set, every /metrics (API, worker, ingest) needs `Authorization: Bearer <token>` */
+  metricsToken: string | undefined;
+  /** API: how often satmachine_settlements is counted in the background */
+  settlementGaugeIntervalMs: number;
 }
 
 function int(name: string, fallback: number): number {
@@ -40,6 +44,12 @@ function int(name: string, fallback: number): number {
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
+  return n;
+}
+
+function positive(name: string, fallback: number): number {
+  const n = int(name, fallback);
+  if (n === 0) throw new Error(`${name} must be a positive integer, got "0"`);
   return n;
 }
 
@@ -89,5 +99,7 @@ export function loadConfig(): Config {
     stuckThresholdMinutes: int('STUCK_THRESHOLD_MINUTES', 30),
     metricsPort: int('METRICS_PORT', 0),
     metricsHost: str('METRICS_HOST') ?? '127.0.0.1',
+    metricsToken: str('METRICS_TOKEN'),
+    settlementGaugeIntervalMs: positive('SETTLEMENT_GAUGE_INTERVAL_MS', 15_000),
   };
 }

@@ -27,6 +27,7 @@ export async function startApi(opts: {
   taskQueue?: string;
   relays?: string[];
   ledger?: LedgerBackend | null;
+  config?: Partial<ApiDeps['config']>;
 }): Promise<TestApi> {
   const deps: ApiDeps = {
     pool: opts.pool,
@@ -42,6 +43,7 @@ export async function startApi(opts: {
       publicUrl: 'http://127.0.0.1',
       relays: opts.relays ?? [],
       stuckThresholdMinutes: 30,
+      ...opts.config,
     },
   };
   const app = createApp(deps);
