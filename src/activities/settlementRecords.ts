@@ -40,6 +40,7 @@ import { decodeSettlementEvent, pTags, verifySignature } from '../nostr/codec';
 import { applyCassetteCounts } from '../db/cassettes';
 import { settlementsConcluded } from '../metrics/registry';
 import type { ActivityDeps } from './deps';
+import { sealedColumns } from '../security/secretBox';
 import { lookupLegPayment, paymentInFlight } from './legPaymentLookup';
 import {
   planAndInsertLegs,
@@ -105,7 +106,7 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
   async function operatorSecret(operatorId: string): Promise<string | null> {
     const user = await getUser(pool, operatorId);
     if (!user?.nostr_secret_enc) return null;
-    return deps.secretBox.open(user.nostr_secret_enc);
+    return deps.secretBox.open(user.nostr_secret_enc, sealedColumns.operatorNostrSecret(user.id));
   }
 
   /**

@@ -12,6 +12,7 @@ import type { ObservedPayment, PaymentObserver } from '../../src/payments/backen
 import { LnbitsBackend } from '../../src/payments/lnbits';
 import { createPaymentBackend } from '../../src/payments';
 import { createOperator, secretBox, setDefaultSplits, type Operator } from '../helpers/fixtures';
+import { sealedColumns } from '../../src/security/secretBox';
 import { LossyProxy, TestLnbits, TestLnurlServer, type TestLnbitsWallet } from '../helpers/lnbits';
 import {
   createLnbitsLp,
@@ -463,7 +464,9 @@ describe('LNbits payment backend (real LNbits, FakeWallet)', () => {
       wallet.id,
     ]);
     expect(JSON.stringify(rows[0])).not.toContain(wallet.adminKey);
-    expect(secretBox.open(rows[0].admin_key_enc)).toBe(wallet.adminKey);
+    expect(secretBox.open(rows[0].admin_key_enc, sealedColumns.lnbitsAdminKey(wallet.id))).toBe(
+      wallet.adminKey,
+    );
 
     const list = await api.call('GET', '/api/v1/lnbits/wallets', lp.apiKey);
     expect(list.body.map((w: { wallet_id: string }) => w.wallet_id).sort()).toEqual(

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Config } from '../../config';
 import { ensureDatabase, startEmbeddedPostgres } from '../../db/embeddedPostgres';
 import { migrate } from '../../db/migrate';
+import { resealLegacySecrets } from '../../db/sealedSecrets';
 import { createPool } from '../../db/pool';
 import type { Logger } from '../../logger';
 import type { ParsedArgs } from '../args';
@@ -105,6 +106,8 @@ export async function startCommand(config: Config, log: Logger, args: ParsedArgs
     stops.push({ name: 'database pool', stop: () => pool.end() });
     const migrated = await migrate(pool);
     log.info({ applied: migrated.applied }, 'schema up to date');
+    // stored secrets of format v1 (no row binding) are re-sealed bound to their rows
+    await resealLegacySecrets(pool, loadSecretBox(config), log);
 
     let temporalAddress = config.temporal.address;
     let uiUrl = config.temporal.uiUrl;
