@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../../config';
-import { ensureDatabase, startEmbeddedPostgres } from '../../db/embeddedPostgres';
+import { LEGACY_PASSWORD, ensureDatabase, startEmbeddedPostgres } from '../../db/embeddedPostgres';
 import { migrate } from '../../db/migrate';
 import { resealLegacySecrets } from '../../db/sealedSecrets';
 import { createPool } from '../../db/pool';
@@ -9,7 +9,7 @@ import type { Logger } from '../../logger';
 import type { ParsedArgs } from '../args';
 import { ensureConsoleBuilt } from '../consoleBuild';
 import { seedDemo } from '../demo';
-import { relayUrls, loadSecretBox } from '../runtime';
+import { loadPgPassword, pgPasswordFile, relayUrls, loadSecretBox } from '../runtime';
 import { SupervisedProcess } from '../supervisor';
 import { startTemporalDevServer } from '../temporalDevServer';
 
@@ -97,6 +97,10 @@ export async function startCommand(config: Config, log: Logger, args: ParsedArgs
         dir: join(config.dataDir, 'pg'),
         port: config.embeddedPostgresPort,
         logger: log,
+        // generated once per data directory; one created with the old fixed password is switched to it
+        password: loadPgPassword(config, true),
+        previousPasswords: [LEGACY_PASSWORD],
+        passwordFile: pgPasswordFile(config),
       });
       stops.push({ name: 'PostgreSQL', stop: () => pg.stop() });
       await ensureDatabase(pg.url('postgres'), 'satmachine');
