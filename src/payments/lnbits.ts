@@ -42,6 +42,8 @@ import {
 
 export interface LnbitsOptions {
   pool: Pool;
+  /** `close()` ends `pool` (createPaymentBackend gives the backend a pool of its own) */
+  ownsPool?: boolean;
   logger: Logger;
   /** LNBITS_URL */
   url: string;
@@ -722,6 +724,7 @@ export class LnbitsBackend implements PaymentBackend {
   async close(): Promise<void> {
     await Promise.all([...this.observers].map((o) => o.stop()));
     this.observers.clear();
+    if (this.opts.ownsPool) await this.pool.end();
   }
 }
 

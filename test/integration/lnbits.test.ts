@@ -584,6 +584,8 @@ describe('LNbits payment backend (real LNbits, FakeWallet)', () => {
     );
     expect(picked.backend.name).toBe('lnbits');
     expect(picked.ledger).toBeNull();
+    // a pool of its own (no hold-and-wait with the caller's), ended by close()
+    expect((picked.lnbits as unknown as { pool: unknown }).pool).not.toBe(db.pool);
     expect(() => createPaymentBackend({ kind: 'lnbits', secretBox }, db.pool, testLogger)).toThrow(
       /LNBITS_URL/,
     );
@@ -606,6 +608,7 @@ describe('LNbits payment backend (real LNbits, FakeWallet)', () => {
       expect(res.body.error.code).toBe('lnbits_unavailable');
     } finally {
       await down.close();
+      await picked.backend.close();
     }
   });
 });
