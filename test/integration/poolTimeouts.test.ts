@@ -94,9 +94,18 @@ describe('pool timeouts', () => {
       // the server terminates the idle-in-transaction session (FATAL 25P03)
       expect(await lost).toMatchObject({ code: '25P03' });
       holder.release(true);
-      // the lock went with it: another connection takes it without waiting
-      const { rows } = await short.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(4242) AS ok');
-      expect(rows[0]!.ok).toBe(true);
+      // the lock went with it (once the ended backend has exited): another connection gets it
+      const other = await short.connect();
+      try {
+        await other.query('SELECT pg_advisory_lock(4242)');
+        const { rows } = await other.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND granted",
+        );
+        expect(rows[0]!.n).toBe(1);
+        await other.query('SELECT pg_advisory_unlock(4242)');
+      } finally {
+        other.release();
+      }
     } finally {
       await short.end();
     }
