@@ -48,6 +48,10 @@ export interface Config {
   /** worker / ingest: serve /metrics and /healthz on this port (0 = off) */
   metricsPort: number;
   metricsHost: string;
+  /** METRICS_TOKEN: when set, every /metrics (API, worker, ingest) needs `Authorization: Bearer <token>` */
+  metricsToken: string | undefined;
+  /** API: how often satmachine_settlements is counted in the background */
+  settlementGaugeIntervalMs: number;
 }
 
 function int(name: string, fallback: number): number {
@@ -157,5 +161,7 @@ export function loadConfig(): Config {
     stuckThresholdMinutes: int('STUCK_THRESHOLD_MINUTES', 30),
     metricsPort: int('METRICS_PORT', 0),
     metricsHost: str('METRICS_HOST') ?? '127.0.0.1',
+    metricsToken: str('METRICS_TOKEN'),
+    settlementGaugeIntervalMs: positive('SETTLEMENT_GAUGE_INTERVAL_MS', 15_000),
   };
 }

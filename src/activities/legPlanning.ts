@@ -177,7 +177,7 @@ export async function reconcileAndVoidFailedLegs(
   const fresh: NewLeg[] = [];
   let order = (await maxSortOrder(c, s.id)) + 1;
   for (const leg of failed) {
-    const { paid, inFlight } = await lookupLegPayment(deps.payments, leg.id);
+    const { paid, inFlight } = await lookupLegPayment(deps.payments, leg.id, c);
     if (inFlight) throw paymentInFlight(leg.id, inFlight, 'retry once it has settled');
     if (paid) {
       await markLegPaid(c, leg.id, paid.paymentHash);

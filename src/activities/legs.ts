@@ -39,7 +39,7 @@ export function createLegActivities(deps: ActivityDeps) {
       const leg = await getLeg(c, input.leg_id, true);
       if (!leg) return { status: 'missing' };
       if (leg.status !== 'pending') return { status: leg.status };
-      const paid = await deps.payments.lookupPayment(leg.id);
+      const paid = await deps.payments.lookupPayment(leg.id, c);
       if (paid) {
         await c.query(
           `UPDATE satmachine.dca_payments SET status = 'completed', external_payment_hash = $2, completed_at = now(), updated_at = now()

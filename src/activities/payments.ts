@@ -21,6 +21,8 @@ export function createPaymentActivities(deps: ActivityDeps) {
    * carries the leg id as idempotency key, so a retried or replayed activity (or
    * one that crashed after paying) gets the first payment back and moves nothing.
    * A refusal fails the leg at once (non-retryable); anything else is retried.
+   * The backend gets the leg's connection: the ledger makes its transfer in the
+   * leg's transaction, so a payment holds one connection, never waits for a second.
    */
   async function payLeg(input: { leg_id: string }): Promise<PayLegResult> {
     const ctx = Context.current();
@@ -51,6 +53,7 @@ export function createPaymentActivities(deps: ActivityDeps) {
               address: leg.destination_ln_address,
               amountSats: leg.amount_sats,
               comment: `satmachine ${leg.leg_type}`,
+              db: c,
             });
           } else if (leg.destination_wallet_id) {
             result = await payments.payWallet({
@@ -59,6 +62,7 @@ export function createPaymentActivities(deps: ActivityDeps) {
               toWalletId: leg.destination_wallet_id,
               amountSats: leg.amount_sats,
               memo: `satmachine ${leg.leg_type} ${leg.settlement_id ?? ''}`.trim(),
+              db: c,
             });
           } else {
             throw new PaymentRefusedError(

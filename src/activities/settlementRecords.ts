@@ -42,6 +42,7 @@ import { decodeSettlementEvent, pTags, verifySignature } from '../nostr/codec';
 import { applyCassetteCounts } from '../db/cassettes';
 import { settlementCandidatesDropped, settlementsConcluded } from '../metrics/registry';
 import type { ActivityDeps } from './deps';
+import { sealedColumns } from '../security/secretBox';
 import { lookupLegPayment, paymentInFlight } from './legPaymentLookup';
 import {
   planAndInsertLegs,
@@ -168,7 +169,7 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
   async function operatorSecret(operatorId: string): Promise<string | null> {
     const user = await getUser(pool, operatorId);
     if (!user?.nostr_secret_enc) return null;
-    return deps.secretBox.open(user.nostr_secret_enc);
+    return deps.secretBox.open(user.nostr_secret_enc, sealedColumns.operatorNostrSecret(user.id));
   }
 
   /**
@@ -802,7 +803,7 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
         [settlementId],
       );
       for (const leg of rows) {
-        const { paid, inFlight } = await lookupLegPayment(deps.payments, leg.id);
+        const { paid, inFlight } = await lookupLegPayment(deps.payments, leg.id, c);
         if (inFlight) {
           // still reserved (a failed dca leg holds its LP's fiat); a retry looks it up again before paying
           await failPendingLeg(
@@ -843,7 +844,7 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
         [input.settlement_id],
       );
       for (const leg of rows) {
-        const { paid, inFlight } = await lookupLegPayment(deps.payments, leg.id);
+        const { paid, inFlight } = await lookupLegPayment(deps.payments, leg.id, c);
         if (inFlight)
           throw paymentInFlight(leg.id, inFlight, 'the amounts can change only once it has settled');
         if (paid) await markLegPaid(c, leg.id, paid.paymentHash);

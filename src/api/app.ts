@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import express, { type Request } from 'express';
+import { METRICS_UNAUTHORIZED_MESSAGE, metricsAuthorized } from '../metrics/auth';
 import { httpLatency, httpRequests, registry } from '../metrics/registry';
 import { authenticator } from './auth';
 import { mountConsole } from './console';
@@ -61,8 +62,16 @@ export function createApp(deps: ApiDeps) {
   mountHealth(health, deps);
   app.use(health);
 
-  exposeSettlementGauge(deps.pool);
-  app.get('/metrics', async (_req, res) => {
+  // counted in the background: a scrape reads the cache and never queries PostgreSQL
+  exposeSettlementGauge(deps.pool, { intervalMs: deps.config.settlementGaugeIntervalMs, logger: log });
+  app.get('/metrics', async (req, res) => {
+    if (!metricsAuthorized(req.get('authorization'), deps.config.metricsToken)) {
+      res
+        .status(401)
+        .setHeader('www-authenticate', 'Bearer')
+        .json({ error: { code: 'unauthorized', message: METRICS_UNAUTHORIZED_MESSAGE, details: null } });
+      return;
+    }
     res.setHeader('content-type', registry.contentType);
     res.send(await registry.metrics());
   });

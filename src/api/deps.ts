@@ -22,5 +22,9 @@ export interface ApiDeps {
     relays: string[];
     stuckThresholdMinutes: number;
     bodyLimit?: string;
+    /** METRICS_TOKEN: when set, /metrics needs `Authorization: Bearer <token>` */
+    metricsToken?: string;
+    /** SETTLEMENT_GAUGE_INTERVAL_MS: how often the settlements-by-status gauge is counted (default 15 s) */
+    settlementGaugeIntervalMs?: number;
   };
 }

@@ -59,11 +59,16 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
     // PostgreSQL refusing a value (SQLSTATE class 22: data exception) is bad input, not a server fault
     const sqlstate = (err as { code?: unknown }).code;
     if (typeof sqlstate === 'string' && /^22[0-9A-Z]{3}$/.test(sqlstate)) {
-      log.warn({ sqlstate, method: req.method, url: req.originalUrl }, 'a value was refused by the database');
+      // the database's own text names columns, types and values: it stays in the server log
+      log.warn(
+        { sqlstate, db_message: (err as Error).message, method: req.method, url: req.originalUrl },
+        'a value was refused by the database',
+      );
       res.status(422).json({
         error: {
           code: 'validation_failed',
-          message: `a value is out of range or malformed (${(err as Error).message})`,
+          message:
+            'a value in the request is out of range or malformed for this field; check the values against the API schema (/api/v1/openapi.json) and send them again',
           details: null,
         },
       });

@@ -4,7 +4,8 @@ import type { Pool } from '../db/pool';
 import { withTransaction } from '../db/pool';
 import { insertApiKey, insertUser, type Role, type UserRow } from '../db/users';
 import { normalizePubkey } from '../domain/nostrKeys';
-import type { SecretBox } from '../security/secretBox';
+import { sealedColumns, type SecretBox } from '../security/secretBox';
+import { newId } from '../db/ids';
 import { generateApiKey } from './apiKeys';
 
 export interface PublicUser {
@@ -38,13 +39,16 @@ export async function createUserWithKey(
 ): Promise<{ user: PublicUser; api_key: string }> {
   let pubkey: string | null = input.pubkey ? normalizePubkey(input.pubkey) : null;
   let sealed: string | null = null;
+  // the id is chosen first: the sealed secret is bound to its row
+  const id = newId();
   if (input.role === 'operator' && !pubkey) {
     const secret = generateSecretKey();
     pubkey = getPublicKey(secret);
-    sealed = secretBox.seal(bytesToHex(secret));
+    sealed = secretBox.seal(bytesToHex(secret), sealedColumns.operatorNostrSecret(id));
   }
   return withTransaction(pool, async (c) => {
     const user = await insertUser(c, {
+      id,
       role: input.role,
       name: input.name,
       nostr_pubkey: pubkey,

@@ -1,12 +1,39 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config';
+import { LEGACY_PASSWORD } from '../db/embeddedPostgres';
 import { createPool, type Pool } from '../db/pool';
 import { SecretBox } from '../security/secretBox';
 
+/** Where `satmachine start` keeps the embedded PostgreSQL's password (beside secret.key). */
+export function pgPasswordFile(config: Config): string {
+  return join(config.dataDir, 'pg.password');
+}
+
+/**
+ * The embedded PostgreSQL's password: <data dir>/pg.password (mode 0600), which
+ * `satmachine start` generates on its first run. Without the file (a data directory
+ * from before it, not started since) it is the old fixed one.
+ */
+export function loadPgPassword(config: Config, createIfMissing = false): string {
+  const file = pgPasswordFile(config);
+  if (!existsSync(file)) {
+    if (!createIfMissing) return LEGACY_PASSWORD;
+    mkdirSync(config.dataDir, { recursive: true });
+    writeFileSync(file, randomBytes(32).toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
+  }
+  // a copied or restored file may have come with a looser mode
+  if (createIfMissing && (statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
+  const password = readFileSync(file, 'utf8').trim();
+  if (!password)
+    throw new Error(`${file} is empty: restore it, or delete it together with ${join(config.dataDir, 'pg')}`);
+  return password;
+}
+
 /** Defaults that point every sub-command at the stack `satmachine start` runs. */
 export function embeddedDatabaseUrl(config: Config): string {
-  return `postgres://satmachine:satmachine@127.0.0.1:${config.embeddedPostgresPort}/satmachine`;
+  return `postgres://satmachine:${encodeURIComponent(loadPgPassword(config))}@127.0.0.1:${config.embeddedPostgresPort}/satmachine`;
 }
 
 export function databaseUrl(config: Config): string {

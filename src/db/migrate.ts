@@ -35,6 +35,8 @@ export interface MigrateResult {
  */
 export async function migrate(pool: Pool, migrations = loadMigrations()): Promise<MigrateResult> {
   return withTransaction(pool, async (client) => {
+    // a migration (or the wait for another replica's) may outlast the pool's statement_timeout
+    await client.query('SET LOCAL statement_timeout = 0');
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
     await client.query(`
       CREATE TABLE IF NOT EXISTS public.satmachine_migrations (

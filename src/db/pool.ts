@@ -17,15 +17,49 @@ export interface PoolOptions {
   connectionString: string;
   max?: number;
   applicationName?: string;
+  /** PostgreSQL `statement_timeout` of every connection, in ms (0 = none); default PG_STATEMENT_TIMEOUT_MS or 30 s */
+  statementTimeoutMs?: number;
+  /**
+   * PostgreSQL `idle_in_transaction_session_timeout`, in ms (0 = none); default
+   * PG_IDLE_IN_TRANSACTION_TIMEOUT_MS or 60 s. A transaction left open (a process
+   * stuck between two queries while it holds a leg or wallet lock) is ended by the
+   * server, its locks released.
+   */
+  idleInTransactionTimeoutMs?: number;
 }
 
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000;
+export const DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000;
+
+function msFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new Error(`${name} must be a whole number of milliseconds >= 0 (0 = no limit), got "${raw}"`);
+  }
+  return n;
+}
+
+/**
+ * Every pool of satmachine (API, worker, ingest, relay, migrations, CLI) is made
+ * here, so every connection carries the same server-side limits.
+ */
 export function createPool(opts: PoolOptions): pg.Pool {
+  const statementTimeout =
+    opts.statementTimeoutMs ?? msFromEnv('PG_STATEMENT_TIMEOUT_MS', DEFAULT_STATEMENT_TIMEOUT_MS);
+  const idleInTransaction =
+    opts.idleInTransactionTimeoutMs ??
+    msFromEnv('PG_IDLE_IN_TRANSACTION_TIMEOUT_MS', DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS);
   const pool = new pg.Pool({
     connectionString: opts.connectionString,
     max: opts.max ?? 10,
     application_name: opts.applicationName ?? 'satmachine',
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 30_000,
+    // startup parameters: set on every new connection before its first query (0 = not sent, no limit)
+    statement_timeout: statementTimeout,
+    idle_in_transaction_session_timeout: idleInTransaction,
   });
   // An idle client that loses its connection (PostgreSQL restarted) emits 'error'
   // on the pool; without a listener that would crash the process.

@@ -296,13 +296,28 @@ export interface Worklist {
  * wait; processing: since the current payment
  * round started — a hold is not stuck). threshold 0 lists everything in flight.
  */
+/**
+ * One page of what needs the operator, newest first across every bucket (keyset on
+ * created_at at millisecond precision, the precision of the API's cursor, then id).
+ * Returns up to `limit` rows; the caller asks for one more to know whether a next
+ * page exists.
+ */
 export async function operatorWorklist(
   db: Queryable,
   operatorId: string,
   thresholdMinutes: number,
-): Promise<Worklist> {
-  const { rows } = await db.query<SettlementRow & { bucket: keyof Worklist }>(
+  page: { limit: number; before?: { created_at: Date; id: string } } = { limit: 1000 },
+): Promise<WorklistRow[]> {
+  const params: unknown[] = [operatorId, thresholdMinutes, page.limit];
+  let after = '';
+  if (page.before) {
+    params.push(page.before.created_at, page.before.id);
+    after = `AND (date_trunc('milliseconds', s.created_at), s.id) < ($4, $5)`;
+  }
+  const { rows } = await db.query<WorklistRow>(
     `SELECT s.*,
+            -- the row's keyset position, exact (a JS Date parsed from microseconds can be 1 ms off)
+            (extract(epoch FROM date_trunc('milliseconds', s.created_at)) * 1000)::bigint AS cursor_ms,
             CASE WHEN s.status IN ('rejected', 'errored') THEN s.status
                  WHEN s.status = 'pending' THEN 'stuck_pending'
                  ELSE 'stuck_processing' END AS bucket
@@ -312,13 +327,20 @@ export async function operatorWorklist(
         AND (s.status IN ('rejected', 'errored')
              OR (s.status = 'pending' AND COALESCE(s.waiting_since, s.created_at) <= now() - make_interval(mins => $2))
              OR (s.status = 'processing' AND s.processing_started_at <= now() - make_interval(mins => $2)))
-      ORDER BY s.created_at DESC, s.id DESC`,
-    [operatorId, thresholdMinutes],
+        ${after}
+      ORDER BY date_trunc('milliseconds', s.created_at) DESC, s.id DESC
+      LIMIT $3`,
+    params,
   );
+  return rows;
+}
+
+export type WorklistRow = SettlementRow & { bucket: keyof Worklist; cursor_ms: number };
+
+/** Sorts a page of worklist rows into its buckets (order kept). */
+export function worklistBuckets(rows: WorklistRow[]): Worklist {
   const out: Worklist = { rejected: [], errored: [], stuck_pending: [], stuck_processing: [] };
-  for (const { bucket, ...row } of rows) out[bucket].push(row);
-  out.stuck_pending.reverse();
-  out.stuck_processing.reverse();
+  for (const { bucket, cursor_ms: _at, ...row } of rows) out[bucket].push(row);
   return out;
 }
 

@@ -2,7 +2,7 @@ import { listMachineRegistrations, type MachineRow } from '../db/machines';
 import type { Pool } from '../db/pool';
 import { listOperatorKeys } from '../db/users';
 import type { Logger } from '../logger';
-import type { SecretBox } from '../security/secretBox';
+import { sealedColumns, type SecretBox } from '../security/secretBox';
 
 export interface OperatorKey {
   id: string;
@@ -49,7 +49,7 @@ export class KeyDirectory {
         operators.set(o.nostr_pubkey, {
           id: o.id,
           pubkey: o.nostr_pubkey,
-          secretHex: this.secretBox.open(o.nostr_secret_enc),
+          secretHex: this.secretBox.open(o.nostr_secret_enc, sealedColumns.operatorNostrSecret(o.id)),
         });
       } catch (err) {
         this.log.error(

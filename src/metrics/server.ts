@@ -1,13 +1,24 @@
 import { createServer, type Server } from 'node:http';
+import { METRICS_UNAUTHORIZED_MESSAGE, metricsAuthorized } from './auth';
 import { registry } from './registry';
 
 /**
  * `/metrics` (Prometheus) and `/healthz` for processes without the API (worker,
- * ingest), on their own port.
+ * ingest), on their own port. With `token` (METRICS_TOKEN), /metrics needs
+ * `Authorization: Bearer <token>`; /healthz stays open.
  */
-export function startMetricsServer(port: number, host = '127.0.0.1'): Promise<Server> {
+export function startMetricsServer(port: number, host = '127.0.0.1', token?: string): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.url === '/metrics') {
+      if (!metricsAuthorized(req.headers.authorization, token)) {
+        res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer' });
+        res.end(
+          JSON.stringify({
+            error: { code: 'unauthorized', message: METRICS_UNAUTHORIZED_MESSAGE, details: null },
+          }),
+        );
+        return;
+      }
       registry
         .metrics()
         .then((text) => {

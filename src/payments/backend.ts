@@ -19,6 +19,8 @@ export interface PayWalletRequest {
   toWalletId: string;
   amountSats: number;
   memo: string;
+  /** see {@link PaymentContext} */
+  db?: PaymentContext;
 }
 
 export interface PayAddressRequest {
@@ -28,7 +30,19 @@ export interface PayAddressRequest {
   address: string;
   amountSats: number;
   comment: string;
+  /** see {@link PaymentContext} */
+  db?: PaymentContext;
 }
+
+/**
+ * The caller's database connection, inside its open transaction (the one holding
+ * the leg lock). A backend that keeps its books in the same database (the ledger)
+ * does its work on it: the payment commits or rolls back with the leg, and the
+ * caller never waits for a second connection while holding one. A backend that
+ * pays an outside system (LNbits) must commit its records before paying, so it
+ * ignores it.
+ */
+export type PaymentContext = import('../db/pool').PoolClient;
 
 export interface ObservedPayment {
   wallet_id: string;
@@ -46,7 +60,8 @@ export interface PaymentBackend {
   payWallet(req: PayWalletRequest): Promise<PaymentResult>;
   payLightningAddress(req: PayAddressRequest): Promise<PaymentResult>;
   /** What became of the payment made under this key, if any (after an ambiguous failure). */
-  lookupPayment(idempotencyKey: string): Promise<PaymentResult | null>;
+  /** `db`: the caller's connection, when it holds one (the ledger reads on it instead of taking another) */
+  lookupPayment(idempotencyKey: string, db?: import('../db/pool').Queryable): Promise<PaymentResult | null>;
   /**
    * Reports every Lightning payment seen on any wallet, at least once, in order of
    * arrival; `handler` must be idempotent. A payment whose handler throws is retried.

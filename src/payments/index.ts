@@ -1,4 +1,7 @@
-import type { Pool } from '../db/pool';
+import { createPool, type Pool } from '../db/pool';
+
+/** Connections of the LNbits backend's own pool (one statement each, never held across a call). */
+export const LNBITS_POOL_SIZE = 5;
 import type { Logger } from '../logger';
 import type { SecretBox } from '../security/secretBox';
 import type { PaymentBackend } from './backend';
@@ -37,8 +40,18 @@ export function createPaymentBackend(
     );
   }
   if (!cfg.secretBox) throw new Error('PAYMENT_BACKEND=lnbits needs the secret key that seals wallet keys');
+  // LNbits commits its invoice record before paying, so it cannot share the caller's leg
+  // transaction: it gets a pool of its own. Its connections are held for one statement
+  // each and never wait for the caller's pool, so a payLeg holding a connection of the
+  // caller's pool while it waits for one of these cannot deadlock (no circular wait).
+  const lnbitsPool = createPool({
+    connectionString: pool.options.connectionString!,
+    max: LNBITS_POOL_SIZE,
+    applicationName: 'satmachine-lnbits',
+  });
   const lnbits = new LnbitsBackend({
-    pool,
+    pool: lnbitsPool,
+    ownsPool: true,
     logger,
     url: cfg.lnbitsUrl,
     secretBox: cfg.secretBox,

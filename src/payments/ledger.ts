@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import type { Pool } from '../db/pool';
+import type { Pool, Queryable } from '../db/pool';
 import { withTransaction } from '../db/pool';
 import {
   EXTERNAL_WALLET,
@@ -39,6 +39,20 @@ export class WalletNotFoundError extends Error {
   constructor(id: string) {
     super(`wallet ${id} does not exist`);
     this.name = 'WalletNotFoundError';
+  }
+}
+
+/** The amount would carry a balance past Number.MAX_SAFE_INTEGER (2^53 − 1) sats. */
+export class BalanceOverflowError extends Error {
+  constructor(
+    readonly walletId: string,
+    readonly balance: number,
+    readonly amount: number,
+  ) {
+    super(
+      `wallet ${walletId} holds ${balance} sats: ${amount} more would pass the largest balance the ledger keeps exactly (${Number.MAX_SAFE_INTEGER} sats)`,
+    );
+    this.name = 'BalanceOverflowError';
   }
 }
 
@@ -102,7 +116,8 @@ export class LedgerBackend implements PaymentBackend {
         'same_wallet',
       );
     }
-    const outcome = await transfer(this.pool, {
+    // inside the caller's transaction when it passes one (payLeg: the leg lock's)
+    const outcome = await transfer(req.db ?? this.pool, {
       key: req.idempotencyKey,
       from: req.fromWalletId,
       to: req.toWalletId,
@@ -124,6 +139,11 @@ export class LedgerBackend implements PaymentBackend {
         throw new PaymentRefusedError(
           `insufficient funds: wallet ${outcome.walletId} holds ${outcome.balance} sats, ${req.amountSats} needed`,
           'insufficient_funds',
+        );
+      case 'balance_overflow':
+        throw new PaymentRefusedError(
+          new BalanceOverflowError(outcome.walletId, outcome.balance, req.amountSats).message,
+          'balance_overflow',
         );
       case 'key_conflict':
         throw new PaymentRefusedError(
@@ -148,11 +168,12 @@ export class LedgerBackend implements PaymentBackend {
       toWalletId: name,
       amountSats: req.amountSats,
       memo: req.comment,
+      db: req.db,
     });
   }
 
-  async lookupPayment(idempotencyKey: string): Promise<PaymentResult | null> {
-    const t = await getTransferByKey(this.pool, idempotencyKey);
+  async lookupPayment(idempotencyKey: string, db?: Queryable): Promise<PaymentResult | null> {
+    const t = await getTransferByKey(db ?? this.pool, idempotencyKey);
     return t ? result(t) : null;
   }
 
@@ -167,6 +188,8 @@ export class LedgerBackend implements PaymentBackend {
       memo: 'funding',
     });
     if (outcome.kind === 'unknown_wallet') throw new WalletNotFoundError(walletId);
+    if (outcome.kind === 'balance_overflow')
+      throw new BalanceOverflowError(outcome.walletId, outcome.balance, amountSats);
     if (outcome.kind === 'key_conflict')
       throw new PaymentRefusedError('funding key reused for another amount', 'key_conflict');
     return (await getWallet(this.pool, walletId))!;
@@ -211,6 +234,8 @@ export class LedgerBackend implements PaymentBackend {
     if (outcome.kind === 'unknown_wallet') throw new WalletNotFoundError(p.wallet_id);
     if (outcome.kind === 'insufficient')
       throw new InsufficientFundsError(p.wallet_id, outcome.balance, p.amount_sats);
+    if (outcome.kind === 'balance_overflow')
+      throw new BalanceOverflowError(outcome.walletId, outcome.balance, p.amount_sats);
     if (outcome.kind === 'key_conflict') {
       throw new PaymentRefusedError(
         `payment ${p.payment_hash} conflicts with an earlier one`,

@@ -12,7 +12,7 @@ import {
 } from '../db/lnbits';
 import type { Pool } from '../db/pool';
 import type { Logger } from '../logger';
-import type { SecretBox } from '../security/secretBox';
+import { sealedColumns, type SecretBox } from '../security/secretBox';
 import {
   PaymentAmbiguousError,
   PaymentRefusedError,
@@ -44,6 +44,8 @@ import {
 
 export interface LnbitsOptions {
   pool: Pool;
+  /** `close()` ends `pool` (createPaymentBackend gives the backend a pool of its own) */
+  ownsPool?: boolean;
   logger: Logger;
   /** LNBITS_URL */
   url: string;
@@ -231,8 +233,10 @@ export class LnbitsBackend implements PaymentBackend {
       wallet_id: walletId,
       owner_user_id: ownerUserId,
       name: inv.name || walletId,
-      admin_key_enc: input.admin_key ? this.box.seal(input.admin_key) : null,
-      invoice_key_enc: this.box.seal(input.invoice_key),
+      admin_key_enc: input.admin_key
+        ? this.box.seal(input.admin_key, sealedColumns.lnbitsAdminKey(walletId))
+        : null,
+      invoice_key_enc: this.box.seal(input.invoice_key, sealedColumns.lnbitsInvoiceKey(walletId)),
     });
     if (!out) throw new LnbitsWalletTakenError(walletId);
     this.log.info(
@@ -295,8 +299,10 @@ export class LnbitsBackend implements PaymentBackend {
     if (!row) return null;
     return {
       row,
-      adminKey: row.admin_key_enc ? this.box.open(row.admin_key_enc) : null,
-      invoiceKey: this.box.open(row.invoice_key_enc),
+      adminKey: row.admin_key_enc
+        ? this.box.open(row.admin_key_enc, sealedColumns.lnbitsAdminKey(row.wallet_id))
+        : null,
+      invoiceKey: this.box.open(row.invoice_key_enc, sealedColumns.lnbitsInvoiceKey(row.wallet_id)),
     };
   }
 
@@ -718,7 +724,7 @@ export class LnbitsBackend implements PaymentBackend {
         pool: this.pool,
         logger: this.log,
         client: this.client,
-        openKey: (sealed) => this.box.open(sealed),
+        openKey: (sealed, walletId) => this.box.open(sealed, sealedColumns.lnbitsInvoiceKey(walletId)),
         pollIntervalMs: this.opts.pollIntervalMs ?? 5_000,
         safetyPollMs: this.opts.safetyPollMs ?? 60_000,
       },
@@ -736,6 +742,7 @@ export class LnbitsBackend implements PaymentBackend {
   async close(): Promise<void> {
     await Promise.all([...this.observers].map((o) => o.stop()));
     this.observers.clear();
+    if (this.opts.ownsPool) await this.pool.end();
   }
 }
 

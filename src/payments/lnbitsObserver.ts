@@ -19,7 +19,8 @@ export interface ObserverDeps {
   pool: Pool;
   logger: Logger;
   client: LnbitsClient;
-  openKey: (sealed: string) => string;
+  /** opens a wallet's sealed invoice key (bound to its row) */
+  openKey: (sealed: string, walletId: string) => string;
   /** a wallet without a live websocket is polled this often */
   pollIntervalMs: number;
   /** a wallet with a live websocket is polled this often all the same */
@@ -178,7 +179,7 @@ export function observeLnbitsPayments(
       wallets.set(r.wallet_id, {
         walletId: r.wallet_id,
         invoiceKeyEnc: r.invoice_key_enc,
-        invoiceKey: deps.openKey(r.invoice_key_enc),
+        invoiceKey: deps.openKey(r.invoice_key_enc, r.wallet_id),
         registeredAt: r.created_at,
         ws: null,
         wsOpen: false,

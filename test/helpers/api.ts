@@ -33,6 +33,7 @@ export async function startApi(opts: {
   publicUrl?: string;
   /** mounts the LNbits wallet routes too */
   lnbits?: LnbitsBackend | null;
+  config?: Partial<ApiDeps['config']>;
 }): Promise<TestApi> {
   // listen first: the public URL NIP-98 checks against is the real one (with its port)
   const server = await new Promise<import('node:http').Server>((resolve) => {
@@ -55,6 +56,7 @@ export async function startApi(opts: {
       publicUrl: opts.publicUrl ?? url,
       relays: opts.relays ?? [],
       stuckThresholdMinutes: 30,
+      ...opts.config,
     },
   };
   server.on('request', createApp(deps));

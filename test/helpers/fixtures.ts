@@ -11,7 +11,7 @@ import type { Pool } from '../../src/db/pool';
 import { withTransaction } from '../../src/db/pool';
 import { updateSuperConfig } from '../../src/db/superConfig';
 import { toNpub } from '../../src/domain/nostrKeys';
-import { SecretBox } from '../../src/security/secretBox';
+import { SecretBox, sealedColumns } from '../../src/security/secretBox';
 import { LedgerBackend } from '../../src/payments/ledger';
 import { TEST_SECRET_KEY, testLogger } from './stack';
 
@@ -65,7 +65,7 @@ export async function createOperator(pool: Pool, name = 'operator'): Promise<Ope
     id: user.id,
     apiKey: api_key,
     pubkey: user.nostr_pubkey!,
-    secretHex: secretBox.open(rows[0]!.nostr_secret_enc),
+    secretHex: secretBox.open(rows[0]!.nostr_secret_enc, sealedColumns.operatorNostrSecret(user.id)),
   };
 }
 

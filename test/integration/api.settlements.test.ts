@@ -1,6 +1,7 @@
 import { settlementWorkflowId, stateQuery } from '../../src/contract';
 import { SettlementSignals } from '../../src/ingest/settlementSignals';
 import { insertWallet } from '../../src/db/ledger';
+import { refreshSettlementGauge } from '../../src/api/settlementGauge';
 import { startApi, type TestApi } from '../helpers/api';
 import { endHold, HOLD_GATE_SECONDS, startHoldGateWorker } from '../helpers/holdGateWorker';
 import {
@@ -467,6 +468,8 @@ describe('API: settlements and operator actions', () => {
   });
 
   it('exposes settlements by status and operator actions in /metrics', async () => {
+    // counted in the background (what the interval does), then served from the cache
+    await refreshSettlementGauge();
     const text = await (await fetch(`${api.url}/metrics`)).text();
     expect(text).toMatch(/satmachine_settlements\{status="processed"\} \d+/);
     expect(text).toMatch(/satmachine_settlement_actions_total\{action="retry",outcome="applied"\} \d+/);

@@ -59,7 +59,7 @@ describe('satmachine CLI', () => {
     await c.connect();
     const { rows } = await c.query(`SELECT nostr_secret_enc FROM satmachine.users WHERE name = 'op one'`);
     await c.end();
-    expect(rows[0].nostr_secret_enc).toMatch(/^v1\./); // sealed at rest
+    expect(rows[0].nostr_secret_enc).toMatch(/^v2\./); // sealed at rest, bound to its row
   });
 
   it('users key issues another key to a user who lost theirs; unknown users are refused', async () => {

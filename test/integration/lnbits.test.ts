@@ -21,6 +21,7 @@ import {
   settlementContent,
   type Operator,
 } from '../helpers/fixtures';
+import { sealedColumns } from '../../src/security/secretBox';
 import { LossyProxy, TestLnbits, TestLnurlServer, type TestLnbitsWallet } from '../helpers/lnbits';
 import {
   createLnbitsLp,
@@ -658,7 +659,9 @@ describe('LNbits payment backend (real LNbits, FakeWallet)', () => {
       wallet.id,
     ]);
     expect(JSON.stringify(rows[0])).not.toContain(wallet.adminKey);
-    expect(secretBox.open(rows[0].admin_key_enc)).toBe(wallet.adminKey);
+    expect(secretBox.open(rows[0].admin_key_enc, sealedColumns.lnbitsAdminKey(wallet.id))).toBe(
+      wallet.adminKey,
+    );
 
     const list = await api.call('GET', '/api/v1/lnbits/wallets', lp.apiKey);
     expect(list.body.map((w: { wallet_id: string }) => w.wallet_id).sort()).toEqual(
@@ -776,6 +779,8 @@ describe('LNbits payment backend (real LNbits, FakeWallet)', () => {
     );
     expect(picked.backend.name).toBe('lnbits');
     expect(picked.ledger).toBeNull();
+    // a pool of its own (no hold-and-wait with the caller's), ended by close()
+    expect((picked.lnbits as unknown as { pool: unknown }).pool).not.toBe(db.pool);
     expect(() => createPaymentBackend({ kind: 'lnbits', secretBox }, db.pool, testLogger)).toThrow(
       /LNBITS_URL/,
     );
@@ -798,6 +803,7 @@ describe('LNbits payment backend (real LNbits, FakeWallet)', () => {
       expect(res.body.error.code).toBe('lnbits_unavailable');
     } finally {
       await down.close();
+      await picked.backend.close();
     }
   });
 });

@@ -8,6 +8,7 @@ import { newId } from '../../src/db/ids';
 import { insertWallet } from '../../src/db/ledger';
 import { upsertLnbitsWallet } from '../../src/db/lnbits';
 import { LnbitsBackend } from '../../src/payments/lnbits';
+import { sealedColumns } from '../../src/security/secretBox';
 import { startApi, type TestApi } from '../helpers/api';
 import { changedTables, fingerprint } from '../helpers/fingerprint';
 import {
@@ -322,8 +323,8 @@ describe("tenant isolation matrix: every route that takes an id, called with ano
         wallet_id: lnbitsWallet,
         owner_user_id: userId,
         name: 'lnbits',
-        admin_key_enc: secretBox.seal('adminkey00'),
-        invoice_key_enc: secretBox.seal('invoicekey00'),
+        admin_key_enc: secretBox.seal('adminkey00', sealedColumns.lnbitsAdminKey(lnbitsWallet)),
+        invoice_key_enc: secretBox.seal('invoicekey00', sealedColumns.lnbitsInvoiceKey(lnbitsWallet)),
       });
       return {
         role,

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps';
 import type { RouteRegistry } from '../routeRegistry';
-import { conflict, notFound } from '../errors';
-import { InsufficientFundsError, WalletNotFoundError } from '../../payments/ledger';
+import { conflict, invalidField, notFound } from '../errors';
+import { BalanceOverflowError, InsufficientFundsError, WalletNotFoundError } from '../../payments/ledger';
 import { PaymentRefusedError } from '../../payments/backend';
 import { id, idParams } from '../schemas';
 import type { LedgerWalletRow } from '../../db/ledger';
@@ -87,6 +87,8 @@ export function ledgerRoutes(r: RouteRegistry, deps: ApiDeps): void {
         return { created: out.created, wallet: view(out.wallet) };
       } catch (err) {
         if (err instanceof WalletNotFoundError) throw notFound(`wallet ${body.wallet_id}`);
+        if (err instanceof BalanceOverflowError)
+          throw invalidField('amount_sats', `${err.message}; nothing was recorded`);
         if (err instanceof InsufficientFundsError) {
           throw conflict(`insufficient funds: ${err.message}; a node could not have paid this`, {
             balance_sats: err.balance,
@@ -119,6 +121,8 @@ export function ledgerRoutes(r: RouteRegistry, deps: ApiDeps): void {
         );
       } catch (err) {
         if (err instanceof WalletNotFoundError) throw notFound(`wallet ${params.id}`);
+        if (err instanceof BalanceOverflowError)
+          throw invalidField('amount_sats', `${err.message}; nothing was moved`);
         if (err instanceof PaymentRefusedError) throw conflict(err.message);
         throw err;
       }

@@ -13,6 +13,7 @@ import type { ApiDeps } from '../deps';
 import { conflict, notFound, unprocessable } from '../errors';
 import type { RouteRegistry } from '../routeRegistry';
 import { idParams } from '../schemas';
+import { sealedColumns } from '../../security/secretBox';
 
 const ONLINE_SECONDS = 180;
 const lastPublished = new Map<string, number>();
@@ -265,7 +266,10 @@ export function machineStateRoutes(r: RouteRegistry, deps: ApiDeps): void {
       if (!rows.length) throw conflict('this machine has reported no cassettes yet: nothing to publish');
       const operator = await getUser(deps.pool, user.id);
       if (!operator?.nostr_secret_enc) throw conflict('no Nostr key is held for this operator');
-      const secret = deps.secretBox.open(operator.nostr_secret_enc);
+      const secret = deps.secretBox.open(
+        operator.nostr_secret_enc,
+        sealedColumns.operatorNostrSecret(operator.id),
+      );
       const positions = Object.fromEntries(
         rows.map((c) => [String(c.position), { denomination: c.denomination, count: c.count }]),
       );

@@ -20,6 +20,7 @@ import {
   getOperatorSettlement,
   listOperatorSettlements,
   operatorWorklist,
+  worklistBuckets,
   prependNote,
   type SettlementRow,
 } from '../../db/settlements';
@@ -298,28 +299,42 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
       method: 'get',
       path: '/settlements/worklist',
       summary:
-        'What needs the operator: rejected, errored, stuck pending, stuck processing (threshold 0 = everything in flight)',
+        'What needs the operator: rejected, errored, stuck pending, stuck processing (threshold 0 = everything in flight); newest first across the buckets, cursor pagination',
       tag: 'settlements',
       auth: ['operator'],
-      query: z.object({ threshold_minutes: z.coerce.number().int().min(0).max(525600).optional() }),
+      query: z.object({
+        threshold_minutes: z.coerce.number().int().min(0).max(525600).optional(),
+        limit: limitQuery(500, 100),
+        cursor: z.string().max(200).optional(),
+      }),
       response: z.object({
         threshold_minutes: z.number().int(),
         rejected: z.array(settlementShape),
         errored: z.array(settlementShape),
         stuck_pending: z.array(settlementShape),
         stuck_processing: z.array(settlementShape),
+        next_cursor: z.string().nullable(),
       }),
     },
     async ({ query, user }) => {
       const threshold = query.threshold_minutes ?? deps.config.stuckThresholdMinutes;
-      const w = await operatorWorklist(deps.pool, user.id, threshold);
-      const v = (rows: SettlementRow[]) => rows.map((s) => settlementView(s, deps));
+      const c = decodeCursor(query.cursor);
+      const rows = await operatorWorklist(deps.pool, user.id, threshold, {
+        limit: query.limit + 1,
+        before: c ? { created_at: c.at, id: c.id } : undefined,
+      });
+      const page = rows.slice(0, query.limit);
+      const last = page[page.length - 1];
+      const w = worklistBuckets(page);
+      const v = (list: SettlementRow[]) => list.map((s) => settlementView(s, deps));
       return {
         threshold_minutes: threshold,
         rejected: v(w.rejected),
         errored: v(w.errored),
         stuck_pending: v(w.stuck_pending),
         stuck_processing: v(w.stuck_processing),
+        next_cursor:
+          rows.length > query.limit && last ? encodeCursor(new Date(last.cursor_ms), last.id) : null,
       };
     },
   );

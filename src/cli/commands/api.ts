@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { Config } from '../../config';
 import { createApp } from '../../api/app';
+import { stopSettlementGauge } from '../../api/settlementGauge';
 import type { Logger } from '../../logger';
 import { createPaymentBackend } from '../../payments';
 import { lazyTemporalClient } from '../../temporalClient';
@@ -44,6 +45,8 @@ export async function apiCommand(config: Config, log: Logger): Promise<void> {
       publicUrl: config.api.publicUrl,
       relays: relayUrls(config),
       stuckThresholdMinutes: config.stuckThresholdMinutes,
+      metricsToken: config.metricsToken,
+      settlementGaugeIntervalMs: config.settlementGaugeIntervalMs,
     },
   });
   const server: Server = await new Promise((resolve, reject) => {
@@ -66,6 +69,7 @@ export async function apiCommand(config: Config, log: Logger): Promise<void> {
   }
   await untilSignal();
   await new Promise<void>((r) => server.close(() => r()));
+  await stopSettlementGauge();
   await temporal.connection.close().catch(() => undefined);
   await pool.end();
 }

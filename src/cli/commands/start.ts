@@ -1,14 +1,15 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../../config';
-import { ensureDatabase, startEmbeddedPostgres } from '../../db/embeddedPostgres';
+import { LEGACY_PASSWORD, ensureDatabase, startEmbeddedPostgres } from '../../db/embeddedPostgres';
 import { migrate } from '../../db/migrate';
+import { resealLegacySecrets } from '../../db/sealedSecrets';
 import { createPool } from '../../db/pool';
 import type { Logger } from '../../logger';
 import type { ParsedArgs } from '../args';
 import { ensureConsoleBuilt } from '../consoleBuild';
 import { seedDemo } from '../demo';
-import { relayUrls, loadSecretBox } from '../runtime';
+import { loadPgPassword, pgPasswordFile, relayUrls, loadSecretBox } from '../runtime';
 import { SupervisedProcess } from '../supervisor';
 import { startTemporalDevServer } from '../temporalDevServer';
 
@@ -96,6 +97,10 @@ export async function startCommand(config: Config, log: Logger, args: ParsedArgs
         dir: join(config.dataDir, 'pg'),
         port: config.embeddedPostgresPort,
         logger: log,
+        // generated once per data directory; one created with the old fixed password is switched to it
+        password: loadPgPassword(config, true),
+        previousPasswords: [LEGACY_PASSWORD],
+        passwordFile: pgPasswordFile(config),
       });
       stops.push({ name: 'PostgreSQL', stop: () => pg.stop() });
       await ensureDatabase(pg.url('postgres'), 'satmachine');
@@ -105,6 +110,8 @@ export async function startCommand(config: Config, log: Logger, args: ParsedArgs
     stops.push({ name: 'database pool', stop: () => pool.end() });
     const migrated = await migrate(pool);
     log.info({ applied: migrated.applied }, 'schema up to date');
+    // stored secrets of format v1 (no row binding) are re-sealed bound to their rows
+    await resealLegacySecrets(pool, loadSecretBox(config), log);
 
     let temporalAddress = config.temporal.address;
     let uiUrl = config.temporal.uiUrl;

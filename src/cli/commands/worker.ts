@@ -23,7 +23,7 @@ export async function connectNative(address: string, log: Logger): Promise<Nativ
 export async function workerCommand(config: Config, log: Logger): Promise<void> {
   exitWithSupervisor();
   const metrics = config.metricsPort
-    ? await startMetricsServer(config.metricsPort, config.metricsHost)
+    ? await startMetricsServer(config.metricsPort, config.metricsHost, config.metricsToken)
     : null;
   Runtime.install({
     logger: pinoTemporalLogger(log.child({ component: 'temporal-sdk' })),

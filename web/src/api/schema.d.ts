@@ -1937,11 +1937,13 @@ export type paths = {
       path?: never;
       cookie?: never;
     };
-    /** What needs the operator: rejected, errored, stuck pending, stuck processing (threshold 0 = everything in flight) */
+    /** What needs the operator: rejected, errored, stuck pending, stuck processing (threshold 0 = everything in flight); newest first across the buckets, cursor pagination */
     get: {
       parameters: {
         query?: {
           threshold_minutes?: number;
+          limit?: number;
+          cursor?: string;
         };
         header?: never;
         path?: never;
@@ -2069,6 +2071,7 @@ export type paths = {
                 processed_at: string | null;
                 temporal_url: string;
               }[];
+              next_cursor: string | null;
             };
           };
         };

@@ -42,11 +42,15 @@ interface Acted {
   mark: number;
 }
 
-async function loadWorklist(threshold: number | null) {
+/** The worklist is paginated (newest first across its sections): the console shows the newest `limit`. */
+const PAGE = 100;
+const MAX_SHOWN = 500;
+
+async function loadWorklist(threshold: number | null, limit: number) {
   const [list, machines] = await Promise.all([
     ok(
       api.GET('/api/v1/settlements/worklist', {
-        params: { query: threshold === null ? {} : { threshold_minutes: threshold } },
+        params: { query: threshold === null ? { limit } : { threshold_minutes: threshold, limit } },
       }),
     ),
     ok(api.GET('/api/v1/machines')),
@@ -122,7 +126,8 @@ export function Worklist() {
   const [threshold, setThreshold] = useState<number | null>(null);
   const [draft, setDraft] = useState('');
   const [draftError, setDraftError] = useState<string | null>(null);
-  const data = useLoad(() => loadWorklist(threshold), [threshold], 5000);
+  const [limit, setLimit] = useState(PAGE);
+  const data = useLoad(() => loadWorklist(threshold, limit), [threshold, limit], 5000);
   const [acting, setActing] = useState<{ kind: ActionKind; row: Settlement } | null>(null);
   const [acted, setActed] = useState<Acted | null>(null);
   // after an action, focus goes next to its answer (the button that opened the dialog may be gone)
@@ -256,6 +261,18 @@ export function Worklist() {
             );
           })
         : null}
+      {list?.next_cursor ? (
+        <p className="muted" data-testid="worklist-more">
+          More settlements need you than these {limit} (the newest).{' '}
+          {limit < MAX_SHOWN ? (
+            <button type="button" onClick={() => setLimit(Math.min(limit + PAGE, MAX_SHOWN))}>
+              Show {PAGE} more
+            </button>
+          ) : (
+            'Act on these first: older ones appear as these leave the list.'
+          )}
+        </p>
+      ) : null}
       {acting ? (
         <ActionDialog
           kind={acting.kind}
