@@ -3,14 +3,19 @@ import { registry } from './registry';
 
 /**
  * `/metrics` (Prometheus) and `/healthz` for processes without the API (worker,
- * ingest), on their own port.
+ * ingest), on their own port. `append` adds more exposition text after ours (the
+ * worker: the Temporal SDK's metrics, ./sdk.ts).
  */
-export function startMetricsServer(port: number, host = '127.0.0.1'): Promise<Server> {
+export function startMetricsServer(
+  port: number,
+  host = '127.0.0.1',
+  opts: { append?: () => Promise<string> } = {},
+): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.url === '/metrics') {
-      registry
-        .metrics()
-        .then((text) => {
+      Promise.all([registry.metrics(), opts.append ? opts.append() : ''])
+        .then(([ours, more]) => {
+          const text = more ? `${ours.endsWith('\n') ? ours : `${ours}\n`}${more}` : ours;
           res.writeHead(200, { 'content-type': registry.contentType });
           res.end(text);
         })
