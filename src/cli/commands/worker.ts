@@ -35,6 +35,13 @@ function freeLocalPort(): Promise<number> {
   });
 }
 
+/** Where to read an exporter bound to `host:port`: a wildcard host is read on loopback. */
+function localAddress(bind: string): string {
+  const i = bind.lastIndexOf(':');
+  const host = bind.slice(0, i);
+  return ['0.0.0.0', '[::]', '::', ''].includes(host) ? `127.0.0.1:${bind.slice(i + 1)}` : bind;
+}
+
 export async function workerCommand(config: Config, log: Logger): Promise<void> {
   exitWithSupervisor();
   const deployment = workerDeploymentFromEnv();
@@ -54,9 +61,7 @@ export async function workerCommand(config: Config, log: Logger): Promise<void> 
     ? await startMetricsServer(config.metricsPort, config.metricsHost, {
         ...(sdkMetricsAddress
           ? {
-              append: sdkMetricsReader(
-                `http://${sdkMetricsAddress.replace(/^0\.0\.0\.0:/, '127.0.0.1:')}/metrics`,
-              ),
+              append: sdkMetricsReader(`http://${localAddress(sdkMetricsAddress)}/metrics`),
             }
           : {}),
       })
