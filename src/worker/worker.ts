@@ -5,6 +5,7 @@ import {
   type WorkflowBundleOption,
 } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
+import type { WorkerDeployment } from './versioning';
 
 export interface WorkerOptions {
   connection: NativeConnection;
@@ -15,6 +16,11 @@ export interface WorkerOptions {
   workflowBundle?: WorkflowBundleOption;
   maxConcurrentActivities?: number;
   maxCachedWorkflows?: number;
+  /**
+   * Worker Versioning: poll as `<deploymentName>.<buildId>` with AUTO_UPGRADE (see
+   * ./versioning). Unset: unversioned, every worker on the task queue takes any task.
+   */
+  deployment?: Pick<WorkerDeployment, 'deploymentName' | 'buildId'>;
 }
 
 export const WORKFLOWS_PATH = require.resolve('../workflows');
@@ -44,5 +50,15 @@ export async function createWorker(opts: WorkerOptions): Promise<Worker> {
     maxConcurrentLocalActivityExecutions: activitySlots,
     maxCachedWorkflows: opts.maxCachedWorkflows ?? 2000,
     shutdownGraceTime: '10 seconds',
+    ...(opts.deployment
+      ? {
+          workerDeploymentOptions: {
+            useWorkerVersioning: true,
+            version: { deploymentName: opts.deployment.deploymentName, buildId: opts.deployment.buildId },
+            // settlements wait days for signals: they follow the current build (patched() keeps replay safe)
+            defaultVersioningBehavior: 'AUTO_UPGRADE',
+          },
+        }
+      : {}),
   });
 }

@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Runtime, DefaultLogger, type Worker } from '@temporalio/worker';
+import {
+  NativeConnection,
+  Runtime,
+  DefaultLogger,
+  type Worker,
+  type WorkflowBundleOption,
+} from '@temporalio/worker';
 import { createPool, type Pool } from '../../src/db/pool';
 import { logger } from '../../src/logger';
 import { LedgerBackend } from '../../src/payments/ledger';
@@ -77,6 +83,10 @@ export async function testWorker(opts: {
   payments?: PaymentBackend;
   secretBox?: SecretBox;
   logger?: typeof logger;
+  /** another workflow bundle than the global setup's (a patched build) */
+  workflowBundle?: WorkflowBundleOption;
+  /** Worker Versioning: poll as this deployment version */
+  deployment?: { deploymentName: string; buildId: string };
 }): Promise<TestWorker> {
   quietRuntime();
   const taskQueue = opts.taskQueue ?? uniqueTaskQueue();
@@ -93,7 +103,8 @@ export async function testWorker(opts: {
       secretBox: opts.secretBox ?? new SecretBox(TEST_SECRET_KEY),
       logger: opts.logger ?? logger,
     },
-    workflowBundle: { codePath: process.env.SATMACHINE_TEST_BUNDLE! },
+    workflowBundle: opts.workflowBundle ?? { codePath: process.env.SATMACHINE_TEST_BUNDLE! },
+    ...(opts.deployment ? { deployment: opts.deployment } : {}),
   });
   return {
     worker,

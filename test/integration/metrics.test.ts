@@ -119,7 +119,7 @@ describe('worker / ingest metrics server with METRICS_TOKEN', () => {
   let server: Server;
   let url: string;
   beforeAll(async () => {
-    server = await startMetricsServer(0, '127.0.0.1', 'worker-token');
+    server = await startMetricsServer(0, '127.0.0.1', { token: 'worker-token' });
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
   afterAll(async () => {

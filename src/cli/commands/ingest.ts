@@ -16,7 +16,7 @@ import {
 export async function ingestCommand(config: Config, log: Logger): Promise<void> {
   exitWithSupervisor();
   const metrics = config.metricsPort
-    ? await startMetricsServer(config.metricsPort, config.metricsHost, config.metricsToken)
+    ? await startMetricsServer(config.metricsPort, config.metricsHost, { token: config.metricsToken })
     : null;
   const pool = openPool(config, 'satmachine-ingest', 10);
   const client = lazyTemporalClient({

@@ -2,8 +2,11 @@ import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporali
 import type { Config } from '../../config';
 import type { Logger } from '../../logger';
 import { createPaymentBackend } from '../../payments';
+import { createServer } from 'node:net';
 import { createWorker } from '../../worker/worker';
+import { setCurrentVersion, workerDeploymentFromEnv } from '../../worker/versioning';
 import { startMetricsServer } from '../../metrics/server';
+import { sdkMetricsReader, sdkPrometheusOptions } from '../../metrics/sdk';
 import { exitWithSupervisor, loadSecretBox, openPool, temporalAddress } from '../runtime';
 import { pinoTemporalLogger } from '../../worker/temporalLogger';
 
@@ -20,15 +23,50 @@ export async function connectNative(address: string, log: Logger): Promise<Nativ
   }
 }
 
+/** A free TCP port on 127.0.0.1 (the SDK's internal metrics endpoint). */
+function freeLocalPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Where to read an exporter bound to `host:port`: a wildcard host is read on loopback. */
+function localAddress(bind: string): string {
+  const i = bind.lastIndexOf(':');
+  const host = bind.slice(0, i);
+  return ['0.0.0.0', '[::]', '::', ''].includes(host) ? `127.0.0.1:${bind.slice(i + 1)}` : bind;
+}
+
 export async function workerCommand(config: Config, log: Logger): Promise<void> {
   exitWithSupervisor();
-  const metrics = config.metricsPort
-    ? await startMetricsServer(config.metricsPort, config.metricsHost, config.metricsToken)
-    : null;
+  const deployment = workerDeploymentFromEnv();
+  // the Core SDK's own Prometheus endpoint: WORKER_SDK_METRICS_ADDRESS, else an internal
+  // 127.0.0.1 port whose text our /metrics appends (one scrape gets both)
+  const sdkMetricsAddress =
+    process.env.WORKER_SDK_METRICS_ADDRESS?.trim() ||
+    (config.metricsPort ? `127.0.0.1:${await freeLocalPort()}` : undefined);
   Runtime.install({
     logger: pinoTemporalLogger(log.child({ component: 'temporal-sdk' })),
-    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } },
+    telemetryOptions: {
+      logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} },
+      ...(sdkMetricsAddress ? { metrics: sdkPrometheusOptions(sdkMetricsAddress) } : {}),
+    },
   });
+  const metrics = config.metricsPort
+    ? await startMetricsServer(config.metricsPort, config.metricsHost, {
+        token: config.metricsToken,
+        ...(sdkMetricsAddress
+          ? {
+              append: sdkMetricsReader(`http://${localAddress(sdkMetricsAddress)}/metrics`),
+            }
+          : {}),
+      })
+    : null;
   const pool = openPool(config, 'satmachine-worker', 50);
   const { backend } = createPaymentBackend(
     {
@@ -46,14 +84,38 @@ export async function workerCommand(config: Config, log: Logger): Promise<void> 
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     deps: { pool, payments: backend, secretBox: loadSecretBox(config), logger: log },
+    ...(deployment ? { deployment } : {}),
     // a prebuilt workflow bundle (scripts or tests build it once) saves the webpack step at start
     ...(process.env.WORKFLOW_BUNDLE_PATH
       ? { workflowBundle: { codePath: process.env.WORKFLOW_BUNDLE_PATH } }
       : {}),
   });
-  log.info({ task_queue: config.temporal.taskQueue }, 'worker running');
+  log.info(
+    {
+      task_queue: config.temporal.taskQueue,
+      ...(deployment ? { deployment: deployment.deploymentName, build_id: deployment.buildId } : {}),
+      ...(sdkMetricsAddress ? { sdk_metrics: sdkMetricsAddress } : {}),
+    },
+    'worker running',
+  );
   // the SDK shuts the worker down on SIGINT/SIGTERM and run() resolves
-  await worker.run();
+  const running = worker.run();
+  running.catch(() => undefined); // awaited below; no unhandled rejection while promoting
+  if (deployment?.promote) {
+    // the server knows the version once this worker has polled; setCurrentVersion waits for that
+    try {
+      const previous = await setCurrentVersion(connection, config.temporal.namespace, deployment, {
+        identity: `satmachine-worker ${deployment.buildId}`,
+      });
+      log.info(
+        { deployment: deployment.deploymentName, build_id: deployment.buildId, previous },
+        'worker deployment version is current',
+      );
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'worker deployment version not made current');
+    }
+  }
+  await running;
   await connection.close();
   await backend.close();
   await pool.end();
