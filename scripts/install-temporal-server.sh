@@ -12,7 +12,7 @@
 set -euo pipefail
 
 SERVER_VERSION="v1.32.2"       # go.temporal.io/server
-UI_SERVER_VERSION="v2.58.1"    # github.com/temporalio/ui-server/v2 (UI 2.58)
+UI_SERVER_VERSION="v2.56.4"    # github.com/temporalio/ui-server/v2: the newest whose go.temporal.io/api (v1.63.5, as the server's) the proxy serves; v2.58 needs api v1.64.0, which it refuses
 GO_TOOLCHAIN="go1.27.3"        # the server's go.mod needs Go >= 1.26.10
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

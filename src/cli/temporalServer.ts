@@ -53,6 +53,12 @@ export interface RunningTemporalServer {
  * `port`, so two stacks side by side need TEMPORAL_PORT ten apart.
  */
 export function servicePorts(port: number) {
+  if (!Number.isInteger(port) || port < 1 || port + 8 > 32_767) {
+    // cluster_membership.rpc_port is a PostgreSQL smallint
+    throw new Error(
+      `TEMPORAL_PORT ${port} does not fit the real server: its ports run to TEMPORAL_PORT+8, at most 32767 (the server stores them as smallint)`,
+    );
+  }
   return {
     frontend: { grpcPort: port, httpPort: port + 4, membershipPort: port + 5 },
     history: { grpcPort: port + 1, membershipPort: port + 6 },
@@ -212,18 +218,38 @@ function dynamicConfig(values: Record<string, unknown>) {
 export const DEFAULT_DYNAMIC_CONFIG: Record<string, unknown> = {
   // activities go back in the workflow task answer when a poller is free (as on the dev server)
   'system.enableActivityEagerExecution': true,
-  // update-with-start, used by the API's operator actions on a closed settlement
-  'frontend.enableExecuteMultiOperation': true,
 };
 
-/** The namespace (created when missing, 7-day retention) and our search attributes on it. */
+/** Runs `fn` until it resolves, every 500 ms, for at most `ms`; then throws its last error. */
+async function retrying<T>(what: string, ms: number, fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() > deadline)
+        throw new Error(`${what}: still failing after ${ms / 1000} s: ${(err as Error).message}`, {
+          cause: err,
+        });
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+/**
+ * The namespace (created when missing, 7-day retention) and our search attributes on
+ * it. A new namespace reaches the services' caches within seconds (the namespace
+ * registry refreshes on an interval): each step is retried until it is served.
+ */
 export async function ensureNamespace(address: string, namespace: string, log: Logger): Promise<void> {
   const connection = await Connection.connect({ address });
   try {
     const client = new Client({ connection, namespace });
-    try {
-      await client.workflowService.describeNamespace({ namespace });
-    } catch {
+    const exists = await client.workflowService.describeNamespace({ namespace }).then(
+      () => true,
+      () => false,
+    );
+    if (!exists) {
       log.info({ namespace }, 'registering the Temporal namespace');
       await client.workflowService
         .registerNamespace({
@@ -234,33 +260,27 @@ export async function ensureNamespace(address: string, namespace: string, log: L
           if (err.code !== 6) throw err; // ALREADY_EXISTS: another start raced us
         });
     }
-    const have = await connection.operatorService.listSearchAttributes({ namespace });
+    const have = await retrying(`namespace ${namespace}`, 60_000, () =>
+      connection.operatorService.listSearchAttributes({ namespace }),
+    );
     const missing = SEARCH_ATTRIBUTES.filter((k) => !(k.name in (have.customAttributes ?? {})));
     if (missing.length > 0) {
-      await connection.operatorService.addSearchAttributes({
-        namespace,
-        searchAttributes: Object.fromEntries(missing.map((k) => [k.name, INDEXED_VALUE_TYPE_KEYWORD])),
-      });
+      await retrying('adding the search attributes', 60_000, () =>
+        connection.operatorService.addSearchAttributes({
+          namespace,
+          searchAttributes: Object.fromEntries(missing.map((k) => [k.name, INDEXED_VALUE_TYPE_KEYWORD])),
+        }),
+      );
       log.info({ added: missing.map((k) => k.name) }, 'search attributes registered');
     }
-    // a new namespace reaches every frontend's cache within seconds: wait until it serves
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      try {
-        await client.workflowService.listWorkflowExecutions({
-          namespace,
-          query: 'SettlementStatus = "pending"',
-          pageSize: 1,
-        });
-        return;
-      } catch (err) {
-        if (Date.now() > deadline)
-          throw new Error(`namespace ${namespace} not usable after 60 s: ${(err as Error).message}`, {
-            cause: err,
-          });
-        await new Promise((r) => setTimeout(r, 500));
-      }
-    }
+    // a visibility query naming one of them answers once the namespace is fully served
+    await retrying(`namespace ${namespace} serving queries`, 60_000, () =>
+      client.workflowService.listWorkflowExecutions({
+        namespace,
+        query: 'SettlementStatus = "pending"',
+        pageSize: 1,
+      }),
+    );
   } finally {
     await connection.close();
   }

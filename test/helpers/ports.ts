@@ -26,7 +26,8 @@ function portFree(port: number): Promise<boolean> {
 /** The first of `n` consecutive TCP ports free right now on 127.0.0.1 (a Temporal server's block). */
 export async function freePortBlock(n: number): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    // below 32,767: the server stores membership ports as PostgreSQL smallint
+    const base = 20_000 + Math.floor(Math.random() * 12_000);
     let ok = true;
     for (let p = base; p < base + n && ok; p++) ok = await portFree(p);
     if (ok) return base;
