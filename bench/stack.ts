@@ -1,5 +1,4 @@
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -9,22 +8,14 @@ import { createPool, type Pool } from '../src/db/pool';
 import { logger } from '../src/logger';
 import { SecretBox } from '../src/security/secretBox';
 import { SupervisedProcess } from '../src/cli/supervisor';
-import { startTemporalDevServer, type RunningDevServer } from '../src/cli/temporalDevServer';
+import { startTemporalDevServer } from '../src/cli/temporalDevServer';
+import { startTemporalServer } from '../src/cli/temporalServer';
 import { bundleWorkflows } from '../src/worker/worker';
+import { freePort, freePortBlock } from '../test/helpers/ports';
+
+export { freePort };
 
 export const BENCH_SECRET = 'ab'.repeat(32);
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export interface BenchStack {
   dir: string;
@@ -60,7 +51,17 @@ async function waitHttp(url: string, timeoutMs: number): Promise<void> {
  * directory: embedded PostgreSQL (default durability settings), the Temporal dev
  * server (SQLite file, WAL), and relay / worker / ingest / api as separate processes.
  */
-export async function startBenchStack(log: (s: string) => void): Promise<BenchStack> {
+export interface BenchTemporal {
+  /** `dev`: the CLI dev server as `npm start` runs it; `server`: the real server (TEMPORAL_MODE=server) */
+  mode: 'dev' | 'server';
+  /** history shards of the real server */
+  shards: number;
+}
+
+export async function startBenchStack(
+  log: (s: string) => void,
+  temporalMode: BenchTemporal = { mode: 'dev', shards: 4 },
+): Promise<BenchStack> {
   const dir = mkdtempSync(join(tmpdir(), 'satmachine-bench-'));
   chmodSync(dir, 0o755);
   const quiet = logger.child({ component: 'bench' });
@@ -77,16 +78,31 @@ export async function startBenchStack(log: (s: string) => void): Promise<BenchSt
   const pool = createPool({ connectionString: databaseUrl, max: 20, applicationName: 'bench' });
   await migrate(pool);
 
-  log('starting the Temporal dev server');
-  const tPort = await freePort();
-  const dev: RunningDevServer = await startTemporalDevServer({
-    dataDir: dir,
-    host: '127.0.0.1',
-    port: tPort,
-    uiPort: await freePort(),
-    namespace: 'default',
-    logger: quiet,
-  });
+  const tPort = temporalMode.mode === 'server' ? await freePortBlock(9) : await freePort();
+  let dev: { address: string; pid: number | undefined; stop: () => Promise<void> };
+  if (temporalMode.mode === 'server') {
+    log(`starting the Temporal server (${temporalMode.shards} shards, PostgreSQL persistence)`);
+    dev = await startTemporalServer({
+      dataDir: dir,
+      postgresUrl: pg.url('postgres'),
+      host: '127.0.0.1',
+      port: tPort,
+      uiPort: await freePort(),
+      shards: temporalMode.shards,
+      namespace: 'default',
+      logger: quiet,
+    });
+  } else {
+    log('starting the Temporal dev server');
+    dev = await startTemporalDevServer({
+      dataDir: dir,
+      host: '127.0.0.1',
+      port: tPort,
+      uiPort: await freePort(),
+      namespace: 'default',
+      logger: quiet,
+    });
+  }
   const connection = await Connection.connect({ address: dev.address });
   const temporal = new Client({ connection, namespace: 'default' });
 

@@ -63,3 +63,20 @@ if (forTests) {
     process.exit(chromium.status ?? 1);
   }
 }
+
+// 5. for `npm test` (its real-server part) and `TEMPORAL_MODE=server npm start`: the real Temporal
+//    server, its SQL schema tool and the UI server, built once from the Go module proxy into
+//    .tools/temporal-server (scripts/install-temporal-server.sh; minutes the first time, then
+//    instant). `npm run bench -- --temporal server` builds it on first use the same way.
+if (forTests || process.env.TEMPORAL_MODE === 'server') {
+  const r = spawnSync('bash', [join(root, 'scripts', 'install-temporal-server.sh')], {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  if (r.status !== 0) {
+    log(
+      'the Temporal server could not be built (see the message above): TEMPORAL_MODE=server and its tests cannot run.',
+    );
+    process.exit(r.status ?? 1);
+  }
+}

@@ -11,8 +11,12 @@ export interface Config {
   databaseUrl: string | undefined;
   embeddedPostgresPort: number;
   temporal: {
-    /** unset → embedded Temporal dev server */
+    /** unset → embedded Temporal: the dev server, or the real server with `mode: 'server'` */
     address: string | undefined;
+    /** TEMPORAL_MODE: which Temporal `satmachine start` embeds when TEMPORAL_ADDRESS is unset */
+    mode: 'dev' | 'server';
+    /** TEMPORAL_HISTORY_SHARDS: history shards of the embedded real server (fixed once created) */
+    historyShards: number;
     namespace: string;
     taskQueue: string;
     /** frontend (gRPC) port of the embedded dev server */
@@ -118,12 +122,22 @@ export function loadConfig(): Config {
       'LNURL_ALLOW_LOOPBACK is for tests only (a Lightning address on 127.0.0.1 reaches this host): unset it when NODE_ENV=production',
     );
   }
+  const temporalMode = str('TEMPORAL_MODE') ?? 'dev';
+  if (temporalMode !== 'dev' && temporalMode !== 'server') {
+    throw new Error(
+      `TEMPORAL_MODE must be "dev" (the CLI dev server) or "server" (the real server), got "${temporalMode}"`,
+    );
+  }
+  const historyShards = int('TEMPORAL_HISTORY_SHARDS', 4);
+  if (historyShards < 1) throw new Error('TEMPORAL_HISTORY_SHARDS must be at least 1');
   return {
     dataDir,
     databaseUrl: str('DATABASE_URL'),
     embeddedPostgresPort: int('EMBEDDED_PG_PORT', 54320),
     temporal: {
       address: str('TEMPORAL_ADDRESS'),
+      mode: temporalMode,
+      historyShards,
       namespace: str('TEMPORAL_NAMESPACE') ?? 'default',
       taskQueue: str('TEMPORAL_TASK_QUEUE') ?? 'satmachine-settlements',
       port: int('TEMPORAL_PORT', 7233),

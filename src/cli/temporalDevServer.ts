@@ -1,9 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
 import type { Logger } from '../logger';
 import { SEARCH_ATTRIBUTES } from '../contract';
+import { stopChild, stopLeftover, waitForTemporal } from './childProcesses';
 
 const ROOT = resolve(__dirname, '..', '..');
 
@@ -41,26 +41,6 @@ export interface RunningDevServer {
   stop(): Promise<void>;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return true;
-  return new Promise((r) => {
-    const t = setTimeout(() => r(false), ms);
-    child.once('exit', () => {
-      clearTimeout(t);
-      r(true);
-    });
-  });
-}
-
 /**
  * Runs `temporal server start-dev` with a SQLite file under the data directory
  * (WAL, synchronous=normal), the Web UI, and our search attributes registered.
@@ -70,15 +50,7 @@ export async function startTemporalDevServer(opts: DevServerOptions): Promise<Ru
   const bin = resolveTemporalBinary();
   mkdirSync(join(opts.dataDir, 'run'), { recursive: true });
   const pidFile = join(opts.dataDir, 'run', 'temporal.pid');
-  if (existsSync(pidFile)) {
-    const pid = Number(readFileSync(pidFile, 'utf8'));
-    if (pid > 0 && alive(pid)) {
-      opts.logger.warn({ pid }, 'stopping a Temporal dev server left running by an earlier run');
-      process.kill(pid, 'SIGTERM');
-      for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
-      if (alive(pid)) process.kill(pid, 'SIGKILL');
-    }
-  }
+  await stopLeftover(pidFile, 'Temporal dev server', opts.logger);
   const args = [
     'server',
     'start-dev',
@@ -115,38 +87,20 @@ export async function startTemporalDevServer(opts: DevServerOptions): Promise<Ru
   child.once('exit', () => (exited = true));
 
   const address = `${opts.host}:${opts.port}`;
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    if (exited) {
-      throw new Error(
-        `the Temporal dev server exited at start (see ${join(opts.dataDir, 'temporal.log')}); ` +
-          `is port ${opts.port} or ${opts.uiPort} taken? Set TEMPORAL_ADDRESS to use a running server`,
-      );
-    }
-    try {
-      const connection = await Connection.connect({ address, connectTimeout: 1000 });
-      const client = new Client({ connection, namespace: opts.namespace });
-      await client.workflowService.getSystemInfo({});
-      await connection.close();
-      break;
-    } catch {
-      if (Date.now() > deadline)
-        throw new Error(`the Temporal dev server did not answer on ${address} within 90 s`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
+  await waitForTemporal(address, {
+    timeoutMs: 90_000,
+    exited: () => exited,
+    what: 'Temporal dev server',
+    hint:
+      `see ${join(opts.dataDir, 'temporal.log')}; is port ${opts.port} or ${opts.uiPort} taken? ` +
+      'Set TEMPORAL_ADDRESS to use a running server',
+  });
   return {
     address,
     pid: child.pid,
     uiUrl: `http://${opts.host}:${opts.uiPort}`,
     stop: async () => {
-      if (!exited) {
-        child.kill('SIGTERM');
-        if (!(await waitExit(child, 15_000))) {
-          child.kill('SIGKILL');
-          await waitExit(child, 5000);
-        }
-      }
+      await stopChild(child);
       rmSync(pidFile, { force: true });
     },
   };

@@ -9,7 +9,8 @@ import { createPool } from '../../src/db/pool';
 import { logger } from '../../src/logger';
 import { resolveTemporalBinary } from '../../src/cli/temporalDevServer';
 import { bundleWorkflows } from '../../src/worker/worker';
-import { freePort } from '../helpers/ports';
+import { freePort, freePortBlock } from '../helpers/ports';
+import { startTemporalServer } from '../../src/cli/temporalServer';
 
 export const TEMPLATE_DB = 'satmachine_template';
 
@@ -35,13 +36,32 @@ export default async function globalSetup(): Promise<void> {
   await migrate(pool);
   await pool.end();
 
-  const env = await TestWorkflowEnvironment.createLocal({
-    server: {
-      executable: { type: 'existing-path', path: resolveTemporalBinary() },
-      searchAttributes: SEARCH_ATTRIBUTES,
-      ip: '127.0.0.1',
-    },
-  });
+  // SATMACHINE_TEST_TEMPORAL=server: the real Temporal server (PostgreSQL persistence in this
+  // run's cluster, 4 shards) instead of the CLI dev server — `npm test` runs a part of the suite so
+  // (jest.server.config.js)
+  let temporal: { address: string; stop: () => Promise<void> };
+  if (process.env.SATMACHINE_TEST_TEMPORAL === 'server') {
+    const server = await startTemporalServer({
+      dataDir: dir,
+      postgresUrl: pg.url('postgres'),
+      host: '127.0.0.1',
+      port: await freePortBlock(9),
+      uiPort: await freePort(),
+      shards: 4,
+      namespace: 'default',
+      logger: logger.child({ component: 'test-temporal-server' }),
+    });
+    temporal = { address: server.address, stop: () => server.stop() };
+  } else {
+    const env = await TestWorkflowEnvironment.createLocal({
+      server: {
+        executable: { type: 'existing-path', path: resolveTemporalBinary() },
+        searchAttributes: SEARCH_ATTRIBUTES,
+        ip: '127.0.0.1',
+      },
+    });
+    temporal = { address: env.address, stop: () => env.teardown() };
+  }
 
   const bundle = await bundleWorkflows();
   const bundlePath = join(dir, 'workflow-bundle.js');
@@ -49,12 +69,12 @@ export default async function globalSetup(): Promise<void> {
 
   process.env.SATMACHINE_TEST_PG_URL = pg.url('postgres');
   process.env.SATMACHINE_TEST_TEMPLATE_DB = TEMPLATE_DB;
-  process.env.SATMACHINE_TEST_TEMPORAL_ADDRESS = env.address;
+  process.env.SATMACHINE_TEST_TEMPORAL_ADDRESS = temporal.address;
   process.env.SATMACHINE_TEST_BUNDLE = bundlePath;
   process.env.SATMACHINE_TEST_DIR = dir;
   process.env.NODE_ENV = 'test';
-  (globalThis as Record<string, unknown>).__satmachine = { pg, env };
+  (globalThis as Record<string, unknown>).__satmachine = { pg, temporal };
   process.stderr.write(
-    `\n[test setup] PostgreSQL :${pgPort}, Temporal ${env.address}, bundle ready in ${Date.now() - started} ms\n`,
+    `\n[test setup] PostgreSQL :${pgPort}, Temporal ${process.env.SATMACHINE_TEST_TEMPORAL === 'server' ? 'server' : 'dev server'} ${temporal.address}, bundle ready in ${Date.now() - started} ms\n`,
   );
 }

@@ -12,6 +12,7 @@ import { seedDemo } from '../demo';
 import { loadPgPassword, pgPasswordFile, relayUrls, loadSecretBox } from '../runtime';
 import { SupervisedProcess } from '../supervisor';
 import { startTemporalDevServer } from '../temporalDevServer';
+import { startTemporalServer } from '../temporalServer';
 
 async function waitReady(url: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -91,6 +92,7 @@ export async function startCommand(config: Config, log: Logger, args: ParsedArgs
     const secretKey = config.secretKeyHex ?? readFileSync(join(config.dataDir, 'secret.key'), 'utf8').trim();
 
     let databaseUrl = config.databaseUrl;
+    let postgresAdminUrl: string | undefined;
     if (!databaseUrl) {
       log.info('starting PostgreSQL (embedded)');
       const pg = await startEmbeddedPostgres({
@@ -105,6 +107,7 @@ export async function startCommand(config: Config, log: Logger, args: ParsedArgs
       stops.push({ name: 'PostgreSQL', stop: () => pg.stop() });
       await ensureDatabase(pg.url('postgres'), 'satmachine');
       databaseUrl = pg.url('satmachine');
+      postgresAdminUrl = pg.url('postgres');
     }
     const pool = createPool({ connectionString: databaseUrl, applicationName: 'satmachine-start', max: 3 });
     stops.push({ name: 'database pool', stop: () => pool.end() });
@@ -115,7 +118,26 @@ export async function startCommand(config: Config, log: Logger, args: ParsedArgs
 
     let temporalAddress = config.temporal.address;
     let uiUrl = config.temporal.uiUrl;
-    if (!temporalAddress) {
+    if (!temporalAddress && config.temporal.mode === 'server') {
+      log.info(
+        { shards: config.temporal.historyShards },
+        'starting the Temporal server (TEMPORAL_MODE=server)',
+      );
+      const t = await startTemporalServer({
+        dataDir: config.dataDir,
+        // its databases (temporal, temporal_visibility) beside ours, on the same PostgreSQL
+        postgresUrl: postgresAdminUrl ?? databaseUrl,
+        host: '127.0.0.1',
+        port: config.temporal.port,
+        uiPort: config.temporal.uiPort,
+        shards: config.temporal.historyShards,
+        namespace: config.temporal.namespace,
+        logger: log,
+      });
+      stops.push({ name: 'Temporal server', stop: () => t.stop() });
+      temporalAddress = t.address;
+      uiUrl = t.uiUrl;
+    } else if (!temporalAddress) {
       log.info('starting the Temporal dev server');
       const t = await startTemporalDevServer({
         dataDir: config.dataDir,
