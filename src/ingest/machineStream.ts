@@ -18,6 +18,9 @@ import { decryptFrom, dTag, pTags, verifySignature } from '../nostr/codec';
 import type { HandleOutcome, IngestStream } from './ingestService';
 import type { KeyDirectory, OperatorKey, Route } from './keyDirectory';
 
+/** machine keys per filter of the live machine subscription (see live()) */
+export const LIVE_AUTHORS_PER_FILTER = 500;
+
 /**
  * What machines say about themselves (SPEC §3), subscribed by author: beacons (30078
  * bitspire-beacon, plaintext), fleet telemetry (30079, encrypted to the operator)
@@ -57,7 +60,17 @@ export function createMachineStream(deps: { keys: KeyDirectory; pool: Pool; logg
     name: 'machines',
     live() {
       const authors = [...deps.keys.machines.keys()];
-      return authors.length ? [{ kinds: [KIND_APP_DATA, KIND_TELEMETRY], authors }] : null;
+      if (!authors.length) return null;
+      // several filters of at most LIVE_AUTHORS_PER_FILTER keys: relays bound one filter's
+      // authors (nostr-rs-relay answers nothing at all from 997 on); 10 filters (our relay's
+      // RELAY_MAX_FILTERS) carry 5,000 machines in about 330 KB
+      const filters = [];
+      for (let i = 0; i < authors.length; i += LIVE_AUTHORS_PER_FILTER)
+        filters.push({
+          kinds: [KIND_APP_DATA, KIND_TELEMETRY],
+          authors: authors.slice(i, i + LIVE_AUTHORS_PER_FILTER),
+        });
+      return filters;
     },
     async handle(event: SignedEvent): Promise<HandleOutcome> {
       if (!verifySignature(event)) return drop('bad_signature', 'signature or id does not verify');

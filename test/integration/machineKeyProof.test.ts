@@ -288,7 +288,10 @@ describe('machine keys cannot be squatted', () => {
     const on = await api.call('PATCH', `/api/v1/machines/${machineA.id}`, a.apiKey, { is_active: true });
     expect(on.body.key_state).toBe('unverified');
     await directoryHas(key.pubkey, 2, ['unverified', 'unverified']);
-    await publisher.publish(telemetry(key, a, { for: 'alice again' }));
+    // a second later than the last telemetry at the latest: the relay keeps the newest of a
+    // replaceable event and refuses one of the same second with a higher id
+    const again = await publisher.publish(telemetry(key, a, { for: 'alice again' }, now() + 1));
+    expect(again.accepted).toBe(true);
     await eventually(async () => (await machineOf(a, machineA.id)).key_state === 'proven');
     expect((await machineOf(b, machineB.id)).key_state).toBe('unproven');
   });

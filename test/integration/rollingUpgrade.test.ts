@@ -177,7 +177,8 @@ describe('a rolling upgrade of the worker while settlements are in flight', () =
         expect(builds[builds.length - 1]).toBe(B.buildId);
         expect(builds.indexOf(B.buildId)).toBeGreaterThan(0);
         expect(builds.slice(builds.indexOf(B.buildId)).every((b) => b === B.buildId)).toBe(true);
-        expect(patchMarkers(h)).toEqual([UPGRADE_PATCH_ID]);
+        // B's patch once (the product's own patches, e.g. attribution-by-payment, may be there too)
+        expect(patchMarkers(h).filter((m) => m === UPGRADE_PATCH_ID)).toHaveLength(1);
         const d = await handle(s.hash).describe();
         expect(d.memo).toEqual({
           upgraded_signal: inFlight.indexOf(s) % 2 === 0 ? 'paymentObserved' : 'atmEvent',
