@@ -12,7 +12,8 @@ import {
   buildFleet,
   killAll,
   planBatch,
-  processedCount,
+  expectMidPayment,
+  midPayment,
   reach,
   seededRng,
   sleep,
@@ -60,6 +61,7 @@ describe('fault: PostgreSQL stops for 20 s in the middle of a batch', () => {
       client: temporal.client,
       taskQueue: uniqueTaskQueue('fault-pg'),
       relayUrl: relay.url,
+      fleet,
       processes: { worker: [], ingest: [] },
     };
   });
@@ -78,10 +80,15 @@ describe('fault: PostgreSQL stops for 20 s in the middle of a batch', () => {
     const { worker, ingest } = await batchUnderFault(stage, batch, 300, async () => {
       // once the batch is under way: some settlements paid, others still arriving
       const target = rng.int(2, 8);
-      await reach(async () => (await processedCount(pool)) >= target);
       await sleep(rng.int(0, 500));
+      // ... and legs mid-payment at that moment (paid ones and pending ones), or the test fails
+      const at = await reach(`${target} settlements processed with legs mid-payment`, async () => {
+        const m = await midPayment(pool);
+        return m && m.processed >= target ? m : null;
+      });
+      expectMidPayment(at, 'the PostgreSQL stop');
       process.stderr.write(
-        `[postgresOutage] stopping PostgreSQL with ${await processedCount(pool)}/${batch.length} processed, for ${OUTAGE_MS} ms\n`,
+        `[postgresOutage] stopping PostgreSQL with ${at.processed}/${batch.length} processed, ${at.pending} legs pending and ${at.completed} completed, for ${OUTAGE_MS} ms\n`,
       );
       await pg!.stop();
       pg = null;

@@ -11,7 +11,8 @@ import {
   buildFleet,
   killAll,
   planBatch,
-  processedCount,
+  expectMidPayment,
+  midPayment,
   reach,
   seededRng,
   sleep,
@@ -58,6 +59,7 @@ describe('fault: the Temporal server restarts in the middle of a batch', () => {
       client: new Client({ connection, namespace: 'default' }),
       taskQueue: uniqueTaskQueue('fault-temporal'),
       relayUrl: relay.url,
+      fleet,
       env: { TEMPORAL_ADDRESS: server.address },
       processes: { worker: [], ingest: [] },
     };
@@ -77,11 +79,16 @@ describe('fault: the Temporal server restarts in the middle of a batch', () => {
     const { worker, ingest } = await batchUnderFault(stage, batch, 300, async () => {
       // once the batch is under way: some settlements paid, others still arriving
       const target = rng.int(2, 8);
-      await reach(async () => (await processedCount(db.pool)) >= target);
       await sleep(rng.int(0, 500));
+      // ... and legs mid-payment at that moment (paid ones and pending ones), or the test fails
+      const at = await reach(`${target} settlements processed with legs mid-payment`, async () => {
+        const m = await midPayment(db.pool);
+        return m && m.processed >= target ? m : null;
+      });
+      expectMidPayment(at, 'the Temporal stop');
       const downFor = rng.int(2000, 8000);
       process.stderr.write(
-        `[temporalRestart] stopping Temporal with ${await processedCount(db.pool)}/${batch.length} processed, for ${downFor} ms\n`,
+        `[temporalRestart] stopping Temporal with ${at.processed}/${batch.length} processed, ${at.pending} legs pending and ${at.completed} completed, for ${downFor} ms\n`,
       );
       await server!.stop();
       server = null;
