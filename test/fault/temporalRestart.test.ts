@@ -24,8 +24,10 @@ import {
  * Fault: the Temporal server goes away in the middle of a batch and comes back on
  * the same address with the same (file-backed) state. A dedicated dev server, never
  * the shared one; worker and ingest run as OS processes pointed at it and must live
- * through the outage. Not a permanent fault: every settlement must end `processed`,
- * no leg paid twice, sats conserved, the ledger balanced.
+ * through the outage. The stop must land while legs are mid-payment. Not a permanent
+ * fault: every settlement must end `processed`, no leg paid twice, sats conserved,
+ * the ledger balanced, every leg and wallet balance as the independent reference
+ * says (test/helpers/batchOracle.ts).
  */
 describe('fault: the Temporal server restarts in the middle of a batch', () => {
   const rng = seededRng('temporalRestart');
@@ -74,7 +76,7 @@ describe('fault: the Temporal server restarts in the middle of a batch', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('every settlement ends processed: no leg paid twice, sats conserved, ledger balanced', async () => {
+  it('lands mid-payment; every settlement ends processed with the reference’s legs and balances, no leg paid twice, ledger balanced', async () => {
     const batch = planBatch(fleet, rng, { cashOuts: 22, cashIns: 6 });
     const { worker, ingest } = await batchUnderFault(stage, batch, 300, async () => {
       // once the batch is under way: some settlements paid, others still arriving

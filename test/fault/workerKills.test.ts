@@ -21,8 +21,10 @@ type Progress = { pending: number; completed: number };
 /**
  * Fault: the worker process is killed with SIGKILL four times while a batch of
  * settlements is verified, planned and paid (random, seeded delays), the ingest once;
- * each is restarted at once. Not a permanent fault: every settlement must end
- * `processed`, no leg paid twice, sats conserved, the ledger balanced.
+ * each is restarted at once; the last kill must land while that worker pays legs.
+ * Not a permanent fault: every settlement must end `processed`, no leg paid twice,
+ * sats conserved, the ledger balanced, every leg and wallet balance as the
+ * independent reference says (test/helpers/batchOracle.ts).
  */
 describe('fault: worker (and ingest) killed with SIGKILL at random points of a batch', () => {
   const rng = seededRng('workerKills');
@@ -54,7 +56,7 @@ describe('fault: worker (and ingest) killed with SIGKILL at random points of a b
     await db?.close();
   });
 
-  it('every settlement ends processed: no leg paid twice, sats conserved, ledger balanced', async () => {
+  it('lands mid-payment; every settlement ends processed with the reference’s legs and balances, no leg paid twice, ledger balanced', async () => {
     const batch = planBatch(fleet, rng, { cashOuts: 24, cashIns: 6 });
     // four kills: early (signals, verification), once legs are planned, at random, and
     // while this worker pays legs (it paid one since the last kill, others wait); each
