@@ -31,8 +31,8 @@ const OUTAGE_MS = 20_000;
  * relay use it, and the worker and ingest processes must live through the outage.
  * The stop must land while legs are mid-payment. Not a permanent fault: every
  * settlement must end `processed`, no leg paid twice, sats conserved, the ledger
- * balanced, every leg and wallet balance as the
- * independent reference says (test/helpers/batchOracle.ts).
+ * balanced, every leg and wallet balance as the independent reference says
+ * (test/helpers/batchOracle.ts).
  */
 describe('fault: PostgreSQL stops for 20 s in the middle of a batch', () => {
   const rng = seededRng('postgresOutage');
