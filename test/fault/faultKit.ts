@@ -26,6 +26,14 @@ import {
 } from '../helpers/fixtures';
 import { spawnSatmachine, type SpawnedProcess } from '../helpers/processes';
 import { eventually, testLogger } from '../helpers/stack';
+import {
+  centsOf,
+  checkBatch,
+  ppmOf,
+  recordedLegs,
+  type ModelSettlement,
+  type ModelWorld,
+} from '../helpers/batchOracle';
 
 // ---- seeded randomness ------------------------------------------------------------------
 
@@ -66,43 +74,85 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 export interface Fleet {
   operators: Operator[];
   machines: { machine: Machine; operator: Operator }[];
+  /** what the test put in, for the reference (test/helpers/batchOracle.ts) */
+  world: ModelWorld;
+  /** opening balance of each wallet the test funded */
+  opening: Map<string, bigint>;
 }
+
+const LEDGER_ADDRESS_DOMAIN = 'ledger.satmachine.local';
 
 /**
  * `machines` machines over two operators, each with `lps` LPs: flow LPs with
  * deposits, one LP forwarding its sats to a ledger Lightning address, one in fixed
  * mode with a daily limit; the first machine's LPs hold little, so part of its
  * principal stays uncovered (the operator's own cash). Commission splits 70/30.
- * Machine wallets are funded so cash-ins can pay out.
+ * Machine wallets are funded so cash-ins can pay out. The fleet's model (deposits,
+ * modes, limits, targets, fractions) is kept as the test wrote it, for the reference.
  */
 export async function buildFleet(pool: Pool, o: { machines: number; lps: number }): Promise<Fleet> {
-  await createSuper(pool);
+  const sup = await createSuper(pool);
   const operators = [await createOperator(pool, 'operator a'), await createOperator(pool, 'operator b')];
+  const world: ModelWorld = {
+    superWalletId: sup.walletId,
+    platformCashInPpm: ppmOf('0.01'), // createSuper's defaults
+    platformCashOutPpm: ppmOf('0.01'),
+    rules: new Map(),
+    machines: [],
+  };
+  const opening = new Map<string, bigint>();
   for (const op of operators) {
     const own = await insertWallet(pool, op.id, 'revenue');
     const partner = await insertWallet(pool, null, 'partner');
-    await setDefaultSplits(pool, op, [
+    const rules = [
       { target: own.id, fraction: '0.7' },
       { target: partner.id, fraction: '0.3' },
-    ]);
+    ];
+    await setDefaultSplits(pool, op, rules);
+    world.rules.set(
+      op.id,
+      rules.map((r, i) => ({ target: r.target, ppm: ppmOf(r.fraction), sortOrder: i })),
+    );
   }
   const machines: Fleet['machines'] = [];
   for (let m = 0; m < o.machines; m++) {
     const operator = operators[m % operators.length]!;
-    const machine = await createMachine(pool, operator, { name: `atm ${m}`, fundSats: 20_000_000 });
+    const fundSats = 20_000_000;
+    const machine = await createMachine(pool, operator, { name: `atm ${m}`, fundSats });
+    opening.set(machine.walletId, BigInt(fundSats));
+    const model: ModelWorld['machines'][number] = {
+      id: machine.row.id,
+      walletId: machine.walletId,
+      operatorId: operator.id,
+      cashInPpm: ppmOf('0.03'), // createMachine's defaults
+      cashOutPpm: ppmOf('0.04'),
+      lps: [],
+    };
     for (let i = 0; i < o.lps; i++) {
       const cold = i === 1 ? await insertWallet(pool, null, `cold ${m}.${i}`) : null;
-      await createLp(pool, machine, {
+      const depositCents = m === 0 ? 2_000 + i * 500 : 40_000 + i * 7_301;
+      const mode = i === 2 ? 'fixed' : 'flow';
+      const address = cold ? `${cold.id}@${LEDGER_ADDRESS_DOMAIN}` : undefined;
+      const lp = await createLp(pool, machine, {
         name: `lp ${m}.${i}`,
-        depositCents: m === 0 ? 2_000 + i * 500 : 40_000 + i * 7_301,
-        mode: i === 2 ? 'fixed' : 'flow',
-        dailyLimit: i === 2 ? '120.00' : undefined,
-        autoforward: cold ? `${cold.id}@ledger.satmachine.local` : undefined,
+        depositCents,
+        mode,
+        dailyLimit: mode === 'fixed' ? '120.00' : undefined,
+        autoforward: address,
+      });
+      model.lps.push({
+        clientId: lp.clientId,
+        walletId: lp.walletId,
+        depositCents: BigInt(depositCents),
+        mode,
+        dailyLimitCents: mode === 'fixed' ? 12_000n : undefined,
+        autoforward: cold && address ? { address, walletId: cold.id } : undefined,
       });
     }
+    world.machines.push(model);
     machines.push({ machine, operator });
   }
-  return { operators, machines };
+  return { operators, machines, world, opening };
 }
 
 // ---- the batch ----------------------------------------------------------------------------
@@ -165,16 +215,8 @@ export async function persist<T>(what: string, fn: () => Promise<T>, timeoutMs =
   }
 }
 
-/**
- * Plays one settlement as the ATM and its Lightning node would: the signed event is
- * published to the relay (until the relay accepts it) and the payment is reported to
- * the ledger, whose outbox the ingest's payment listener forwards.
- */
-export async function playThroughRelay(
-  pool: Pool,
-  publisher: RelayClient,
-  s: PlannedSettlement,
-): Promise<void> {
+/** The ATM's signed settlement event, published to the relay (until the relay accepts it). */
+export async function publishEvent(publisher: RelayClient, s: PlannedSettlement): Promise<void> {
   const event = buildSettlementEvent(
     s.machine.secretHex,
     s.operator.pubkey,
@@ -187,11 +229,23 @@ export async function playThroughRelay(
       fiatCode: s.machine.row.fiat_code,
     }),
   );
-  const publish = () =>
-    persist(`publishing ${s.hash.slice(0, 8)}`, async () => {
-      const r = await publisher.publish(event);
-      if (!r.accepted) throw new Error(`relay refused: ${r.message}`);
-    });
+  await persist(`publishing ${s.hash.slice(0, 8)}`, async () => {
+    const r = await publisher.publish(event);
+    if (!r.accepted) throw new Error(`relay refused: ${r.message}`);
+  });
+}
+
+/**
+ * Plays one settlement as the ATM and its Lightning node would: the signed event is
+ * published to the relay (until the relay accepts it) and the payment is reported to
+ * the ledger, whose outbox the ingest's payment listener forwards.
+ */
+export async function playThroughRelay(
+  pool: Pool,
+  publisher: RelayClient,
+  s: PlannedSettlement,
+): Promise<void> {
+  const publish = () => publishEvent(publisher, s);
   const pay = () =>
     persist(`payment ${s.hash.slice(0, 8)}`, () =>
       ledgerFor(pool).recordLightningPayment({
@@ -241,11 +295,52 @@ export async function processedCount(pool: Pool): Promise<number> {
   return rows[0]!.n;
 }
 
-/** Waits (best effort, up to `timeoutMs`) until `check` holds: a fault then hits the batch at that point. */
-export async function reach(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(50)) {
-    if (await check()) return;
+/**
+ * Waits until `check` yields a value (not null/false) and returns it: the fault then
+ * hits the batch at that point. If the point is not reached within `timeoutMs` the
+ * test fails with `what` and the last value seen — a fault that landed nowhere
+ * proves nothing.
+ */
+export async function reach<T>(
+  what: string,
+  check: () => Promise<T | null | false>,
+  timeoutMs = 120_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError = '';
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== null && v !== false) return v;
+    } catch (err) {
+      lastError = ` (last check failed: ${(err as Error).message})`;
+    }
+    if (Date.now() > deadline)
+      throw new Error(
+        `the fault could not land where it must: ${what} not reached within ${timeoutMs} ms${lastError}`,
+      );
+    await sleep(50);
   }
+}
+
+/**
+ * The batch is mid-payment: some legs paid and others still pending (with the
+ * number of processed settlements), else null.
+ */
+export async function midPayment(
+  pool: Pool,
+): Promise<{ pending: number; completed: number; processed: number } | null> {
+  const p = await legProgress(pool);
+  if (p.pending === 0 || p.completed === 0) return null;
+  return { ...p, processed: await processedCount(pool) };
+}
+
+/** Asserts a fault landed on work in progress (measured at the fault). */
+export function expectMidPayment(at: { pending: number; completed: number }, fault: string): void {
+  if (at.pending > 0 && at.completed > 0) return;
+  throw new Error(
+    `${fault} did not land on work in progress: ${at.pending} legs pending, ${at.completed} completed at that moment`,
+  );
 }
 
 /** Counts of legs pending and completed, over every settlement. */
@@ -289,13 +384,10 @@ export async function awaitBatch(
 }
 
 /**
- * The invariants no fault may break, over every row of the database:
+ * The invariants no fault may break, over every row of the database (ledger backend):
  * - every completed leg was paid by exactly one ledger transfer (key = leg id), of its
  *   amount, between its wallets; no other leg was paid; no transfer is unexplained;
- * - sats conserve for every settlement with legs: Σ non-voided, non-autoforward legs
- *   == wire_sats (cash-out) or fee_sats (cash-in);
- * - no LP's fiat was spent twice: Σ pending/completed dca+settlement legs ≤ its
- *   confirmed deposits;
+ * - the leg invariants below (expectLegInvariants);
  * - the double-entry ledger balances.
  */
 export async function expectInvariants(pool: Pool): Promise<void> {
@@ -323,6 +415,18 @@ export async function expectInvariants(pool: Pool): Promise<void> {
   );
   expect(unexplained).toEqual([]);
 
+  await expectLegInvariants(pool);
+  expect(await ledgerInvariantViolations(pool)).toEqual([]);
+}
+
+/**
+ * Invariants of the legs, whatever the payment backend:
+ * - sats conserve for every settlement with legs: Σ non-voided, non-autoforward legs
+ *   == wire_sats (cash-out) or fee_sats (cash-in);
+ * - no LP's fiat was spent twice: Σ pending/completed dca+settlement legs ≤ its
+ *   confirmed deposits.
+ */
+export async function expectLegInvariants(pool: Pool): Promise<void> {
   const { rows: unbalanced } = await pool.query(
     `SELECT s.id, s.tx_type, s.status, s.wire_sats, s.fee_sats, sum(p.amount_sats)::bigint AS legs
        FROM satmachine.dca_settlements s
@@ -341,8 +445,6 @@ export async function expectInvariants(pool: Pool): Promise<void> {
       WHERE l.spent > d.confirmed`,
   );
   expect(overspent).toEqual([]);
-
-  expect(await ledgerInvariantViolations(pool)).toEqual([]);
 }
 
 /**
@@ -384,6 +486,41 @@ export async function expectBatchSettled(
   );
 }
 
+/** A played settlement as the oracle sees it: the amounts the test signed. */
+export function modelOf(s: PlannedSettlement): ModelSettlement {
+  return {
+    hash: s.hash,
+    machineId: s.machine.row.id,
+    txType: s.txType,
+    wire: BigInt(s.wireSats),
+    fee: BigInt(s.feeSats),
+    fiatCents: centsOf(s.fiat),
+  };
+}
+
+/**
+ * Right amounts to the right parties: every settlement's legs (type, LP,
+ * destination, sats, fiat, final status) equal the independent reference's, and
+ * every ledger wallet holds what the reference says (test/helpers/batchOracle.ts).
+ */
+export async function expectReferenceAmounts(
+  pool: Pool,
+  fleet: Fleet,
+  batch: readonly PlannedSettlement[],
+): Promise<void> {
+  const legs = await recordedLegs(
+    pool,
+    batch.map((s) => s.hash),
+  );
+  const { rows } = await pool.query<{ id: string; balance: string }>(
+    `SELECT id, balance_sats::text AS balance FROM satmachine.ledger_wallets WHERE kind = 'user'`,
+  );
+  const balances = new Map(rows.map((r) => [r.id, BigInt(r.balance)]));
+  const { problems } = checkBatch(fleet.world, batch.map(modelOf), legs, fleet.opening, balances);
+  if (problems.length > 0)
+    throw new Error(`the batch differs from the reference calculation:\n${problems.join('\n')}`);
+}
+
 // ---- the scenario -------------------------------------------------------------------------
 
 /** Where a fault test runs: its database, Temporal, relay, and the OS processes it spawned. */
@@ -393,6 +530,8 @@ export interface Stage {
   client: Client;
   taskQueue: string;
   relayUrl: string;
+  /** the fleet the batch runs on (its model is the reference's input) */
+  fleet: Fleet;
   /** extra environment of the processes (e.g. TEMPORAL_ADDRESS of a dedicated server) */
   env?: Record<string, string>;
   /** every process spawned, by command, for afterAll to kill and for failure messages */
@@ -440,6 +579,7 @@ export async function batchUnderFault(
     );
     await expectBatchSettled(stage.pool, stage.client, stage.taskQueue, batch);
     await expectInvariants(stage.pool);
+    await expectReferenceAmounts(stage.pool, stage.fleet, batch);
   } finally {
     publisher.close();
   }

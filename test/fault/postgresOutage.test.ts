@@ -12,7 +12,8 @@ import {
   buildFleet,
   killAll,
   planBatch,
-  processedCount,
+  expectMidPayment,
+  midPayment,
   reach,
   seededRng,
   sleep,
@@ -28,8 +29,10 @@ const OUTAGE_MS = 20_000;
  * same port and data directory. A dedicated embedded cluster (startEmbeddedPostgres,
  * run by test/fault/postgresProcess.ts), never the shared one; worker, ingest and
  * relay use it, and the worker and ingest processes must live through the outage.
- * Not a permanent fault: every settlement must end `processed`, no leg paid twice,
- * sats conserved, the ledger balanced.
+ * The stop must land while legs are mid-payment. Not a permanent fault: every
+ * settlement must end `processed`, no leg paid twice, sats conserved, the ledger
+ * balanced, every leg and wallet balance as the independent reference says
+ * (test/helpers/batchOracle.ts).
  */
 describe('fault: PostgreSQL stops for 20 s in the middle of a batch', () => {
   const rng = seededRng('postgresOutage');
@@ -60,6 +63,7 @@ describe('fault: PostgreSQL stops for 20 s in the middle of a batch', () => {
       client: temporal.client,
       taskQueue: uniqueTaskQueue('fault-pg'),
       relayUrl: relay.url,
+      fleet,
       processes: { worker: [], ingest: [] },
     };
   });
@@ -73,15 +77,20 @@ describe('fault: PostgreSQL stops for 20 s in the middle of a batch', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('every settlement ends processed: no leg paid twice, sats conserved, ledger balanced', async () => {
+  it('lands mid-payment; every settlement ends processed with the reference’s legs and balances, no leg paid twice, ledger balanced', async () => {
     const batch = planBatch(fleet, rng, { cashOuts: 22, cashIns: 6 });
     const { worker, ingest } = await batchUnderFault(stage, batch, 300, async () => {
       // once the batch is under way: some settlements paid, others still arriving
       const target = rng.int(2, 8);
-      await reach(async () => (await processedCount(pool)) >= target);
       await sleep(rng.int(0, 500));
+      // ... and legs mid-payment at that moment (paid ones and pending ones), or the test fails
+      const at = await reach(`${target} settlements processed with legs mid-payment`, async () => {
+        const m = await midPayment(pool);
+        return m && m.processed >= target ? m : null;
+      });
+      expectMidPayment(at, 'the PostgreSQL stop');
       process.stderr.write(
-        `[postgresOutage] stopping PostgreSQL with ${await processedCount(pool)}/${batch.length} processed, for ${OUTAGE_MS} ms\n`,
+        `[postgresOutage] stopping PostgreSQL with ${at.processed}/${batch.length} processed, ${at.pending} legs pending and ${at.completed} completed, for ${OUTAGE_MS} ms\n`,
       );
       await pg!.stop();
       pg = null;

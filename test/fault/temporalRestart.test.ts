@@ -11,7 +11,8 @@ import {
   buildFleet,
   killAll,
   planBatch,
-  processedCount,
+  expectMidPayment,
+  midPayment,
   reach,
   seededRng,
   sleep,
@@ -23,8 +24,10 @@ import {
  * Fault: the Temporal server goes away in the middle of a batch and comes back on
  * the same address with the same (file-backed) state. A dedicated dev server, never
  * the shared one; worker and ingest run as OS processes pointed at it and must live
- * through the outage. Not a permanent fault: every settlement must end `processed`,
- * no leg paid twice, sats conserved, the ledger balanced.
+ * through the outage. The stop must land while legs are mid-payment. Not a permanent
+ * fault: every settlement must end `processed`, no leg paid twice, sats conserved,
+ * the ledger balanced, every leg and wallet balance as the independent reference
+ * says (test/helpers/batchOracle.ts).
  */
 describe('fault: the Temporal server restarts in the middle of a batch', () => {
   const rng = seededRng('temporalRestart');
@@ -58,6 +61,7 @@ describe('fault: the Temporal server restarts in the middle of a batch', () => {
       client: new Client({ connection, namespace: 'default' }),
       taskQueue: uniqueTaskQueue('fault-temporal'),
       relayUrl: relay.url,
+      fleet,
       env: { TEMPORAL_ADDRESS: server.address },
       processes: { worker: [], ingest: [] },
     };
@@ -72,16 +76,21 @@ describe('fault: the Temporal server restarts in the middle of a batch', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('every settlement ends processed: no leg paid twice, sats conserved, ledger balanced', async () => {
+  it('lands mid-payment; every settlement ends processed with the reference’s legs and balances, no leg paid twice, ledger balanced', async () => {
     const batch = planBatch(fleet, rng, { cashOuts: 22, cashIns: 6 });
     const { worker, ingest } = await batchUnderFault(stage, batch, 300, async () => {
       // once the batch is under way: some settlements paid, others still arriving
       const target = rng.int(2, 8);
-      await reach(async () => (await processedCount(db.pool)) >= target);
       await sleep(rng.int(0, 500));
+      // ... and legs mid-payment at that moment (paid ones and pending ones), or the test fails
+      const at = await reach(`${target} settlements processed with legs mid-payment`, async () => {
+        const m = await midPayment(db.pool);
+        return m && m.processed >= target ? m : null;
+      });
+      expectMidPayment(at, 'the Temporal stop');
       const downFor = rng.int(2000, 8000);
       process.stderr.write(
-        `[temporalRestart] stopping Temporal with ${await processedCount(db.pool)}/${batch.length} processed, for ${downFor} ms\n`,
+        `[temporalRestart] stopping Temporal with ${at.processed}/${batch.length} processed, ${at.pending} legs pending and ${at.completed} completed, for ${downFor} ms\n`,
       );
       await server!.stop();
       server = null;

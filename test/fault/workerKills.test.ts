@@ -4,6 +4,7 @@ import { freshDatabase, temporalClient, testLogger, uniqueTaskQueue } from '../h
 import {
   batchUnderFault,
   buildFleet,
+  expectMidPayment,
   killAll,
   legProgress,
   planBatch,
@@ -20,8 +21,10 @@ type Progress = { pending: number; completed: number };
 /**
  * Fault: the worker process is killed with SIGKILL four times while a batch of
  * settlements is verified, planned and paid (random, seeded delays), the ingest once;
- * each is restarted at once. Not a permanent fault: every settlement must end
- * `processed`, no leg paid twice, sats conserved, the ledger balanced.
+ * each is restarted at once; the last kill must land while that worker pays legs.
+ * Not a permanent fault: every settlement must end `processed`, no leg paid twice,
+ * sats conserved, the ledger balanced, every leg and wallet balance as the
+ * independent reference says (test/helpers/batchOracle.ts).
  */
 describe('fault: worker (and ingest) killed with SIGKILL at random points of a batch', () => {
   const rng = seededRng('workerKills');
@@ -42,6 +45,7 @@ describe('fault: worker (and ingest) killed with SIGKILL at random points of a b
       client: temporal.client,
       taskQueue: uniqueTaskQueue('fault-kill'),
       relayUrl: relay.url,
+      fleet,
       processes: { worker: [], ingest: [] },
     };
   });
@@ -52,33 +56,47 @@ describe('fault: worker (and ingest) killed with SIGKILL at random points of a b
     await db?.close();
   });
 
-  it('every settlement ends processed: no leg paid twice, sats conserved, ledger balanced', async () => {
+  it('lands mid-payment; every settlement ends processed with the reference’s legs and balances, no leg paid twice, ledger balanced', async () => {
     const batch = planBatch(fleet, rng, { cashOuts: 24, cashIns: 6 });
     // four kills: early (signals, verification), once legs are planned, at random, and
     // while this worker pays legs (it paid one since the last kill, others wait); each
     // after a random delay (a point already passed: the kill lands wherever the batch is)
-    const points: ((p: Progress, last: Progress) => boolean)[] = [
-      () => true,
-      (p) => p.pending + p.completed > 0,
-      () => true,
-      (p, last) => p.completed > last.completed && p.pending > 0,
+    const points: { what: string; at: (p: Progress, last: Progress) => boolean }[] = [
+      { what: 'anywhere', at: () => true },
+      { what: 'legs planned', at: (p) => p.pending + p.completed > 0 },
+      { what: 'anywhere', at: () => true },
+      {
+        what: 'this worker paid a leg and others are pending',
+        at: (p, last) => p.completed > last.completed && p.pending > 0,
+      },
     ];
     const ingestKillAt = rng.int(0, 2);
     const kills: string[] = [];
+    const killedAt: Progress[] = [];
     await batchUnderFault(stage, batch, 200, async () => {
       let last: Progress = { pending: 0, completed: 0 };
       for (const [k, point] of points.entries()) {
         await sleep(rng.int(200, 2500));
-        await reach(async () => point(await legProgress(db.pool), last));
-        last = await legProgress(db.pool);
-        kills.push(`kill ${k + 1}: ${last.pending} legs pending, ${last.completed} completed`);
+        const at = await reach(`kill ${k + 1} (${point.what})`, async () => {
+          const p = await legProgress(db.pool);
+          return point.at(p, last) ? p : null;
+        });
         await stage.processes.worker.at(-1)!.kill('SIGKILL');
+        // no worker runs now: what is pending stays pending until the next one
+        const after = await legProgress(db.pool);
+        killedAt.push(at);
+        kills.push(
+          `kill ${k + 1}: ${at.pending} legs pending, ${at.completed} completed (after the kill: ${after.pending}, ${after.completed})`,
+        );
+        last = after;
         if (k === ingestKillAt) {
           await stage.processes.ingest.at(-1)!.kill('SIGKILL');
           await Promise.all([spawnOnStage(stage, 'worker'), spawnOnStage(stage, 'ingest')]);
         } else await spawnOnStage(stage, 'worker');
       }
       process.stderr.write(`[workerKills] ${kills.join('; ')}\n`);
+      // the last kill landed on a worker in the middle of paying legs
+      expectMidPayment(killedAt[3]!, 'kill 4');
     });
   }, 240_000);
 });
