@@ -5,7 +5,10 @@
 //   3. for `npm test` only (argument `test`, or npm's pretest): LNbits into
 //      .tools/lnbits-venv (scripts/install-lnbits.sh), for the LNbits backend's tests;
 //   4. for `npm test` only: Debian's chromium (scripts/install-chromium.sh), for the
-//      console's browser tests.
+//      console's browser tests;
+//   5. for `npm test` only: nostr-rs-relay into .tools/nostr-rs-relay
+//      (scripts/install-stock-relay.sh, a cargo build: 15-30 minutes cold, seconds
+//      when the binary is there), for the tests against a stock relay.
 // Quick when everything is already there.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -61,6 +64,14 @@ if (forTests) {
   if (chromium.status !== 0) {
     log('chromium could not be installed (see the message above): the console browser tests cannot run.');
     process.exit(chromium.status ?? 1);
+  }
+  const stockRelay = spawnSync('bash', [join(root, 'scripts', 'install-stock-relay.sh')], {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  if (stockRelay.status !== 0) {
+    log('nostr-rs-relay could not be built (see the message above): the stock-relay tests cannot run.');
+    process.exit(stockRelay.status ?? 1);
   }
 }
 
