@@ -7,64 +7,17 @@
  *   node --import tsx scripts/export-openapi.ts           # write both files
  *   node --import tsx scripts/export-openapi.ts --check   # exit 1 when a committed file is stale
  *
- * The route registry is built without a database or Temporal: routes only capture
- * their deps when mounted, so inert deps are enough (any use of one throws). Both
- * payment backends' routes are included, so the document describes every route the
- * API can serve.
+ * The document itself comes from scripts/openapiDocument.ts.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import express from 'express';
 import openapiTS, { astToString } from 'openapi-typescript';
 import { format, resolveConfig } from 'prettier';
-import { API_PREFIX, API_VERSION } from '../src/api/app';
-import type { ApiDeps } from '../src/api/deps';
-import { buildOpenApi } from '../src/api/openapi';
-import { RouteRegistry } from '../src/api/routeRegistry';
-import { mountRoutes } from '../src/api/routes';
+import { apiDocument } from './openapiDocument';
 
 const ROOT = join(__dirname, '..');
 export const OPENAPI_JSON = join(ROOT, 'web', 'src', 'api', 'openapi.json');
 export const SCHEMA_DTS = join(ROOT, 'web', 'src', 'api', 'schema.d.ts');
-
-/** An object that refuses every use: mounting routes must not touch it. */
-function inert<T>(name: string): T {
-  return new Proxy(
-    {},
-    {
-      get(_target, prop) {
-        if (prop === 'then' || typeof prop === 'symbol') return undefined;
-        throw new Error(`export-openapi: ${name}.${String(prop)} was used while only declaring routes`);
-      },
-    },
-  ) as T;
-}
-
-function inertDeps(): ApiDeps {
-  return {
-    pool: inert('pool'),
-    temporal: inert('temporal'),
-    secretBox: inert('secretBox'),
-    logger: inert('logger'),
-    ledger: inert('ledger'),
-    lnbits: inert('lnbits'),
-    config: {
-      taskQueue: 'export',
-      namespace: 'default',
-      temporalUiUrl: 'http://127.0.0.1:8233',
-      publicUrl: 'http://127.0.0.1:3000',
-      relays: [],
-      stuckThresholdMinutes: 30,
-    },
-  };
-}
-
-/** The OpenAPI document of every route, as the API builds it. */
-export function apiDocument(): ReturnType<typeof buildOpenApi> {
-  const routes = new RouteRegistry(express.Router(), () => (_req, _res, next) => next(), API_PREFIX);
-  mountRoutes(routes, inertDeps());
-  return buildOpenApi(routes.routes, API_PREFIX, API_VERSION);
-}
 
 const HEADER = [
   '/**',

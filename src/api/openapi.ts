@@ -13,16 +13,65 @@ const errorSchema = {
   },
 };
 
-function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
-  const s = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
-  delete s.$schema;
-  return s;
+/** `operationId`s are camelCase words: what generated clients name their methods. */
+export const OPERATION_ID = /^[a-z][a-zA-Z0-9]*$/;
+
+/**
+ * Converts zod schemas to JSON Schema for the document. A schema named with
+ * `.meta({ id: 'Machine' })` (zod's global registry) becomes the reusable component
+ * `#/components/schemas/Machine`, referenced wherever it occurs; two different
+ * schemas under one name are refused, so a name always means one shape.
+ */
+class SchemaConverter {
+  readonly components: Record<string, Record<string, unknown>> = {};
+
+  convert(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
+    const s = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
+    delete s.$schema;
+    const defs = (s.$defs ?? {}) as Record<string, Record<string, unknown>>;
+    delete s.$defs;
+    for (const [name, def] of Object.entries(defs)) {
+      const body = toComponentRefs(def) as Record<string, unknown>;
+      const known = this.components[name];
+      if (known && JSON.stringify(known) !== JSON.stringify(body)) {
+        throw new Error(
+          `OpenAPI: two different schemas are named "${name}" (or it differs between request and response): give each its own .meta({ id })`,
+        );
+      }
+      this.components[name] = body;
+    }
+    return toComponentRefs(s) as Record<string, unknown>;
+  }
+}
+
+/** zod writes references to named schemas as #/$defs/X; OpenAPI keeps them in components. */
+function toComponentRefs(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(toComponentRefs);
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    out[k] =
+      k === '$ref' && typeof v === 'string' && v.startsWith('#/$defs/')
+        ? `#/components/schemas/${v.slice('#/$defs/'.length)}`
+        : toComponentRefs(v);
+  }
+  return out;
 }
 
 /** OpenAPI 3.1 document generated from the zod schemas that validate each route. */
 export function buildOpenApi(routes: readonly DocumentedRoute[], basePath: string, version: string) {
   const paths: Record<string, Record<string, unknown>> = {};
+  const schemas = new SchemaConverter();
+  const jsonSchema = (schema: z.ZodType, io: 'input' | 'output') => schemas.convert(schema, io);
+  const operationIds = new Set<string>();
   for (const { spec } of routes) {
+    if (!OPERATION_ID.test(spec.operationId) || operationIds.has(spec.operationId)) {
+      throw new Error(
+        `OpenAPI: ${spec.method.toUpperCase()} ${spec.path} has operationId "${spec.operationId}", ` +
+          (operationIds.has(spec.operationId) ? 'already used by another route' : 'which is not camelCase'),
+      );
+    }
+    operationIds.add(spec.operationId);
     const path = basePath + spec.path.replace(/:([A-Za-z_]+)/g, '{$1}');
     const parameters: unknown[] = [];
     for (const [where, schema] of [
@@ -57,6 +106,7 @@ export function buildOpenApi(routes: readonly DocumentedRoute[], basePath: strin
       },
     };
     (paths[path] ??= {})[spec.method] = {
+      operationId: spec.operationId,
       summary: spec.summary,
       tags: [spec.tag],
       ...(spec.auth === 'public' ? { security: [] } : {}),
@@ -96,8 +146,12 @@ export function buildOpenApi(routes: readonly DocumentedRoute[], basePath: strin
             'not consulted), method, and payload = sha256 hex of the body when there is one; created_at within 60 s; each event once',
         },
       },
-      schemas: { Error: errorSchema },
+      schemas: { Error: errorSchema, ...sortedKeys(schemas.components) },
     },
     paths,
   };
+}
+
+function sortedKeys<T>(o: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
 }

@@ -10,6 +10,11 @@ export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z
   method: Method;
   /** express path, e.g. /machines/:id */
   path: string;
+  /**
+   * The OpenAPI operationId: stable, unique, camelCase (verb + noun, e.g. listMachines).
+   * Generated clients name their methods after it, so renaming one breaks integrators.
+   */
+  operationId: string;
   summary: string;
   tag: string;
   /** roles allowed; 'public' for no auth */

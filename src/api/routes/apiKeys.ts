@@ -6,14 +6,16 @@ import { conflict, notFound } from '../errors';
 import type { RouteRegistry } from '../routeRegistry';
 import { id, idParams } from '../schemas';
 
-const keyShape = z.object({
-  id: z.string(),
-  prefix: z.string().describe('the first characters of the key, to tell keys apart'),
-  created_at: z.string(),
-  last_used_at: z.string().nullable().describe('to the minute'),
-  revoked_at: z.string().nullable(),
-  current: z.boolean().describe('the key this request was made with'),
-});
+const keyShape = z
+  .object({
+    id: z.string(),
+    prefix: z.string().describe('the first characters of the key, to tell keys apart'),
+    created_at: z.string(),
+    last_used_at: z.string().nullable().describe('to the minute'),
+    revoked_at: z.string().nullable(),
+    current: z.boolean().describe('the key this request was made with'),
+  })
+  .meta({ id: 'ApiKey' });
 const newKeyShape = keyShape.omit({ current: true }).extend({
   api_key: z.string().describe('the key itself: shown this once, stored only as its hash'),
 });
@@ -49,6 +51,7 @@ export function apiKeyRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'get',
       path: '/me/api-keys',
+      operationId: 'listMyApiKeys',
       summary: 'Your API keys (never the keys themselves), newest first',
       tag: 'users',
       auth: 'any',
@@ -61,6 +64,7 @@ export function apiKeyRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'post',
       path: '/me/api-keys',
+      operationId: 'createMyApiKey',
       summary: 'A new API key for you, shown once (to rotate: create, switch, revoke the old one)',
       tag: 'users',
       auth: 'any',
@@ -74,6 +78,7 @@ export function apiKeyRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'delete',
       path: '/me/api-keys/:id',
+      operationId: 'deleteMyApiKey',
       summary: 'Revoke one of your API keys (not your last active one)',
       tag: 'users',
       auth: 'any',
@@ -97,6 +102,7 @@ export function apiKeyRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'get',
       path: '/super/users/:id/api-keys',
+      operationId: 'listUserApiKeys',
       summary: "A user's API keys (never the keys themselves)",
       tag: 'super',
       auth: ['super'],
@@ -113,6 +119,7 @@ export function apiKeyRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'post',
       path: '/super/users/:id/api-keys',
+      operationId: 'createUserApiKey',
       summary: 'Issue a new API key to a user (one who lost theirs), shown once',
       tag: 'super',
       auth: ['super'],
@@ -130,6 +137,7 @@ export function apiKeyRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'delete',
       path: '/super/users/:id/api-keys/:keyId',
+      operationId: 'deleteUserApiKey',
       summary: "Revoke a user's API key, even its last one (a compromised account)",
       tag: 'super',
       auth: ['super'],

@@ -32,16 +32,18 @@ import { MAX_SATS } from '../../domain/feeSplit';
 import type { RouteRegistry } from '../routeRegistry';
 import { exchangeRate, fiatCents, id, idParams } from '../schemas';
 
-export const clientShape = z.object({
-  id: z.string(),
-  machine_id: z.string(),
-  user_id: z.string(),
-  username: z.string().nullable(),
-  status: z.enum(['active', 'inactive']),
-  lp_onboarded: z.boolean(),
-  created_at: z.string(),
-  updated_at: z.string(),
-});
+export const clientShape = z
+  .object({
+    id: z.string(),
+    machine_id: z.string(),
+    user_id: z.string(),
+    username: z.string().nullable(),
+    status: z.enum(['active', 'inactive']),
+    lp_onboarded: z.boolean(),
+    created_at: z.string(),
+    updated_at: z.string(),
+  })
+  .meta({ id: 'Client' });
 
 export const clientView = (c: ClientRow) => ({
   id: c.id,
@@ -70,6 +72,7 @@ export function clientRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'get',
       path: '/machines/:id/clients',
+      operationId: 'listMachineClients',
       summary: 'LP enrolments at a machine',
       tag: 'clients',
       auth: ['operator'],
@@ -86,6 +89,7 @@ export function clientRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'post',
       path: '/machines/:id/clients',
+      operationId: 'createMachineClient',
       summary: 'Enrol an LP at a machine (the LP onboards itself by setting its preferences)',
       tag: 'clients',
       auth: ['operator'],
@@ -119,6 +123,7 @@ export function clientRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'get',
       path: '/clients',
+      operationId: 'listClients',
       summary: "All the operator's LP enrolments",
       tag: 'clients',
       auth: ['operator'],
@@ -131,6 +136,7 @@ export function clientRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'patch',
       path: '/clients/:id',
+      operationId: 'updateClient',
       summary: 'Rename or (de)activate an enrolment',
       tag: 'clients',
       auth: ['operator'],
@@ -153,6 +159,7 @@ export function clientRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'delete',
       path: '/clients/:id',
+      operationId: 'deleteClient',
       summary: 'Remove an enrolment that never held money (else deactivate it)',
       tag: 'clients',
       auth: ['operator'],
@@ -175,6 +182,7 @@ export function clientRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'get',
       path: '/clients/:id/balance',
+      operationId: 'getClientBalance',
       summary: 'Balance of an enrolment',
       tag: 'clients',
       auth: ['operator'],
@@ -192,6 +200,7 @@ export function clientRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'post',
       path: '/clients/:id/balance-settlement',
+      operationId: 'settleClientBalance',
       summary:
         'Pay an LP all (default) or part of its remaining fiat in sats at a given rate (balanceSettlementWorkflow). ' +
         'Send an Idempotency-Key header (1–100 of A–Z a–z 0–9 . _ : -) and a repeated request pays once and gets the first answer ' +

@@ -14,18 +14,22 @@ import { notFound, unprocessable } from '../errors';
 import type { RouteRegistry } from '../routeRegistry';
 import { id, shareFraction } from '../schemas';
 
-const legShape = z.object({
-  target: z.string(),
-  label: z.string().nullable(),
-  fraction: z.string(),
-  sort_order: z.number().int(),
-});
+const legShape = z
+  .object({
+    target: z.string(),
+    label: z.string().nullable(),
+    fraction: z.string(),
+    sort_order: z.number().int(),
+  })
+  .meta({ id: 'CommissionSplitLeg' });
 
-const splitsShape = z.object({
-  machine_id: z.string().nullable(),
-  legs: z.array(legShape),
-  effective: z.object({ source: z.enum(['machine', 'operator_default', 'none']), legs: z.array(legShape) }),
-});
+const splitsShape = z
+  .object({
+    machine_id: z.string().nullable(),
+    legs: z.array(legShape),
+    effective: z.object({ source: z.enum(['machine', 'operator_default', 'none']), legs: z.array(legShape) }),
+  })
+  .meta({ id: 'CommissionSplits' });
 
 const view = (rows: CommissionSplitRow[]) =>
   rows.map((r) => ({ target: r.target, label: r.label, fraction: r.fraction, sort_order: r.sort_order }));
@@ -62,6 +66,7 @@ export function commissionSplitRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'get',
       path: '/commission-splits',
+      operationId: 'getCommissionSplits',
       summary:
         "How the operator's remainder is shared: the default (no machine_id) or one machine's override",
       tag: 'commission-splits',
@@ -79,6 +84,7 @@ export function commissionSplitRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'put',
       path: '/commission-splits',
+      operationId: 'setCommissionSplits',
       summary:
         'Replace the rules of one scope atomically; fractions must sum to 1; an empty list removes the scope',
       tag: 'commission-splits',

@@ -16,18 +16,20 @@ import { conflict, notFound } from '../errors';
 import type { RouteRegistry } from '../routeRegistry';
 import { fiatCents, id, idParams } from '../schemas';
 
-const depositShape = z.object({
-  id: z.string(),
-  client_id: z.string(),
-  machine_id: z.string(),
-  creator_user_id: z.string(),
-  amount: z.string(),
-  currency: z.string(),
-  status: z.enum(['pending', 'confirmed', 'rejected']),
-  notes: z.string().nullable(),
-  created_at: z.string(),
-  confirmed_at: z.string().nullable(),
-});
+const depositShape = z
+  .object({
+    id: z.string(),
+    client_id: z.string(),
+    machine_id: z.string(),
+    creator_user_id: z.string(),
+    amount: z.string(),
+    currency: z.string(),
+    status: z.enum(['pending', 'confirmed', 'rejected']),
+    notes: z.string().nullable(),
+    created_at: z.string(),
+    confirmed_at: z.string().nullable(),
+  })
+  .meta({ id: 'Deposit' });
 
 const view = (d: DepositRow) => ({
   ...d,
@@ -48,6 +50,7 @@ export function depositRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'get',
       path: '/deposits',
+      operationId: 'listDeposits',
       summary: "The operator's deposits, newest first",
       tag: 'deposits',
       auth: ['operator'],
@@ -65,6 +68,7 @@ export function depositRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'post',
       path: '/deposits',
+      operationId: 'createDeposit',
       summary: "Record fiat an LP handed over (pending until confirmed); the currency is the machine's",
       tag: 'deposits',
       auth: ['operator'],
@@ -99,6 +103,7 @@ export function depositRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'patch',
       path: '/deposits/:id',
+      operationId: 'updateDeposit',
       summary: 'Correct the amount or notes of a pending deposit (a confirmed one is never edited)',
       tag: 'deposits',
       auth: ['operator'],
@@ -125,6 +130,7 @@ export function depositRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'put',
       path: '/deposits/:id/status',
+      operationId: 'setDepositStatus',
       summary: 'Confirm (counts towards the LP balance) or reject a pending deposit',
       tag: 'deposits',
       auth: ['operator'],
@@ -148,6 +154,7 @@ export function depositRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'delete',
       path: '/deposits/:id',
+      operationId: 'deleteDeposit',
       summary: 'Delete a pending or rejected deposit (a confirmed one is never deleted)',
       tag: 'deposits',
       auth: ['operator'],

@@ -9,14 +9,16 @@ import { id, idParams } from '../schemas';
 import type { LedgerWalletRow } from '../../db/ledger';
 import { MAX_SATS } from '../../domain/feeSplit';
 
-const walletShape = z.object({
-  id: z.string(),
-  name: z.string(),
-  owner_user_id: z.string().nullable(),
-  balance_sats: z.number().int(),
-  lightning_address: z.string(),
-  created_at: z.string(),
-});
+const walletShape = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    owner_user_id: z.string().nullable(),
+    balance_sats: z.number().int(),
+    lightning_address: z.string(),
+    created_at: z.string(),
+  })
+  .meta({ id: 'LedgerWallet' });
 
 /** Ledger backend only: wallets, balances, and Lightning payments reported as a node would. */
 export function ledgerRoutes(r: RouteRegistry, deps: ApiDeps): void {
@@ -35,6 +37,7 @@ export function ledgerRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'post',
       path: '/ledger/wallets',
+      operationId: 'createLedgerWallet',
       summary: 'Create a ledger wallet owned by the caller',
       tag: 'ledger',
       auth: 'any',
@@ -49,6 +52,7 @@ export function ledgerRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'get',
       path: '/ledger/wallets/:id',
+      operationId: 'getLedgerWallet',
       summary: 'A wallet and its balance (its owner, or super)',
       tag: 'ledger',
       auth: 'any',
@@ -67,6 +71,7 @@ export function ledgerRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'post',
       path: '/ledger/payments',
+      operationId: 'createLedgerPayment',
       summary:
         'Report a Lightning payment seen on a wallet (incoming credits, outgoing debits); feeds paymentObserved',
       tag: 'ledger',
@@ -104,6 +109,7 @@ export function ledgerRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'post',
       path: '/ledger/wallets/:id/fund',
+      operationId: 'fundLedgerWallet',
       summary: 'Top up a wallet from outside (e.g. funding a cash-in machine); feeds no workflow',
       tag: 'ledger',
       auth: ['super'],

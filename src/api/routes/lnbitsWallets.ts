@@ -16,30 +16,32 @@ const apiKey = z
   .trim()
   .regex(/^[A-Za-z0-9_-]{8,128}$/, 'must be an LNbits API key');
 
-const walletShape = z.object({
-  wallet_id: z.string(),
-  name: z.string().describe('the wallet name in LNbits'),
-  owner_user_id: z.string(),
-  can_pay: z.boolean().describe('satmachine holds its admin key (it pays from this wallet)'),
-  can_receive: z.boolean().describe('satmachine holds its invoice key (it creates invoices to it)'),
-  created_at: z.string(),
-  updated_at: z.string(),
-  watch: z
-    .object({
-      last_read_at: z
-        .string()
-        .nullable()
-        .describe('the payment observer last read this wallet (to the minute)'),
-      error: z
-        .string()
-        .nullable()
-        .describe(
-          'why the observer cannot read its payments now (a revoked or reset key): re-register the keys',
-        ),
-      error_since: z.string().nullable(),
-    })
-    .describe("whether satmachine sees this wallet's payments"),
-});
+const walletShape = z
+  .object({
+    wallet_id: z.string(),
+    name: z.string().describe('the wallet name in LNbits'),
+    owner_user_id: z.string(),
+    can_pay: z.boolean().describe('satmachine holds its admin key (it pays from this wallet)'),
+    can_receive: z.boolean().describe('satmachine holds its invoice key (it creates invoices to it)'),
+    created_at: z.string(),
+    updated_at: z.string(),
+    watch: z
+      .object({
+        last_read_at: z
+          .string()
+          .nullable()
+          .describe('the payment observer last read this wallet (to the minute)'),
+        error: z
+          .string()
+          .nullable()
+          .describe(
+            'why the observer cannot read its payments now (a revoked or reset key): re-register the keys',
+          ),
+        error_since: z.string().nullable(),
+      })
+      .describe("whether satmachine sees this wallet's payments"),
+  })
+  .meta({ id: 'LnbitsWallet' });
 
 /**
  * LNbits backend only: the LNbits wallets satmachine may use. Any user registers
@@ -59,6 +61,7 @@ export function lnbitsWalletRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'post',
       path: '/lnbits/wallets',
+      operationId: 'createLnbitsWallet',
       summary:
         "Register an LNbits wallet's keys (checked with LNbits, stored encrypted, never returned); the same owner registering it again replaces them",
       tag: 'lnbits',
@@ -99,6 +102,7 @@ export function lnbitsWalletRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'get',
       path: '/lnbits/wallets',
+      operationId: 'listLnbitsWallets',
       summary: 'The LNbits wallets you registered (super: all), without keys',
       tag: 'lnbits',
       auth: ['super', 'operator', 'lp'],
@@ -111,6 +115,7 @@ export function lnbitsWalletRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'get',
       path: '/lnbits/wallets/:id',
+      operationId: 'getLnbitsWallet',
       summary: 'One registered LNbits wallet, without keys',
       tag: 'lnbits',
       auth: ['super', 'operator', 'lp'],
@@ -129,6 +134,7 @@ export function lnbitsWalletRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'delete',
       path: '/lnbits/wallets/:id',
+      operationId: 'deleteLnbitsWallet',
       summary:
         "Forget a wallet's keys (refused while it is an active machine's wallet: its payments would no longer be seen)",
       tag: 'lnbits',

@@ -18,16 +18,18 @@ import type { RouteRegistry } from '../routeRegistry';
 import { fiatCents, limitQuery, lnAddress, walletId } from '../schemas';
 import { clientShape, clientView } from './clients';
 
-const prefsShape = z.object({
-  user_id: z.string(),
-  dca_wallet_id: z.string(),
-  default_dca_mode: z.enum(['flow', 'fixed']),
-  fixed_mode_daily_limit: z.string().nullable(),
-  autoforward_ln_address: z.string().nullable(),
-  autoforward_enabled: z.boolean(),
-  created_at: z.string(),
-  updated_at: z.string(),
-});
+const prefsShape = z
+  .object({
+    user_id: z.string(),
+    dca_wallet_id: z.string(),
+    default_dca_mode: z.enum(['flow', 'fixed']),
+    fixed_mode_daily_limit: z.string().nullable(),
+    autoforward_ln_address: z.string().nullable(),
+    autoforward_enabled: z.boolean(),
+    created_at: z.string(),
+    updated_at: z.string(),
+  })
+  .meta({ id: 'LpPreferences' });
 
 const prefsView = (p: LpPreferencesRow) => ({
   ...p,
@@ -35,21 +37,23 @@ const prefsView = (p: LpPreferencesRow) => ({
   updated_at: p.updated_at.toISOString(),
 });
 
-const payoutShape = z.object({
-  id: z.string(),
-  leg_type: z.enum(['dca', 'settlement', 'autoforward']),
-  client_id: z.string(),
-  machine_id: z.string(),
-  machine_name: z.string(),
-  settlement_id: z.string().nullable(),
-  amount_sats: z.number().int(),
-  amount_fiat: z.string(),
-  currency: z.string(),
-  exchange_rate: z.string().nullable(),
-  payment_hash: z.string().nullable(),
-  destination: z.string().nullable(),
-  completed_at: z.string(),
-});
+const payoutShape = z
+  .object({
+    id: z.string(),
+    leg_type: z.enum(['dca', 'settlement', 'autoforward']),
+    client_id: z.string(),
+    machine_id: z.string(),
+    machine_name: z.string(),
+    settlement_id: z.string().nullable(),
+    amount_sats: z.number().int(),
+    amount_fiat: z.string(),
+    currency: z.string(),
+    exchange_rate: z.string().nullable(),
+    payment_hash: z.string().nullable(),
+    destination: z.string().nullable(),
+    completed_at: z.string(),
+  })
+  .meta({ id: 'LpPayout' });
 
 const payoutView = (p: LpPayoutRow) => ({
   id: p.id,
@@ -93,6 +97,7 @@ export function lpRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'get',
       path: '/lp/preferences',
+      operationId: 'getLpPreferences',
       summary: 'Your payout wallet, DCA mode and autoforward',
       tag: 'lp',
       auth: ['lp'],
@@ -110,6 +115,7 @@ export function lpRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'put',
       path: '/lp/preferences',
+      operationId: 'setLpPreferences',
       summary: 'Create or update your preferences; the first call needs dca_wallet_id; mode defaults to flow',
       tag: 'lp',
       auth: ['lp'],
@@ -193,6 +199,7 @@ export function lpRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'get',
       path: '/lp/enrolments',
+      operationId: 'listLpEnrolments',
       summary: 'The machines you are enrolled at, across operators',
       tag: 'lp',
       auth: ['lp'],
@@ -219,6 +226,7 @@ export function lpRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'get',
       path: '/lp/balances',
+      operationId: 'listLpBalances',
       summary: 'Your balance at every enrolment, across operators',
       tag: 'lp',
       auth: ['lp'],
@@ -236,6 +244,7 @@ export function lpRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'get',
       path: '/lp/payments',
+      operationId: 'listLpPayments',
       summary:
         'Your payouts (completed dca / settlement / autoforward legs), newest first; ?format=csv exports them all',
       tag: 'lp',
@@ -276,6 +285,7 @@ export function lpRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'get',
       path: '/lp/summary',
+      operationId: 'getLpSummary',
       summary: 'Your totals per currency across every enrolment',
       tag: 'lp',
       auth: ['lp'],

@@ -29,21 +29,23 @@ function parsedOrRaw(text: string | null): { parsed: unknown; raw: string | null
 
 const json = (text: string | null) => parsedOrRaw(text).parsed ?? text;
 
-const cassetteShape = z.object({
-  position: z.number().int(),
-  denomination: z.number().int(),
-  count: z.number().int(),
-  updated_at: z.string(),
-  updated_by: z.string().nullable(),
-  reported: z.object({
-    denomination: z.number().int().nullable(),
-    count: z.number().int().nullable(),
-    at: z.string().nullable(),
-    event_id: z.string().nullable(),
-  }),
-  differs: z.boolean(),
-  differences: z.array(z.string()),
-});
+const cassetteShape = z
+  .object({
+    position: z.number().int(),
+    denomination: z.number().int(),
+    count: z.number().int(),
+    updated_at: z.string(),
+    updated_by: z.string().nullable(),
+    reported: z.object({
+      denomination: z.number().int().nullable(),
+      count: z.number().int().nullable(),
+      at: z.string().nullable(),
+      event_id: z.string().nullable(),
+    }),
+    differs: z.boolean(),
+    differences: z.array(z.string()),
+  })
+  .meta({ id: 'Cassette' });
 
 function cassetteView(c: CassetteRow) {
   const differences: string[] = [];
@@ -80,6 +82,7 @@ export function machineStateRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'get',
       path: '/machines/:id/telemetry',
+      operationId: 'listMachineTelemetry',
       summary: 'Live status, the last beacon (absent fields keep their last value) and the fleet snapshot',
       tag: 'telemetry',
       auth: ['operator'],
@@ -144,6 +147,7 @@ export function machineStateRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'get',
       path: '/machines/:id/stats',
+      operationId: 'getMachineStats',
       summary:
         "A machine's settlements since a time (e.g. the start of the operator's day): count, needing attention, fiat volume",
       tag: 'machines',
@@ -184,6 +188,7 @@ export function machineStateRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'get',
       path: '/machines/:id/cassettes',
+      operationId: 'listMachineCassettes',
       summary:
         'Cassettes: the operator view and what the machine reported, side by side, differences flagged',
       tag: 'cassettes',
@@ -212,6 +217,7 @@ export function machineStateRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'patch',
       path: '/machines/:id/cassettes/:position',
+      operationId: 'updateMachineCassette',
       summary: 'Edit the denomination or count of an existing position (positions come from the machine)',
       tag: 'cassettes',
       auth: ['operator'],
@@ -247,6 +253,7 @@ export function machineStateRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'post',
       path: '/machines/:id/cassettes/publish',
+      operationId: 'publishMachineCassettes',
       summary:
         'Sign the cassette configuration with the operator key and publish it to the machine (kind 30078, encrypted)',
       tag: 'cassettes',

@@ -22,38 +22,40 @@ import type { RouteRegistry } from '../routeRegistry';
 import { walletProblem } from '../walletOwnership';
 import { feeFraction, fiatCode, idParams, pubkey, walletId } from '../schemas';
 
-export const machineShape = z.object({
-  id: z.string(),
-  operator_user_id: z.string(),
-  machine_npub: z.string(),
-  machine_pubkey_hex: z.string(),
-  wallet_id: z.string(),
-  name: z.string(),
-  location: z.string().nullable(),
-  fiat_code: z.string(),
-  is_active: z.boolean(),
-  operator_cash_in_fee_fraction: z.string(),
-  operator_cash_out_fee_fraction: z.string(),
-  distribution_delay_seconds: z.number().int(),
-  key_state: z
-    .enum(['unverified', 'proven', 'unproven'])
-    .describe(
-      'Proof of the machine key (docs/protocol.md §2.1). unverified: no event signed by the key and addressed to this operator has been recorded yet; ' +
-        "proven: one has, this registration receives the machine's events; unproven: another operator's registration of the key was proven, " +
-        'this one receives no beacons, telemetry or settlements',
-    ),
-  key_proven_at: z.string().nullable().describe('when the key was proven for this registration'),
-  created_at: z.string(),
-  updated_at: z.string(),
-  status: z.object({
-    online: z.boolean(),
-    last_seen_at: z.string().nullable(),
-    cash_in: z.boolean().nullable(),
-    cash_out: z.boolean().nullable(),
-    cash_level: z.string().nullable(),
-    version: z.string().nullable(),
-  }),
-});
+export const machineShape = z
+  .object({
+    id: z.string(),
+    operator_user_id: z.string(),
+    machine_npub: z.string(),
+    machine_pubkey_hex: z.string(),
+    wallet_id: z.string(),
+    name: z.string(),
+    location: z.string().nullable(),
+    fiat_code: z.string(),
+    is_active: z.boolean(),
+    operator_cash_in_fee_fraction: z.string(),
+    operator_cash_out_fee_fraction: z.string(),
+    distribution_delay_seconds: z.number().int(),
+    key_state: z
+      .enum(['unverified', 'proven', 'unproven'])
+      .describe(
+        'Proof of the machine key (docs/protocol.md §2.1). unverified: no event signed by the key and addressed to this operator has been recorded yet; ' +
+          "proven: one has, this registration receives the machine's events; unproven: another operator's registration of the key was proven, " +
+          'this one receives no beacons, telemetry or settlements',
+      ),
+    key_proven_at: z.string().nullable().describe('when the key was proven for this registration'),
+    created_at: z.string(),
+    updated_at: z.string(),
+    status: z.object({
+      online: z.boolean(),
+      last_seen_at: z.string().nullable(),
+      cash_in: z.boolean().nullable(),
+      cash_out: z.boolean().nullable(),
+      cash_level: z.string().nullable(),
+      version: z.string().nullable(),
+    }),
+  })
+  .meta({ id: 'Machine' });
 
 export function machineView(m: MachineRow, status: MachineStatus | undefined) {
   return {
@@ -127,6 +129,7 @@ export function machineRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'get',
       path: '/machines',
+      operationId: 'listMachines',
       summary: "The operator's machines, with live status",
       tag: 'machines',
       auth: ['operator'],
@@ -147,6 +150,7 @@ export function machineRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'post',
       path: '/machines',
+      operationId: 'createMachine',
       summary:
         'Register a machine (public key as hex or npub); with the ledger backend a missing wallet_id gets a new wallet. ' +
         "Several operators may register one key until the machine's own events prove one registration (key_state, docs/protocol.md §2.1); " +
@@ -196,6 +200,7 @@ export function machineRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'get',
       path: '/machines/:id',
+      operationId: 'getMachine',
       summary: 'One machine',
       tag: 'machines',
       auth: ['operator'],
@@ -214,6 +219,7 @@ export function machineRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'patch',
       path: '/machines/:id',
+      operationId: 'updateMachine',
       summary: 'Change a machine (fields left out are kept)',
       tag: 'machines',
       auth: ['operator'],
@@ -274,6 +280,7 @@ export function machineRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'delete',
       path: '/machines/:id',
+      operationId: 'deleteMachine',
       summary: 'Delete a machine that never moved money (else deactivate it)',
       tag: 'machines',
       auth: ['operator'],

@@ -10,6 +10,7 @@ export function paymentRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'get',
       path: '/payments',
+      operationId: 'listPayments',
       summary: "The operator's payment legs, newest first",
       tag: 'payments',
       auth: ['operator'],

@@ -46,27 +46,29 @@ const STATUSES = [
   'rejected',
 ] as const;
 
-export const legShape = z.object({
-  id: z.string(),
-  settlement_id: z.string().nullable(),
-  client_id: z.string().nullable(),
-  machine_id: z.string(),
-  leg_type: z.enum(['dca', 'settlement', 'autoforward', 'super_fee', 'operator_split']),
-  label: z.string().nullable(),
-  source_wallet_id: z.string().nullable(),
-  destination_wallet_id: z.string().nullable(),
-  destination_ln_address: z.string().nullable(),
-  amount_sats: z.number().int(),
-  amount_fiat: z.string(),
-  exchange_rate: z.string().nullable(),
-  external_payment_hash: z.string().nullable(),
-  status: z.enum(['pending', 'completed', 'failed', 'skipped', 'voided']),
-  error_message: z.string().nullable(),
-  parent_leg_id: z.string().nullable(),
-  replaces_leg_id: z.string().nullable(),
-  created_at: z.string(),
-  completed_at: z.string().nullable(),
-});
+export const legShape = z
+  .object({
+    id: z.string(),
+    settlement_id: z.string().nullable(),
+    client_id: z.string().nullable(),
+    machine_id: z.string(),
+    leg_type: z.enum(['dca', 'settlement', 'autoforward', 'super_fee', 'operator_split']),
+    label: z.string().nullable(),
+    source_wallet_id: z.string().nullable(),
+    destination_wallet_id: z.string().nullable(),
+    destination_ln_address: z.string().nullable(),
+    amount_sats: z.number().int(),
+    amount_fiat: z.string(),
+    exchange_rate: z.string().nullable(),
+    external_payment_hash: z.string().nullable(),
+    status: z.enum(['pending', 'completed', 'failed', 'skipped', 'voided']),
+    error_message: z.string().nullable(),
+    parent_leg_id: z.string().nullable(),
+    replaces_leg_id: z.string().nullable(),
+    created_at: z.string(),
+    completed_at: z.string().nullable(),
+  })
+  .meta({ id: 'SettlementLeg' });
 
 export function legView(l: LegRow) {
   return {
@@ -92,32 +94,34 @@ export function legView(l: LegRow) {
   };
 }
 
-const settlementShape = z.object({
-  id: z.string(),
-  machine_id: z.string(),
-  payment_hash: z.string(),
-  bitspire_event_id: z.string().nullable(),
-  bitspire_txid: z.string().nullable(),
-  tx_type: z.enum(['cash_out', 'cash_in']).nullable(),
-  wire_sats: z.number().int().nullable(),
-  fiat_amount: z.string().nullable(),
-  fiat_code: z.string().nullable(),
-  exchange_rate: z.string().nullable(),
-  principal_sats: z.number().int().nullable(),
-  fee_sats: z.number().int().nullable(),
-  platform_fee_sats: z.number().int().nullable(),
-  operator_fee_sats: z.number().int().nullable(),
-  fee_mismatch_sats: z.number().int().nullable(),
-  fee_mismatch_tolerance_sats: z.number().int().nullable(),
-  fee_mismatch_over_tolerance: z.boolean(),
-  refund_sats: z.number().int(),
-  status: z.enum(STATUSES),
-  error_message: z.string().nullable(),
-  notes: z.string().nullable(),
-  created_at: z.string(),
-  processed_at: z.string().nullable(),
-  temporal_url: z.string(),
-});
+const settlementShape = z
+  .object({
+    id: z.string(),
+    machine_id: z.string(),
+    payment_hash: z.string(),
+    bitspire_event_id: z.string().nullable(),
+    bitspire_txid: z.string().nullable(),
+    tx_type: z.enum(['cash_out', 'cash_in']).nullable(),
+    wire_sats: z.number().int().nullable(),
+    fiat_amount: z.string().nullable(),
+    fiat_code: z.string().nullable(),
+    exchange_rate: z.string().nullable(),
+    principal_sats: z.number().int().nullable(),
+    fee_sats: z.number().int().nullable(),
+    platform_fee_sats: z.number().int().nullable(),
+    operator_fee_sats: z.number().int().nullable(),
+    fee_mismatch_sats: z.number().int().nullable(),
+    fee_mismatch_tolerance_sats: z.number().int().nullable(),
+    fee_mismatch_over_tolerance: z.boolean(),
+    refund_sats: z.number().int(),
+    status: z.enum(STATUSES),
+    error_message: z.string().nullable(),
+    notes: z.string().nullable(),
+    created_at: z.string(),
+    processed_at: z.string().nullable(),
+    temporal_url: z.string(),
+  })
+  .meta({ id: 'Settlement' });
 
 export function settlementView(s: SettlementRow, deps: ApiDeps) {
   const tolerance = s.principal_sats === null ? null : mismatchTolerance(s.principal_sats);
@@ -154,10 +158,12 @@ export function temporalUrl(deps: ApiDeps, paymentHash: string): string {
   return `${deps.config.temporalUiUrl.replace(/\/$/, '')}/namespaces/${encodeURIComponent(deps.config.namespace)}/workflows/${settlementWorkflowId(paymentHash)}`;
 }
 
-const actionShape = z.object({
-  settlement: settlementShape,
-  result: z.object({ status: z.string(), phase: z.string(), message: z.string() }),
-});
+const actionShape = z
+  .object({
+    settlement: settlementShape,
+    result: z.object({ status: z.string(), phase: z.string(), message: z.string() }),
+  })
+  .meta({ id: 'SettlementAction' });
 
 /** Why Temporal refused an update, in the operator's words. */
 function updateRefusal(err: unknown): string | null {
@@ -263,6 +269,7 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'get',
       path: '/settlements',
+      operationId: 'listSettlements',
       summary: 'Settlements, newest first (cursor pagination)',
       tag: 'settlements',
       auth: ['operator'],
@@ -298,6 +305,7 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'get',
       path: '/settlements/worklist',
+      operationId: 'getSettlementWorklist',
       summary:
         'What needs the operator: rejected, errored, stuck pending, stuck processing (threshold 0 = everything in flight); newest first across the buckets, cursor pagination',
       tag: 'settlements',
@@ -343,6 +351,7 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'get',
       path: '/settlements/:id',
+      operationId: 'getSettlement',
       summary: 'One settlement with every leg (and the live workflow state when it runs)',
       tag: 'settlements',
       auth: ['operator'],
@@ -375,6 +384,7 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'post',
       path: '/settlements/:id/retry',
+      operationId: 'retrySettlement',
       summary:
         'Retry an errored settlement: failed legs voided, fresh legs paid; completed legs are never paid again',
       tag: 'settlements',
@@ -394,6 +404,7 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'post',
       path: '/settlements/retry-errored',
+      operationId: 'retryErroredSettlements',
       summary:
         `Retry every errored settlement (of one machine, or all; oldest first, at most ${BULK_RETRY_MAX} a call) — ` +
         'after an outage of the payment backend. Each is retried as POST /settlements/:id/retry would',
@@ -448,6 +459,7 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'post',
       path: '/settlements/:id/force-reset',
+      operationId: 'forceResetSettlement',
       summary:
         'Force-reset a settlement stuck pending or processing past the threshold: in-flight payments cancelled, errored',
       tag: 'settlements',
@@ -466,6 +478,7 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'post',
       path: '/settlements/:id/partial-dispense',
+      operationId: 'recordPartialDispense',
       summary:
         'The machine dispensed less fiat: amounts scale, open legs voided and replanned, refund_sats recorded',
       tag: 'settlements',
@@ -486,6 +499,7 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'post',
       path: '/settlements/:id/void-failed-legs',
+      operationId: 'voidFailedSettlementLegs',
       summary:
         'Give up on the failed legs of an errored settlement: each is looked up at the payment backend first ' +
         '(paid → completed), the rest are voided (a failed dca leg releases the fiat it held of its LP); ' +
@@ -508,6 +522,7 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'post',
       path: '/settlements/:id/notes',
+      operationId: 'addSettlementNote',
       summary: 'Add a note (append-only, newest first, stamped with UTC time and your user id)',
       tag: 'settlements',
       auth: ['operator'],

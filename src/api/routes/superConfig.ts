@@ -6,12 +6,14 @@ import type { RouteRegistry } from '../routeRegistry';
 import { feeFraction, walletId } from '../schemas';
 import { invalidField } from '../errors';
 
-const configShape = z.object({
-  platform_cash_in_fee_fraction: z.string(),
-  platform_cash_out_fee_fraction: z.string(),
-  super_wallet_id: z.string().nullable(),
-  updated_at: z.string(),
-});
+const configShape = z
+  .object({
+    platform_cash_in_fee_fraction: z.string(),
+    platform_cash_out_fee_fraction: z.string(),
+    super_wallet_id: z.string().nullable(),
+    updated_at: z.string(),
+  })
+  .meta({ id: 'SuperConfig' });
 
 export function superConfigRoutes(r: RouteRegistry, deps: ApiDeps): void {
   const view = (c: Awaited<ReturnType<typeof getSuperConfig>>) => ({
@@ -25,6 +27,7 @@ export function superConfigRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'get',
       path: '/super/config',
+      operationId: 'getSuperConfig',
       summary: 'Platform fees and super wallet',
       tag: 'super',
       auth: ['super'],
@@ -37,6 +40,7 @@ export function superConfigRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'patch',
       path: '/super/config',
+      operationId: 'updateSuperConfig',
       summary: 'Change platform fee fractions or the super wallet (fields left out are kept)',
       tag: 'super',
       auth: ['super'],

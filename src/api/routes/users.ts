@@ -6,19 +6,22 @@ import { createUserWithKey, publicUser } from '../userAccounts';
 import { pubkey } from '../schemas';
 import { conflict } from '../errors';
 
-const userShape = z.object({
-  id: z.string(),
-  role: z.enum(['super', 'operator', 'lp']),
-  name: z.string(),
-  nostr_pubkey: z.string().nullable(),
-  created_at: z.string(),
-});
+const userShape = z
+  .object({
+    id: z.string(),
+    role: z.enum(['super', 'operator', 'lp']),
+    name: z.string(),
+    nostr_pubkey: z.string().nullable(),
+    created_at: z.string(),
+  })
+  .meta({ id: 'User' });
 
 export function userRoutes(r: RouteRegistry, deps: ApiDeps): void {
   r.add(
     {
       method: 'get',
       path: '/me',
+      operationId: 'getMe',
       summary: 'The calling user',
       tag: 'users',
       auth: 'any',
@@ -34,6 +37,7 @@ export function userRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'post',
       path: '/super/users',
+      operationId: 'createUser',
       summary: 'Create a user; the API key is shown once',
       tag: 'super',
       auth: ['super'],
@@ -60,6 +64,7 @@ export function userRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'get',
       path: '/super/users',
+      operationId: 'listUsers',
       summary: 'All users',
       tag: 'super',
       auth: ['super'],

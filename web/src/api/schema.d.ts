@@ -11,41 +11,7 @@ export type paths = {
       cookie?: never;
     };
     /** The calling user */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              id: string;
-              /** @enum {string} */
-              role: 'super' | 'operator' | 'lp';
-              name: string;
-              nostr_pubkey: string | null;
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    get: operations['getMe'];
     put?: never;
     post?: never;
     delete?: never;
@@ -62,93 +28,10 @@ export type paths = {
       cookie?: never;
     };
     /** All users */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              id: string;
-              /** @enum {string} */
-              role: 'super' | 'operator' | 'lp';
-              name: string;
-              nostr_pubkey: string | null;
-              created_at: string;
-            }[];
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    get: operations['listUsers'];
     put?: never;
     /** Create a user; the API key is shown once */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody: {
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            role: 'super' | 'operator' | 'lp';
-            name: string;
-            /** @description Nostr public key, 64 hex characters or npub1… */
-            pubkey?: string;
-          };
-        };
-      };
-      responses: {
-        /** @description success */
-        201: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              user: {
-                id: string;
-                /** @enum {string} */
-                role: 'super' | 'operator' | 'lp';
-                name: string;
-                nostr_pubkey: string | null;
-                created_at: string;
-              };
-              api_key: string;
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    post: operations['createUser'];
     delete?: never;
     options?: never;
     head?: never;
@@ -163,86 +46,10 @@ export type paths = {
       cookie?: never;
     };
     /** Your API keys (never the keys themselves), newest first */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              id: string;
-              /** @description the first characters of the key, to tell keys apart */
-              prefix: string;
-              created_at: string;
-              /** @description to the minute */
-              last_used_at: string | null;
-              revoked_at: string | null;
-              /** @description the key this request was made with */
-              current: boolean;
-            }[];
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    get: operations['listMyApiKeys'];
     put?: never;
     /** A new API key for you, shown once (to rotate: create, switch, revoke the old one) */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        201: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              id: string;
-              /** @description the first characters of the key, to tell keys apart */
-              prefix: string;
-              created_at: string;
-              /** @description to the minute */
-              last_used_at: string | null;
-              revoked_at: string | null;
-              /** @description the key itself: shown this once, stored only as its hash */
-              api_key: string;
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    post: operations['createMyApiKey'];
     delete?: never;
     options?: never;
     head?: never;
@@ -260,35 +67,7 @@ export type paths = {
     put?: never;
     post?: never;
     /** Revoke one of your API keys (not your last active one) */
-    delete: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        204: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content?: never;
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    delete: operations['deleteMyApiKey'];
     options?: never;
     head?: never;
     patch?: never;
@@ -302,90 +81,10 @@ export type paths = {
       cookie?: never;
     };
     /** A user's API keys (never the keys themselves) */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              id: string;
-              /** @description the first characters of the key, to tell keys apart */
-              prefix: string;
-              created_at: string;
-              /** @description to the minute */
-              last_used_at: string | null;
-              revoked_at: string | null;
-              /** @description the key this request was made with */
-              current: boolean;
-            }[];
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    get: operations['listUserApiKeys'];
     put?: never;
     /** Issue a new API key to a user (one who lost theirs), shown once */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        201: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              id: string;
-              /** @description the first characters of the key, to tell keys apart */
-              prefix: string;
-              created_at: string;
-              /** @description to the minute */
-              last_used_at: string | null;
-              revoked_at: string | null;
-              /** @description the key itself: shown this once, stored only as its hash */
-              api_key: string;
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    post: operations['createUserApiKey'];
     delete?: never;
     options?: never;
     head?: never;
@@ -403,36 +102,7 @@ export type paths = {
     put?: never;
     post?: never;
     /** Revoke a user's API key, even its last one (a compromised account) */
-    delete: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-          keyId: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        204: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content?: never;
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    delete: operations['deleteUserApiKey'];
     options?: never;
     head?: never;
     patch?: never;
@@ -446,90 +116,14 @@ export type paths = {
       cookie?: never;
     };
     /** Platform fees and super wallet */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              platform_cash_in_fee_fraction: string;
-              platform_cash_out_fee_fraction: string;
-              super_wallet_id: string | null;
-              updated_at: string;
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    get: operations['getSuperConfig'];
     put?: never;
     post?: never;
     delete?: never;
     options?: never;
     head?: never;
     /** Change platform fee fractions or the super wallet (fields left out are kept) */
-    patch: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody: {
-        content: {
-          'application/json': {
-            /** @description decimal in [0, 1), at most 6 decimal places, e.g. "0.03" */
-            platform_cash_in_fee_fraction?: number | string;
-            /** @description decimal in [0, 1), at most 6 decimal places, e.g. "0.03" */
-            platform_cash_out_fee_fraction?: number | string;
-            super_wallet_id?: string | null;
-          };
-        };
-      };
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              platform_cash_in_fee_fraction: string;
-              platform_cash_out_fee_fraction: string;
-              super_wallet_id: string | null;
-              updated_at: string;
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    patch: operations['updateSuperConfig'];
     trace?: never;
   };
   '/api/v1/machines': {
@@ -540,142 +134,10 @@ export type paths = {
       cookie?: never;
     };
     /** The operator's machines, with live status */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              id: string;
-              operator_user_id: string;
-              machine_npub: string;
-              machine_pubkey_hex: string;
-              wallet_id: string;
-              name: string;
-              location: string | null;
-              fiat_code: string;
-              is_active: boolean;
-              operator_cash_in_fee_fraction: string;
-              operator_cash_out_fee_fraction: string;
-              distribution_delay_seconds: number;
-              /**
-               * @description Proof of the machine key (docs/protocol.md §2.1). unverified: no event signed by the key and addressed to this operator has been recorded yet; proven: one has, this registration receives the machine's events; unproven: another operator's registration of the key was proven, this one receives no beacons, telemetry or settlements
-               * @enum {string}
-               */
-              key_state: 'unverified' | 'proven' | 'unproven';
-              /** @description when the key was proven for this registration */
-              key_proven_at: string | null;
-              created_at: string;
-              updated_at: string;
-              status: {
-                online: boolean;
-                last_seen_at: string | null;
-                cash_in: boolean | null;
-                cash_out: boolean | null;
-                cash_level: string | null;
-                version: string | null;
-              };
-            }[];
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    get: operations['listMachines'];
     put?: never;
     /** Register a machine (public key as hex or npub); with the ledger backend a missing wallet_id gets a new wallet. Several operators may register one key until the machine's own events prove one registration (key_state, docs/protocol.md §2.1); a key already proven is a 409 that does not say who holds it */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody: {
-        content: {
-          'application/json': {
-            /** @description Nostr public key, 64 hex characters or npub1… */
-            machine_npub: string;
-            wallet_id?: string;
-            name: string;
-            location?: string | null;
-            fiat_code: string;
-            /** @description decimal in [0, 1), at most 6 decimal places, e.g. "0.03" */
-            operator_cash_in_fee_fraction?: number | string;
-            /** @description decimal in [0, 1), at most 6 decimal places, e.g. "0.03" */
-            operator_cash_out_fee_fraction?: number | string;
-            distribution_delay_seconds?: number;
-          };
-        };
-      };
-      responses: {
-        /** @description success */
-        201: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              id: string;
-              operator_user_id: string;
-              machine_npub: string;
-              machine_pubkey_hex: string;
-              wallet_id: string;
-              name: string;
-              location: string | null;
-              fiat_code: string;
-              is_active: boolean;
-              operator_cash_in_fee_fraction: string;
-              operator_cash_out_fee_fraction: string;
-              distribution_delay_seconds: number;
-              /**
-               * @description Proof of the machine key (docs/protocol.md §2.1). unverified: no event signed by the key and addressed to this operator has been recorded yet; proven: one has, this registration receives the machine's events; unproven: another operator's registration of the key was proven, this one receives no beacons, telemetry or settlements
-               * @enum {string}
-               */
-              key_state: 'unverified' | 'proven' | 'unproven';
-              /** @description when the key was proven for this registration */
-              key_proven_at: string | null;
-              created_at: string;
-              updated_at: string;
-              status: {
-                online: boolean;
-                last_seen_at: string | null;
-                cash_in: boolean | null;
-                cash_out: boolean | null;
-                cash_level: string | null;
-                version: string | null;
-              };
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    post: operations['createMachine'];
     delete?: never;
     options?: never;
     head?: never;
@@ -690,180 +152,15 @@ export type paths = {
       cookie?: never;
     };
     /** One machine */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              id: string;
-              operator_user_id: string;
-              machine_npub: string;
-              machine_pubkey_hex: string;
-              wallet_id: string;
-              name: string;
-              location: string | null;
-              fiat_code: string;
-              is_active: boolean;
-              operator_cash_in_fee_fraction: string;
-              operator_cash_out_fee_fraction: string;
-              distribution_delay_seconds: number;
-              /**
-               * @description Proof of the machine key (docs/protocol.md §2.1). unverified: no event signed by the key and addressed to this operator has been recorded yet; proven: one has, this registration receives the machine's events; unproven: another operator's registration of the key was proven, this one receives no beacons, telemetry or settlements
-               * @enum {string}
-               */
-              key_state: 'unverified' | 'proven' | 'unproven';
-              /** @description when the key was proven for this registration */
-              key_proven_at: string | null;
-              created_at: string;
-              updated_at: string;
-              status: {
-                online: boolean;
-                last_seen_at: string | null;
-                cash_in: boolean | null;
-                cash_out: boolean | null;
-                cash_level: string | null;
-                version: string | null;
-              };
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    get: operations['getMachine'];
     put?: never;
     post?: never;
     /** Delete a machine that never moved money (else deactivate it) */
-    delete: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        204: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content?: never;
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    delete: operations['deleteMachine'];
     options?: never;
     head?: never;
     /** Change a machine (fields left out are kept) */
-    patch: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody: {
-        content: {
-          'application/json': {
-            /** @description Nostr public key, 64 hex characters or npub1… */
-            machine_npub?: string;
-            wallet_id?: string;
-            name?: string;
-            location?: string | null;
-            fiat_code?: string;
-            is_active?: boolean;
-            /** @description decimal in [0, 1), at most 6 decimal places, e.g. "0.03" */
-            operator_cash_in_fee_fraction?: number | string;
-            /** @description decimal in [0, 1), at most 6 decimal places, e.g. "0.03" */
-            operator_cash_out_fee_fraction?: number | string;
-            distribution_delay_seconds?: number;
-          };
-        };
-      };
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              id: string;
-              operator_user_id: string;
-              machine_npub: string;
-              machine_pubkey_hex: string;
-              wallet_id: string;
-              name: string;
-              location: string | null;
-              fiat_code: string;
-              is_active: boolean;
-              operator_cash_in_fee_fraction: string;
-              operator_cash_out_fee_fraction: string;
-              distribution_delay_seconds: number;
-              /**
-               * @description Proof of the machine key (docs/protocol.md §2.1). unverified: no event signed by the key and addressed to this operator has been recorded yet; proven: one has, this registration receives the machine's events; unproven: another operator's registration of the key was proven, this one receives no beacons, telemetry or settlements
-               * @enum {string}
-               */
-              key_state: 'unverified' | 'proven' | 'unproven';
-              /** @description when the key was proven for this registration */
-              key_proven_at: string | null;
-              created_at: string;
-              updated_at: string;
-              status: {
-                online: boolean;
-                last_seen_at: string | null;
-                cash_in: boolean | null;
-                cash_out: boolean | null;
-                cash_level: string | null;
-                version: string | null;
-              };
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    patch: operations['updateMachine'];
     trace?: never;
   };
   '/api/v1/machines/{id}/telemetry': {
@@ -874,56 +171,7 @@ export type paths = {
       cookie?: never;
     };
     /** Live status, the last beacon (absent fields keep their last value) and the fleet snapshot */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              machine_id: string;
-              status: {
-                online: boolean;
-                last_seen_at: string | null;
-                cash_in: boolean | null;
-                cash_out: boolean | null;
-                cash_level: string | null;
-                version: string | null;
-              };
-              beacon: {
-                [key: string]: unknown;
-              } | null;
-              beacon_received_at: string | null;
-              fleet: {
-                received_at: string | null;
-                data: unknown;
-                raw: string | null;
-              } | null;
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    get: operations['listMachineTelemetry'];
     put?: never;
     post?: never;
     delete?: never;
@@ -940,51 +188,7 @@ export type paths = {
       cookie?: never;
     };
     /** A machine's settlements since a time (e.g. the start of the operator's day): count, needing attention, fiat volume */
-    get: {
-      parameters: {
-        query: {
-          since: string;
-        };
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              machine_id: string;
-              since: string;
-              currency: string;
-              settlements: number;
-              /** @description errored or rejected */
-              attention: number;
-              volume: {
-                total: string;
-                cash_out: string;
-                cash_in: string;
-              };
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    get: operations['getMachineStats'];
     put?: never;
     post?: never;
     delete?: never;
@@ -1001,56 +205,7 @@ export type paths = {
       cookie?: never;
     };
     /** Cassettes: the operator view and what the machine reported, side by side, differences flagged */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              machine_id: string;
-              fiat_code: string;
-              positions: {
-                position: number;
-                denomination: number;
-                count: number;
-                updated_at: string;
-                updated_by: string | null;
-                reported: {
-                  denomination: number | null;
-                  count: number | null;
-                  at: string | null;
-                  event_id: string | null;
-                };
-                differs: boolean;
-                differences: string[];
-              }[];
-              differs: boolean;
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    get: operations['listMachineCassettes'];
     put?: never;
     post?: never;
     delete?: never;
@@ -1073,59 +228,7 @@ export type paths = {
     options?: never;
     head?: never;
     /** Edit the denomination or count of an existing position (positions come from the machine) */
-    patch: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-          position: number;
-        };
-        cookie?: never;
-      };
-      requestBody: {
-        content: {
-          'application/json': {
-            denomination?: number;
-            count?: number;
-          };
-        };
-      };
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              position: number;
-              denomination: number;
-              count: number;
-              updated_at: string;
-              updated_by: string | null;
-              reported: {
-                denomination: number | null;
-                count: number | null;
-                at: string | null;
-                event_id: string | null;
-              };
-              differs: boolean;
-              differences: string[];
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    patch: operations['updateMachineCassette'];
     trace?: never;
   };
   '/api/v1/machines/{id}/cassettes/publish': {
@@ -1138,52 +241,7 @@ export type paths = {
     get?: never;
     put?: never;
     /** Sign the cassette configuration with the operator key and publish it to the machine (kind 30078, encrypted) */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              event_id: string;
-              d: string;
-              positions: {
-                [key: string]: {
-                  denomination: number;
-                  count: number;
-                };
-              };
-              relays: {
-                relay: string;
-                accepted: boolean;
-                message: string;
-              }[];
-              accepted_by: number;
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    post: operations['publishMachineCassettes'];
     delete?: never;
     options?: never;
     head?: never;
@@ -1198,97 +256,10 @@ export type paths = {
       cookie?: never;
     };
     /** LP enrolments at a machine */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              id: string;
-              machine_id: string;
-              user_id: string;
-              username: string | null;
-              /** @enum {string} */
-              status: 'active' | 'inactive';
-              lp_onboarded: boolean;
-              created_at: string;
-              updated_at: string;
-            }[];
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    get: operations['listMachineClients'];
     put?: never;
     /** Enrol an LP at a machine (the LP onboards itself by setting its preferences) */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody: {
-        content: {
-          'application/json': {
-            user_id: string;
-            username?: string;
-          };
-        };
-      };
-      responses: {
-        /** @description success */
-        201: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              id: string;
-              machine_id: string;
-              user_id: string;
-              username: string | null;
-              /** @enum {string} */
-              status: 'active' | 'inactive';
-              lp_onboarded: boolean;
-              created_at: string;
-              updated_at: string;
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    post: operations['createMachineClient'];
     delete?: never;
     options?: never;
     head?: never;
@@ -1303,45 +274,7 @@ export type paths = {
       cookie?: never;
     };
     /** All the operator's LP enrolments */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              id: string;
-              machine_id: string;
-              user_id: string;
-              username: string | null;
-              /** @enum {string} */
-              status: 'active' | 'inactive';
-              lp_onboarded: boolean;
-              created_at: string;
-              updated_at: string;
-            }[];
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    get: operations['listClients'];
     put?: never;
     post?: never;
     delete?: never;
@@ -1361,87 +294,11 @@ export type paths = {
     put?: never;
     post?: never;
     /** Remove an enrolment that never held money (else deactivate it) */
-    delete: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        204: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content?: never;
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    delete: operations['deleteClient'];
     options?: never;
     head?: never;
     /** Rename or (de)activate an enrolment */
-    patch: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody: {
-        content: {
-          'application/json': {
-            username?: string;
-            /** @enum {string} */
-            status?: 'active' | 'inactive';
-          };
-        };
-      };
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              id: string;
-              machine_id: string;
-              user_id: string;
-              username: string | null;
-              /** @enum {string} */
-              status: 'active' | 'inactive';
-              lp_onboarded: boolean;
-              created_at: string;
-              updated_at: string;
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    patch: operations['updateClient'];
     trace?: never;
   };
   '/api/v1/clients/{id}/balance': {
@@ -1452,58 +309,7 @@ export type paths = {
       cookie?: never;
     };
     /** Balance of an enrolment */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              client_id: string;
-              machine_id: string;
-              user_id: string;
-              username: string | null;
-              currency: string;
-              /** @description Σ confirmed deposits */
-              confirmed_deposits: string;
-              /** @description fiat of completed dca / settlement legs */
-              spent_fiat: string;
-              /** @description fiat reserved by legs not paid yet: pending, or failed and awaiting the operator */
-              pending_fiat: string;
-              /** @description confirmed − spent − pending */
-              remaining_balance: string;
-              /** @description sats received by completed dca / settlement legs */
-              total_sats: number;
-              /** @description sats of those legs, still owed to the LP */
-              pending_sats: number;
-              /** @description fiat paid per 1 BTC received (spent_fiat / BTC) */
-              average_cost_basis: string | null;
-              average_sats_per_fiat_unit: string | null;
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    get: operations['getClientBalance'];
     put?: never;
     post?: never;
     delete?: never;
@@ -1522,54 +328,7 @@ export type paths = {
     get?: never;
     put?: never;
     /** Pay an LP all (default) or part of its remaining fiat in sats at a given rate (balanceSettlementWorkflow). Send an Idempotency-Key header (1–100 of A–Z a–z 0–9 . _ : -) and a repeated request pays once and gets the first answer (for as long as Temporal keeps the closed workflow: the namespace's retention period) */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody: {
-        content: {
-          'application/json': {
-            /** @description sats per one fiat unit, decimal with at most 8 places */
-            exchange_rate: number | string;
-            /** @description fiat amount, decimal with at most 2 places, e.g. "100.50" */
-            fiat_amount?: number | string;
-          };
-        };
-      };
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              workflow_id: string;
-              leg_id: string | null;
-              /** @enum {string} */
-              status: 'completed' | 'failed' | 'nothing_to_settle';
-              amount_sats: number;
-              amount_fiat: string;
-              error?: string;
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    post: operations['settleClientBalance'];
     delete?: never;
     options?: never;
     head?: never;
@@ -1584,103 +343,10 @@ export type paths = {
       cookie?: never;
     };
     /** The operator's deposits, newest first */
-    get: {
-      parameters: {
-        query?: {
-          client_id?: string;
-          machine_id?: string;
-          status?: 'pending' | 'confirmed' | 'rejected';
-        };
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              id: string;
-              client_id: string;
-              machine_id: string;
-              creator_user_id: string;
-              amount: string;
-              currency: string;
-              /** @enum {string} */
-              status: 'pending' | 'confirmed' | 'rejected';
-              notes: string | null;
-              created_at: string;
-              confirmed_at: string | null;
-            }[];
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    get: operations['listDeposits'];
     put?: never;
     /** Record fiat an LP handed over (pending until confirmed); the currency is the machine's */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody: {
-        content: {
-          'application/json': {
-            client_id: string;
-            /** @description fiat amount, decimal with at most 2 places, e.g. "100.50" */
-            amount: number | string;
-            notes?: string;
-          };
-        };
-      };
-      responses: {
-        /** @description success */
-        201: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              id: string;
-              client_id: string;
-              machine_id: string;
-              creator_user_id: string;
-              amount: string;
-              currency: string;
-              /** @enum {string} */
-              status: 'pending' | 'confirmed' | 'rejected';
-              notes: string | null;
-              created_at: string;
-              confirmed_at: string | null;
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    post: operations['createDeposit'];
     delete?: never;
     options?: never;
     head?: never;
@@ -1698,89 +364,11 @@ export type paths = {
     put?: never;
     post?: never;
     /** Delete a pending or rejected deposit (a confirmed one is never deleted) */
-    delete: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        204: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content?: never;
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    delete: operations['deleteDeposit'];
     options?: never;
     head?: never;
     /** Correct the amount or notes of a pending deposit (a confirmed one is never edited) */
-    patch: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody: {
-        content: {
-          'application/json': {
-            /** @description fiat amount, decimal with at most 2 places, e.g. "100.50" */
-            amount?: number | string;
-            notes?: string | null;
-          };
-        };
-      };
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              id: string;
-              client_id: string;
-              machine_id: string;
-              creator_user_id: string;
-              amount: string;
-              currency: string;
-              /** @enum {string} */
-              status: 'pending' | 'confirmed' | 'rejected';
-              notes: string | null;
-              created_at: string;
-              confirmed_at: string | null;
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    patch: operations['updateDeposit'];
     trace?: never;
   };
   '/api/v1/deposits/{id}/status': {
@@ -1792,57 +380,7 @@ export type paths = {
     };
     get?: never;
     /** Confirm (counts towards the LP balance) or reject a pending deposit */
-    put: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody: {
-        content: {
-          'application/json': {
-            /** @enum {string} */
-            status: 'confirmed' | 'rejected';
-            notes?: string;
-          };
-        };
-      };
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              id: string;
-              client_id: string;
-              machine_id: string;
-              creator_user_id: string;
-              amount: string;
-              currency: string;
-              /** @enum {string} */
-              status: 'pending' | 'confirmed' | 'rejected';
-              notes: string | null;
-              created_at: string;
-              confirmed_at: string | null;
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    put: operations['setDepositStatus'];
     post?: never;
     delete?: never;
     options?: never;
@@ -1858,70 +396,7 @@ export type paths = {
       cookie?: never;
     };
     /** Settlements, newest first (cursor pagination) */
-    get: {
-      parameters: {
-        query?: {
-          status?: 'pending' | 'processing' | 'processed' | 'partial' | 'refunded' | 'errored' | 'rejected';
-          machine_id?: string;
-          limit?: number;
-          cursor?: string;
-        };
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              items: {
-                id: string;
-                machine_id: string;
-                payment_hash: string;
-                bitspire_event_id: string | null;
-                bitspire_txid: string | null;
-                tx_type: ('cash_out' | 'cash_in') | null;
-                wire_sats: number | null;
-                fiat_amount: string | null;
-                fiat_code: string | null;
-                exchange_rate: string | null;
-                principal_sats: number | null;
-                fee_sats: number | null;
-                platform_fee_sats: number | null;
-                operator_fee_sats: number | null;
-                fee_mismatch_sats: number | null;
-                fee_mismatch_tolerance_sats: number | null;
-                fee_mismatch_over_tolerance: boolean;
-                refund_sats: number;
-                /** @enum {string} */
-                status:
-                  'pending' | 'processing' | 'processed' | 'partial' | 'refunded' | 'errored' | 'rejected';
-                error_message: string | null;
-                notes: string | null;
-                created_at: string;
-                processed_at: string | null;
-                temporal_url: string;
-              }[];
-              next_cursor: string | null;
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    get: operations['listSettlements'];
     put?: never;
     post?: never;
     delete?: never;
@@ -1938,154 +413,7 @@ export type paths = {
       cookie?: never;
     };
     /** What needs the operator: rejected, errored, stuck pending, stuck processing (threshold 0 = everything in flight); newest first across the buckets, cursor pagination */
-    get: {
-      parameters: {
-        query?: {
-          threshold_minutes?: number;
-          limit?: number;
-          cursor?: string;
-        };
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              threshold_minutes: number;
-              rejected: {
-                id: string;
-                machine_id: string;
-                payment_hash: string;
-                bitspire_event_id: string | null;
-                bitspire_txid: string | null;
-                tx_type: ('cash_out' | 'cash_in') | null;
-                wire_sats: number | null;
-                fiat_amount: string | null;
-                fiat_code: string | null;
-                exchange_rate: string | null;
-                principal_sats: number | null;
-                fee_sats: number | null;
-                platform_fee_sats: number | null;
-                operator_fee_sats: number | null;
-                fee_mismatch_sats: number | null;
-                fee_mismatch_tolerance_sats: number | null;
-                fee_mismatch_over_tolerance: boolean;
-                refund_sats: number;
-                /** @enum {string} */
-                status:
-                  'pending' | 'processing' | 'processed' | 'partial' | 'refunded' | 'errored' | 'rejected';
-                error_message: string | null;
-                notes: string | null;
-                created_at: string;
-                processed_at: string | null;
-                temporal_url: string;
-              }[];
-              errored: {
-                id: string;
-                machine_id: string;
-                payment_hash: string;
-                bitspire_event_id: string | null;
-                bitspire_txid: string | null;
-                tx_type: ('cash_out' | 'cash_in') | null;
-                wire_sats: number | null;
-                fiat_amount: string | null;
-                fiat_code: string | null;
-                exchange_rate: string | null;
-                principal_sats: number | null;
-                fee_sats: number | null;
-                platform_fee_sats: number | null;
-                operator_fee_sats: number | null;
-                fee_mismatch_sats: number | null;
-                fee_mismatch_tolerance_sats: number | null;
-                fee_mismatch_over_tolerance: boolean;
-                refund_sats: number;
-                /** @enum {string} */
-                status:
-                  'pending' | 'processing' | 'processed' | 'partial' | 'refunded' | 'errored' | 'rejected';
-                error_message: string | null;
-                notes: string | null;
-                created_at: string;
-                processed_at: string | null;
-                temporal_url: string;
-              }[];
-              stuck_pending: {
-                id: string;
-                machine_id: string;
-                payment_hash: string;
-                bitspire_event_id: string | null;
-                bitspire_txid: string | null;
-                tx_type: ('cash_out' | 'cash_in') | null;
-                wire_sats: number | null;
-                fiat_amount: string | null;
-                fiat_code: string | null;
-                exchange_rate: string | null;
-                principal_sats: number | null;
-                fee_sats: number | null;
-                platform_fee_sats: number | null;
-                operator_fee_sats: number | null;
-                fee_mismatch_sats: number | null;
-                fee_mismatch_tolerance_sats: number | null;
-                fee_mismatch_over_tolerance: boolean;
-                refund_sats: number;
-                /** @enum {string} */
-                status:
-                  'pending' | 'processing' | 'processed' | 'partial' | 'refunded' | 'errored' | 'rejected';
-                error_message: string | null;
-                notes: string | null;
-                created_at: string;
-                processed_at: string | null;
-                temporal_url: string;
-              }[];
-              stuck_processing: {
-                id: string;
-                machine_id: string;
-                payment_hash: string;
-                bitspire_event_id: string | null;
-                bitspire_txid: string | null;
-                tx_type: ('cash_out' | 'cash_in') | null;
-                wire_sats: number | null;
-                fiat_amount: string | null;
-                fiat_code: string | null;
-                exchange_rate: string | null;
-                principal_sats: number | null;
-                fee_sats: number | null;
-                platform_fee_sats: number | null;
-                operator_fee_sats: number | null;
-                fee_mismatch_sats: number | null;
-                fee_mismatch_tolerance_sats: number | null;
-                fee_mismatch_over_tolerance: boolean;
-                refund_sats: number;
-                /** @enum {string} */
-                status:
-                  'pending' | 'processing' | 'processed' | 'partial' | 'refunded' | 'errored' | 'rejected';
-                error_message: string | null;
-                notes: string | null;
-                created_at: string;
-                processed_at: string | null;
-                temporal_url: string;
-              }[];
-              next_cursor: string | null;
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    get: operations['getSettlementWorklist'];
     put?: never;
     post?: never;
     delete?: never;
@@ -2102,90 +430,7 @@ export type paths = {
       cookie?: never;
     };
     /** One settlement with every leg (and the live workflow state when it runs) */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              id: string;
-              machine_id: string;
-              payment_hash: string;
-              bitspire_event_id: string | null;
-              bitspire_txid: string | null;
-              tx_type: ('cash_out' | 'cash_in') | null;
-              wire_sats: number | null;
-              fiat_amount: string | null;
-              fiat_code: string | null;
-              exchange_rate: string | null;
-              principal_sats: number | null;
-              fee_sats: number | null;
-              platform_fee_sats: number | null;
-              operator_fee_sats: number | null;
-              fee_mismatch_sats: number | null;
-              fee_mismatch_tolerance_sats: number | null;
-              fee_mismatch_over_tolerance: boolean;
-              refund_sats: number;
-              /** @enum {string} */
-              status:
-                'pending' | 'processing' | 'processed' | 'partial' | 'refunded' | 'errored' | 'rejected';
-              error_message: string | null;
-              notes: string | null;
-              created_at: string;
-              processed_at: string | null;
-              temporal_url: string;
-              legs: {
-                id: string;
-                settlement_id: string | null;
-                client_id: string | null;
-                machine_id: string;
-                /** @enum {string} */
-                leg_type: 'dca' | 'settlement' | 'autoforward' | 'super_fee' | 'operator_split';
-                label: string | null;
-                source_wallet_id: string | null;
-                destination_wallet_id: string | null;
-                destination_ln_address: string | null;
-                amount_sats: number;
-                amount_fiat: string;
-                exchange_rate: string | null;
-                external_payment_hash: string | null;
-                /** @enum {string} */
-                status: 'pending' | 'completed' | 'failed' | 'skipped' | 'voided';
-                error_message: string | null;
-                parent_leg_id: string | null;
-                replaces_leg_id: string | null;
-                created_at: string;
-                completed_at: string | null;
-              }[];
-              workflow: {
-                [key: string]: unknown;
-              } | null;
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    get: operations['getSettlement'];
     put?: never;
     post?: never;
     delete?: never;
@@ -2204,75 +449,7 @@ export type paths = {
     get?: never;
     put?: never;
     /** Retry an errored settlement: failed legs voided, fresh legs paid; completed legs are never paid again */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody: {
-        content: {
-          'application/json': Record<string, never>;
-        };
-      };
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              settlement: {
-                id: string;
-                machine_id: string;
-                payment_hash: string;
-                bitspire_event_id: string | null;
-                bitspire_txid: string | null;
-                tx_type: ('cash_out' | 'cash_in') | null;
-                wire_sats: number | null;
-                fiat_amount: string | null;
-                fiat_code: string | null;
-                exchange_rate: string | null;
-                principal_sats: number | null;
-                fee_sats: number | null;
-                platform_fee_sats: number | null;
-                operator_fee_sats: number | null;
-                fee_mismatch_sats: number | null;
-                fee_mismatch_tolerance_sats: number | null;
-                fee_mismatch_over_tolerance: boolean;
-                refund_sats: number;
-                /** @enum {string} */
-                status:
-                  'pending' | 'processing' | 'processed' | 'partial' | 'refunded' | 'errored' | 'rejected';
-                error_message: string | null;
-                notes: string | null;
-                created_at: string;
-                processed_at: string | null;
-                temporal_url: string;
-              };
-              result: {
-                status: string;
-                phase: string;
-                message: string;
-              };
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    post: operations['retrySettlement'];
     delete?: never;
     options?: never;
     head?: never;
@@ -2289,53 +466,7 @@ export type paths = {
     get?: never;
     put?: never;
     /** Retry every errored settlement (of one machine, or all; oldest first, at most 100 a call) — after an outage of the payment backend. Each is retried as POST /settlements/:id/retry would */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody: {
-        content: {
-          'application/json': {
-            machine_id?: string;
-          };
-        };
-      };
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              results: {
-                settlement_id: string;
-                /**
-                 * @description error: Temporal or the database did not answer for this one; call again
-                 * @enum {string}
-                 */
-                outcome: 'retried' | 'refused' | 'error';
-                message: string;
-              }[];
-              /** @description errored settlements left for another call */
-              remaining: number;
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    post: operations['retryErroredSettlements'];
     delete?: never;
     options?: never;
     head?: never;
@@ -2352,75 +483,7 @@ export type paths = {
     get?: never;
     put?: never;
     /** Force-reset a settlement stuck pending or processing past the threshold: in-flight payments cancelled, errored */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody: {
-        content: {
-          'application/json': Record<string, never>;
-        };
-      };
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              settlement: {
-                id: string;
-                machine_id: string;
-                payment_hash: string;
-                bitspire_event_id: string | null;
-                bitspire_txid: string | null;
-                tx_type: ('cash_out' | 'cash_in') | null;
-                wire_sats: number | null;
-                fiat_amount: string | null;
-                fiat_code: string | null;
-                exchange_rate: string | null;
-                principal_sats: number | null;
-                fee_sats: number | null;
-                platform_fee_sats: number | null;
-                operator_fee_sats: number | null;
-                fee_mismatch_sats: number | null;
-                fee_mismatch_tolerance_sats: number | null;
-                fee_mismatch_over_tolerance: boolean;
-                refund_sats: number;
-                /** @enum {string} */
-                status:
-                  'pending' | 'processing' | 'processed' | 'partial' | 'refunded' | 'errored' | 'rejected';
-                error_message: string | null;
-                notes: string | null;
-                created_at: string;
-                processed_at: string | null;
-                temporal_url: string;
-              };
-              result: {
-                status: string;
-                phase: string;
-                message: string;
-              };
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    post: operations['forceResetSettlement'];
     delete?: never;
     options?: never;
     head?: never;
@@ -2437,79 +500,7 @@ export type paths = {
     get?: never;
     put?: never;
     /** The machine dispensed less fiat: amounts scale, open legs voided and replanned, refund_sats recorded */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody: {
-        content: {
-          'application/json': {
-            /** @description fiat amount, decimal with at most 2 places, e.g. "100.50" */
-            fiat_amount: number | string;
-            note: string;
-          };
-        };
-      };
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              settlement: {
-                id: string;
-                machine_id: string;
-                payment_hash: string;
-                bitspire_event_id: string | null;
-                bitspire_txid: string | null;
-                tx_type: ('cash_out' | 'cash_in') | null;
-                wire_sats: number | null;
-                fiat_amount: string | null;
-                fiat_code: string | null;
-                exchange_rate: string | null;
-                principal_sats: number | null;
-                fee_sats: number | null;
-                platform_fee_sats: number | null;
-                operator_fee_sats: number | null;
-                fee_mismatch_sats: number | null;
-                fee_mismatch_tolerance_sats: number | null;
-                fee_mismatch_over_tolerance: boolean;
-                refund_sats: number;
-                /** @enum {string} */
-                status:
-                  'pending' | 'processing' | 'processed' | 'partial' | 'refunded' | 'errored' | 'rejected';
-                error_message: string | null;
-                notes: string | null;
-                created_at: string;
-                processed_at: string | null;
-                temporal_url: string;
-              };
-              result: {
-                status: string;
-                phase: string;
-                message: string;
-              };
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    post: operations['recordPartialDispense'];
     delete?: never;
     options?: never;
     head?: never;
@@ -2526,77 +517,7 @@ export type paths = {
     get?: never;
     put?: never;
     /** Give up on the failed legs of an errored settlement: each is looked up at the payment backend first (paid → completed), the rest are voided (a failed dca leg releases the fiat it held of its LP); the settlement ends processed (partial after a partial dispense) */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody: {
-        content: {
-          'application/json': {
-            note: string;
-          };
-        };
-      };
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              settlement: {
-                id: string;
-                machine_id: string;
-                payment_hash: string;
-                bitspire_event_id: string | null;
-                bitspire_txid: string | null;
-                tx_type: ('cash_out' | 'cash_in') | null;
-                wire_sats: number | null;
-                fiat_amount: string | null;
-                fiat_code: string | null;
-                exchange_rate: string | null;
-                principal_sats: number | null;
-                fee_sats: number | null;
-                platform_fee_sats: number | null;
-                operator_fee_sats: number | null;
-                fee_mismatch_sats: number | null;
-                fee_mismatch_tolerance_sats: number | null;
-                fee_mismatch_over_tolerance: boolean;
-                refund_sats: number;
-                /** @enum {string} */
-                status:
-                  'pending' | 'processing' | 'processed' | 'partial' | 'refunded' | 'errored' | 'rejected';
-                error_message: string | null;
-                notes: string | null;
-                created_at: string;
-                processed_at: string | null;
-                temporal_url: string;
-              };
-              result: {
-                status: string;
-                phase: string;
-                message: string;
-              };
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    post: operations['voidFailedSettlementLegs'];
     delete?: never;
     options?: never;
     head?: never;
@@ -2613,70 +534,7 @@ export type paths = {
     get?: never;
     put?: never;
     /** Add a note (append-only, newest first, stamped with UTC time and your user id) */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody: {
-        content: {
-          'application/json': {
-            text: string;
-          };
-        };
-      };
-      responses: {
-        /** @description success */
-        201: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              id: string;
-              machine_id: string;
-              payment_hash: string;
-              bitspire_event_id: string | null;
-              bitspire_txid: string | null;
-              tx_type: ('cash_out' | 'cash_in') | null;
-              wire_sats: number | null;
-              fiat_amount: string | null;
-              fiat_code: string | null;
-              exchange_rate: string | null;
-              principal_sats: number | null;
-              fee_sats: number | null;
-              platform_fee_sats: number | null;
-              operator_fee_sats: number | null;
-              fee_mismatch_sats: number | null;
-              fee_mismatch_tolerance_sats: number | null;
-              fee_mismatch_over_tolerance: boolean;
-              refund_sats: number;
-              /** @enum {string} */
-              status:
-                'pending' | 'processing' | 'processed' | 'partial' | 'refunded' | 'errored' | 'rejected';
-              error_message: string | null;
-              notes: string | null;
-              created_at: string;
-              processed_at: string | null;
-              temporal_url: string;
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    post: operations['addSettlementNote'];
     delete?: never;
     options?: never;
     head?: never;
@@ -2691,118 +549,9 @@ export type paths = {
       cookie?: never;
     };
     /** How the operator's remainder is shared: the default (no machine_id) or one machine's override */
-    get: {
-      parameters: {
-        query?: {
-          machine_id?: string;
-        };
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              machine_id: string | null;
-              legs: {
-                target: string;
-                label: string | null;
-                fraction: string;
-                sort_order: number;
-              }[];
-              effective: {
-                /** @enum {string} */
-                source: 'machine' | 'operator_default' | 'none';
-                legs: {
-                  target: string;
-                  label: string | null;
-                  fraction: string;
-                  sort_order: number;
-                }[];
-              };
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    get: operations['getCommissionSplits'];
     /** Replace the rules of one scope atomically; fractions must sum to 1; an empty list removes the scope */
-    put: {
-      parameters: {
-        query?: {
-          machine_id?: string;
-        };
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody: {
-        content: {
-          'application/json': {
-            legs: {
-              /** @description a wallet id or a Lightning address name@domain */
-              target: string;
-              label?: string | null;
-              /** @description decimal in (0, 1], at most 6 decimal places */
-              fraction: number | string;
-              sort_order: number;
-            }[];
-          };
-        };
-      };
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              machine_id: string | null;
-              legs: {
-                target: string;
-                label: string | null;
-                fraction: string;
-                sort_order: number;
-              }[];
-              effective: {
-                /** @enum {string} */
-                source: 'machine' | 'operator_default' | 'none';
-                legs: {
-                  target: string;
-                  label: string | null;
-                  fraction: string;
-                  sort_order: number;
-                }[];
-              };
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    put: operations['setCommissionSplits'];
     post?: never;
     delete?: never;
     options?: never;
@@ -2818,62 +567,7 @@ export type paths = {
       cookie?: never;
     };
     /** The operator's payment legs, newest first */
-    get: {
-      parameters: {
-        query?: {
-          leg_type?: 'dca' | 'settlement' | 'autoforward' | 'super_fee' | 'operator_split';
-          status?: 'pending' | 'completed' | 'failed' | 'skipped' | 'voided';
-          settlement_id?: string;
-          limit?: number;
-        };
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              id: string;
-              settlement_id: string | null;
-              client_id: string | null;
-              machine_id: string;
-              /** @enum {string} */
-              leg_type: 'dca' | 'settlement' | 'autoforward' | 'super_fee' | 'operator_split';
-              label: string | null;
-              source_wallet_id: string | null;
-              destination_wallet_id: string | null;
-              destination_ln_address: string | null;
-              amount_sats: number;
-              amount_fiat: string;
-              exchange_rate: string | null;
-              external_payment_hash: string | null;
-              /** @enum {string} */
-              status: 'pending' | 'completed' | 'failed' | 'skipped' | 'voided';
-              error_message: string | null;
-              parent_leg_id: string | null;
-              replaces_leg_id: string | null;
-              created_at: string;
-              completed_at: string | null;
-            }[];
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    get: operations['listPayments'];
     put?: never;
     post?: never;
     delete?: never;
@@ -2890,96 +584,9 @@ export type paths = {
       cookie?: never;
     };
     /** Your payout wallet, DCA mode and autoforward */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              user_id: string;
-              dca_wallet_id: string;
-              /** @enum {string} */
-              default_dca_mode: 'flow' | 'fixed';
-              fixed_mode_daily_limit: string | null;
-              autoforward_ln_address: string | null;
-              autoforward_enabled: boolean;
-              created_at: string;
-              updated_at: string;
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    get: operations['getLpPreferences'];
     /** Create or update your preferences; the first call needs dca_wallet_id; mode defaults to flow */
-    put: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody: {
-        content: {
-          'application/json': {
-            dca_wallet_id?: string;
-            /** @enum {string} */
-            default_dca_mode?: 'flow' | 'fixed';
-            fixed_mode_daily_limit?: (number | string) | null;
-            autoforward_ln_address?: string | null;
-            autoforward_enabled?: boolean;
-          };
-        };
-      };
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              user_id: string;
-              dca_wallet_id: string;
-              /** @enum {string} */
-              default_dca_mode: 'flow' | 'fixed';
-              fixed_mode_daily_limit: string | null;
-              autoforward_ln_address: string | null;
-              autoforward_enabled: boolean;
-              created_at: string;
-              updated_at: string;
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    put: operations['setLpPreferences'];
     post?: never;
     delete?: never;
     options?: never;
@@ -2995,49 +602,7 @@ export type paths = {
       cookie?: never;
     };
     /** The machines you are enrolled at, across operators */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              id: string;
-              machine_id: string;
-              user_id: string;
-              username: string | null;
-              /** @enum {string} */
-              status: 'active' | 'inactive';
-              lp_onboarded: boolean;
-              created_at: string;
-              updated_at: string;
-              machine_name: string;
-              fiat_code: string;
-              operator_user_id: string;
-              operator_name: string;
-            }[];
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    get: operations['listLpEnrolments'];
     put?: never;
     post?: never;
     delete?: never;
@@ -3054,58 +619,7 @@ export type paths = {
       cookie?: never;
     };
     /** Your balance at every enrolment, across operators */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              client_id: string;
-              machine_id: string;
-              user_id: string;
-              username: string | null;
-              currency: string;
-              /** @description Σ confirmed deposits */
-              confirmed_deposits: string;
-              /** @description fiat of completed dca / settlement legs */
-              spent_fiat: string;
-              /** @description fiat reserved by legs not paid yet: pending, or failed and awaiting the operator */
-              pending_fiat: string;
-              /** @description confirmed − spent − pending */
-              remaining_balance: string;
-              /** @description sats received by completed dca / settlement legs */
-              total_sats: number;
-              /** @description sats of those legs, still owed to the LP */
-              pending_sats: number;
-              /** @description fiat paid per 1 BTC received (spent_fiat / BTC) */
-              average_cost_basis: string | null;
-              average_sats_per_fiat_unit: string | null;
-              machine_name: string;
-              operator_user_id: string;
-            }[];
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    get: operations['listLpBalances'];
     put?: never;
     post?: never;
     delete?: never;
@@ -3122,57 +636,7 @@ export type paths = {
       cookie?: never;
     };
     /** Your payouts (completed dca / settlement / autoforward legs), newest first; ?format=csv exports them all */
-    get: {
-      parameters: {
-        query?: {
-          format?: 'json' | 'csv';
-          limit?: number;
-          cursor?: string;
-        };
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              items: {
-                id: string;
-                /** @enum {string} */
-                leg_type: 'dca' | 'settlement' | 'autoforward';
-                client_id: string;
-                machine_id: string;
-                machine_name: string;
-                settlement_id: string | null;
-                amount_sats: number;
-                amount_fiat: string;
-                currency: string;
-                exchange_rate: string | null;
-                payment_hash: string | null;
-                destination: string | null;
-                completed_at: string;
-              }[];
-              next_cursor: string | null;
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    get: operations['listLpPayments'];
     put?: never;
     post?: never;
     delete?: never;
@@ -3189,48 +653,7 @@ export type paths = {
       cookie?: never;
     };
     /** Your totals per currency across every enrolment */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              onboarded: boolean;
-              enrolments: number;
-              currencies: {
-                currency: string;
-                confirmed_deposits: string;
-                spent_fiat: string;
-                pending_fiat: string;
-                remaining_balance: string;
-                total_sats: number;
-                average_cost_basis: string | null;
-              }[];
-              last_payout_at: string | null;
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    get: operations['getLpSummary'];
     put?: never;
     post?: never;
     delete?: never;
@@ -3249,48 +672,7 @@ export type paths = {
     get?: never;
     put?: never;
     /** Create a ledger wallet owned by the caller */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody: {
-        content: {
-          'application/json': {
-            name: string;
-          };
-        };
-      };
-      responses: {
-        /** @description success */
-        201: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              id: string;
-              name: string;
-              owner_user_id: string | null;
-              balance_sats: number;
-              lightning_address: string;
-              created_at: string;
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    post: operations['createLedgerWallet'];
     delete?: never;
     options?: never;
     head?: never;
@@ -3305,44 +687,7 @@ export type paths = {
       cookie?: never;
     };
     /** A wallet and its balance (its owner, or super) */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              id: string;
-              name: string;
-              owner_user_id: string | null;
-              balance_sats: number;
-              lightning_address: string;
-              created_at: string;
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    get: operations['getLedgerWallet'];
     put?: never;
     post?: never;
     delete?: never;
@@ -3361,55 +706,7 @@ export type paths = {
     get?: never;
     put?: never;
     /** Report a Lightning payment seen on a wallet (incoming credits, outgoing debits); feeds paymentObserved */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody: {
-        content: {
-          'application/json': {
-            wallet_id: string;
-            payment_hash: string;
-            amount_sats: number;
-            /** @enum {string} */
-            direction: 'incoming' | 'outgoing';
-          };
-        };
-      };
-      responses: {
-        /** @description success */
-        201: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              created: boolean;
-              wallet: {
-                id: string;
-                name: string;
-                owner_user_id: string | null;
-                balance_sats: number;
-                lightning_address: string;
-                created_at: string;
-              };
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    post: operations['createLedgerPayment'];
     delete?: never;
     options?: never;
     head?: never;
@@ -3426,51 +723,7 @@ export type paths = {
     get?: never;
     put?: never;
     /** Top up a wallet from outside (e.g. funding a cash-in machine); feeds no workflow */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody: {
-        content: {
-          'application/json': {
-            amount_sats: number;
-            idempotency_key?: string;
-          };
-        };
-      };
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              id: string;
-              name: string;
-              owner_user_id: string | null;
-              balance_sats: number;
-              lightning_address: string;
-              created_at: string;
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    post: operations['fundLedgerWallet'];
     delete?: never;
     options?: never;
     head?: never;
@@ -3485,115 +738,10 @@ export type paths = {
       cookie?: never;
     };
     /** The LNbits wallets you registered (super: all), without keys */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              wallet_id: string;
-              /** @description the wallet name in LNbits */
-              name: string;
-              owner_user_id: string;
-              /** @description satmachine holds its admin key (it pays from this wallet) */
-              can_pay: boolean;
-              /** @description satmachine holds its invoice key (it creates invoices to it) */
-              can_receive: boolean;
-              created_at: string;
-              updated_at: string;
-              /** @description whether satmachine sees this wallet's payments */
-              watch: {
-                /** @description the payment observer last read this wallet (to the minute) */
-                last_read_at: string | null;
-                /** @description why the observer cannot read its payments now (a revoked or reset key): re-register the keys */
-                error: string | null;
-                error_since: string | null;
-              };
-            }[];
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    get: operations['listLnbitsWallets'];
     put?: never;
     /** Register an LNbits wallet's keys (checked with LNbits, stored encrypted, never returned); the same owner registering it again replaces them */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path?: never;
-        cookie?: never;
-      };
-      requestBody: {
-        content: {
-          'application/json': {
-            /** @description the LNbits wallet id */
-            wallet_id: string;
-            /** @description needed for a wallet satmachine pays from: machine wallets, LP wallets with autoforward */
-            admin_key?: string;
-            /** @description the invoice (read) key: satmachine creates invoices to the wallet with it */
-            invoice_key: string;
-          };
-        };
-      };
-      responses: {
-        /** @description success */
-        201: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              wallet_id: string;
-              /** @description the wallet name in LNbits */
-              name: string;
-              owner_user_id: string;
-              /** @description satmachine holds its admin key (it pays from this wallet) */
-              can_pay: boolean;
-              /** @description satmachine holds its invoice key (it creates invoices to it) */
-              can_receive: boolean;
-              created_at: string;
-              updated_at: string;
-              /** @description whether satmachine sees this wallet's payments */
-              watch: {
-                /** @description the payment observer last read this wallet (to the minute) */
-                last_read_at: string | null;
-                /** @description why the observer cannot read its payments now (a revoked or reset key): re-register the keys */
-                error: string | null;
-                error_since: string | null;
-              };
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    post: operations['createLnbitsWallet'];
     delete?: never;
     options?: never;
     head?: never;
@@ -3608,88 +756,11 @@ export type paths = {
       cookie?: never;
     };
     /** One registered LNbits wallet, without keys */
-    get: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              wallet_id: string;
-              /** @description the wallet name in LNbits */
-              name: string;
-              owner_user_id: string;
-              /** @description satmachine holds its admin key (it pays from this wallet) */
-              can_pay: boolean;
-              /** @description satmachine holds its invoice key (it creates invoices to it) */
-              can_receive: boolean;
-              created_at: string;
-              updated_at: string;
-              /** @description whether satmachine sees this wallet's payments */
-              watch: {
-                /** @description the payment observer last read this wallet (to the minute) */
-                last_read_at: string | null;
-                /** @description why the observer cannot read its payments now (a revoked or reset key): re-register the keys */
-                error: string | null;
-                error_since: string | null;
-              };
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    get: operations['getLnbitsWallet'];
     put?: never;
     post?: never;
     /** Forget a wallet's keys (refused while it is an active machine's wallet: its payments would no longer be seen) */
-    delete: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody?: never;
-      responses: {
-        /** @description success */
-        204: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content?: never;
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    delete: operations['deleteLnbitsWallet'];
     options?: never;
     head?: never;
     patch?: never;
@@ -3706,6 +777,229 @@ export type components = {
         details?: unknown;
       };
     };
+    ApiKey: {
+      id: string;
+      /** @description the first characters of the key, to tell keys apart */
+      prefix: string;
+      created_at: string;
+      /** @description to the minute */
+      last_used_at: string | null;
+      revoked_at: string | null;
+      /** @description the key this request was made with */
+      current: boolean;
+    };
+    Cassette: {
+      position: number;
+      denomination: number;
+      count: number;
+      updated_at: string;
+      updated_by: string | null;
+      reported: {
+        denomination: number | null;
+        count: number | null;
+        at: string | null;
+        event_id: string | null;
+      };
+      differs: boolean;
+      differences: string[];
+    };
+    Client: {
+      id: string;
+      machine_id: string;
+      user_id: string;
+      username: string | null;
+      /** @enum {string} */
+      status: 'active' | 'inactive';
+      lp_onboarded: boolean;
+      created_at: string;
+      updated_at: string;
+    };
+    CommissionSplitLeg: {
+      target: string;
+      label: string | null;
+      fraction: string;
+      sort_order: number;
+    };
+    CommissionSplits: {
+      machine_id: string | null;
+      legs: components['schemas']['CommissionSplitLeg'][];
+      effective: {
+        /** @enum {string} */
+        source: 'machine' | 'operator_default' | 'none';
+        legs: components['schemas']['CommissionSplitLeg'][];
+      };
+    };
+    Deposit: {
+      id: string;
+      client_id: string;
+      machine_id: string;
+      creator_user_id: string;
+      amount: string;
+      currency: string;
+      /** @enum {string} */
+      status: 'pending' | 'confirmed' | 'rejected';
+      notes: string | null;
+      created_at: string;
+      confirmed_at: string | null;
+    };
+    LedgerWallet: {
+      id: string;
+      name: string;
+      owner_user_id: string | null;
+      balance_sats: number;
+      lightning_address: string;
+      created_at: string;
+    };
+    LnbitsWallet: {
+      wallet_id: string;
+      /** @description the wallet name in LNbits */
+      name: string;
+      owner_user_id: string;
+      /** @description satmachine holds its admin key (it pays from this wallet) */
+      can_pay: boolean;
+      /** @description satmachine holds its invoice key (it creates invoices to it) */
+      can_receive: boolean;
+      created_at: string;
+      updated_at: string;
+      /** @description whether satmachine sees this wallet's payments */
+      watch: {
+        /** @description the payment observer last read this wallet (to the minute) */
+        last_read_at: string | null;
+        /** @description why the observer cannot read its payments now (a revoked or reset key): re-register the keys */
+        error: string | null;
+        error_since: string | null;
+      };
+    };
+    LpPayout: {
+      id: string;
+      /** @enum {string} */
+      leg_type: 'dca' | 'settlement' | 'autoforward';
+      client_id: string;
+      machine_id: string;
+      machine_name: string;
+      settlement_id: string | null;
+      amount_sats: number;
+      amount_fiat: string;
+      currency: string;
+      exchange_rate: string | null;
+      payment_hash: string | null;
+      destination: string | null;
+      completed_at: string;
+    };
+    LpPreferences: {
+      user_id: string;
+      dca_wallet_id: string;
+      /** @enum {string} */
+      default_dca_mode: 'flow' | 'fixed';
+      fixed_mode_daily_limit: string | null;
+      autoforward_ln_address: string | null;
+      autoforward_enabled: boolean;
+      created_at: string;
+      updated_at: string;
+    };
+    Machine: {
+      id: string;
+      operator_user_id: string;
+      machine_npub: string;
+      machine_pubkey_hex: string;
+      wallet_id: string;
+      name: string;
+      location: string | null;
+      fiat_code: string;
+      is_active: boolean;
+      operator_cash_in_fee_fraction: string;
+      operator_cash_out_fee_fraction: string;
+      distribution_delay_seconds: number;
+      /**
+       * @description Proof of the machine key (docs/protocol.md §2.1). unverified: no event signed by the key and addressed to this operator has been recorded yet; proven: one has, this registration receives the machine's events; unproven: another operator's registration of the key was proven, this one receives no beacons, telemetry or settlements
+       * @enum {string}
+       */
+      key_state: 'unverified' | 'proven' | 'unproven';
+      /** @description when the key was proven for this registration */
+      key_proven_at: string | null;
+      created_at: string;
+      updated_at: string;
+      status: {
+        online: boolean;
+        last_seen_at: string | null;
+        cash_in: boolean | null;
+        cash_out: boolean | null;
+        cash_level: string | null;
+        version: string | null;
+      };
+    };
+    Settlement: {
+      id: string;
+      machine_id: string;
+      payment_hash: string;
+      bitspire_event_id: string | null;
+      bitspire_txid: string | null;
+      tx_type: ('cash_out' | 'cash_in') | null;
+      wire_sats: number | null;
+      fiat_amount: string | null;
+      fiat_code: string | null;
+      exchange_rate: string | null;
+      principal_sats: number | null;
+      fee_sats: number | null;
+      platform_fee_sats: number | null;
+      operator_fee_sats: number | null;
+      fee_mismatch_sats: number | null;
+      fee_mismatch_tolerance_sats: number | null;
+      fee_mismatch_over_tolerance: boolean;
+      refund_sats: number;
+      /** @enum {string} */
+      status: 'pending' | 'processing' | 'processed' | 'partial' | 'refunded' | 'errored' | 'rejected';
+      error_message: string | null;
+      notes: string | null;
+      created_at: string;
+      processed_at: string | null;
+      temporal_url: string;
+    };
+    SettlementAction: {
+      settlement: components['schemas']['Settlement'];
+      result: {
+        status: string;
+        phase: string;
+        message: string;
+      };
+    };
+    SettlementLeg: {
+      id: string;
+      settlement_id: string | null;
+      client_id: string | null;
+      machine_id: string;
+      /** @enum {string} */
+      leg_type: 'dca' | 'settlement' | 'autoforward' | 'super_fee' | 'operator_split';
+      label: string | null;
+      source_wallet_id: string | null;
+      destination_wallet_id: string | null;
+      destination_ln_address: string | null;
+      amount_sats: number;
+      amount_fiat: string;
+      exchange_rate: string | null;
+      external_payment_hash: string | null;
+      /** @enum {string} */
+      status: 'pending' | 'completed' | 'failed' | 'skipped' | 'voided';
+      error_message: string | null;
+      parent_leg_id: string | null;
+      replaces_leg_id: string | null;
+      created_at: string;
+      completed_at: string | null;
+    };
+    SuperConfig: {
+      platform_cash_in_fee_fraction: string;
+      platform_cash_out_fee_fraction: string;
+      super_wallet_id: string | null;
+      updated_at: string;
+    };
+    User: {
+      id: string;
+      /** @enum {string} */
+      role: 'super' | 'operator' | 'lp';
+      name: string;
+      nostr_pubkey: string | null;
+      created_at: string;
+    };
   };
   responses: never;
   parameters: never;
@@ -3714,4 +1008,2214 @@ export type components = {
   pathItems: never;
 };
 export type $defs = Record<string, never>;
-export type operations = Record<string, never>;
+export interface operations {
+  getMe: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            id: string;
+            /** @enum {string} */
+            role: 'super' | 'operator' | 'lp';
+            name: string;
+            nostr_pubkey: string | null;
+          };
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  listUsers: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['User'][];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  createUser: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @enum {string} */
+          role: 'super' | 'operator' | 'lp';
+          name: string;
+          /** @description Nostr public key, 64 hex characters or npub1… */
+          pubkey?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description success */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            user: components['schemas']['User'];
+            api_key: string;
+          };
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  listMyApiKeys: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ApiKey'][];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  createMyApiKey: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            id: string;
+            /** @description the first characters of the key, to tell keys apart */
+            prefix: string;
+            created_at: string;
+            /** @description to the minute */
+            last_used_at: string | null;
+            revoked_at: string | null;
+            /** @description the key itself: shown this once, stored only as its hash */
+            api_key: string;
+          };
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  deleteMyApiKey: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  listUserApiKeys: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ApiKey'][];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  createUserApiKey: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            id: string;
+            /** @description the first characters of the key, to tell keys apart */
+            prefix: string;
+            created_at: string;
+            /** @description to the minute */
+            last_used_at: string | null;
+            revoked_at: string | null;
+            /** @description the key itself: shown this once, stored only as its hash */
+            api_key: string;
+          };
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  deleteUserApiKey: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+        keyId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  getSuperConfig: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['SuperConfig'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  updateSuperConfig: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @description decimal in [0, 1), at most 6 decimal places, e.g. "0.03" */
+          platform_cash_in_fee_fraction?: number | string;
+          /** @description decimal in [0, 1), at most 6 decimal places, e.g. "0.03" */
+          platform_cash_out_fee_fraction?: number | string;
+          super_wallet_id?: string | null;
+        };
+      };
+    };
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['SuperConfig'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  listMachines: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Machine'][];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  createMachine: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @description Nostr public key, 64 hex characters or npub1… */
+          machine_npub: string;
+          wallet_id?: string;
+          name: string;
+          location?: string | null;
+          fiat_code: string;
+          /** @description decimal in [0, 1), at most 6 decimal places, e.g. "0.03" */
+          operator_cash_in_fee_fraction?: number | string;
+          /** @description decimal in [0, 1), at most 6 decimal places, e.g. "0.03" */
+          operator_cash_out_fee_fraction?: number | string;
+          distribution_delay_seconds?: number;
+        };
+      };
+    };
+    responses: {
+      /** @description success */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Machine'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  getMachine: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Machine'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  deleteMachine: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  updateMachine: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @description Nostr public key, 64 hex characters or npub1… */
+          machine_npub?: string;
+          wallet_id?: string;
+          name?: string;
+          location?: string | null;
+          fiat_code?: string;
+          is_active?: boolean;
+          /** @description decimal in [0, 1), at most 6 decimal places, e.g. "0.03" */
+          operator_cash_in_fee_fraction?: number | string;
+          /** @description decimal in [0, 1), at most 6 decimal places, e.g. "0.03" */
+          operator_cash_out_fee_fraction?: number | string;
+          distribution_delay_seconds?: number;
+        };
+      };
+    };
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Machine'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  listMachineTelemetry: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            machine_id: string;
+            status: {
+              online: boolean;
+              last_seen_at: string | null;
+              cash_in: boolean | null;
+              cash_out: boolean | null;
+              cash_level: string | null;
+              version: string | null;
+            };
+            beacon: {
+              [key: string]: unknown;
+            } | null;
+            beacon_received_at: string | null;
+            fleet: {
+              received_at: string | null;
+              data: unknown;
+              raw: string | null;
+            } | null;
+          };
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  getMachineStats: {
+    parameters: {
+      query: {
+        since: string;
+      };
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            machine_id: string;
+            since: string;
+            currency: string;
+            settlements: number;
+            /** @description errored or rejected */
+            attention: number;
+            volume: {
+              total: string;
+              cash_out: string;
+              cash_in: string;
+            };
+          };
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  listMachineCassettes: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            machine_id: string;
+            fiat_code: string;
+            positions: components['schemas']['Cassette'][];
+            differs: boolean;
+          };
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  updateMachineCassette: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+        position: number;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          denomination?: number;
+          count?: number;
+        };
+      };
+    };
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Cassette'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  publishMachineCassettes: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            event_id: string;
+            d: string;
+            positions: {
+              [key: string]: {
+                denomination: number;
+                count: number;
+              };
+            };
+            relays: {
+              relay: string;
+              accepted: boolean;
+              message: string;
+            }[];
+            accepted_by: number;
+          };
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  listMachineClients: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Client'][];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  createMachineClient: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          user_id: string;
+          username?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description success */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Client'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  listClients: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Client'][];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  deleteClient: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  updateClient: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          username?: string;
+          /** @enum {string} */
+          status?: 'active' | 'inactive';
+        };
+      };
+    };
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Client'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  getClientBalance: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            client_id: string;
+            machine_id: string;
+            user_id: string;
+            username: string | null;
+            currency: string;
+            /** @description Σ confirmed deposits */
+            confirmed_deposits: string;
+            /** @description fiat of completed dca / settlement legs */
+            spent_fiat: string;
+            /** @description fiat reserved by legs not paid yet: pending, or failed and awaiting the operator */
+            pending_fiat: string;
+            /** @description confirmed − spent − pending */
+            remaining_balance: string;
+            /** @description sats received by completed dca / settlement legs */
+            total_sats: number;
+            /** @description sats of those legs, still owed to the LP */
+            pending_sats: number;
+            /** @description fiat paid per 1 BTC received (spent_fiat / BTC) */
+            average_cost_basis: string | null;
+            average_sats_per_fiat_unit: string | null;
+          };
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  settleClientBalance: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @description sats per one fiat unit, decimal with at most 8 places */
+          exchange_rate: number | string;
+          /** @description fiat amount, decimal with at most 2 places, e.g. "100.50" */
+          fiat_amount?: number | string;
+        };
+      };
+    };
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            workflow_id: string;
+            leg_id: string | null;
+            /** @enum {string} */
+            status: 'completed' | 'failed' | 'nothing_to_settle';
+            amount_sats: number;
+            amount_fiat: string;
+            error?: string;
+          };
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  listDeposits: {
+    parameters: {
+      query?: {
+        client_id?: string;
+        machine_id?: string;
+        status?: 'pending' | 'confirmed' | 'rejected';
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Deposit'][];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  createDeposit: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          client_id: string;
+          /** @description fiat amount, decimal with at most 2 places, e.g. "100.50" */
+          amount: number | string;
+          notes?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description success */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Deposit'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  deleteDeposit: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  updateDeposit: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @description fiat amount, decimal with at most 2 places, e.g. "100.50" */
+          amount?: number | string;
+          notes?: string | null;
+        };
+      };
+    };
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Deposit'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  setDepositStatus: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @enum {string} */
+          status: 'confirmed' | 'rejected';
+          notes?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Deposit'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  listSettlements: {
+    parameters: {
+      query?: {
+        status?: 'pending' | 'processing' | 'processed' | 'partial' | 'refunded' | 'errored' | 'rejected';
+        machine_id?: string;
+        limit?: number;
+        cursor?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            items: components['schemas']['Settlement'][];
+            next_cursor: string | null;
+          };
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  getSettlementWorklist: {
+    parameters: {
+      query?: {
+        threshold_minutes?: number;
+        limit?: number;
+        cursor?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            threshold_minutes: number;
+            rejected: components['schemas']['Settlement'][];
+            errored: components['schemas']['Settlement'][];
+            stuck_pending: components['schemas']['Settlement'][];
+            stuck_processing: components['schemas']['Settlement'][];
+            next_cursor: string | null;
+          };
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  getSettlement: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            id: string;
+            machine_id: string;
+            payment_hash: string;
+            bitspire_event_id: string | null;
+            bitspire_txid: string | null;
+            tx_type: ('cash_out' | 'cash_in') | null;
+            wire_sats: number | null;
+            fiat_amount: string | null;
+            fiat_code: string | null;
+            exchange_rate: string | null;
+            principal_sats: number | null;
+            fee_sats: number | null;
+            platform_fee_sats: number | null;
+            operator_fee_sats: number | null;
+            fee_mismatch_sats: number | null;
+            fee_mismatch_tolerance_sats: number | null;
+            fee_mismatch_over_tolerance: boolean;
+            refund_sats: number;
+            /** @enum {string} */
+            status: 'pending' | 'processing' | 'processed' | 'partial' | 'refunded' | 'errored' | 'rejected';
+            error_message: string | null;
+            notes: string | null;
+            created_at: string;
+            processed_at: string | null;
+            temporal_url: string;
+            legs: components['schemas']['SettlementLeg'][];
+            workflow: {
+              [key: string]: unknown;
+            } | null;
+          };
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  retrySettlement: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': Record<string, never>;
+      };
+    };
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['SettlementAction'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  retryErroredSettlements: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          machine_id?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            results: {
+              settlement_id: string;
+              /**
+               * @description error: Temporal or the database did not answer for this one; call again
+               * @enum {string}
+               */
+              outcome: 'retried' | 'refused' | 'error';
+              message: string;
+            }[];
+            /** @description errored settlements left for another call */
+            remaining: number;
+          };
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  forceResetSettlement: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': Record<string, never>;
+      };
+    };
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['SettlementAction'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  recordPartialDispense: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @description fiat amount, decimal with at most 2 places, e.g. "100.50" */
+          fiat_amount: number | string;
+          note: string;
+        };
+      };
+    };
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['SettlementAction'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  voidFailedSettlementLegs: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          note: string;
+        };
+      };
+    };
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['SettlementAction'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  addSettlementNote: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          text: string;
+        };
+      };
+    };
+    responses: {
+      /** @description success */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Settlement'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  getCommissionSplits: {
+    parameters: {
+      query?: {
+        machine_id?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['CommissionSplits'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  setCommissionSplits: {
+    parameters: {
+      query?: {
+        machine_id?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          legs: {
+            /** @description a wallet id or a Lightning address name@domain */
+            target: string;
+            label?: string | null;
+            /** @description decimal in (0, 1], at most 6 decimal places */
+            fraction: number | string;
+            sort_order: number;
+          }[];
+        };
+      };
+    };
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['CommissionSplits'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  listPayments: {
+    parameters: {
+      query?: {
+        leg_type?: 'dca' | 'settlement' | 'autoforward' | 'super_fee' | 'operator_split';
+        status?: 'pending' | 'completed' | 'failed' | 'skipped' | 'voided';
+        settlement_id?: string;
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['SettlementLeg'][];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  getLpPreferences: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['LpPreferences'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  setLpPreferences: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          dca_wallet_id?: string;
+          /** @enum {string} */
+          default_dca_mode?: 'flow' | 'fixed';
+          fixed_mode_daily_limit?: (number | string) | null;
+          autoforward_ln_address?: string | null;
+          autoforward_enabled?: boolean;
+        };
+      };
+    };
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['LpPreferences'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  listLpEnrolments: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            id: string;
+            machine_id: string;
+            user_id: string;
+            username: string | null;
+            /** @enum {string} */
+            status: 'active' | 'inactive';
+            lp_onboarded: boolean;
+            created_at: string;
+            updated_at: string;
+            machine_name: string;
+            fiat_code: string;
+            operator_user_id: string;
+            operator_name: string;
+          }[];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  listLpBalances: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            client_id: string;
+            machine_id: string;
+            user_id: string;
+            username: string | null;
+            currency: string;
+            /** @description Σ confirmed deposits */
+            confirmed_deposits: string;
+            /** @description fiat of completed dca / settlement legs */
+            spent_fiat: string;
+            /** @description fiat reserved by legs not paid yet: pending, or failed and awaiting the operator */
+            pending_fiat: string;
+            /** @description confirmed − spent − pending */
+            remaining_balance: string;
+            /** @description sats received by completed dca / settlement legs */
+            total_sats: number;
+            /** @description sats of those legs, still owed to the LP */
+            pending_sats: number;
+            /** @description fiat paid per 1 BTC received (spent_fiat / BTC) */
+            average_cost_basis: string | null;
+            average_sats_per_fiat_unit: string | null;
+            machine_name: string;
+            operator_user_id: string;
+          }[];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  listLpPayments: {
+    parameters: {
+      query?: {
+        format?: 'json' | 'csv';
+        limit?: number;
+        cursor?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            items: components['schemas']['LpPayout'][];
+            next_cursor: string | null;
+          };
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  getLpSummary: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            onboarded: boolean;
+            enrolments: number;
+            currencies: {
+              currency: string;
+              confirmed_deposits: string;
+              spent_fiat: string;
+              pending_fiat: string;
+              remaining_balance: string;
+              total_sats: number;
+              average_cost_basis: string | null;
+            }[];
+            last_payout_at: string | null;
+          };
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  createLedgerWallet: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          name: string;
+        };
+      };
+    };
+    responses: {
+      /** @description success */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['LedgerWallet'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  getLedgerWallet: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['LedgerWallet'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  createLedgerPayment: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          wallet_id: string;
+          payment_hash: string;
+          amount_sats: number;
+          /** @enum {string} */
+          direction: 'incoming' | 'outgoing';
+        };
+      };
+    };
+    responses: {
+      /** @description success */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            created: boolean;
+            wallet: components['schemas']['LedgerWallet'];
+          };
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  fundLedgerWallet: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          amount_sats: number;
+          idempotency_key?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['LedgerWallet'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  listLnbitsWallets: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['LnbitsWallet'][];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  createLnbitsWallet: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @description the LNbits wallet id */
+          wallet_id: string;
+          /** @description needed for a wallet satmachine pays from: machine wallets, LP wallets with autoforward */
+          admin_key?: string;
+          /** @description the invoice (read) key: satmachine creates invoices to the wallet with it */
+          invoice_key: string;
+        };
+      };
+    };
+    responses: {
+      /** @description success */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['LnbitsWallet'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  getLnbitsWallet: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['LnbitsWallet'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  deleteLnbitsWallet: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+}
