@@ -119,6 +119,7 @@ const withDb = (adminUrl: string, name: string) => adminUrl.replace(/\/postgres$
 describe('scripts/backup.sh and scripts/restore.sh', () => {
   const bin = pgBinDir();
   const dir = mkdtempSync(join(tmpdir(), 'satmachine-backup-'));
+  chmodSync(dir, 0o755); // a private server runs as the `postgres` OS user when we are root
   const backups = join(dir, 'backups');
   const suiteUrl = process.env.SATMACHINE_TEST_PG_URL!;
   let server: Server;
@@ -158,7 +159,10 @@ describe('scripts/backup.sh and scripts/restore.sh', () => {
   afterAll(async () => {
     await source?.end();
     for (const db of [sourceName, targetName])
-      await adminQuery(server.adminUrl, `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch(() => undefined);
+      if (server)
+        await adminQuery(server.adminUrl, `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch(
+          () => undefined,
+        );
     await ownServer?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
