@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { SEARCH_ATTRIBUTES } from '../../src/contract';
@@ -290,6 +291,21 @@ describe('deploy/systemd', () => {
     }
     expect(units.worker!.Service!.Environment).toContain('METRICS_PORT=9464');
     expect(units.ingest!.Service!.Environment).toContain('METRICS_PORT=9465');
+  });
+
+  it('passes systemd-analyze verify (keys, ordering, executables)', () => {
+    const r = spawnSync(
+      'systemd-analyze',
+      ['verify', ...readdirSync(dir).filter((f) => f.endsWith('.service'))],
+      {
+        cwd: dir,
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
+    );
+    if (r.error)
+      throw new Error(`systemd-analyze: ${r.error.message} (Debian's systemd package provides it)`);
+    expect({ status: r.status, stderr: r.stderr.trim() }).toEqual({ status: 0, stderr: '' });
   });
 
   it('ships an environment file example of variables the code reads', () => {
