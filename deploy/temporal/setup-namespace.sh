@@ -18,7 +18,7 @@ until temporal operator cluster health >/dev/null 2>&1; do
 done
 
 if ! temporal operator namespace describe --namespace "$NS" >/dev/null 2>&1; then
-  temporal operator namespace create --namespace "$NS" --retention 7d
+  temporal operator namespace create --namespace "$NS" --retention 168h
 fi
 
 # a new namespace reaches every service within seconds: retry until the attributes are listed

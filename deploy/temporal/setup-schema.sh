@@ -11,7 +11,7 @@ SCHEMA_ROOT="${TEMPORAL_SCHEMA_DIR:-/etc/temporal/schema/postgresql/v12}"
 
 # PostgreSQL may still be starting although its health check passed once
 i=0
-until temporal-sql-tool --db postgres validate-health >/dev/null 2>&1; do
+until nc -z -w 5 "$SQL_HOST" "$SQL_PORT"; do
   i=$((i + 1))
   if [ "$i" -ge 60 ]; then
     echo "temporal-schema: PostgreSQL at ${SQL_HOST}:${SQL_PORT} does not answer; check the postgresql service" >&2

@@ -178,6 +178,7 @@ describe('deploy/compose.yml', () => {
     const cond = (svc: string, dep: string) => services[svc]!.depends_on?.[dep]?.condition;
     expect(cond('temporal-schema', 'postgresql')).toBe('service_healthy');
     expect(cond('temporal', 'temporal-schema')).toBe('service_completed_successfully');
+    expect(cond('temporal-setup', 'temporal')).toBe('service_healthy');
     expect(cond('migrate', 'postgresql')).toBe('service_healthy');
     for (const svc of ['api', 'worker', 'ingest']) {
       expect(cond(svc, 'migrate')).toBe('service_completed_successfully');
