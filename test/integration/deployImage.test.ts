@@ -2,13 +2,16 @@ import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { DEPLOY, ROOT, dockerfile, execForm, loadCompose, type ComposeService } from '../helpers/deployFiles';
 import { freePort } from '../helpers/ports';
 import { spawnSatmachine, type SpawnedProcess } from '../helpers/processes';
 import { uniqueTaskQueue } from '../helpers/stack';
+import { resolveTemporalBinary } from '../../src/cli/temporalDevServer';
+import { SEARCH_ATTRIBUTES } from '../../src/contract';
+import { Connection } from '@temporalio/client';
 
 const run = promisify(execFile);
 
@@ -131,6 +134,30 @@ describe('the image’s commands as plain processes', () => {
       expect({ code, out: p.output().includes(expected) }).toEqual({ code: 0, out: true });
     }
   });
+
+  it('deploy/temporal/setup-namespace.sh (the temporal-setup one-shot) registers a namespace and the search attributes, idempotently', async () => {
+    const namespace = `setup-${randomBytes(4).toString('hex')}`;
+    const env = {
+      PATH: `${dirname(resolveTemporalBinary())}:${process.env.PATH}`,
+      TEMPORAL_ADDRESS: process.env.SATMACHINE_TEST_TEMPORAL_ADDRESS!,
+      TEMPORAL_NAMESPACE: namespace,
+    };
+    const script = join(DEPLOY, 'temporal', 'setup-namespace.sh');
+    expect(services['temporal-setup']!.entrypoint).toEqual(['/bin/sh', '/satmachine/setup-namespace.sh']);
+    for (let i = 0; i < 2; i++) {
+      const { stdout } = await run('sh', [script], { env, timeout: 240_000 });
+      expect(stdout).toContain(`namespace ${namespace} with`);
+    }
+    const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
+    try {
+      const ns = await connection.workflowService.describeNamespace({ namespace });
+      expect(Number(ns.config!.workflowExecutionRetentionTtl!.seconds)).toBe(7 * 24 * 3600);
+      const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace });
+      for (const sa of SEARCH_ATTRIBUTES) expect(customAttributes[sa.name]).toBe(2); // INDEXED_VALUE_TYPE_KEYWORD
+    } finally {
+      await connection.close();
+    }
+  }, 300_000);
 
   it('relay, worker (with the prebuilt bundle), ingest and api pass their compose health checks and stop on SIGTERM', async () => {
     const relayPort = await freePort();
