@@ -1,6 +1,6 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -10,6 +10,8 @@ import { freePort } from '../helpers/ports';
 import { spawnSatmachine, type SpawnedProcess } from '../helpers/processes';
 import { uniqueTaskQueue } from '../helpers/stack';
 import { resolveTemporalBinary } from '../../src/cli/temporalDevServer';
+import { resolveTemporalServerTools } from '../../src/cli/temporalServer';
+import { logger } from '../../src/logger';
 import { SEARCH_ATTRIBUTES } from '../../src/contract';
 import { Connection } from '@temporalio/client';
 
@@ -134,6 +136,55 @@ describe('the image’s commands as plain processes', () => {
       expect({ code, out: p.output().includes(expected) }).toEqual({ code: 0, out: true });
     }
   });
+
+  it('deploy/temporal/setup-schema.sh (the temporal-schema one-shot) creates and migrates both Temporal databases, idempotently', async () => {
+    // temporal-sql-tool and the schema of the server the suite's real-server part builds
+    // (scripts/install-temporal-server.sh; built once per machine, minutes the first time)
+    const tools = resolveTemporalServerTools(logger.child({ component: 'test' }));
+    const u = new URL(admin);
+    const suffix = randomBytes(4).toString('hex');
+    const dbs = { TEMPORAL_DBNAME: `tschema_${suffix}`, TEMPORAL_VISIBILITY_DBNAME: `tvis_${suffix}` };
+    const env = {
+      PATH: `${dirname(tools.sqlTool)}:${process.env.PATH}`,
+      SQL_HOST: u.hostname,
+      SQL_PORT: u.port,
+      SQL_USER: decodeURIComponent(u.username),
+      SQL_PASSWORD: decodeURIComponent(u.password),
+      TEMPORAL_SCHEMA_DIR: tools.schemaDir,
+      ...dbs,
+    };
+    expect(services['temporal-schema']!.entrypoint).toEqual(['/bin/sh', '/satmachine/setup-schema.sh']);
+    const script = join(DEPLOY, 'temporal', 'setup-schema.sh');
+    try {
+      const versions: string[][] = [];
+      for (let i = 0; i < 2; i++) {
+        const { stdout } = await run('sh', [script], { env, timeout: 240_000 });
+        expect(stdout).toContain(`${dbs.TEMPORAL_DBNAME} is up to date`);
+        const round: string[] = [];
+        for (const db of Object.values(dbs)) {
+          const c = new pg.Client({ connectionString: admin.replace(/\/postgres$/, `/${db}`) });
+          await c.connect();
+          const r = await c.query<{ curr_version: string }>('SELECT curr_version FROM schema_version');
+          await c.end();
+          round.push(r.rows[0]!.curr_version);
+        }
+        versions.push(round);
+      }
+      // the newest versioned directory of each schema, and unchanged by the second run
+      const newest = (dir: string) =>
+        readdirSync(join(tools.schemaDir, dir, 'versioned'))
+          .map((v) => v.replace(/^v/, ''))
+          .sort((a, b) => a.localeCompare(b, undefined, { numeric: true }))
+          .pop();
+      expect(versions[0]).toEqual([newest('temporal'), newest('visibility')]);
+      expect(versions[1]).toEqual(versions[0]);
+    } finally {
+      const c = new pg.Client({ connectionString: admin });
+      await c.connect();
+      for (const db of Object.values(dbs)) await c.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+      await c.end();
+    }
+  }, 1_200_000);
 
   it('deploy/temporal/setup-namespace.sh (the temporal-setup one-shot) registers a namespace and the search attributes, idempotently', async () => {
     const namespace = `setup-${randomBytes(4).toString('hex')}`;
