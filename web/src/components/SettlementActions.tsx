@@ -14,7 +14,7 @@ import { ConfirmDialog } from './ConfirmDialog';
 import { Field } from './Field';
 import { Loading, Notice } from './Notice';
 
-export type ActionKind = 'retry' | 'force-reset' | 'partial-dispense' | 'void-failed-legs';
+export type ActionKind = 'retry' | 'force-reset' | 'partial-dispense' | 'void-failed-legs' | 'close';
 
 export interface ActionOutcome {
   kind: ActionKind;
@@ -29,6 +29,7 @@ export const ACTION_LABEL: Record<ActionKind, string> = {
   'force-reset': 'Force reset',
   'partial-dispense': 'Partial dispense',
   'void-failed-legs': 'Void failed legs',
+  close: 'Close (no money arrived)',
 };
 
 /** The workflow's live state as the settlement detail reports it (null when not running or not answering). */
@@ -72,6 +73,15 @@ export function canVoidFailedLegs(d: SettlementDetail): boolean {
     d.legs.some((l) => l.status === 'failed') &&
     !d.legs.some((l) => l.status === 'pending')
   );
+}
+
+/**
+ * Close: offered on the settlement page for a settlement that never got its ATM event's
+ * amounts (still waiting for its signals, or errored by a force-reset while it waited) and
+ * has no leg, when the operator decides no money arrived for it.
+ */
+export function canClose(d: SettlementDetail): boolean {
+  return (d.status === 'pending' || d.status === 'errored') && d.wire_sats === null && d.legs.length === 0;
 }
 
 /**
@@ -153,6 +163,22 @@ function Explanation({ kind, detail }: { kind: ActionKind; detail: SettlementDet
           Completed legs stay paid. You can retry it afterwards.
         </p>
         <p className="muted">Only a settlement stuck past the threshold can be force-reset.</p>
+      </>
+    );
+  }
+  if (kind === 'close') {
+    return (
+      <>
+        <p>
+          This settlement has been <strong>{detail.status}</strong> since {when(detail.created_at)} without
+          the ATM event's amounts{detail.error_message ? ` (${detail.error_message})` : ''}.
+        </p>
+        <p>
+          Closing it makes it <strong>rejected</strong> for good, with “closed by operator: &lt;your note&gt;”.
+          Nothing was planned or paid for it, and nothing ever will be: an ATM event or payment for it that
+          arrives later is ignored. Use it when you are sure no money arrived for this transaction. To wait
+          for the missing signal again instead, retry it.
+        </p>
       </>
     );
   }
@@ -301,6 +327,13 @@ export function ActionDialog({
     if (kind === 'retry') return ok(api.POST('/api/v1/settlements/{id}/retry', { ...path, body: {} }));
     if (kind === 'force-reset')
       return ok(api.POST('/api/v1/settlements/{id}/force-reset', { ...path, body: {} }));
+    if (kind === 'close') {
+      if (!note.trim()) {
+        setErrors({ note: 'Say why (e.g. the customer was never charged)' });
+        throw new ApiFailure(422, 'invalid', 'Check the fields above.');
+      }
+      return ok(api.POST('/api/v1/settlements/{id}/close', { ...path, body: { note: note.trim() } }));
+    }
     if (kind === 'void-failed-legs') {
       if (!note.trim()) {
         setErrors({ note: 'Say why (e.g. the LP was paid by hand)' });
@@ -360,6 +393,11 @@ export function ActionDialog({
       {!d && !detail.error ? <Loading what="the settlement" /> : null}
       {notStuck ? <Notice kind="warning">{notStuck}</Notice> : null}
       {d && kind !== 'partial-dispense' && !notStuck ? <Explanation kind={kind} detail={d} /> : null}
+      {d && kind === 'close' ? (
+        <Field label="Note (why)" error={errors.note} hint="Recorded as the reason and in the notes.">
+          {(c) => <textarea {...c} rows={2} value={note} onChange={(e) => setNote(e.target.value)} />}
+        </Field>
+      ) : null}
       {d && kind === 'void-failed-legs' ? (
         <Field label="Note (why)" error={errors.note} hint="Recorded on each voided leg and in the notes.">
           {(c) => <textarea {...c} rows={2} value={note} onChange={(e) => setNote(e.target.value)} />}

@@ -8,6 +8,7 @@ import {
   ACTION_LABEL,
   ActionDialog,
   actionsFor,
+  canClose,
   canVoidFailedLegs,
   forceResetWait,
   OutcomeNotice,
@@ -250,6 +251,7 @@ export function SettlementPage({ id }: { id: string }) {
   const actions: ActionKind[] = [
     ...actionsFor(s, workflow?.stuck === true),
     ...(canVoidFailedLegs(s) ? (['void-failed-legs'] as const) : []),
+    ...(canClose(s) ? (['close'] as const) : []),
   ];
   const resetWait = forceResetWait(s, workflow);
   return (
