@@ -569,7 +569,9 @@ describe('API: recovery of settlements whose workflow has closed', () => {
       status: 'rejected',
       error_message: 'closed by operator: customer never charged (ticket 42)',
     });
-    expect(r.body.settlement.notes).toMatch(/by [A-Za-z0-9_-]+\] close: customer never charged \(ticket 42\)/);
+    expect(r.body.settlement.notes).toMatch(
+      /by [A-Za-z0-9_-]+\] close: customer never charged \(ticket 42\)/,
+    );
     expect(await handleOf(temporal.client, hash).result()).toMatchObject({
       status: 'rejected',
       reason: 'closed by operator: customer never charged (ticket 42)',

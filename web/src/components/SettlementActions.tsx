@@ -174,10 +174,10 @@ function Explanation({ kind, detail }: { kind: ActionKind; detail: SettlementDet
           the ATM event's amounts{detail.error_message ? ` (${detail.error_message})` : ''}.
         </p>
         <p>
-          Closing it makes it <strong>rejected</strong> for good, with “closed by operator: &lt;your note&gt;”.
-          Nothing was planned or paid for it, and nothing ever will be: an ATM event or payment for it that
-          arrives later is ignored. Use it when you are sure no money arrived for this transaction. To wait
-          for the missing signal again instead, retry it.
+          Closing it makes it <strong>rejected</strong> for good, with “closed by operator: &lt;your
+          note&gt;”. Nothing was planned or paid for it, and nothing ever will be: an ATM event or payment for
+          it that arrives later is ignored. Use it when you are sure no money arrived for this transaction. To
+          wait for the missing signal again instead, retry it.
         </p>
       </>
     );
