@@ -597,6 +597,8 @@ describe('API: recovery of settlements whose workflow has closed', () => {
       30_000,
       'the deleted workflow to be gone',
     );
+    // the deletion may have completed between the two signals: both reach the fresh run (idempotent)
+    await republish();
     expect(await handleOf(temporal.client, hash).result()).toMatchObject({ status: 'rejected' });
     const after = (await settlementByHash(db.pool, hash))!;
     expect(after).toMatchObject({
