@@ -85,6 +85,19 @@ export function canClose(d: SettlementDetail): boolean {
 }
 
 /**
+ * Retry of a `pending` settlement without amounts: offered on the settlement page when
+ * its workflow is not waiting for its signals (a run resumed after its workflow closed
+ * while it waited: phase `awaiting_operator`, or no workflow answering). The retry
+ * waits for the signals again.
+ */
+export function canRetryWaiting(d: SettlementDetail): boolean {
+  const phase = workflowOf(d)?.phase;
+  return (
+    d.status === 'pending' && d.wire_sats === null && (phase === undefined || phase === 'awaiting_operator')
+  );
+}
+
+/**
  * Why force reset is not offered for a pending or processing settlement that is not
  * stuck, and when it becomes available; null when it is stuck (or finished).
  */
@@ -125,6 +138,15 @@ function Explanation({ kind, detail }: { kind: ActionKind; detail: SettlementDet
   const failed = detail.legs.filter((l) => l.status === 'failed');
   const completed = detail.legs.filter((l) => l.status === 'completed');
   const open = detail.legs.filter((l) => l.status === 'pending');
+  if (kind === 'retry' && detail.wire_sats === null) {
+    return (
+      <p>
+        This settlement never got its ATM event's amounts and its workflow stopped waiting for them. A retry
+        makes it wait for the missing ATM event or payment again (the stuck clock restarts); once the machine
+        re-publishes its event and the payment is reported again, it settles as usual. Nothing is paid before.
+      </p>
+    );
+  }
   if (kind === 'retry') {
     return (
       <>

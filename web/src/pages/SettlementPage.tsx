@@ -9,6 +9,7 @@ import {
   ActionDialog,
   actionsFor,
   canClose,
+  canRetryWaiting,
   canVoidFailedLegs,
   forceResetWait,
   OutcomeNotice,
@@ -251,6 +252,7 @@ export function SettlementPage({ id }: { id: string }) {
   const actions: ActionKind[] = [
     ...actionsFor(s, workflow?.stuck === true),
     ...(canVoidFailedLegs(s) ? (['void-failed-legs'] as const) : []),
+    ...(canRetryWaiting(s) ? (['retry'] as const) : []),
     ...(canClose(s) ? (['close'] as const) : []),
   ];
   const resetWait = forceResetWait(s, workflow);
