@@ -83,6 +83,11 @@ export interface VoidFailedLegsRequest extends OperatorActor {
   note: string;
 }
 
+export interface CloseRequest extends OperatorActor {
+  /** why the operator closes it (no money arrived for it); recorded in the row and the notes */
+  note: string;
+}
+
 export interface AddNoteRequest extends OperatorActor {
   text: string;
 }
@@ -136,6 +141,9 @@ export const voidFailedLegsUpdate = defineUpdate<SettlementActionResult, [VoidFa
   'voidFailedLegs',
 );
 export const voidFailedLegsSignal = defineSignal<[VoidFailedLegsRequest]>('voidFailedLegs');
+// close for good a settlement that never got its ATM event's amounts (rejected, final)
+export const closeUpdate = defineUpdate<SettlementActionResult, [CloseRequest]>('close');
+export const closeSignal = defineSignal<[CloseRequest]>('close');
 export const addNoteUpdate = defineUpdate<SettlementActionResult, [AddNoteRequest]>('addNote');
 export const addNoteSignal = defineSignal<[AddNoteRequest]>('addNote');
 

@@ -706,10 +706,26 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
     settlement_id: string;
     user_id: string;
     page_size: number;
+    /** a resumed run of a settlement whose workflow closed while it waited for its signals (§7.1) */
+    resume_waiting?: boolean;
   }): Promise<PlanSummary> {
     return withTransaction(pool, async (c): Promise<PlanSummary> => {
       const s = await getSettlement(c, input.settlement_id, true);
       if (!s) throw notRetryable(`settlement ${input.settlement_id} not found`, 'NotFound');
+      if (input.resume_waiting && s.status === 'pending' && s.wire_sats === null) {
+        // its workflow closed while it waited: wait again, the stuck clock restarted
+        const again = 'waiting again for the missing signal (retried by operator; its workflow had closed)';
+        if (s.error_message !== again) {
+          await setSettlementStatus(c, s.id, 'pending', again);
+          await markWaitingAgain(c, s.id);
+          await prependNote(
+            c,
+            s.id,
+            formatNote(new Date(), input.user_id, 'retry: waiting again for the missing signal'),
+          );
+        }
+        return { payable: 0, pages: [], hold_seconds: 0 };
+      }
       // the workflow retries only what it holds as errored: any other state is this retry, committed
       if (s.status === 'pending' && s.wire_sats === null) return { payable: 0, pages: [], hold_seconds: 0 };
       if (s.status === 'processing') return planSummary(c, s.id, 0, input.page_size);
@@ -1023,6 +1039,43 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
     });
   }
 
+  /**
+   * Operator closes for good a settlement that never got its ATM event's amounts (no
+   * money arrived for it): `rejected` with `closed by operator: <note>`. Refused when
+   * the row has amounts or any leg. One transaction; a re-run (lost result) answers the same.
+   */
+  async function closeUnfunded(input: {
+    settlement_id: string;
+    note: string;
+    user_id: string;
+  }): Promise<{ status: SettlementStatus }> {
+    return withTransaction(pool, async (c) => {
+      const s = await getSettlement(c, input.settlement_id, true);
+      if (!s) throw notRetryable(`settlement ${input.settlement_id} not found`, 'NotFound');
+      const reason = `closed by operator: ${input.note}`.slice(0, 1000);
+      if (s.status === 'rejected' && s.error_message === reason) return { status: 'rejected' };
+      const { rows } = await c.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM satmachine.dca_payments WHERE settlement_id = $1',
+        [s.id],
+      );
+      if (s.wire_sats !== null || rows[0]!.n > 0)
+        throw notRetryable(
+          "the settlement has the ATM event's amounts: it can no longer be closed (retry, partially dispense or void its failed legs instead)",
+          'InvalidState',
+        );
+      if (s.status !== 'pending' && s.status !== 'errored')
+        throw notRetryable(
+          `settlement is ${s.status}; only a settlement waiting for its signals can be closed`,
+          'InvalidState',
+        );
+      await setSettlementStatus(c, s.id, 'rejected', reason);
+      await prependNote(c, s.id, formatNote(new Date(), input.user_id, `close: ${input.note}`));
+      settlementsConcluded.inc({ status: 'rejected' });
+      log.warn({ settlement_id: s.id, user_id: input.user_id }, 'settlement closed by operator');
+      return { status: 'rejected' };
+    });
+  }
+
   async function appendNote(input: { settlement_id: string; text: string; user_id: string }): Promise<void> {
     await prependNote(pool, input.settlement_id, formatNote(new Date(), input.user_id, input.text));
   }
@@ -1047,6 +1100,7 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
     appendNote,
     loadForResume,
     voidFailedLegs,
+    closeUnfunded,
     getSettlementStatus,
     markErrored,
   };

@@ -55,7 +55,7 @@ export const httpLatency = new Histogram({
 
 export const settlementActions = new Counter({
   name: 'satmachine_settlement_actions_total',
-  help: 'Operator actions on settlements (retry, force-reset, partial-dispense, notes), by outcome',
+  help: 'Operator actions on settlements (retry, force-reset, partial-dispense, void-failed-legs, close, notes), by outcome',
   labelNames: ['action', 'outcome'] as const,
   registers: [registry],
 });

@@ -21,6 +21,8 @@ import {
   addNoteSignal,
   addNoteUpdate,
   atmEventSignal,
+  closeSignal,
+  closeUpdate,
   forceResetSignal,
   forceResetUpdate,
   partialDispenseSignal,
@@ -32,6 +34,7 @@ import {
   voidFailedLegsSignal,
   voidFailedLegsUpdate,
   type AddNoteRequest,
+  type CloseRequest,
   type OperatorActor,
   type PartialDispenseRequest,
   type PaymentObservedSignal,
@@ -132,6 +135,10 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
   let loaded = !input.resume;
   let orphaned = false as boolean;
   let resumeRefusal = null as string | null;
+  // a resumed run of a settlement whose workflow closed while it waited for its signals (§7.1)
+  let resumedWaiting = false as boolean;
+  // set by the close action: the settlement is rejected for good, the workflow ends
+  let closedReason = null as string | null;
 
   const setStatus = (s: SettlementStatus | SettlementSearchStatus) => {
     if (s !== 'stuck_pending' && s !== 'stuck_processing') status = s;
@@ -229,7 +236,8 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
 
   const validateRetry = (a: OperatorActor) => {
     checkActor(a);
-    if (status !== 'errored' || phase !== 'awaiting_operator' || !idle()) {
+    const waitAgain = resumedWaiting && status === 'pending' && phase === 'awaiting_operator' && idle();
+    if (!waitAgain && (status !== 'errored' || phase !== 'awaiting_operator' || !idle())) {
       throw new Error(
         `settlement is ${status}${stuck ? ' (stuck)' : ''}; only an errored settlement can be retried`,
       );
@@ -243,6 +251,7 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
         settlement_id: settlementId!,
         user_id: a.user_id,
         page_size: PAGE_SIZE,
+        ...(resumedWaiting ? { resume_waiting: true } : {}),
       });
       stuck = false;
       setStatus(recorded ? 'processing' : 'pending');
@@ -259,6 +268,11 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
     checkActor(a);
     if (status !== 'pending' && status !== 'processing') {
       throw new Error(`settlement is ${status}; only a pending or processing settlement can be force-reset`);
+    }
+    if (resumedWaiting) {
+      throw new Error(
+        'its workflow closed while it waited for its signals: retry to wait for them again, or close it',
+      );
     }
     if (orphaned) {
       // resumed: the run that held or paid this settlement is gone, nothing is paying it
@@ -395,6 +409,37 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
     }
   };
 
+  const validateClose = (r: CloseRequest) => {
+    checkActor(r);
+    if (typeof r.note !== 'string' || r.note.trim().length === 0 || r.note.length > 2000)
+      throw new Error('note must be 1..2000 characters');
+    if (!settlementId) throw new Error('no settlement row exists for this payment yet; nothing to close');
+    if (recorded)
+      throw new Error(
+        "the settlement has the ATM event's amounts: it can no longer be closed (retry, partially dispense or void its failed legs instead)",
+      );
+    if (status !== 'pending' && status !== 'errored')
+      throw new Error(`settlement is ${status}; only a settlement waiting for its signals can be closed`);
+    if (busy) throw new Error('another operator action is running; try again');
+    if (phase !== 'awaiting_signals' && phase !== 'awaiting_operator')
+      throw new Error(`settlement is ${status} (${phase}); try again in a moment`);
+  };
+  const close = async (r: CloseRequest): Promise<SettlementActionResult> => {
+    busy = true;
+    try {
+      await db.closeUnfunded({ settlement_id: settlementId!, note: r.note, user_id: r.user_id });
+      closedReason = `closed by operator: ${r.note}`;
+      stuck = false;
+      phase = 'done';
+      setStatus('rejected');
+      describe(closedReason);
+      wake = true;
+      return result('closed: settlement rejected for good (nothing was planned or paid)');
+    } finally {
+      busy = false;
+    }
+  };
+
   /**
    * An Update of a resumed run may arrive with its start, before the state is
    * loaded: it is accepted, then validated (refused with the reason) once loaded.
@@ -466,6 +511,8 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
   setHandler(partialDispenseSignal, asSignal('partialDispense', validatePartialDispense, partialDispense));
   setHandler(voidFailedLegsUpdate, ...onUpdate(validateVoidFailedLegs, voidFailedLegs));
   setHandler(voidFailedLegsSignal, asSignal('voidFailedLegs', validateVoidFailedLegs, voidFailedLegs));
+  setHandler(closeUpdate, ...onUpdate(validateClose, close));
+  setHandler(closeSignal, asSignal('close', validateClose, close));
   setHandler(addNoteUpdate, ...onUpdate(validateNote, addNote));
   setHandler(addNoteSignal, asSignal('addNote', validateNote, addNote));
 
@@ -481,7 +528,7 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
    * until the payment decides (matched or, for the machine's own event, rejected).
    * Stuck past the threshold as before, naming the candidate signers.
    */
-  async function awaitAttribution(): Promise<Exclude<PaymentAttribution, { kind: 'waiting' }>> {
+  async function awaitAttribution(): Promise<Exclude<PaymentAttribution, { kind: 'waiting' }> | null> {
     let tried = 0;
     let droppedNoted = 0;
     let notedEvents = 0;
@@ -512,6 +559,7 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
     for (;;) {
       // an operator action under way (a force-reset) decides first: signals that arrive meanwhile wait
       await condition(() => !busy);
+      if (closedReason !== null) return null; // closed by the operator
       if (currentStatus() === 'errored') {
         // force-reset while waiting: nothing happens until the operator retries
         phase = 'awaiting_operator';
@@ -574,7 +622,11 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
     }
   }
 
-  if (input.resume) return resumeFromDatabase();
+  if (input.resume) {
+    const resumed = await resumeFromDatabase();
+    if (resumed) return resumed;
+    // null: a settlement whose workflow closed while it waited, retried: wait for its signals again
+  }
 
   setStatus('pending');
   describe('waiting for the ATM event and the payment');
@@ -587,6 +639,7 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
     for (;;) {
       // an operator action under way (a force-reset) decides first: signals that arrive meanwhile wait
       await condition(() => !busy);
+      if (closedReason !== null) break; // closed by the operator
       if (currentStatus() === 'errored') {
         // force-reset while waiting: nothing happens until the operator retries
         phase = 'awaiting_operator';
@@ -625,6 +678,7 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
       }
     }
   }
+  if (closedReason !== null) return finish(closedReason);
   const atm: Pick<SignedEvent, 'id' | 'created_at'> = decision
     ? { id: decision.event_id, created_at: decision.event_created_at }
     : event!;
@@ -808,7 +862,7 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
    * The state comes from the database; completed legs stay completed, failed ones are
    * looked up by the action that re-pays them. Nothing is paid until the operator acts.
    */
-  async function resumeFromDatabase(): Promise<SettlementOutcome> {
+  async function resumeFromDatabase(): Promise<SettlementOutcome | null> {
     phase = 'verifying';
     const s = await db.loadForResume({ payment_hash: paymentHash, page_size: PAGE_SIZE });
     if (!s) {
@@ -832,6 +886,20 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
       setStatus(s.status);
       loaded = true;
       return finish(`already ${s.status}`);
+    }
+    if (!s.has_amounts && patched('resume-closed-wait')) {
+      // its workflow closed while it waited for its signals (they are gone with it): the operator
+      // retries (wait for them again: a re-published event and payment reach this run) or closes it
+      resumedWaiting = true;
+      phase = 'awaiting_operator';
+      setStatus(s.status);
+      describe('resumed: its workflow closed while it waited for its signals; retry or close');
+      loaded = true;
+      await condition(() => wake && idle());
+      wake = false;
+      resumedWaiting = false;
+      if (closedReason !== null) return finish(closedReason);
+      return null;
     }
     if (!s.has_amounts) {
       resumeRefusal =

@@ -11,6 +11,7 @@ import { runSimulation } from '../../src/cli/simulate';
 import { insertWallet } from '../../src/db/ledger';
 import { insertLpPreferences } from '../../src/db/lp';
 import { startIngest, type RunningIngest } from '../../src/ingest/ingestService';
+import { SettlementSignals } from '../../src/ingest/settlementSignals';
 import { encryptFor, signEvent } from '../../src/nostr/codec';
 import { RelayClient } from '../../src/nostr/relayClient';
 import { startRelay, type RunningRelay } from '../../src/relay/relayServer';
@@ -22,6 +23,7 @@ import {
   createOperator,
   createSuper,
   ledgerFor,
+  newPaymentHash,
   secretBox,
   setDefaultSplits,
   type Lp,
@@ -1170,6 +1172,46 @@ describe('web console (chromium)', () => {
     expect(
       (await legsOf(db.pool, errored.id)).filter((l) => l.client_id === gone.clientId).map((l) => l.status),
     ).toEqual(['voided']);
+    await page.close();
+  });
+
+  it('closes a settlement whose workflow closed while it waited for its ATM event', async () => {
+    const atm = await createMachine(db.pool, operator, { name: 'Close ATM' });
+    const hash = newPaymentHash();
+    // the payment only: the workflow files a pending row after 1 s and waits; then ops terminate it
+    await new SettlementSignals(temporal.client, taskQueue, 1000).paymentObserved({
+      wallet_id: atm.walletId,
+      payment_hash: hash,
+      amount_sats: 10_500,
+      direction: 'incoming',
+    });
+    const waiting = await awaitStatus(db.pool, hash, ['pending']);
+    await temporal.client.workflow.getHandle(`settlement-${hash}`).terminate('ops');
+    const page = await newTab();
+    await signIn(page, operator.apiKey, 'Fleet');
+    await page.goto(`${api.url}/settlements/${waiting.id}`);
+    await heading(page, /^Settlement /).waitFor();
+    const actions = page.getByRole('group', { name: 'Actions' });
+    await actions.getByRole('button', { name: 'Close (no money arrived)' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog
+      .getByText(/rejected/)
+      .first()
+      .waitFor();
+    expect(await dialog.textContent()).toMatch(
+      /Nothing was planned or paid for it, and nothing ever will be/,
+    );
+    await dialog.getByRole('button', { name: 'Close (no money arrived)' }).click();
+    await dialog.getByText('Say why (e.g. the customer was never charged)').waitFor();
+    await dialog.getByLabel('Note (why)').fill('customer never charged');
+    await shot(page, 'operator-close-dialog');
+    await dialog.getByRole('button', { name: 'Close (no money arrived)' }).click();
+    await page.getByRole('status').filter({ hasText: 'Close (no money arrived) applied' }).waitFor();
+    expect(await settlementByHash(db.pool, hash)).toMatchObject({
+      status: 'rejected',
+      error_message: 'closed by operator: customer never charged',
+    });
+    expect(await legsOf(db.pool, waiting.id)).toEqual([]);
     await page.close();
   });
 

@@ -482,24 +482,160 @@ describe('API: recovery of settlements whose workflow has closed', () => {
     expect(no.body.error.message).toContain('processed');
   });
 
-  it('a settlement whose workflow closed while waiting for its signals is refused with the reason', async () => {
-    const machine = await createMachine(db.pool, operator, { name: 'no amounts' });
+  /**
+   * A cash-out whose payment was seen but whose ATM event never came: the workflow files
+   * a pending row (stuck after 1 s) and keeps waiting. Returns what re-publishes the event.
+   */
+  async function waitingForEvent(name: string) {
+    const machine = await createMachine(db.pool, operator, { name });
+    const lp = await createLp(db.pool, machine, { name: `${name} lp`, depositCents: 50_000 });
     const hash = newPaymentHash();
-    await new SettlementSignals(temporal.client, taskQueue, 600_000).paymentObserved({
+    const payment = {
       wallet_id: machine.walletId,
       payment_hash: hash,
-      amount_sats: 5000,
-      direction: 'incoming',
-    });
-    await db.pool.query(
-      `INSERT INTO satmachine.dca_settlements (id, machine_id, payment_hash, status) VALUES ('noamounts0001', $1, $2, 'pending')`,
-      [machine.row.id, hash],
+      amount_sats: 105_000,
+      direction: 'incoming' as const,
+    };
+    await ledgerFor(db.pool).recordLightningPayment(payment);
+    const signals = new SettlementSignals(temporal.client, taskQueue, 1000);
+    expect(await signals.paymentObserved(payment)).toBe('signalled');
+    const row = await awaitStatus(db.pool, hash, ['pending']);
+    expect(row.wire_sats).toBeNull();
+    const event = buildSettlementEvent(
+      machine.secretHex,
+      operator.pubkey,
+      settlementContent({ paymentHash: hash, wireSats: 105_000, feeSats: 5_000, fiat: '100.00' }),
     );
+    const republish = async () => {
+      const ingest = new SettlementSignals(temporal.client, taskQueue);
+      return [await ingest.atmEvent(hash, { event }), await ingest.paymentObserved(payment)];
+    };
+    return { machine, lp, hash, row, republish };
+  }
+
+  it('closed while waiting for its signals: retry starts a run that waits again; the re-published event and payment settle it, paid once', async () => {
+    const { lp, hash, row, republish } = await waitingForEvent('closed wait retry');
     await terminate(hash);
-    const r = await post('/settlements/noamounts0001/force-reset');
-    expect(r.status).toBe(409);
-    expect(r.body.error.message).toContain("without the ATM event's amounts");
-    // no run was started for it
+    const r = await post(`/settlements/${row.id}/retry`);
+    expect(r.status).toBe(200);
+    expect(r.body.result.message).toBe('waiting again for the missing signal');
+    expect(r.body.settlement).toMatchObject({
+      status: 'pending',
+      error_message: 'waiting again for the missing signal (retried by operator; its workflow had closed)',
+    });
+    expect(r.body.settlement.notes).toContain('retry: waiting again for the missing signal');
+    // a second retry while the resumed run waits is refused: it waits, it is not errored
+    const again = await post(`/settlements/${row.id}/retry`);
+    expect(again.status).toBe(409);
+    expect(again.body.error.message).toContain('only an errored settlement can be retried');
+    // the ingest's signalWithStart reaches the resumed run (REJECT_DUPLICATE starts nothing)
+    expect(await republish()).toEqual(['signalled', 'signalled']);
+    const done = await awaitSettled(db.pool, temporal.client, hash);
+    expect(done).toMatchObject({ status: 'processed', wire_sats: 105_000 });
+    const legs = await legsOf(db.pool, done.id);
+    expect(legs.length).toBeGreaterThan(0);
+    expect(legs.every((l) => l.status === 'completed')).toBe(true);
+    await expectPaidExactlyOnce(legs, [{ walletId: lp.walletId, clientId: lp.clientId }]);
+    expect((await runsOf(hash)).map((x) => x.status)).toEqual(['TERMINATED', 'COMPLETED']);
+    // replayed once more after it settled: the closed workflow is never started again
+    expect(await republish()).toEqual(['already_closed', 'already_closed']);
+  });
+
+  it('force-reset while waiting, then the workflow closed: retry waits again (errored → pending) and settles', async () => {
+    const { hash, row, republish } = await waitingForEvent('closed wait reset');
+    const reset = await post(`/settlements/${row.id}/force-reset`);
+    expect(reset.status).toBe(200);
+    expect(reset.body.settlement.status).toBe('errored');
+    await terminate(hash);
+    // force-reset of the resumed waiting run says what to do instead
+    const fr = await post(`/settlements/${row.id}/force-reset`);
+    expect(fr.status).toBe(409);
+    const r = await post(`/settlements/${row.id}/retry`);
+    expect(r.status).toBe(200);
+    expect(r.body.settlement.status).toBe('pending');
+    expect(await republish()).toEqual(['signalled', 'signalled']);
+    expect((await awaitSettled(db.pool, temporal.client, hash)).status).toBe('processed');
+  });
+
+  it('close of a settlement still waiting for its signals: rejected for good; a replayed event and payment, even in a fresh run, pay nothing', async () => {
+    const { hash, row, republish } = await waitingForEvent('close running');
+    // a blank note is refused by the schema
+    expect((await post(`/settlements/${row.id}/close`, { note: '  ' })).status).toBe(422);
+    // another operator's settlement is a 404
+    expect((await post(`/settlements/${row.id}/close`, { note: 'x' }, other.apiKey)).status).toBe(404);
+    const r = await post(`/settlements/${row.id}/close`, { note: 'customer never charged (ticket 42)' });
+    expect(r.status).toBe(200);
+    expect(r.body.settlement).toMatchObject({
+      status: 'rejected',
+      error_message: 'closed by operator: customer never charged (ticket 42)',
+    });
+    expect(r.body.settlement.notes).toMatch(
+      /by [A-Za-z0-9_-]+\] close: customer never charged \(ticket 42\)/,
+    );
+    expect(await handleOf(temporal.client, hash).result()).toMatchObject({
+      status: 'rejected',
+      reason: 'closed by operator: customer never charged (ticket 42)',
+    });
+    // the ingest cannot start it again
+    expect(await republish()).toEqual(['already_closed', 'already_closed']);
+    // every action is refused on it now
+    for (const [path, body] of [
+      ['retry', {}],
+      ['force-reset', {}],
+      ['close', { note: 'again' }],
+    ] as const) {
+      const no = await post(`/settlements/${row.id}/${path}`, body);
+      expect([path, no.status]).toEqual([path, 409]);
+    }
+    // even once Temporal has forgotten the workflow (retention), a fresh run finds the row final
+    await temporal.client.workflowService.deleteWorkflowExecution({
+      namespace: temporal.client.options.namespace,
+      workflowExecution: { workflowId: settlementWorkflowId(hash) },
+    });
+    await eventually(
+      async () => ((await republish()).includes('signalled') ? true : null),
+      30_000,
+      'the deleted workflow to be gone',
+    );
+    // the deletion may have completed between the two signals: both reach the fresh run (idempotent)
+    await republish();
+    expect(await handleOf(temporal.client, hash).result()).toMatchObject({ status: 'rejected' });
+    const after = (await settlementByHash(db.pool, hash))!;
+    expect(after).toMatchObject({
+      status: 'rejected',
+      wire_sats: null,
+      error_message: 'closed by operator: customer never charged (ticket 42)',
+    });
+    expect(await legsOf(db.pool, row.id)).toEqual([]);
+  });
+
+  it('close of a settlement whose workflow closed while it waited (errored by force-reset): a resumed run closes it', async () => {
+    const { hash, row, republish } = await waitingForEvent('close closed');
+    expect((await post(`/settlements/${row.id}/force-reset`)).status).toBe(200);
+    await terminate(hash);
+    const r = await post(`/settlements/${row.id}/close`, { note: 'no cash was dispensed' });
+    expect(r.status).toBe(200);
+    expect(r.body.result.message).toBe('closed: settlement rejected for good (nothing was planned or paid)');
+    expect(r.body.settlement).toMatchObject({
+      status: 'rejected',
+      error_message: 'closed by operator: no cash was dispensed',
+    });
+    expect(await handleOf(temporal.client, hash).result()).toMatchObject({ status: 'rejected' });
+    expect((await runsOf(hash)).map((x) => x.status)).toEqual(['TERMINATED', 'COMPLETED']);
+    expect(await republish()).toEqual(['already_closed', 'already_closed']);
+    expect(await legsOf(db.pool, row.id)).toEqual([]);
+  });
+
+  it('close is refused (409) on a settlement with amounts or legs, running workflow or closed', async () => {
+    const { errored, hash } = await erroredSettlement('close refused', 'recoverwallet20');
+    const running = await post(`/settlements/${errored.id}/close`, { note: 'x' });
+    expect(running.status).toBe(409);
+    expect(running.body.error.message).toContain("the settlement has the ATM event's amounts and");
+    await terminate(hash);
+    const closed = await post(`/settlements/${errored.id}/close`, { note: 'x' });
+    expect(closed.status).toBe(409);
+    expect((await settlementByHash(db.pool, hash))!.status).toBe('errored');
+    // no run was started for the refusal
     expect((await runsOf(hash)).map((x) => x.status)).toEqual(['TERMINATED']);
   });
 

@@ -32,14 +32,18 @@ function taskBuilds(history: History): string[] {
     .map((e) => e.workflowTaskCompletedEventAttributes!.deploymentVersion?.buildId ?? 'unversioned');
 }
 
-/** The ids of the patch markers recorded in a history. */
+/** Patches every settlement started on the current code records (both builds have them). */
+const BASE_PATCHES = ['attribution-by-payment'];
+
+/** The ids of the patch markers recorded in a history, but for those of both builds. */
 function patchMarkers(history: History): string[] {
   return (history.events ?? [])
     .filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')
     .map((e) => {
       const data = e.markerRecordedEventAttributes!.details?.['patch-data']?.payloads?.[0]?.data;
       return (JSON.parse(Buffer.from(data!).toString('utf8')) as { id: string }).id;
-    });
+    })
+    .filter((id) => !BASE_PATCHES.includes(id));
 }
 
 /**

@@ -196,6 +196,8 @@ const BODIES: Record<string, (ids: Record<ParamKey, string>) => unknown> = {
   'PUT /deposits/:id/status': () => ({ status: 'confirmed' }),
   'POST /settlements/retry-errored': (ids) => ({ machine_id: ids['body.machine_id'] }),
   'POST /settlements/:id/partial-dispense': () => ({ fiat_amount: '1.00', note: 'matrix' }),
+  'POST /settlements/:id/void-failed-legs': () => ({ note: 'matrix' }),
+  'POST /settlements/:id/close': () => ({ note: 'matrix' }),
   'POST /settlements/:id/notes': () => ({ text: 'matrix note' }),
   'PUT /commission-splits': (ids) => ({
     legs: [{ target: ids['body.legs[].target'], label: 'partner', fraction: '1', sort_order: 0 }],

@@ -4,6 +4,7 @@ import type { UpdateDefinition } from '@temporalio/common';
 import {
   SA_SETTLEMENT_STATUS,
   SETTLEMENT_WORKFLOW,
+  closeUpdate,
   forceResetUpdate,
   partialDispenseUpdate,
   retryUpdate,
@@ -204,7 +205,8 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
    * fresh run in resume mode for the same payment hash that loads the settlement from
    * the database and then handles the Update (docs/settlement.md §7.1). Two actions at
    * once on a closed workflow start one run: the second meets the first's (USE_EXISTING).
-   * A settlement without the ATM event's amounts gets a plain Update (nothing to resume).
+   * A settlement without the ATM event's amounts (its workflow closed while it waited
+   * for its signals) is resumed too: the run waits for the operator's retry or close.
    */
   async function act<Args extends [unknown]>(
     action: string,
@@ -215,8 +217,8 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
   ) {
     const workflowId = settlementWorkflowId(s.payment_hash);
     const send = (): Promise<SettlementActionResult> => {
-      // a final settlement never runs again; one without the event's amounts cannot be resumed (§7.1)
-      if (FINAL_STATUSES.includes(s.status) || s.wire_sats === null) {
+      // a final settlement never runs again (§7.1)
+      if (FINAL_STATUSES.includes(s.status)) {
         return deps.temporal.workflow.getHandle(workflowId).executeUpdate(update, { args });
       }
       const input: SettlementWorkflowInput = {
@@ -252,10 +254,7 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
       if (closed) {
         settlementActions.inc({ action, outcome: 'refused' });
         throw conflict(
-          s.wire_sats === null && !FINAL_STATUSES.includes(s.status)
-            ? `${action} refused: settlement is ${s.status} without the ATM event's amounts and its workflow has finished ` +
-                '(it closed while waiting for its signals); nothing can be paid'
-            : `${action} refused: settlement is ${s.status} and its workflow has finished; nothing can change any more`,
+          `${action} refused: settlement is ${s.status} and its workflow has finished; nothing can change any more`,
           { status: s.status },
         );
       }
@@ -515,6 +514,37 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
       return act('void-failed-legs', s, user.id, voidFailedLegsUpdate, [
         { user_id: user.id, note: body.note },
       ]);
+    },
+  );
+
+  r.add(
+    {
+      method: 'post',
+      path: '/settlements/:id/close',
+      summary:
+        "Close for good a settlement that never got its ATM event's amounts (no money arrived for it): " +
+        'rejected with "closed by operator: <note>", final; refused when it has amounts or legs. ' +
+        'Works whether its workflow still waits for the signals or has closed',
+      tag: 'settlements',
+      auth: ['operator'],
+      params: idParams,
+      body: z.object({ note: z.string().trim().min(1).max(2000) }),
+      response: actionShape,
+    },
+    async ({ params, body, user }) => {
+      const s = await settlementOf(user.id, params.id);
+      if (!FINAL_STATUSES.includes(s.status)) {
+        const legs = await listSettlementLegs(deps.pool, s.id);
+        if (s.wire_sats !== null || legs.length > 0) {
+          settlementActions.inc({ action: 'close', outcome: 'refused' });
+          throw conflict(
+            `close refused: the settlement has the ATM event's amounts${legs.length ? ` and ${legs.length} leg(s)` : ''}; ` +
+              'retry, partially dispense or void its failed legs instead',
+            { status: s.status },
+          );
+        }
+      }
+      return act('close', s, user.id, closeUpdate, [{ user_id: user.id, note: body.note }]);
     },
   );
 

@@ -14,7 +14,7 @@ import { ConfirmDialog } from './ConfirmDialog';
 import { Field } from './Field';
 import { Loading, Notice } from './Notice';
 
-export type ActionKind = 'retry' | 'force-reset' | 'partial-dispense' | 'void-failed-legs';
+export type ActionKind = 'retry' | 'force-reset' | 'partial-dispense' | 'void-failed-legs' | 'close';
 
 export interface ActionOutcome {
   kind: ActionKind;
@@ -29,6 +29,7 @@ export const ACTION_LABEL: Record<ActionKind, string> = {
   'force-reset': 'Force reset',
   'partial-dispense': 'Partial dispense',
   'void-failed-legs': 'Void failed legs',
+  close: 'Close (no money arrived)',
 };
 
 /** The workflow's live state as the settlement detail reports it (null when not running or not answering). */
@@ -75,6 +76,28 @@ export function canVoidFailedLegs(d: SettlementDetail): boolean {
 }
 
 /**
+ * Close: offered on the settlement page for a settlement that never got its ATM event's
+ * amounts (still waiting for its signals, or errored by a force-reset while it waited) and
+ * has no leg, when the operator decides no money arrived for it.
+ */
+export function canClose(d: SettlementDetail): boolean {
+  return (d.status === 'pending' || d.status === 'errored') && d.wire_sats === null && d.legs.length === 0;
+}
+
+/**
+ * Retry of a `pending` settlement without amounts: offered on the settlement page when
+ * its workflow is not waiting for its signals (a run resumed after its workflow closed
+ * while it waited: phase `awaiting_operator`, or no workflow answering). The retry
+ * waits for the signals again.
+ */
+export function canRetryWaiting(d: SettlementDetail): boolean {
+  const phase = workflowOf(d)?.phase;
+  return (
+    d.status === 'pending' && d.wire_sats === null && (phase === undefined || phase === 'awaiting_operator')
+  );
+}
+
+/**
  * Why force reset is not offered for a pending or processing settlement that is not
  * stuck, and when it becomes available; null when it is stuck (or finished).
  */
@@ -115,6 +138,15 @@ function Explanation({ kind, detail }: { kind: ActionKind; detail: SettlementDet
   const failed = detail.legs.filter((l) => l.status === 'failed');
   const completed = detail.legs.filter((l) => l.status === 'completed');
   const open = detail.legs.filter((l) => l.status === 'pending');
+  if (kind === 'retry' && detail.wire_sats === null) {
+    return (
+      <p>
+        This settlement never got its ATM event's amounts and its workflow stopped waiting for them. A retry
+        makes it wait for the missing ATM event or payment again (the stuck clock restarts); once the machine
+        re-publishes its event and the payment is reported again, it settles as usual. Nothing is paid before.
+      </p>
+    );
+  }
   if (kind === 'retry') {
     return (
       <>
@@ -153,6 +185,22 @@ function Explanation({ kind, detail }: { kind: ActionKind; detail: SettlementDet
           Completed legs stay paid. You can retry it afterwards.
         </p>
         <p className="muted">Only a settlement stuck past the threshold can be force-reset.</p>
+      </>
+    );
+  }
+  if (kind === 'close') {
+    return (
+      <>
+        <p>
+          This settlement has been <strong>{detail.status}</strong> since {when(detail.created_at)} without
+          the ATM event's amounts{detail.error_message ? ` (${detail.error_message})` : ''}.
+        </p>
+        <p>
+          Closing it makes it <strong>rejected</strong> for good, with “closed by operator: &lt;your
+          note&gt;”. Nothing was planned or paid for it, and nothing ever will be: an ATM event or payment for
+          it that arrives later is ignored. Use it when you are sure no money arrived for this transaction. To
+          wait for the missing signal again instead, retry it.
+        </p>
       </>
     );
   }
@@ -301,6 +349,13 @@ export function ActionDialog({
     if (kind === 'retry') return ok(api.POST('/api/v1/settlements/{id}/retry', { ...path, body: {} }));
     if (kind === 'force-reset')
       return ok(api.POST('/api/v1/settlements/{id}/force-reset', { ...path, body: {} }));
+    if (kind === 'close') {
+      if (!note.trim()) {
+        setErrors({ note: 'Say why (e.g. the customer was never charged)' });
+        throw new ApiFailure(422, 'invalid', 'Check the fields above.');
+      }
+      return ok(api.POST('/api/v1/settlements/{id}/close', { ...path, body: { note: note.trim() } }));
+    }
     if (kind === 'void-failed-legs') {
       if (!note.trim()) {
         setErrors({ note: 'Say why (e.g. the LP was paid by hand)' });
@@ -360,6 +415,11 @@ export function ActionDialog({
       {!d && !detail.error ? <Loading what="the settlement" /> : null}
       {notStuck ? <Notice kind="warning">{notStuck}</Notice> : null}
       {d && kind !== 'partial-dispense' && !notStuck ? <Explanation kind={kind} detail={d} /> : null}
+      {d && kind === 'close' ? (
+        <Field label="Note (why)" error={errors.note} hint="Recorded as the reason and in the notes.">
+          {(c) => <textarea {...c} rows={2} value={note} onChange={(e) => setNote(e.target.value)} />}
+        </Field>
+      ) : null}
       {d && kind === 'void-failed-legs' ? (
         <Field label="Note (why)" error={errors.note} hint="Recorded on each voided leg and in the notes.">
           {(c) => <textarea {...c} rows={2} value={note} onChange={(e) => setNote(e.target.value)} />}

@@ -8,6 +8,8 @@ import {
   ACTION_LABEL,
   ActionDialog,
   actionsFor,
+  canClose,
+  canRetryWaiting,
   canVoidFailedLegs,
   forceResetWait,
   OutcomeNotice,
@@ -250,6 +252,8 @@ export function SettlementPage({ id }: { id: string }) {
   const actions: ActionKind[] = [
     ...actionsFor(s, workflow?.stuck === true),
     ...(canVoidFailedLegs(s) ? (['void-failed-legs'] as const) : []),
+    ...(canRetryWaiting(s) ? (['retry'] as const) : []),
+    ...(canClose(s) ? (['close'] as const) : []),
   ];
   const resetWait = forceResetWait(s, workflow);
   return (
