@@ -521,6 +521,7 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
     {
       method: 'post',
       path: '/settlements/:id/close',
+      operationId: 'closeSettlement',
       summary:
         "Close for good a settlement that never got its ATM event's amounts (no money arrived for it): " +
         'rejected with "closed by operator: <note>", final; refused when it has amounts or legs. ' +

@@ -534,77 +534,7 @@ export type paths = {
     get?: never;
     put?: never;
     /** Close for good a settlement that never got its ATM event's amounts (no money arrived for it): rejected with "closed by operator: <note>", final; refused when it has amounts or legs. Works whether its workflow still waits for the signals or has closed */
-    post: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody: {
-        content: {
-          'application/json': {
-            note: string;
-          };
-        };
-      };
-      responses: {
-        /** @description success */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': {
-              settlement: {
-                id: string;
-                machine_id: string;
-                payment_hash: string;
-                bitspire_event_id: string | null;
-                bitspire_txid: string | null;
-                tx_type: ('cash_out' | 'cash_in') | null;
-                wire_sats: number | null;
-                fiat_amount: string | null;
-                fiat_code: string | null;
-                exchange_rate: string | null;
-                principal_sats: number | null;
-                fee_sats: number | null;
-                platform_fee_sats: number | null;
-                operator_fee_sats: number | null;
-                fee_mismatch_sats: number | null;
-                fee_mismatch_tolerance_sats: number | null;
-                fee_mismatch_over_tolerance: boolean;
-                refund_sats: number;
-                /** @enum {string} */
-                status:
-                  'pending' | 'processing' | 'processed' | 'partial' | 'refunded' | 'errored' | 'rejected';
-                error_message: string | null;
-                notes: string | null;
-                created_at: string;
-                processed_at: string | null;
-                temporal_url: string;
-              };
-              result: {
-                status: string;
-                phase: string;
-                message: string;
-              };
-            };
-          };
-        };
-        /** @description error */
-        default: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': components['schemas']['Error'];
-          };
-        };
-      };
-    };
+    post: operations['closeSettlement'];
     delete?: never;
     options?: never;
     head?: never;
@@ -2606,6 +2536,43 @@ export interface operations {
     };
   };
   voidFailedSettlementLegs: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          note: string;
+        };
+      };
+    };
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['SettlementAction'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  closeSettlement: {
     parameters: {
       query?: never;
       header?: never;
