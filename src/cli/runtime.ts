@@ -68,8 +68,13 @@ export function loadSecretBox(config: Config, createIfMissing = false): SecretBo
   return new SecretBox(readFileSync(file, 'utf8').trim());
 }
 
-export function openPool(config: Config, applicationName: string, max?: number): Pool {
-  return createPool({ connectionString: databaseUrl(config), applicationName, max });
+export function openPool(
+  config: Config,
+  applicationName: string,
+  max?: number,
+  limits: { idleInTransactionTimeoutMs?: number } = {},
+): Pool {
+  return createPool({ connectionString: databaseUrl(config), applicationName, max, ...limits });
 }
 
 /** Resolves on SIGINT/SIGTERM (once). */

@@ -30,6 +30,19 @@ export interface PoolOptions {
 
 export const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000;
 export const DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000;
+/**
+ * The worker's pool: `payLeg` keeps the leg's transaction (its lock) open, idle, while a
+ * payment backend works — one LNbits pass (look-ups, a replaced invoice, the payment) can
+ * take about two minutes. Were the server to end that session, the leg's lock would go
+ * while the payment goes on, and a force-reset, retry or void could act on a leg still
+ * being paid. So the worker's idle limit is far above the longest pass (PG_WORKER_IDLE_IN_TRANSACTION_TIMEOUT_MS).
+ */
+export const WORKER_IDLE_IN_TRANSACTION_TIMEOUT_MS = 600_000;
+
+/** PG_WORKER_IDLE_IN_TRANSACTION_TIMEOUT_MS or 10 min: see WORKER_IDLE_IN_TRANSACTION_TIMEOUT_MS. */
+export function workerIdleInTransactionTimeoutMs(): number {
+  return msFromEnv('PG_WORKER_IDLE_IN_TRANSACTION_TIMEOUT_MS', WORKER_IDLE_IN_TRANSACTION_TIMEOUT_MS);
+}
 
 function msFromEnv(name: string, fallback: number): number {
   const raw = process.env[name];

@@ -9,6 +9,7 @@ import { startMetricsServer } from '../../metrics/server';
 import { sdkMetricsReader, sdkPrometheusOptions } from '../../metrics/sdk';
 import { exitWithSupervisor, loadSecretBox, openPool, temporalAddress } from '../runtime';
 import { pinoTemporalLogger } from '../../worker/temporalLogger';
+import { workerIdleInTransactionTimeoutMs } from '../../db/pool';
 
 /** Connects to Temporal, retrying while the server comes up. */
 export async function connectNative(address: string, log: Logger): Promise<NativeConnection> {
@@ -67,7 +68,10 @@ export async function workerCommand(config: Config, log: Logger): Promise<void> 
           : {}),
       })
     : null;
-  const pool = openPool(config, 'satmachine-worker', 50);
+  // a leg's transaction stays open while the backend pays: the worker's idle limit outlasts any payment
+  const pool = openPool(config, 'satmachine-worker', 50, {
+    idleInTransactionTimeoutMs: workerIdleInTransactionTimeoutMs(),
+  });
   const { backend } = createPaymentBackend(
     {
       kind: config.paymentBackend,
