@@ -88,6 +88,9 @@ function isEventShape(e: unknown): e is SignedEvent {
   );
 }
 
+/** drop reasons that depend on the keys we know: looked at again when they change */
+const KEY_DEPENDENT_DROPS: ReadonlySet<string> = new Set(['unknown_pubkey', 'not_for_us', 'unproven_key']);
+
 /** A digest of everything an event says: remembers a bad copy without naming the id it claims. */
 function copyDigest(e: SignedEvent): string {
   return createHash('sha256')
@@ -135,8 +138,11 @@ export async function startIngest(opts: IngestOptions): Promise<RunningIngest> {
   const signals = new SettlementSignals(opts.client, opts.taskQueue, opts.stuckAfterMs);
   /** verified ids that were accepted */
   const handled = new BoundedSet(100_000);
-  /** verified ids that were dropped (forgotten when the keys change) */
+  /** verified ids dropped for what they say (content, date): final */
   const dropped = new BoundedSet(100_000);
+  /** verified ids dropped for who signed or whom they address: forgotten when the keys change */
+  const droppedForKeys = new BoundedSet(100_000);
+  const isDropped = (id: string) => dropped.has(id) || droppedForKeys.has(id);
   /** the subset of `dropped` whose drop was authentic (moves a cursor) */
   const droppedAuthentic = new BoundedSet(100_000);
   /** digests of copies that did not verify (logged and counted once) */
@@ -172,8 +178,8 @@ export async function startIngest(opts: IngestOptions): Promise<RunningIngest> {
   // new operators or machines: new live filters, and a catch-up for what they may already have sent
   const resubscribeAll = () => {
     // drops like "unknown pubkey" depended on the keys we knew: let the catch-up look again
-    dropped.clear();
-    droppedAuthentic.clear();
+    // (drops for content stay: the same event would be dropped, and counted, again)
+    droppedForKeys.clear();
     for (const relay of relays.values()) {
       for (const s of streams) subscribe(relay, s);
       runCatchUp(relay);
@@ -422,7 +428,7 @@ export async function startIngest(opts: IngestOptions): Promise<RunningIngest> {
     }
     const event = raw;
     // every id in these sets verified: a copy with a known id is this very event or a forgery
-    if (handled.has(event.id) || dropped.has(event.id)) return;
+    if (handled.has(event.id) || isDropped(event.id)) return;
     const pendingKey = `${relayUrl}\u0000${stream.name}\u0000${event.id}`;
     if (pending.has(pendingKey)) return;
     if (!verifySignature(event)) {
@@ -455,7 +461,7 @@ export async function startIngest(opts: IngestOptions): Promise<RunningIngest> {
             advance = true;
             return;
           }
-          if (dropped.has(event.id)) {
+          if (isDropped(event.id)) {
             advance = droppedAuthentic.has(event.id);
             return;
           }
@@ -467,7 +473,7 @@ export async function startIngest(opts: IngestOptions): Promise<RunningIngest> {
               ingestEvents.inc({ kind: String(event.kind), outcome: 'ok' });
               return;
             }
-            dropped.add(event.id);
+            (KEY_DEPENDENT_DROPS.has(outcome.reason) ? droppedForKeys : dropped).add(event.id);
             if (outcome.authentic) droppedAuthentic.add(event.id);
             advance = outcome.authentic === true;
             countDrop(event, relayUrl, outcome.reason, outcome.detail);
