@@ -17,6 +17,7 @@ import { createWorker } from '../../src/worker/worker';
 import { createLp, createMachine, createOperator, createSuper, setDefaultSplits } from '../helpers/fixtures';
 import { insertWallet } from '../../src/db/ledger';
 import { freePort, freePortBlock } from '../helpers/ports';
+import { spawnSatmachine, type SpawnedProcess } from '../helpers/processes';
 import { awaitSettled, legsOf, sendSettlement } from '../helpers/settle';
 import { TEST_SECRET_KEY, freshDatabase, testLogger, uniqueTaskQueue } from '../helpers/stack';
 
@@ -272,5 +273,76 @@ describe('Temporal with mTLS required (the real server, TLS on its frontend and 
     expect(await native(opts({ ...ours, serverName: 'elsewhere.example' }))).toMatch(
       /NotValidForName|invalid peer certificate/i,
     );
+  });
+
+  it('the satmachine processes take TEMPORAL_TLS_*: a worker process settles, the API is ready, a bad path stops at start-up', async () => {
+    const db2 = await freshDatabase();
+    const taskQueue = uniqueTaskQueue('tls-cli');
+    const tlsEnv = {
+      TEMPORAL_ADDRESS: server.address,
+      TEMPORAL_TLS_CERT: pki.client.cert,
+      TEMPORAL_TLS_KEY: pki.client.key,
+      TEMPORAL_TLS_CA: pki.ca,
+    };
+    const procs: SpawnedProcess[] = [];
+    const start = (cmd: string, extra: Record<string, string>) => {
+      const p = spawnSatmachine(cmd, { databaseUrl: db2.url, taskQueue, extra });
+      procs.push(p);
+      return p;
+    };
+    const client = lazyTemporalClient({ address: server.address, namespace: 'default', tls: ours });
+    try {
+      // a certificate path that does not exist: the worker stops before connecting, naming it
+      const missing = join(dir, 'missing.pem');
+      const bad = start('worker', { ...tlsEnv, TEMPORAL_TLS_CERT: missing });
+      const code = await new Promise<number | null>((r) => bad.proc.once('exit', r));
+      expect(code).not.toBe(0);
+      expect(bad.output()).toContain(`TEMPORAL_TLS_CERT=${missing} cannot be read (ENOENT)`);
+
+      const worker = start('worker', tlsEnv);
+      await worker.waitFor('worker running', 90_000);
+      await createSuper(db2.pool);
+      const operator = await createOperator(db2.pool);
+      await setDefaultSplits(db2.pool, operator, [
+        {
+          target: (await insertWallet(db2.pool, operator.id, 'operator')).id,
+          fraction: '1.000000',
+          label: 'owner',
+        },
+      ]);
+      const machine = await createMachine(db2.pool, operator, { name: 'tls-cli' });
+      await createLp(db2.pool, machine, { name: 'bob', depositCents: 20_000 });
+      const hash = await sendSettlement(db2.pool, client, taskQueue, machine, operator, {
+        wireSats: 40_000,
+        feeSats: 2_000,
+        fiat: '20.00',
+      });
+      expect((await awaitSettled(db2.pool, client, hash)).status).toBe('processed');
+
+      // the API's readiness check uses the same settings; without a client certificate it is not ready
+      const readyz = async (extra: Record<string, string>) => {
+        const port = await freePort();
+        const api = start('api', {
+          ...extra,
+          PORT: String(port),
+          API_HOST: '127.0.0.1',
+          PUBLIC_URL: `http://127.0.0.1:${port}`,
+          NOSTR_RELAYS: 'ws://127.0.0.1:9',
+        });
+        await api.waitFor('API listening', 90_000);
+        const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+        const body = await res.text();
+        await api.kill('SIGTERM');
+        return { status: res.status, body };
+      };
+      expect((await readyz(tlsEnv)).status).toBe(200);
+      const noCert = await readyz({ TEMPORAL_ADDRESS: server.address, TEMPORAL_TLS_CA: pki.ca });
+      expect(noCert.status).toBe(503);
+      expect(noCert.body).toMatch(/temporal/i);
+    } finally {
+      for (const p of procs) await p.kill('SIGTERM');
+      await client.connection.close();
+      await db2.close();
+    }
   });
 });
