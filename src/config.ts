@@ -23,6 +23,14 @@ export interface Config {
     port: number;
     uiPort: number;
     uiUrl: string;
+    /**
+     * TLS to the cluster at TEMPORAL_ADDRESS (undefined = plaintext): TEMPORAL_TLS=1, or implied by
+     * any of TEMPORAL_TLS_CERT/_KEY (mTLS client pair), TEMPORAL_TLS_CA, TEMPORAL_TLS_SERVER_NAME,
+     * TEMPORAL_API_KEY. Paths only: the files are read when a connection's options are built.
+     */
+    tls: TemporalTlsConfig | undefined;
+    /** TEMPORAL_API_KEY: Temporal Cloud API-key auth (sent as a bearer token; implies TLS) */
+    apiKey: string | undefined;
   };
   /** unset → the embedded relay */
   nostrRelays: string[] | undefined;
@@ -56,6 +64,53 @@ export interface Config {
   metricsToken: string | undefined;
   /** API: how often satmachine_settlements is counted in the background */
   settlementGaugeIntervalMs: number;
+}
+
+/** Paths (PEM) and the SNI override of a TLS connection to Temporal. */
+export interface TemporalTlsConfig {
+  /** TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY: the client certificate pair (mTLS); both or neither */
+  clientCertFile?: string;
+  clientKeyFile?: string;
+  /** TEMPORAL_TLS_CA: the CA that signed the server's certificate (default: the system's roots) */
+  caFile?: string;
+  /** TEMPORAL_TLS_SERVER_NAME: the name checked against the server's certificate (SNI) */
+  serverName?: string;
+}
+
+/** TEMPORAL_TLS* and TEMPORAL_API_KEY, checked: a certificate needs its key and vice versa. */
+function temporalTls(address: string | undefined): {
+  tls: TemporalTlsConfig | undefined;
+  apiKey: string | undefined;
+} {
+  const cert = str('TEMPORAL_TLS_CERT');
+  const key = str('TEMPORAL_TLS_KEY');
+  const ca = str('TEMPORAL_TLS_CA');
+  const serverName = str('TEMPORAL_TLS_SERVER_NAME');
+  const apiKey = str('TEMPORAL_API_KEY');
+  const enabled = flag('TEMPORAL_TLS');
+  if (cert && !key)
+    throw new Error(
+      'TEMPORAL_TLS_CERT is set but TEMPORAL_TLS_KEY is not: mTLS needs both the client certificate and its private key (PEM paths)',
+    );
+  if (key && !cert)
+    throw new Error(
+      'TEMPORAL_TLS_KEY is set but TEMPORAL_TLS_CERT is not: mTLS needs both the client certificate and its private key (PEM paths)',
+    );
+  const any = enabled || cert || ca || serverName || apiKey;
+  if (!any) return { tls: undefined, apiKey: undefined };
+  if (!address) {
+    throw new Error(
+      'TEMPORAL_TLS, TEMPORAL_TLS_CERT/_KEY/_CA/_SERVER_NAME and TEMPORAL_API_KEY apply to the cluster named by TEMPORAL_ADDRESS; the embedded Temporal runs on loopback without TLS: set TEMPORAL_ADDRESS or unset them',
+    );
+  }
+  return {
+    tls: {
+      ...(cert && key ? { clientCertFile: resolve(cert), clientKeyFile: resolve(key) } : {}),
+      ...(ca ? { caFile: resolve(ca) } : {}),
+      ...(serverName ? { serverName } : {}),
+    },
+    apiKey,
+  };
 }
 
 function int(name: string, fallback: number): number {
@@ -130,12 +185,14 @@ export function loadConfig(): Config {
   }
   const historyShards = int('TEMPORAL_HISTORY_SHARDS', 4);
   if (historyShards < 1) throw new Error('TEMPORAL_HISTORY_SHARDS must be at least 1');
+  const temporalAddress = str('TEMPORAL_ADDRESS');
+  const { tls: temporalTlsConfig, apiKey: temporalApiKey } = temporalTls(temporalAddress);
   return {
     dataDir,
     databaseUrl: str('DATABASE_URL'),
     embeddedPostgresPort: int('EMBEDDED_PG_PORT', 54320),
     temporal: {
-      address: str('TEMPORAL_ADDRESS'),
+      address: temporalAddress,
       mode: temporalMode,
       historyShards,
       namespace: str('TEMPORAL_NAMESPACE') ?? 'default',
@@ -143,6 +200,8 @@ export function loadConfig(): Config {
       port: int('TEMPORAL_PORT', 7233),
       uiPort,
       uiUrl: str('TEMPORAL_UI_URL') ?? `http://127.0.0.1:${uiPort}`,
+      tls: temporalTlsConfig,
+      apiKey: temporalApiKey,
     },
     nostrRelays: relays
       ? relays

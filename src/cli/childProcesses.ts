@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type TLSConfig } from '@temporalio/client';
 import type { Logger } from '../logger';
 
 /** Whether a process with this pid exists. */
@@ -55,13 +55,24 @@ export async function stopLeftover(pidFile: string, what: string, log: Logger): 
  */
 export async function waitForTemporal(
   address: string,
-  opts: { timeoutMs: number; exited: () => boolean; what: string; hint: string },
+  opts: {
+    timeoutMs: number;
+    exited: () => boolean;
+    what: string;
+    hint: string;
+    /** a server with TLS on its frontend (the real server's `tls` option) */
+    tls?: TLSConfig;
+  },
 ): Promise<void> {
   const deadline = Date.now() + opts.timeoutMs;
   for (;;) {
     if (opts.exited()) throw new Error(`the ${opts.what} exited at start (${opts.hint})`);
     try {
-      const connection = await Connection.connect({ address, connectTimeout: 1000 });
+      const connection = await Connection.connect({
+        address,
+        connectTimeout: 1000,
+        ...(opts.tls ? { tls: opts.tls } : {}),
+      });
       try {
         await new Client({ connection }).workflowService.getSystemInfo({});
         return;

@@ -5,6 +5,7 @@ import type { Config } from '../config';
 import { LEGACY_PASSWORD } from '../db/embeddedPostgres';
 import { createPool, type Pool } from '../db/pool';
 import { SecretBox } from '../security/secretBox';
+import type { TemporalTarget } from '../temporalClient';
 
 /** Where `satmachine start` keeps the embedded PostgreSQL's password (beside secret.key). */
 export function pgPasswordFile(config: Config): string {
@@ -42,6 +43,16 @@ export function databaseUrl(config: Config): string {
 
 export function temporalAddress(config: Config): string {
   return config.temporal.address ?? '127.0.0.1:7233';
+}
+
+/** The configured Temporal: address, namespace and its TLS / API-key settings. */
+export function temporalTarget(config: Config): TemporalTarget {
+  return {
+    address: temporalAddress(config),
+    namespace: config.temporal.namespace,
+    ...(config.temporal.tls ? { tls: config.temporal.tls } : {}),
+    ...(config.temporal.apiKey ? { apiKey: config.temporal.apiKey } : {}),
+  };
 }
 
 export function relayUrls(config: Config): string[] {

@@ -1,8 +1,8 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type TLSConfig } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import pg from 'pg';
 import { SEARCH_ATTRIBUTES } from '../contract';
@@ -37,6 +37,53 @@ export interface TemporalServerOptions {
   logger: Logger;
   /** dynamic config values, merged over ours (tests, the bench) */
   dynamicConfig?: Record<string, unknown>;
+  /** mTLS on the frontend and between the services (see `ServerTls`); unset = plaintext */
+  tls?: ServerTls;
+}
+
+/**
+ * TLS of the real server (PEM paths). One certificate, usable for server and client auth
+ * (extendedKeyUsage serverAuth, clientAuth; SANs for `serverName` and the bind address),
+ * serves the frontend and the internal services and is what the services, the server's
+ * system worker, our namespace set-up and the UI server present as clients. The
+ * frontend requires a client certificate signed by `clientCaFile`.
+ */
+export interface ServerTls {
+  certFile: string;
+  keyFile: string;
+  /** the CA that signed `certFile` */
+  caFile: string;
+  /** the CA clients' certificates must be signed by (default caFile) */
+  clientCaFile?: string;
+  /** the name internal clients check the certificate against (default localhost) */
+  serverName?: string;
+}
+
+/** The server's `global.tls`: mTLS on the frontend and between its services. */
+export function serverTlsConfig(t: ServerTls) {
+  const serverName = t.serverName ?? 'localhost';
+  const server = (clientCa: string) => ({
+    certFile: t.certFile,
+    keyFile: t.keyFile,
+    requireClientAuth: true,
+    clientCaFiles: clientCa === t.caFile ? [t.caFile] : [clientCa, t.caFile],
+  });
+  const client = { serverName, rootCaFiles: [t.caFile] };
+  return {
+    internode: { server: server(t.caFile), client },
+    frontend: { server: server(t.clientCaFile ?? t.caFile), client },
+    // the server's own system worker dials the frontend with this pair
+    systemWorker: { certFile: t.certFile, keyFile: t.keyFile, client },
+  };
+}
+
+/** How the server's own tooling (readiness, namespace set-up) connects to a TLS frontend. */
+function selfTls(t: ServerTls): TLSConfig {
+  return {
+    clientCertPair: { crt: readFileSync(t.certFile), key: readFileSync(t.keyFile) },
+    serverRootCACertificate: readFileSync(t.caFile),
+    serverNameOverride: t.serverName ?? 'localhost',
+  };
 }
 
 export interface RunningTemporalServer {
@@ -156,6 +203,7 @@ export function serverConfig(opts: {
   port: number;
   shards: number;
   dynamicConfigFile: string;
+  tls?: ServerTls;
 }) {
   const p = pgParts(opts.postgresUrl);
   const store = (databaseName: string, maxConns: number) => ({
@@ -183,7 +231,10 @@ export function serverConfig(opts: {
       numHistoryShards: opts.shards,
       datastores: { default: store('temporal', 20), visibility: store('temporal_visibility', 10) },
     },
-    global: { membership: { maxJoinDuration: '30s', broadcastAddress: opts.host } },
+    global: {
+      membership: { maxJoinDuration: '30s', broadcastAddress: opts.host },
+      ...(opts.tls ? { tls: serverTlsConfig(opts.tls) } : {}),
+    },
     services: {
       frontend: rpc(ports.frontend),
       history: rpc(ports.history),
@@ -241,8 +292,13 @@ async function retrying<T>(what: string, ms: number, fn: () => Promise<T>): Prom
  * it. A new namespace reaches the services' caches within seconds (the namespace
  * registry refreshes on an interval): each step is retried until it is served.
  */
-export async function ensureNamespace(address: string, namespace: string, log: Logger): Promise<void> {
-  const connection = await Connection.connect({ address });
+export async function ensureNamespace(
+  address: string,
+  namespace: string,
+  log: Logger,
+  tls?: TLSConfig,
+): Promise<void> {
+  const connection = await Connection.connect({ address, ...(tls ? { tls } : {}) });
   try {
     const client = new Client({ connection, namespace });
     const exists = await client.workflowService.describeNamespace({ namespace }).then(
@@ -323,6 +379,7 @@ export async function startTemporalServer(opts: TemporalServerOptions): Promise<
         port: opts.port,
         shards: opts.shards,
         dynamicConfigFile: dynamicFile,
+        ...(opts.tls ? { tls: opts.tls } : {}),
       }),
       null,
       2,
@@ -347,13 +404,15 @@ export async function startTemporalServer(opts: TemporalServerOptions): Promise<
     );
     children.push(server.child);
     const address = `${opts.host}:${opts.port}`;
+    const tls = opts.tls ? selfTls(opts.tls) : undefined;
     await waitForTemporal(address, {
+      ...(tls ? { tls } : {}),
       timeoutMs: 120_000,
       exited: server.exited,
       what: 'Temporal server',
       hint: `see ${logFile}; are ports ${opts.port}–${opts.port + 8} free? Set TEMPORAL_PORT to move them`,
     });
-    await ensureNamespace(address, opts.namespace, log);
+    await ensureNamespace(address, opts.namespace, log, tls);
 
     const uiDir = join(dir, 'ui');
     mkdirSync(uiDir, { recursive: true });
@@ -371,6 +430,17 @@ export async function startTemporalServer(opts: TemporalServerOptions): Promise<
           notifyOnNewVersion: false,
           refreshInterval: '1m',
           distribution: 'server',
+          ...(opts.tls
+            ? {
+                tls: {
+                  caFile: opts.tls.caFile,
+                  certFile: opts.tls.certFile,
+                  keyFile: opts.tls.keyFile,
+                  serverName: opts.tls.serverName ?? 'localhost',
+                  enableHostVerification: true,
+                },
+              }
+            : {}),
         },
         null,
         2,

@@ -10,17 +10,14 @@ import {
   loadSecretBox,
   openPool,
   relayUrls,
-  temporalAddress,
+  temporalTarget,
   untilSignal,
 } from '../runtime';
 
 export async function apiCommand(config: Config, log: Logger): Promise<void> {
   exitWithSupervisor();
   const pool = openPool(config, 'satmachine-api', 20);
-  const temporal = lazyTemporalClient({
-    address: temporalAddress(config),
-    namespace: config.temporal.namespace,
-  });
+  const temporal = lazyTemporalClient(temporalTarget(config));
   const { ledger, lnbits } = createPaymentBackend(
     {
       kind: config.paymentBackend,

@@ -9,7 +9,7 @@ import {
   loadSecretBox,
   openPool,
   relayUrls,
-  temporalAddress,
+  temporalTarget,
   untilSignal,
 } from '../runtime';
 
@@ -19,10 +19,7 @@ export async function ingestCommand(config: Config, log: Logger): Promise<void> 
     ? await startMetricsServer(config.metricsPort, config.metricsHost, { token: config.metricsToken })
     : null;
   const pool = openPool(config, 'satmachine-ingest', 10);
-  const client = lazyTemporalClient({
-    address: temporalAddress(config),
-    namespace: config.temporal.namespace,
-  });
+  const client = lazyTemporalClient(temporalTarget(config));
   const { backend } = createPaymentBackend(
     {
       kind: config.paymentBackend,

@@ -9,7 +9,8 @@ import type { Logger } from '../../logger';
 import type { ParsedArgs } from '../args';
 import { ensureConsoleBuilt } from '../consoleBuild';
 import { seedDemo } from '../demo';
-import { loadPgPassword, pgPasswordFile, relayUrls, loadSecretBox } from '../runtime';
+import { loadPgPassword, pgPasswordFile, relayUrls, loadSecretBox, temporalTarget } from '../runtime';
+import { temporalConnectionOptions } from '../../temporalClient';
 import { SupervisedProcess } from '../supervisor';
 import { startTemporalDevServer } from '../temporalDevServer';
 import { startTemporalServer } from '../temporalServer';
@@ -37,6 +38,8 @@ async function waitReady(url: string, timeoutMs: number): Promise<void> {
  * under the data directory for the next start.
  */
 export async function startCommand(config: Config, log: Logger, args: ParsedArgs): Promise<void> {
+  // an external cluster's TLS files are read now: a wrong path stops here, before anything starts
+  if (config.temporal.address) temporalConnectionOptions(temporalTarget(config));
   const stops: { name: string; stop: () => Promise<void>; process?: boolean }[] = [];
   let stopping: Promise<void> | null = null;
   const shutdown = (why: string) => {

@@ -7,18 +7,28 @@ import { createWorker } from '../../worker/worker';
 import { setCurrentVersion, workerDeploymentFromEnv } from '../../worker/versioning';
 import { startMetricsServer } from '../../metrics/server';
 import { sdkMetricsReader, sdkPrometheusOptions } from '../../metrics/sdk';
-import { exitWithSupervisor, loadSecretBox, openPool, temporalAddress } from '../runtime';
+import { exitWithSupervisor, loadSecretBox, openPool, temporalTarget } from '../runtime';
+import { temporalConnectionOptions, type TemporalConnectionOptions } from '../../temporalClient';
 import { pinoTemporalLogger } from '../../worker/temporalLogger';
 import { workerIdleInTransactionTimeoutMs } from '../../db/pool';
 
-/** Connects to Temporal, retrying while the server comes up. */
-export async function connectNative(address: string, log: Logger): Promise<NativeConnection> {
+/**
+ * Connects to Temporal with `options` (temporalConnectionOptions: address, TLS, API key),
+ * retrying while the server comes up.
+ */
+export async function connectNative(
+  options: TemporalConnectionOptions,
+  log: Logger,
+): Promise<NativeConnection> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await NativeConnection.connect({ address });
+      return await NativeConnection.connect(options);
     } catch (err) {
       if (attempt % 10 === 1)
-        log.warn({ address, err: (err as Error).message }, 'Temporal not reachable yet; retrying');
+        log.warn(
+          { address: options.address, tls: Boolean(options.tls), err: (err as Error).message },
+          'Temporal not reachable yet; retrying',
+        );
       await new Promise((r) => setTimeout(r, Math.min(500 * attempt, 5000)));
     }
   }
@@ -45,6 +55,8 @@ function localAddress(bind: string): string {
 
 export async function workerCommand(config: Config, log: Logger): Promise<void> {
   exitWithSupervisor();
+  // reads the TLS files now: a wrong path stops the worker at start-up
+  const connectionOptions = temporalConnectionOptions(temporalTarget(config));
   const deployment = workerDeploymentFromEnv();
   // the Core SDK's own Prometheus endpoint: WORKER_SDK_METRICS_ADDRESS, else an internal
   // 127.0.0.1 port whose text our /metrics appends (one scrape gets both)
@@ -82,7 +94,7 @@ export async function workerCommand(config: Config, log: Logger): Promise<void> 
     pool,
     log,
   );
-  const connection = await connectNative(temporalAddress(config), log);
+  const connection = await connectNative(connectionOptions, log);
   const worker = await createWorker({
     connection,
     namespace: config.temporal.namespace,
