@@ -3,7 +3,7 @@ import { npubEncode } from 'nostr-tools/nip19';
 import { createUserWithKey } from '../../src/api/userAccounts';
 import { startApi, type TestApi } from '../helpers/api';
 import { secretBox } from '../helpers/fixtures';
-import { freshDatabase, temporalClient } from '../helpers/stack';
+import { eventually, freshDatabase, temporalClient } from '../helpers/stack';
 
 /** Operator routes for running a fleet: machines, enrolments, deposits, commission splits, payments. */
 describe('API: fleet routes', () => {
@@ -352,6 +352,53 @@ describe('API: fleet routes', () => {
       const bad = await patch(withSettlement, { fiat_code: 'euro' });
       expect(bad.status).toBe(422);
       expect(bad.body.error.details[0].field).toBe('body.fiat_code');
+    });
+
+    it('a currency change racing a deposit insert waits for it, then is refused (409)', async () => {
+      const created = await api.call('POST', '/api/v1/machines', opKey, {
+        machine_npub: pub(),
+        name: 'currency race',
+        fiat_code: 'USD',
+      });
+      const machineId = created.body.id as string;
+      const enrol = await api.call('POST', `/api/v1/machines/${machineId}/clients`, opKey, {
+        user_id: lp2.id,
+      });
+      expect(enrol.status).toBe(201);
+      const owner = await db.pool.query<{ operator_user_id: string }>(
+        'SELECT operator_user_id FROM satmachine.dca_machines WHERE id = $1',
+        [machineId],
+      );
+      // a deposit insert in flight: not committed yet when the change starts
+      const c = await db.pool.connect();
+      try {
+        await c.query('BEGIN');
+        await c.query(
+          `INSERT INTO satmachine.dca_deposits (id, client_id, machine_id, creator_user_id, amount, currency)
+           VALUES ($1, $2, $3, $4, '5.00', 'USD')`,
+          [`race${Date.now()}`, enrol.body.id, machineId, owner.rows[0]!.operator_user_id],
+        );
+        const change = api.call('PATCH', `/api/v1/machines/${machineId}`, opKey, { fiat_code: 'EUR' });
+        // barrier: the change waits on the machine row the insert's foreign key holds
+        await eventually(
+          async () =>
+            (
+              await db.pool.query(
+                `SELECT 1 FROM pg_stat_activity
+                  WHERE wait_event_type = 'Lock' AND query LIKE '%dca_machines WHERE id = $1 FOR UPDATE%'`,
+              )
+            ).rowCount,
+          30_000,
+          'the currency change to wait for the machine row lock',
+        );
+        await c.query('COMMIT');
+        const answer = await change;
+        expect(answer.status).toBe(409);
+        expect(answer.body.error.details[0].field).toBe('body.fiat_code');
+      } finally {
+        c.release();
+      }
+      expect((await api.call('GET', `/api/v1/machines/${machineId}`, opKey)).body.fiat_code).toBe('USD');
     });
 
     it("hides another operator's machine (404) on every route", async () => {
