@@ -149,6 +149,11 @@ function signerNames(pubkeys: readonly string[]): string {
   return names.join(', ');
 }
 
+/** The start of a machine's npub that tells keys apart in a log: `npub1` and the key's first 8 characters. */
+export function npubPrefix(npub: string): string {
+  return npub.startsWith('npub1') ? npub.slice(0, 13) : npub.slice(0, 8);
+}
+
 function machineInfo(m: MachineRow): MachineInfo {
   return {
     id: m.id,
@@ -552,7 +557,7 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
             platform_fee_fraction: formatPpm(parsePpm(platformFraction)),
             operator_fee_fraction: formatPpm(parsePpm(operatorFraction)),
             tx_type: content.tx_type,
-            machine_npub_prefix: machine.machine_npub.slice(0, 8),
+            machine_npub_prefix: npubPrefix(machine.machine_npub),
           },
           'fee mismatch over tolerance: the ATM reported a fee that differs from the configured fractions',
         );

@@ -21,14 +21,16 @@ export async function insertDeposit(
     machine_id: string;
     creator_user_id: string;
     amount: string;
-    currency: string;
     notes: string | null;
   },
 ): Promise<DepositRow> {
+  // the currency is the machine's, read under a share lock in the same statement: a concurrent
+  // change of the machine's fiat_code (which locks the row) is either refused or seen here
   const { rows } = await db.query<DepositRow>(
     `INSERT INTO satmachine.dca_deposits (id, client_id, machine_id, creator_user_id, amount, currency, notes)
-     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
-    [newId(), d.client_id, d.machine_id, d.creator_user_id, d.amount, d.currency, d.notes],
+     SELECT $1, $2, m.id, $4, $5, m.fiat_code, $6 FROM satmachine.dca_machines m WHERE m.id = $3 FOR SHARE
+     RETURNING *`,
+    [newId(), d.client_id, d.machine_id, d.creator_user_id, d.amount, d.notes],
   );
   return rows[0]!;
 }
@@ -110,4 +112,43 @@ export async function deleteUnconfirmedDeposit(db: Queryable, id: string): Promi
     [id],
   );
   return (rowCount ?? 0) > 0;
+}
+
+export interface LpDepositRow extends DepositRow {
+  machine_name: string;
+}
+
+/** An LP's own deposits across its enrolments (every operator), newest first, keyset paginated. */
+export async function listLpDeposits(
+  db: Queryable,
+  userId: string,
+  page: { limit: number; before?: { at: Date; id: string } },
+): Promise<LpDepositRow[]> {
+  const params: unknown[] = [userId];
+  let cursor = '';
+  if (page.before) {
+    params.push(page.before.at, page.before.id);
+    cursor = 'AND (d.created_at, d.id) < ($2, $3)';
+  }
+  params.push(page.limit);
+  const { rows } = await db.query<LpDepositRow>(
+    `SELECT d.*, m.name AS machine_name
+       FROM satmachine.dca_deposits d
+       JOIN satmachine.dca_clients c ON c.id = d.client_id
+       JOIN satmachine.dca_machines m ON m.id = d.machine_id
+      WHERE c.user_id = $1 ${cursor}
+      ORDER BY d.created_at DESC, d.id DESC LIMIT $${params.length}`,
+    params,
+  );
+  return rows;
+}
+
+/** Whether money in the machine's currency is on record: deposits or settlements. */
+export async function machineHasMoneyRecords(db: Queryable, machineId: string): Promise<boolean> {
+  const { rows } = await db.query<{ any: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM satmachine.dca_deposits WHERE machine_id = $1)
+         OR EXISTS (SELECT 1 FROM satmachine.dca_settlements WHERE machine_id = $1) AS any`,
+    [machineId],
+  );
+  return rows[0]!.any;
 }

@@ -217,3 +217,24 @@ export async function maxSortOrder(db: Queryable, settlementId: string): Promise
   );
   return rows[0]!.m ?? -1;
 }
+
+/** The legs of one enrolment (the caller checked the enrolment is its own), newest first, keyset paginated. */
+export async function listClientLegs(
+  db: Queryable,
+  clientId: string,
+  page: { limit: number; before?: { at: Date; id: string } },
+): Promise<LegRow[]> {
+  const params: unknown[] = [clientId];
+  let cursor = '';
+  if (page.before) {
+    params.push(page.before.at, page.before.id);
+    cursor = 'AND (created_at, id) < ($2, $3)';
+  }
+  params.push(page.limit);
+  const { rows } = await db.query<LegRow>(
+    `SELECT * FROM satmachine.dca_payments WHERE client_id = $1 ${cursor}
+      ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,
+    params,
+  );
+  return rows;
+}

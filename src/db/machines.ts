@@ -142,6 +142,11 @@ export async function getMachineByPubkey(
 }
 
 /** Serialises registrations and proofs of one machine key until the transaction ends. */
+/** Row lock on a machine: holds off inserts of deposits / settlements for it (their foreign key shares it). */
+export async function lockMachineRow(db: Queryable, id: string): Promise<void> {
+  await db.query('SELECT 1 FROM satmachine.dca_machines WHERE id = $1 FOR UPDATE', [id]);
+}
+
 export async function lockMachineKey(db: Queryable, pubkeyHex: string): Promise<void> {
   await db.query("SELECT pg_advisory_xact_lock(hashtext('satmachine:machine-key:' || $1))", [pubkeyHex]);
 }

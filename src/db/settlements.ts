@@ -367,3 +367,18 @@ export async function machineStatsSince(
   );
   return rows[0]!;
 }
+
+/** Tenant-scoped lookup by payment hash: another operator's settlement is not found. */
+export async function getOperatorSettlementByHash(
+  db: Queryable,
+  operatorId: string,
+  paymentHash: string,
+): Promise<SettlementRow | null> {
+  const { rows } = await db.query<SettlementRow>(
+    `SELECT s.* FROM satmachine.dca_settlements s
+       JOIN satmachine.dca_machines m ON m.id = s.machine_id
+      WHERE s.payment_hash = $1 AND m.operator_user_id = $2`,
+    [paymentHash, operatorId],
+  );
+  return rows[0] ?? null;
+}

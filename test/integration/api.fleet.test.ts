@@ -3,7 +3,7 @@ import { npubEncode } from 'nostr-tools/nip19';
 import { createUserWithKey } from '../../src/api/userAccounts';
 import { startApi, type TestApi } from '../helpers/api';
 import { secretBox } from '../helpers/fixtures';
-import { freshDatabase, temporalClient } from '../helpers/stack';
+import { eventually, freshDatabase, temporalClient } from '../helpers/stack';
 
 /** Operator routes for running a fleet: machines, enrolments, deposits, commission splits, payments. */
 describe('API: fleet routes', () => {
@@ -291,6 +291,114 @@ describe('API: fleet routes', () => {
       });
       expect(moved.status).toBe(200);
       expect(moved.body.wallet_id).toBe(mine.body.id);
+    });
+
+    it('fiat_code changes while the machine has no money on record, never once deposits or settlements exist (409)', async () => {
+      const create = async (name: string) => {
+        const r = await api.call('POST', '/api/v1/machines', opKey, {
+          machine_npub: pub(),
+          name,
+          fiat_code: 'USD',
+        });
+        expect(r.status).toBe(201);
+        return r.body.id as string;
+      };
+      const patch = (id: string, body: unknown, key = opKey) =>
+        api.call('PATCH', `/api/v1/machines/${id}`, key, body);
+      // nothing on record: the currency changes
+      const withDeposit = await create('currency deposit');
+      const changed = await patch(withDeposit, { fiat_code: 'EUR' });
+      expect(changed.status).toBe(200);
+      expect(changed.body.fiat_code).toBe('EUR');
+      // a deposit (even a pending one) pins it
+      const enrol = await api.call('POST', `/api/v1/machines/${withDeposit}/clients`, opKey, {
+        user_id: lp.id,
+      });
+      expect(enrol.status).toBe(201);
+      const owner = await db.pool.query<{ operator_user_id: string }>(
+        'SELECT operator_user_id FROM satmachine.dca_machines WHERE id = $1',
+        [withDeposit],
+      );
+      await db.pool.query(
+        `INSERT INTO satmachine.dca_deposits (id, client_id, machine_id, creator_user_id, amount, currency, status)
+         VALUES ($1, $2, $3, $4, '25.00', 'EUR', 'pending')`,
+        [`dep${Date.now()}`, enrol.body.id, withDeposit, owner.rows[0]!.operator_user_id],
+      );
+      const refused = await patch(withDeposit, { fiat_code: 'GTQ', name: 'renamed too' });
+      expect(refused.status).toBe(409);
+      expect(refused.body.error.details).toEqual([
+        { field: 'body.fiat_code', message: expect.stringContaining('deposits or settlements exist') },
+      ]);
+      expect(refused.body.error.message).toContain('register a new machine for GTQ');
+      // nothing of the refused patch was written
+      const kept = await api.call('GET', `/api/v1/machines/${withDeposit}`, opKey);
+      expect(kept.body).toMatchObject({ fiat_code: 'EUR', name: 'currency deposit' });
+      // the same currency sent back with an edit (a form does) is not a change
+      const same = await patch(withDeposit, { fiat_code: 'EUR', name: 'renamed' });
+      expect(same.status).toBe(200);
+      expect(same.body).toMatchObject({ fiat_code: 'EUR', name: 'renamed' });
+      // a settlement pins it too
+      const withSettlement = await create('currency settlement');
+      await db.pool.query(
+        `INSERT INTO satmachine.dca_settlements (id, machine_id, payment_hash, tx_type, status)
+         VALUES ($1, $2, $3, 'cash_out', 'pending')`,
+        [`stl${Date.now()}`, withSettlement, 'ab'.repeat(32)],
+      );
+      const refused2 = await patch(withSettlement, { fiat_code: 'EUR' });
+      expect(refused2.status).toBe(409);
+      expect(refused2.body.error.details[0].field).toBe('body.fiat_code');
+      // another operator's machine is a 404 before anything else; bad input a 422
+      expect((await patch(withSettlement, { fiat_code: 'EUR' }, otherOpKey)).status).toBe(404);
+      const bad = await patch(withSettlement, { fiat_code: 'euro' });
+      expect(bad.status).toBe(422);
+      expect(bad.body.error.details[0].field).toBe('body.fiat_code');
+    });
+
+    it('a currency change racing a deposit insert waits for it, then is refused (409)', async () => {
+      const created = await api.call('POST', '/api/v1/machines', opKey, {
+        machine_npub: pub(),
+        name: 'currency race',
+        fiat_code: 'USD',
+      });
+      const machineId = created.body.id as string;
+      const enrol = await api.call('POST', `/api/v1/machines/${machineId}/clients`, opKey, {
+        user_id: lp2.id,
+      });
+      expect(enrol.status).toBe(201);
+      const owner = await db.pool.query<{ operator_user_id: string }>(
+        'SELECT operator_user_id FROM satmachine.dca_machines WHERE id = $1',
+        [machineId],
+      );
+      // a deposit insert in flight: not committed yet when the change starts
+      const c = await db.pool.connect();
+      try {
+        await c.query('BEGIN');
+        await c.query(
+          `INSERT INTO satmachine.dca_deposits (id, client_id, machine_id, creator_user_id, amount, currency)
+           VALUES ($1, $2, $3, $4, '5.00', 'USD')`,
+          [`race${Date.now()}`, enrol.body.id, machineId, owner.rows[0]!.operator_user_id],
+        );
+        const change = api.call('PATCH', `/api/v1/machines/${machineId}`, opKey, { fiat_code: 'EUR' });
+        // barrier: the change waits on the machine row the insert's foreign key holds
+        await eventually(
+          async () =>
+            (
+              await db.pool.query(
+                `SELECT 1 FROM pg_stat_activity
+                  WHERE wait_event_type = 'Lock' AND query LIKE '%dca_machines WHERE id = $1 FOR UPDATE%'`,
+              )
+            ).rowCount,
+          30_000,
+          'the currency change to wait for the machine row lock',
+        );
+        await c.query('COMMIT');
+        const answer = await change;
+        expect(answer.status).toBe(409);
+        expect(answer.body.error.details[0].field).toBe('body.fiat_code');
+      } finally {
+        c.release();
+      }
+      expect((await api.call('GET', `/api/v1/machines/${machineId}`, opKey)).body.fiat_code).toBe('USD');
     });
 
     it("hides another operator's machine (404) on every route", async () => {

@@ -155,6 +155,56 @@ describe('API: LP view, balance settlement and NIP-98', () => {
     expect(bobCsv.text.trim().split('\r\n')).toHaveLength(2);
   });
 
+  it("deposits: an LP lists its own across operators, paginated, never another LP's", async () => {
+    const all = await api.call('GET', '/api/v1/lp/deposits', alice.apiKey);
+    expect(all.status).toBe(200);
+    expect(all.body.next_cursor).toBeNull();
+    const byMachine = Object.fromEntries(
+      all.body.items.map((d: { machine_id: string }) => [d.machine_id, d]),
+    );
+    expect(all.body.items).toHaveLength(2);
+    expect(byMachine[machineA.row.id]).toMatchObject({
+      client_id: alice.clientId,
+      machine_name: 'A1',
+      amount: '100.00',
+      currency: 'USD',
+      status: 'confirmed',
+    });
+    expect(byMachine[machineB.row.id]).toMatchObject({
+      client_id: aliceAtB,
+      machine_name: 'B1',
+      amount: '40.00',
+      currency: 'EUR',
+      status: 'confirmed',
+    });
+    expect(byMachine[machineA.row.id]).not.toHaveProperty('creator_user_id');
+    // keyset pagination walks the same list, page by page
+    const p1 = await api.call('GET', '/api/v1/lp/deposits?limit=1', alice.apiKey);
+    expect(p1.body.items).toHaveLength(1);
+    expect(p1.body.next_cursor).toBeTruthy();
+    const p2 = await api.call(
+      'GET',
+      `/api/v1/lp/deposits?limit=1&cursor=${p1.body.next_cursor}`,
+      alice.apiKey,
+    );
+    expect(p2.body.items).toHaveLength(1);
+    expect(p2.body.next_cursor).toBeNull();
+    expect([p1.body.items[0].id, p2.body.items[0].id]).toEqual(
+      all.body.items.map((d: { id: string }) => d.id),
+    );
+    // bob sees his own deposit only, though enrolled at the same machine
+    const bobs = await api.call('GET', '/api/v1/lp/deposits', bob.apiKey);
+    expect(bobs.body.items).toHaveLength(1);
+    expect(bobs.body.items[0]).toMatchObject({ client_id: bob.clientId, amount: '100.00' });
+    // an operator is not an LP; bad input is refused with the field
+    expect((await api.call('GET', '/api/v1/lp/deposits', opA.apiKey)).status).toBe(404);
+    const zero = await api.call('GET', '/api/v1/lp/deposits?limit=0', alice.apiKey);
+    expect(zero.status).toBe(422);
+    expect(zero.body.error.details[0].field).toBe('query.limit');
+    expect((await api.call('GET', '/api/v1/lp/deposits?limit=abc', alice.apiKey)).status).toBe(422);
+    expect((await api.call('GET', '/api/v1/lp/deposits?cursor=forged', alice.apiKey)).status).toBe(400);
+  });
+
   it('preferences: validation of wallet ownership, mode and Lightning address', async () => {
     const mine = await api.call('GET', '/api/v1/lp/preferences', alice.apiKey);
     expect(mine.body).toMatchObject({ default_dca_mode: 'flow', autoforward_enabled: false });
@@ -265,6 +315,56 @@ describe('API: LP view, balance settlement and NIP-98', () => {
         })
       ).status,
     ).toBe(422);
+  });
+
+  it("enrolment legs: the operator lists an enrolment's legs, paginated; another operator's enrolment is a 404", async () => {
+    // bob at A: his dca leg, the balance settlement refused for want of funds, then the two paid
+    const all = await api.call('GET', `/api/v1/clients/${bob.clientId}/legs`, opA.apiKey);
+    expect(all.status).toBe(200);
+    expect(all.body.next_cursor).toBeNull();
+    const items = all.body.items as {
+      id: string;
+      client_id: string;
+      leg_type: string;
+      amount_sats: number;
+      status: string;
+    }[];
+    expect(items.every((l) => l.client_id === bob.clientId)).toBe(true);
+    expect(items.map((l) => `${l.leg_type}:${l.amount_sats}:${l.status}`).sort()).toEqual(
+      [
+        'dca:30000:completed',
+        'settlement:1000:failed',
+        'settlement:25010:completed',
+        'settlement:50000:completed',
+      ].sort(),
+    );
+    // page by page, the same legs in the same order
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await api.call(
+        'GET',
+        `/api/v1/clients/${bob.clientId}/legs?limit=1${cursor ? `&cursor=${cursor}` : ''}`,
+        opA.apiKey,
+      );
+      expect(page.status).toBe(200);
+      expect(page.body.items.length).toBeLessThanOrEqual(1);
+      seen.push(...page.body.items.map((l: { id: string }) => l.id));
+      cursor = page.body.next_cursor;
+    } while (cursor);
+    expect(seen).toEqual(items.map((l) => l.id));
+    // alice's enrolment at A has her own leg only
+    const alices = await api.call('GET', `/api/v1/clients/${alice.clientId}/legs`, opA.apiKey);
+    expect(alices.body.items.map((l: { client_id: string }) => l.client_id)).toEqual([alice.clientId]);
+    // another operator's enrolment, a missing one: 404; an LP is not an operator; bad input: 422
+    expect((await api.call('GET', `/api/v1/clients/${bob.clientId}/legs`, opB.apiKey)).status).toBe(404);
+    expect((await api.call('GET', `/api/v1/clients/${aliceAtB}/legs`, opA.apiKey)).status).toBe(404);
+    expect((await api.call('GET', '/api/v1/clients/nosuchclient/legs', opA.apiKey)).status).toBe(404);
+    expect((await api.call('GET', `/api/v1/clients/${bob.clientId}/legs`, bob.apiKey)).status).toBe(404);
+    const bad = await api.call('GET', `/api/v1/clients/${bob.clientId}/legs?limit=-1`, opA.apiKey);
+    expect(bad.status).toBe(422);
+    expect(bad.body.error.details[0].field).toBe('query.limit');
+    expect((await api.call('GET', '/api/v1/clients/bad%20id!/legs', opA.apiKey)).status).toBe(422);
   });
 
   describe('NIP-98', () => {

@@ -467,6 +467,43 @@ describe('API: settlements and operator actions', () => {
     expect(legs.body.every((l: { leg_type: string }) => l.leg_type === 'dca')).toBe(true);
   });
 
+  it("looks a settlement up by its payment hash; another operator's is a 404; a malformed hash a 422", async () => {
+    const machine = await createMachine(db.pool, operator, { name: 'by hash' });
+    await createLp(db.pool, machine, { name: 'hash lp', depositCents: 100_000 });
+    const hash = await send(machine, { wireSats: 10_500, feeSats: 500, fiat: '10.00' });
+    const settled = await awaitSettled(db.pool, temporal.client, hash);
+    const found = await api.call('GET', `/api/v1/settlements/by-hash/${hash}`, operator.apiKey);
+    expect(found.status).toBe(200);
+    expect(found.body).toMatchObject({
+      id: settled.id,
+      payment_hash: hash,
+      machine_id: machine.row.id,
+      status: 'processed',
+    });
+    // the hash as a wallet may show it (upper case) finds the same settlement
+    const upper = await api.call('GET', `/api/v1/settlements/by-hash/${hash.toUpperCase()}`, operator.apiKey);
+    expect(upper.body.id).toBe(settled.id);
+    // another operator, a hash nobody paid, an LP: 404
+    expect((await api.call('GET', `/api/v1/settlements/by-hash/${hash}`, other.apiKey)).status).toBe(404);
+    const none = await api.call('GET', `/api/v1/settlements/by-hash/${'0'.repeat(64)}`, operator.apiKey);
+    expect(none.status).toBe(404);
+    expect(none.body.error.code).toBe('not_found');
+    const lp = await createLp(db.pool, machine, { name: 'nosy lp' });
+    expect((await api.call('GET', `/api/v1/settlements/by-hash/${hash}`, lp.apiKey)).status).toBe(404);
+    // not 64 hex characters: 422 naming the parameter
+    for (const bad of [
+      hash.slice(1),
+      `${hash}0`,
+      `${hash.slice(1)}g`,
+      'x'.repeat(64),
+      encodeURIComponent("' OR 1=1 --"),
+    ]) {
+      const r = await api.call('GET', `/api/v1/settlements/by-hash/${bad}`, operator.apiKey);
+      expect(r.status).toBe(422);
+      expect(r.body.error.details[0].field).toBe('params.payment_hash');
+    }
+  });
+
   it('exposes settlements by status and operator actions in /metrics', async () => {
     // counted in the background (what the interval does), then served from the cache
     await refreshSettlementGauge();

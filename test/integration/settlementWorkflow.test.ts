@@ -324,8 +324,10 @@ describe('settlementWorkflow on the real Temporal server and PostgreSQL', () => 
       platform_fee_fraction: '0.010000',
       operator_fee_fraction: '0.040000',
       tx_type: 'cash_out',
-      machine_npub_prefix: machine.row.machine_npub.slice(0, 8),
+      // npub1 and the key's first 8 characters (not just npub1 and 3)
+      machine_npub_prefix: `npub1${machine.row.machine_npub.slice(5, 13)}`,
     });
+    expect(warn.machine_npub_prefix).toHaveLength(13);
     const underRow = (await settlementByHash(db.pool, under))!;
     expect(underRow.fee_mismatch_sats).toBe(80);
   });

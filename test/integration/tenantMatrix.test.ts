@@ -69,6 +69,8 @@ interface World {
   depositB: string;
   settlementA: string;
   settlementB: string;
+  settlementHashA: string;
+  settlementHashB: string;
   tenants: Tenant[];
 }
 
@@ -80,6 +82,8 @@ interface IdFixture {
   own(w: World, me: Tenant): string;
   /** resources of other tenants (at least one) */
   victims(w: World, me: Tenant): string[];
+  /** an id that exists nowhere, where the route validates a format an arbitrary string would fail */
+  ghost?(): string;
 }
 interface Exempt {
   /** why this id is not a tenant boundary (written where the next reader sees it) */
@@ -123,6 +127,13 @@ const ID_FIXTURES: Record<ParamKey, IdFixture | Exempt> = {
     (w) => w.settlementA,
     (w) => w.settlementB,
   ),
+  '/settlements/by-hash/:payment_hash': {
+    ...operatorScoped(
+      (w) => w.settlementHashA,
+      (w) => w.settlementHashB,
+    ),
+    ghost: () => newPaymentHash(),
+  },
   '/me/api-keys/:id': {
     own: (_w, me) => me.spareKeyId,
     victims: (w, me) => w.tenants.filter((t) => t.userId !== me.userId).map((t) => t.spareKeyId),
@@ -356,13 +367,16 @@ describe("tenant isolation matrix: every route that takes an id, called with ano
       );
       return id;
     };
+    const settlementHashes = new Map<string, string>();
     const settlement = async (m: Machine) => {
       const id = newId();
+      const hash = newPaymentHash();
+      settlementHashes.set(m.row.id, hash);
       await db.pool.query(
         `INSERT INTO satmachine.dca_settlements (id, machine_id, payment_hash, tx_type, wire_sats, fiat_amount, fiat_code,
                 exchange_rate, fee_sats, principal_sats, status, processed_at)
          VALUES ($1, $2, $3, 'cash_out', 21000, '20.00', 'USD', '1000', 1000, 20000, 'processed', now())`,
-        [id, m.row.id, newPaymentHash()],
+        [id, m.row.id, hash],
       );
       await db.pool.query(
         `INSERT INTO satmachine.dca_payments (id, settlement_id, machine_id, operator_user_id, leg_type, amount_sats,
@@ -400,6 +414,12 @@ describe("tenant isolation matrix: every route that takes an id, called with ano
       depositB: await deposit(machineB, lpB.clientId),
       settlementA: await settlement(machineA),
       settlementB: await settlement(machineB),
+      get settlementHashA() {
+        return settlementHashes.get(machineA.row.id)!;
+      },
+      get settlementHashB() {
+        return settlementHashes.get(machineB.row.id)!;
+      },
       tenants: [tA, tB, tLpA, tLpB],
     };
     // the controls of balance-settlement wait for their workflow
@@ -464,6 +484,8 @@ describe("tenant isolation matrix: every route that takes an id, called with ano
         'DELETE /deposits/:id',
         'POST /deposits',
         'GET /settlements',
+        'GET /settlements/by-hash/:payment_hash',
+        'GET /clients/:id/legs',
         'GET /lnbits/wallets/:id',
         'GET /ledger/wallets/:id',
         'PUT /lp/preferences',
@@ -490,7 +512,7 @@ describe("tenant isolation matrix: every route that takes an id, called with ano
         for (const { p, f } of fixtures) {
           if ('exempt' in f) continue;
           const label = `${who} ${routeName(spec)} ${p.where} ${p.name}`;
-          const ghost = await call({ ...own, [p.key]: `ghost${newId()}` });
+          const ghost = await call({ ...own, [p.key]: f.ghost ? f.ghost() : `ghost${newId()}` });
           if (ghost.status >= 500) problems.push(`${label}: a missing id answers ${show(ghost)}`);
           for (const victim of f.victims(w, me)) {
             attacks++;

@@ -21,6 +21,7 @@ import {
   updateClient,
   type ClientRow,
 } from '../../db/clients';
+import { listClientLegs } from '../../db/legs';
 import { operatorClientBalance } from '../../db/lpBalances';
 import { getOperatorMachine } from '../../db/machines';
 import { getUser } from '../../db/users';
@@ -30,7 +31,9 @@ import type { ApiDeps } from '../deps';
 import { conflict, notFound, unprocessable } from '../errors';
 import { MAX_SATS } from '../../domain/feeSplit';
 import type { RouteRegistry } from '../routeRegistry';
-import { exchangeRate, fiatCents, id, idParams } from '../schemas';
+import { decodeCursor, encodeCursor } from '../pagination';
+import { exchangeRate, fiatCents, id, idParams, limitQuery } from '../schemas';
+import { legShape, legView } from './settlements';
 
 export const clientShape = z
   .object({
@@ -175,6 +178,37 @@ export function clientRoutes(r: RouteRegistry, deps: ApiDeps): void {
       }
       await deleteClient(deps.pool, params.id);
       return undefined;
+    },
+  );
+
+  r.add(
+    {
+      method: 'get',
+      path: '/clients/:id/legs',
+      operationId: 'listClientLegs',
+      summary:
+        "An enrolment's payment legs (dca, settlement, autoforward; every status), newest first, cursor pagination",
+      tag: 'clients',
+      auth: ['operator'],
+      params: idParams,
+      query: z.object({
+        limit: limitQuery(500, 100),
+        cursor: z.string().max(200).optional(),
+      }),
+      response: z.object({ items: z.array(legShape), next_cursor: z.string().nullable() }),
+    },
+    async ({ params, query, user }) => {
+      const c = await clientOf(user.id, params.id);
+      const rows = await listClientLegs(deps.pool, c.id, {
+        limit: query.limit + 1,
+        before: decodeCursor(query.cursor),
+      });
+      const page = rows.slice(0, query.limit);
+      const last = page[page.length - 1];
+      return {
+        items: page.map(legView),
+        next_cursor: rows.length > query.limit && last ? encodeCursor(last.created_at, last.id) : null,
+      };
     },
   );
 

@@ -9,7 +9,6 @@ import {
   updatePendingDeposit,
   type DepositRow,
 } from '../../db/deposits';
-import { getMachine } from '../../db/machines';
 import { formatCents } from '../../domain/decimal';
 import type { ApiDeps } from '../deps';
 import { conflict, notFound } from '../errors';
@@ -85,14 +84,12 @@ export function depositRoutes(r: RouteRegistry, deps: ApiDeps): void {
           [{ field: 'body.client_id', message: 'the LP has not onboarded (no payout wallet yet)' }],
         );
       }
-      const machine = (await getMachine(deps.pool, client.machine_id))!;
       return view(
         await insertDeposit(deps.pool, {
           client_id: client.id,
           machine_id: client.machine_id,
           creator_user_id: user.id,
           amount: formatCents(body.amount),
-          currency: machine.fiat_code,
           notes: body.notes ?? null,
         }),
       );

@@ -7,6 +7,7 @@ import {
   updateLpPreferences,
   type LpPreferencesRow,
 } from '../../db/lp';
+import { listLpDeposits, type LpDepositRow } from '../../db/deposits';
 import { lpBalances } from '../../db/lpBalances';
 import { listLpPayouts, type LpPayoutRow } from '../../db/payments';
 import { formatCents, mulDivRound, parseCents } from '../../domain/decimal';
@@ -69,6 +70,35 @@ const payoutView = (p: LpPayoutRow) => ({
   payment_hash: p.external_payment_hash,
   destination: p.destination,
   completed_at: p.completed_at.toISOString(),
+});
+
+const lpDepositShape = z
+  .object({
+    id: z.string(),
+    client_id: z.string(),
+    machine_id: z.string(),
+    machine_name: z.string(),
+    amount: z.string(),
+    currency: z.string(),
+    status: z.enum(['pending', 'confirmed', 'rejected']),
+    notes: z.string().nullable(),
+    created_at: z.string(),
+    confirmed_at: z.string().nullable(),
+  })
+  .meta({ id: 'LpDeposit' });
+
+// creator_user_id (the operator account that typed the deposit in) is left out
+const lpDepositView = (d: LpDepositRow) => ({
+  id: d.id,
+  client_id: d.client_id,
+  machine_id: d.machine_id,
+  machine_name: d.machine_name,
+  amount: d.amount,
+  currency: d.currency,
+  status: d.status,
+  notes: d.notes,
+  created_at: d.created_at.toISOString(),
+  confirmed_at: d.confirmed_at ? d.confirmed_at.toISOString() : null,
 });
 
 const CSV_COLUMNS = [
@@ -277,6 +307,35 @@ export function lpRoutes(r: RouteRegistry, deps: ApiDeps): void {
       return {
         items: page.map(payoutView),
         next_cursor: rows.length > query.limit && last ? encodeCursor(last.completed_at, last.id) : null,
+      };
+    },
+  );
+
+  r.add(
+    {
+      method: 'get',
+      path: '/lp/deposits',
+      operationId: 'listLpDeposits',
+      summary:
+        'The fiat deposits operators recorded for you (pending, confirmed, rejected), across your enrolments, newest first',
+      tag: 'lp',
+      auth: ['lp'],
+      query: z.object({
+        limit: limitQuery(500, 100),
+        cursor: z.string().max(200).optional(),
+      }),
+      response: z.object({ items: z.array(lpDepositShape), next_cursor: z.string().nullable() }),
+    },
+    async ({ query, user }) => {
+      const rows = await listLpDeposits(deps.pool, user.id, {
+        limit: query.limit + 1,
+        before: decodeCursor(query.cursor),
+      });
+      const page = rows.slice(0, query.limit);
+      const last = page[page.length - 1];
+      return {
+        items: page.map(lpDepositView),
+        next_cursor: rows.length > query.limit && last ? encodeCursor(last.created_at, last.id) : null,
       };
     },
   );

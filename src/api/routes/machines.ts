@@ -8,12 +8,14 @@ import {
   keyProvenElsewhere,
   listOperatorMachines,
   lockMachineKey,
+  lockMachineRow,
   machineHasHistory,
   releaseMachineKey,
   settleKeyStateAfterChange,
   updateMachine,
   type MachineRow,
 } from '../../db/machines';
+import { machineHasMoneyRecords } from '../../db/deposits';
 import { machineStatuses, type MachineStatus } from '../../db/telemetry';
 import { toNpub } from '../../domain/nostrKeys';
 import type { ApiDeps } from '../deps';
@@ -260,6 +262,22 @@ export function machineRoutes(r: RouteRegistry, deps: ApiDeps): void {
           for (const k of keys.sort()) await lockMachineKey(c, k);
           const before = await getOperatorMachine(c, user.id, params.id);
           if (!before) throw notFound(`machine ${params.id}`);
+          if (patch.fiat_code && patch.fiat_code !== before.fiat_code) {
+            // the row lock holds off a deposit or settlement being inserted for this machine meanwhile
+            // (their foreign key needs a share lock on it)
+            await lockMachineRow(c, before.id);
+            if (await machineHasMoneyRecords(c, before.id)) {
+              throw conflict(
+                `machine ${before.id} already has deposits or settlements in ${before.fiat_code}: its currency cannot change (balances would mix currencies); register a new machine for ${patch.fiat_code}`,
+                [
+                  {
+                    field: 'body.fiat_code',
+                    message: `cannot change from ${before.fiat_code}: deposits or settlements exist for this machine`,
+                  },
+                ],
+              );
+            }
+          }
           if (patch.machine_pubkey_hex && patch.machine_pubkey_hex !== before.machine_pubkey_hex) {
             await checkKeyFree(c, user.id, patch.machine_pubkey_hex, before.id);
           }

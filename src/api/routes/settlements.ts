@@ -19,6 +19,7 @@ import { getOperatorMachine } from '../../db/machines';
 import { listSettlementLegs, type LegRow } from '../../db/legs';
 import {
   getOperatorSettlement,
+  getOperatorSettlementByHash,
   listOperatorSettlements,
   operatorWorklist,
   worklistBuckets,
@@ -343,6 +344,29 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
         next_cursor:
           rows.length > query.limit && last ? encodeCursor(new Date(last.cursor_ms), last.id) : null,
       };
+    },
+  );
+
+  r.add(
+    {
+      method: 'get',
+      path: '/settlements/by-hash/:payment_hash',
+      operationId: 'getSettlementByPaymentHash',
+      summary: 'One settlement looked up by its payment hash (64 hex characters), without its legs',
+      tag: 'settlements',
+      auth: ['operator'],
+      params: z.object({
+        payment_hash: z
+          .string()
+          .regex(/^[0-9a-fA-F]{64}$/, 'must be a payment hash: 64 hex characters')
+          .transform((h) => h.toLowerCase()),
+      }),
+      response: settlementShape,
+    },
+    async ({ params, user }) => {
+      const s = await getOperatorSettlementByHash(deps.pool, user.id, params.payment_hash);
+      if (!s) throw notFound(`settlement with payment hash ${params.payment_hash}`);
+      return settlementView(s, deps);
     },
   );
 

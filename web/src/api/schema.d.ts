@@ -301,6 +301,23 @@ export type paths = {
     patch: operations['updateClient'];
     trace?: never;
   };
+  '/api/v1/clients/{id}/legs': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** An enrolment's payment legs (dca, settlement, autoforward; every status), newest first, cursor pagination */
+    get: operations['listClientLegs'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/v1/clients/{id}/balance': {
     parameters: {
       query?: never;
@@ -414,6 +431,23 @@ export type paths = {
     };
     /** What needs the operator: rejected, errored, stuck pending, stuck processing (threshold 0 = everything in flight); newest first across the buckets, cursor pagination */
     get: operations['getSettlementWorklist'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/settlements/by-hash/{payment_hash}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One settlement looked up by its payment hash (64 hex characters), without its legs */
+    get: operations['getSettlementByPaymentHash'];
     put?: never;
     post?: never;
     delete?: never;
@@ -662,6 +696,23 @@ export type paths = {
     patch?: never;
     trace?: never;
   };
+  '/api/v1/lp/deposits': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The fiat deposits operators recorded for you (pending, confirmed, rejected), across your enrolments, newest first */
+    get: operations['listLpDeposits'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/v1/lp/summary': {
     parameters: {
       query?: never;
@@ -886,6 +937,19 @@ export type components = {
         error: string | null;
         error_since: string | null;
       };
+    };
+    LpDeposit: {
+      id: string;
+      client_id: string;
+      machine_id: string;
+      machine_name: string;
+      amount: string;
+      currency: string;
+      /** @enum {string} */
+      status: 'pending' | 'confirmed' | 'rejected';
+      notes: string | null;
+      created_at: string;
+      confirmed_at: string | null;
     };
     LpPayout: {
       id: string;
@@ -1963,6 +2027,43 @@ export interface operations {
       };
     };
   };
+  listClientLegs: {
+    parameters: {
+      query?: {
+        limit?: number;
+        cursor?: string;
+      };
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            items: components['schemas']['SettlementLeg'][];
+            next_cursor: string | null;
+          };
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
   getClientBalance: {
     parameters: {
       query?: never;
@@ -2305,6 +2406,37 @@ export interface operations {
             stuck_processing: components['schemas']['Settlement'][];
             next_cursor: string | null;
           };
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  getSettlementByPaymentHash: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        payment_hash: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Settlement'];
         };
       };
       /** @description error */
@@ -2940,6 +3072,41 @@ export interface operations {
         content: {
           'application/json': {
             items: components['schemas']['LpPayout'][];
+            next_cursor: string | null;
+          };
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  listLpDeposits: {
+    parameters: {
+      query?: {
+        limit?: number;
+        cursor?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            items: components['schemas']['LpDeposit'][];
             next_cursor: string | null;
           };
         };
