@@ -630,10 +630,26 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
     first_seen_at: string;
     /** pubkeys of the ATM events received so far (named in the row, by npub prefix) */
     candidate_signers?: string[];
+    /** the direction of the observation on `wallet_id` (absent: recorded before it was passed) */
+    observed_direction?: 'incoming' | 'outgoing' | null;
   }): Promise<{ settlement_id: string | null; machine: MachineInfo | null }> {
-    const machine =
+    let machine =
       (input.wallet_id ? await getActiveMachineByWallet(pool, input.wallet_id) : null) ??
       (input.signer_pubkey ? await getMachineByPubkey(pool, input.signer_pubkey, null) : null);
+    if (
+      machine &&
+      input.observed_direction === 'outgoing' &&
+      !(input.candidate_signers ?? []).some((p) => p.toLowerCase() === machine!.machine_pubkey_hex)
+    ) {
+      // A payment that left a machine's wallet gives that machine no claim on the hash until
+      // its own event comes: it may have paid another machine's invoice (docs/settlement.md
+      // §4.2). Filed under it, the payer's operator could close or hold the payee's settlement.
+      log.warn(
+        { payment_hash: input.payment_hash, machine_id: machine.id },
+        "settlement waits: an outgoing payment without its machine's event files no row",
+      );
+      machine = null;
+    }
     const signers = input.candidate_signers?.length
       ? `; ATM events received from ${signerNames(input.candidate_signers)}`
       : input.candidate_signers

@@ -547,6 +547,7 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
         wallet_id: filed?.wallet_id ?? null,
         signer_pubkey: null,
         observed_amount_sats: filed?.amount_sats ?? null,
+        observed_direction: filed?.direction ?? null,
         event_id: null,
         missing: `waiting for ${missing} since ${firstSeenAt}`,
         first_seen_at: firstSeenAt,

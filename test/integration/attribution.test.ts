@@ -355,23 +355,37 @@ describe('attribution by payment: a rival machine signing another operator’s p
     await expectAliceSettled(hash);
   });
 
-  it("a row first filed under the payer's wallet moves to the payee's machine without the payer's notes", async () => {
+  it("a payment that left the rival's wallet for Alice's invoice files no row the rival could close or hold; Alice settles", async () => {
     const hash = newPaymentHash();
     const signals = new SettlementSignals(temporal.client, taskQueue, 1_500);
-    // only the rival's outgoing payment is seen at first: stuck, filed under the rival's machine
+    // Alice's event, and only the rival's outgoing payment (Alice's observation is late): stuck
+    await signals.atmEvent(hash, { event: eventBy(atmA, alice, hash) });
     await signals.paymentObserved({
       wallet_id: rogue.walletId,
       payment_hash: hash,
       amount_sats: WIRE,
       direction: 'outgoing',
     });
-    const filed = await eventually(() => settlementByHash(db.pool, hash), 30_000, 'the stuck row');
-    expect(filed.machine_id).toBe(rogue.row.id);
-    const note = await api.call('POST', `/api/v1/settlements/${filed.id}/notes`, mallory.apiKey, {
-      text: 'mallory was here',
-    });
-    expect(note.status).toBeLessThan(300);
-    // then the payee's incoming observation and its machine's event
+    // barrier: the workflow described itself as stuck, which it does after the stuck-row step
+    const handle = temporal.client.workflow.getHandle(settlementWorkflowId(hash));
+    await eventually(
+      async () => {
+        const meta = (await handle.query('__temporal_workflow_metadata')) as {
+          currentDetails?: string;
+        };
+        return meta.currentDetails?.includes('stuck: waiting for');
+      },
+      30_000,
+      'the workflow stuck, its stuck-row step done',
+    );
+    // no row: a payer has no claim on a hash before its own event (it may have paid an invoice of
+    // another machine), so nothing the rival's operator could see, close or force-reset
+    expect(await settlementByHash(db.pool, hash)).toBeFalsy();
+    const wlB = await api.call('GET', '/api/v1/settlements/worklist?threshold_minutes=0', mallory.apiKey);
+    expect(wlB.text).not.toContain(hash);
+    const listB = await api.call('GET', '/api/v1/settlements?limit=100', mallory.apiKey);
+    expect(listB.text).not.toContain(hash);
+    // then the payee's incoming observation: Alice's settlement
     await ledgerFor(db.pool).fund(atmA.walletId, WIRE, `fund-${hash}`);
     await signals.paymentObserved({
       wallet_id: atmA.walletId,
@@ -379,10 +393,8 @@ describe('attribution by payment: a rival machine signing another operator’s p
       amount_sats: WIRE,
       direction: 'incoming',
     });
-    await signals.atmEvent(hash, { event: eventBy(atmA, alice, hash) });
-    const s = await expectAliceSettled(hash);
-    expect(s.id).toBe(filed.id);
-    const described = await temporal.client.workflow.getHandle(settlementWorkflowId(hash)).describe();
+    await expectAliceSettled(hash);
+    const described = await handle.describe();
     expect(described.searchAttributes.MachineId).toEqual([atmA.row.id]);
     expect(described.searchAttributes.OperatorId).toEqual([alice.id]);
   });
