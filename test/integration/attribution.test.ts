@@ -370,9 +370,7 @@ describe('attribution by payment: a rival machine signing another operator’s p
     const handle = temporal.client.workflow.getHandle(settlementWorkflowId(hash));
     await eventually(
       async () => {
-        const meta = (await handle.query('__temporal_workflow_metadata')) as {
-          currentDetails?: string;
-        };
+        const meta = await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
         return meta.currentDetails?.includes('stuck: waiting for');
       },
       30_000,
