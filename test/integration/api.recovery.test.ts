@@ -594,7 +594,8 @@ describe('API: recovery of settlements whose workflow has closed', () => {
     });
     await eventually(
       async () => ((await republish()).includes('signalled') ? true : null),
-      30_000,
+      // the server deletes in the background (a deletion task): on a loaded box it took over 30 s
+      120_000,
       'the deleted workflow to be gone',
     );
     // the deletion may have completed between the two signals: both reach the fresh run (idempotent)
