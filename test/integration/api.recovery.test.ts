@@ -608,7 +608,7 @@ describe('API: recovery of settlements whose workflow has closed', () => {
       error_message: 'closed by operator: customer never charged (ticket 42)',
     });
     expect(await legsOf(db.pool, row.id)).toEqual([]);
-  });
+  }, 240_000);
 
   it('close of a settlement whose workflow closed while it waited (errored by force-reset): a resumed run closes it', async () => {
     const { hash, row, republish } = await waitingForEvent('close closed');
