@@ -20,14 +20,18 @@ import {
   type Machine,
 } from '../helpers/fixtures';
 import { awaitSettled, awaitStatus, sendSettlement } from '../helpers/settle';
-import { eventually, freshDatabase, temporalClient, testWorker } from '../helpers/stack';
+import { eventually, freshDatabase, temporalClient, testLogger, testWorker } from '../helpers/stack';
+import { LedgerBackend } from '../../src/payments/ledger';
+import type { PaymentBackend, PayWalletRequest } from '../../src/payments/backend';
 import { workflowCodeHash } from '../helpers/workflowCodeHash';
-import { WithStartWorkflowOperation } from '@temporalio/client';
+import { WithStartWorkflowOperation, WorkflowUpdateStage } from '@temporalio/client';
 import {
   SETTLEMENT_WORKFLOW,
+  addNoteSignal,
   addNoteUpdate,
   closeUpdate,
   forceResetUpdate,
+  retrySignal,
   retryUpdate,
   partialDispenseUpdate,
   stateQuery,
@@ -72,6 +76,35 @@ function workflowIdOf(history: unknown, file: string): string {
   return `replay-${file.replace('/', '-')}`;
 }
 
+/**
+ * The ledger, except that a payment to a held wallet stays in flight (its leg locked,
+ * its activity running) until released: a payment round that is stuck for real.
+ */
+function heldPayments(inner: PaymentBackend) {
+  const held = new Map<string, { released: Promise<void>; release: () => void }>();
+  const backend: PaymentBackend = {
+    name: inner.name,
+    payWallet: async (req: PayWalletRequest) => {
+      await held.get(req.toWalletId)?.released;
+      return inner.payWallet(req);
+    },
+    payLightningAddress: (req) => inner.payLightningAddress(req),
+    lookupPayment: (key, db) => inner.lookupPayment(key, db),
+    observePayments: (handler) => inner.observePayments(handler),
+    close: () => inner.close(),
+  };
+  const hold = (walletId: string) => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    held.set(walletId, { released, release });
+  };
+  const release = (walletId: string) => {
+    held.get(walletId)?.release();
+    held.delete(walletId);
+  };
+  return { backend, hold, release };
+}
+
 async function replay(file: string): Promise<void> {
   const history: unknown = JSON.parse(readFileSync(join(DIR, file), 'utf8'));
   await Worker.runReplayHistory(
@@ -86,7 +119,8 @@ describe('workflow replay from recorded histories', () => {
     it('records the histories of real settlements, one per operator action', async () => {
       const db = await freshDatabase();
       const temporal = await temporalClient();
-      const w = await testWorker({ pool: db.pool });
+      const payments = heldPayments(new LedgerBackend({ pool: db.pool, logger: testLogger }));
+      const w = await testWorker({ pool: db.pool, payments: payments.backend });
       const running = w.start();
       mkdirSync(CURRENT, { recursive: true });
       for (const f of readdirSync(CURRENT)) if (f.endsWith('.json')) rmSync(join(CURRENT, f));
@@ -300,6 +334,53 @@ describe('workflow replay from recorded histories', () => {
         await handle(s11.hash).result();
         await saveSettlement('closed-wait-resumed-close', s11.hash);
 
+        // errored, then a note and a retry sent as Signals (the Update's twin, from the Temporal UI/CLI)
+        const e12 = await errored('replay signals', 'replaywallet12');
+        await handle(e12.hash).signal(addNoteSignal, { ...actor, text: 'from the Temporal UI' });
+        await insertWallet(db.pool, e12.lp.userId, 'now', 'replaywallet12');
+        await handle(e12.hash).signal(retrySignal, actor);
+        await awaitSettled(db.pool, temporal.client, e12.hash);
+        await saveSettlement('errored-signal-note-then-retried', e12.hash);
+
+        // a partial dispense of nothing during the hold: refunded, no leg paid
+        const m13 = await createMachine(db.pool, op, { name: 'replay refund', delaySeconds: 3 });
+        await createLp(db.pool, m13, { name: 'refunded', depositCents: 100_000 });
+        const h13 = await send(m13, { wireSats: 52_500, feeSats: 2_500, fiat: '50.00' });
+        await eventually(async () =>
+          (await handle(h13).query(stateQuery)).phase === 'holding' ? true : null,
+        );
+        await handle(h13).executeUpdate(partialDispenseUpdate, {
+          args: [{ ...actor, fiat_amount_cents: 0, note: 'nothing dispensed' }],
+        });
+        await awaitSettled(db.pool, temporal.client, h13);
+        await saveSettlement('partial-dispense-in-hold-refunded', h13);
+
+        // stuck paying (its LP's payment stays in flight past the threshold), force-reset
+        // (the round cancelled, the leg looked up once the payment ended), then retried
+        const m14 = await createMachine(db.pool, op, { name: 'replay stuck paying' });
+        const lp14 = await createLp(db.pool, m14, { name: 'in flight', depositCents: 100_000 });
+        payments.hold(lp14.walletId);
+        let h14: string;
+        try {
+          h14 = await send(m14, { ...small, stuckAfterMs: 1000 });
+          await eventually(async () => {
+            const st = await handle(h14).query(stateQuery);
+            return st.phase === 'paying' && st.stuck ? true : null;
+          });
+          // accepted: the round is cancelled in the same workflow task; the payment then ends
+          const reset = await handle(h14).startUpdate(forceResetUpdate, {
+            args: [actor],
+            waitForStage: WorkflowUpdateStage.ACCEPTED,
+          });
+          payments.release(lp14.walletId);
+          expect((await reset.result()).status).toBe('errored');
+        } finally {
+          payments.release(lp14.walletId);
+        }
+        await handle(h14).executeUpdate(retryUpdate, { args: [actor] });
+        await awaitSettled(db.pool, temporal.client, h14);
+        await saveSettlement('stuck-paying-force-reset-retried', h14);
+
         const { hash, files } = workflowCodeHash();
         writeFileSync(HASH_FILE, `${hash}\n${files.map((f) => `# ${f}`).join('\n')}\n`);
       } finally {
@@ -340,6 +421,9 @@ describe('workflow replay from recorded histories', () => {
         'closed-wait-resumed-retry',
         'close-while-waiting',
         'closed-wait-resumed-close',
+        'errored-signal-note-then-retried',
+        'partial-dispense-in-hold-refunded',
+        'stuck-paying-force-reset-retried',
       ]),
     );
     expect(all.filter((f) => !f.startsWith('current/')).length).toBeGreaterThanOrEqual(6);
