@@ -34,7 +34,9 @@ export function createApp(deps: ApiDeps) {
       httpRequests.inc({ method: req.method, route, status: String(res.statusCode) });
       httpLatency.observe({ method: req.method, route }, seconds);
       if (req.path === '/healthz' || req.path === '/readyz' || req.path === '/metrics') return;
-      log.info(
+      // reads that succeed (the console polls every few seconds) at debug; changes and errors at info
+      const level = req.method === 'GET' && res.statusCode < 400 ? 'debug' : 'info';
+      log[level](
         {
           request_id: id,
           method: req.method,

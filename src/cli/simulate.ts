@@ -28,9 +28,28 @@ export interface SimulationOptions {
   onProgress?: (done: number, total: number) => void;
   /** called for each settlement once its event and payment are out */
   onSent?: (s: SimulatedSettlement) => void;
+  /**
+   * Decides settlement `i` (machine, type, amount, bills) instead of the fixed machine and
+   * `txType`/`fiatCents` above: the demo's fleet uses it (src/cli/demoScenario.ts).
+   */
+  plan?: (i: number) => SettlementPlanOverride;
+}
+
+/** One settlement as a scenario decides it. */
+export interface SettlementPlanOverride {
+  machineSecretHex: string;
+  machineWalletId: string;
+  txType: 'cash_out' | 'cash_in';
+  fiatCents: number;
+  /** cash-in: the bills inserted */
+  bills?: { denomination: number; count: number }[];
+  /** cash-out: every cassette position's count after the dispense */
+  cassettes?: Record<string, { denomination: number; count: number }>;
 }
 
 export interface SimulatedSettlement {
+  /** its place in the run (settlements finish out of order) */
+  index: number;
   payment_hash: string;
   tx_type: 'cash_out' | 'cash_in';
   wire_sats: number;
@@ -79,8 +98,12 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationRes
   };
 
   const one = async (i: number) => {
-    const txType = o.txType === 'mixed' ? (i % 3 === 2 ? 'cash_in' : 'cash_out') : o.txType;
-    const fiatCents = pick(o.fiatCents, i);
+    const planned = o.plan?.(i);
+    const txType =
+      planned?.txType ?? (o.txType === 'mixed' ? (i % 3 === 2 ? 'cash_in' : 'cash_out') : o.txType);
+    const fiatCents = planned?.fiatCents ?? pick(o.fiatCents, i);
+    const machineSecretHex = planned?.machineSecretHex ?? o.machineSecretHex;
+    const machineWalletId = planned?.machineWalletId ?? o.machineWalletId;
     const wire = Math.max(1, Math.floor((fiatCents * o.satsPerUnit) / 100));
     // the fee is a fraction of the principal, as satmachine computes it (cash-out: wire = P + fee)
     const ppm = BigInt(Math.round(o.feeFraction * 1_000_000));
@@ -99,14 +122,17 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationRes
       exchange_rate: String(o.satsPerUnit),
       fee_sats: fee,
       bills:
-        txType === 'cash_in' ? [{ denomination: 20, count: Math.max(1, Math.floor(fiatCents / 2000)) }] : [],
-      cassettes: {},
+        planned?.bills ??
+        (txType === 'cash_in'
+          ? [{ denomination: 20, count: Math.max(1, Math.floor(fiatCents / 2000)) }]
+          : []),
+      cassettes: planned?.cassettes ?? {},
     };
-    const event = buildSettlementEvent(o.machineSecretHex, o.operatorPubkeyHex, content);
+    const event = buildSettlementEvent(machineSecretHex, o.operatorPubkeyHex, content);
     const publish = async (): Promise<PublishResult[]> => Promise.all(relays.map((r) => r.publish(event)));
     const pay = () =>
       reportPayment({
-        wallet_id: o.machineWalletId,
+        wallet_id: machineWalletId,
         payment_hash: paymentHash,
         amount_sats: wire,
         direction: txType === 'cash_out' ? 'incoming' : 'outgoing',
@@ -132,6 +158,7 @@ export async function runSimulation(o: SimulationOptions): Promise<SimulationRes
         `${paymentHash}: no relay accepted the event (${results.map((r) => r.message).join('; ')})`,
       );
     const s: SimulatedSettlement = {
+      index: i,
       payment_hash: paymentHash,
       tx_type: txType,
       wire_sats: wire,

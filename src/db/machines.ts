@@ -141,12 +141,12 @@ export async function getMachineByPubkey(
   return rows.length === 1 ? rows[0]! : null;
 }
 
-/** Serialises registrations and proofs of one machine key until the transaction ends. */
 /** Row lock on a machine: holds off inserts of deposits / settlements for it (their foreign key shares it). */
 export async function lockMachineRow(db: Queryable, id: string): Promise<void> {
   await db.query('SELECT 1 FROM satmachine.dca_machines WHERE id = $1 FOR UPDATE', [id]);
 }
 
+/** Serialises registrations and proofs of one machine key until the transaction ends. */
 export async function lockMachineKey(db: Queryable, pubkeyHex: string): Promise<void> {
   await db.query("SELECT pg_advisory_xact_lock(hashtext('satmachine:machine-key:' || $1))", [pubkeyHex]);
 }
@@ -177,8 +177,11 @@ export async function proveMachineKey(db: Queryable, machineId: string): Promise
   if (!before) return null;
   if (before.key_state === 'proven') return 'proven';
   await lockMachineKey(db, before.machine_pubkey_hex);
+  // NO KEY UPDATE, not UPDATE: a concurrent insert of a row that references the machine
+  // (a beacon's telemetry row) takes KEY SHARE on it; FOR UPDATE would wait for that
+  // insert while it waits for us (a deadlock the ingest saw with two first events at once)
   const { rows } = await db.query<MachineRow>(
-    'SELECT * FROM satmachine.dca_machines WHERE id = $1 FOR UPDATE',
+    'SELECT * FROM satmachine.dca_machines WHERE id = $1 FOR NO KEY UPDATE',
     [machineId],
   );
   const m = rows[0];

@@ -12,6 +12,11 @@ const LEVELS: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = 
 /** Routes the Temporal SDK's logs (workflow `log` included) into pino. */
 export function pinoTemporalLogger(log: Logger): DefaultLogger {
   return new DefaultLogger('INFO', (entry: { level: LogLevel; message: string; meta?: LogMetadata }) => {
-    log[LEVELS[entry.level]]({ ...(entry.meta ?? {}) }, entry.message);
+    // webpack's asset listing of the workflow bundle is build output, not an event: debug
+    const level =
+      entry.level === 'INFO' && entry.message.startsWith('asset workflow-bundle')
+        ? 'debug'
+        : LEVELS[entry.level];
+    log[level]({ ...(entry.meta ?? {}) }, entry.message);
   });
 }

@@ -3,6 +3,8 @@ import type { Config } from '../../config';
 import type { Logger } from '../../logger';
 import { flagNumber, flagString, type ParsedArgs } from '../args';
 import { demoFilePath, type DemoFile } from '../demo';
+import { startMachineHeartbeat } from '../demoMachine';
+import { demoScenario } from '../demoScenario';
 import { runSimulation } from '../simulate';
 import { relayUrls } from '../runtime';
 import { normalizePubkey } from '../../domain/nostrKeys';
@@ -15,7 +17,10 @@ export const SIMULATE_USAGE = `usage: satmachine simulate [--demo] [--machine-se
 Acts as an ATM: for each settlement it reports the Lightning payment to the embedded
 ledger (POST /api/v1/ledger/payments with a super API key, so PAYMENT_BACKEND=ledger
 only) and publishes the machine-signed, NIP-44 encrypted kind-21000 event to the relays.
---demo takes the machine, keys and wallet from the data dir's demo.json (npm start -- --demo).
+--demo takes the machines, keys and wallets from the data dir's demo.json (npm start -- --demo)
+and plays the demo's day unless --tx is given: mostly cash-outs paid in whole bills from
+the cassettes, every fourth a cash-in, every sixth at the Airport ATM (a 90 s hold, then
+an LP's unpayable autoforward: errored, for the worklist); the machines beacon meanwhile.
   --count N            settlements to send (10)         --rate N        per second (2)
   --tx                 cash_out (default), cash_in or mixed
   --fiat AMOUNT        fiat per settlement, varied up to 1.5× (20)   --fiat-code  the machine's currency (USD)
@@ -45,6 +50,13 @@ export async function simulateCommand(config: Config, log: Logger, args: ParsedA
   const relays = flagString(args, 'relays')?.split(',') ?? relayUrls(config);
   const apiUrl = flagString(args, 'api') ?? config.api.publicUrl;
   const every = Math.max(1, Math.round(count / 10));
+  const fiatCents: [number, number] = [fiat, fiat + Math.round(fiat / 2)];
+  // the demo's day: its fleet, cassettes and failures (not with an explicit --tx or machine)
+  const scenario =
+    args.flags.has('demo') && !flagString(args, 'tx') && !flagString(args, 'machine-secret')
+      ? await demoScenario(demo as DemoFile, { apiUrl, fiatCents, log })
+      : null;
+  const heartbeat = scenario ? startMachineHeartbeat(scenario.machines, relays, log, 20_000) : null;
   const result = await runSimulation({
     apiUrl,
     apiKey,
@@ -56,7 +68,8 @@ export async function simulateCommand(config: Config, log: Logger, args: ParsedA
     rate,
     txType: tx,
     fiatCode: flagString(args, 'fiat-code') ?? 'USD',
-    fiatCents: [fiat, fiat + Math.round(fiat / 2)],
+    fiatCents,
+    ...(scenario ? { plan: scenario.plan } : {}),
     satsPerUnit: flagNumber(args, 'sats-per-unit', 1500),
     feeFraction: flagNumber(args, 'fee-fraction', 0.05),
     order,
@@ -66,6 +79,10 @@ export async function simulateCommand(config: Config, log: Logger, args: ParsedA
         process.stderr.write(`simulate: ${done}/${total} settlements sent\n`);
     },
   });
+  if (heartbeat) {
+    await heartbeat.beat();
+    heartbeat.stop();
+  }
   process.stdout.write(
     JSON.stringify({
       sent: result.settlements.length,

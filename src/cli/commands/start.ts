@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../../config';
 import { LEGACY_PASSWORD, ensureDatabase, startEmbeddedPostgres } from '../../db/embeddedPostgres';
@@ -8,7 +8,9 @@ import { createPool } from '../../db/pool';
 import type { Logger } from '../../logger';
 import type { ParsedArgs } from '../args';
 import { ensureConsoleBuilt } from '../consoleBuild';
-import { seedDemo } from '../demo';
+import { demoFilePath, seedDemo, type DemoFile } from '../demo';
+import { SimulatedMachine, startMachineHeartbeat } from '../demoMachine';
+import { demoMachines } from '../demoScenario';
 import { loadPgPassword, pgPasswordFile, relayUrls, loadSecretBox, temporalTarget } from '../runtime';
 import { temporalConnectionOptions } from '../../temporalClient';
 import { SupervisedProcess } from '../supervisor';
@@ -194,10 +196,28 @@ export async function startCommand(config: Config, log: Logger, args: ParsedArgs
     const demo = args.flags.has('demo')
       ? await seedDemo(pool, loadSecretBox(config), { apiUrl, relays, log, dataDir: config.dataDir })
       : null;
+    // the demo machines stay online while the demo runs: beacon and telemetry every minute
+    if (demo && existsSync(demoFilePath(config.dataDir))) {
+      const file = JSON.parse(readFileSync(demoFilePath(config.dataDir), 'utf8')) as DemoFile;
+      const fleet = demoMachines(file).map(
+        (m) =>
+          new SimulatedMachine({
+            secretHex: m.secret,
+            operatorPubkeyHex: file.operator_pubkey,
+            name: m.name,
+            model: m.model,
+            fiatCode: m.fiat_code,
+            cassettes: m.cassettes,
+          }),
+      );
+      const heartbeat = startMachineHeartbeat(fleet, relays, log.child({ component: 'demo-machines' }));
+      stops.push({ name: 'demo machines', stop: async () => heartbeat.stop() });
+    }
 
     const lines = [
       '',
       'satmachine is running:',
+      `  Console        ${apiUrl}/   (sign in with an API key)`,
       `  API            ${apiUrl}/api/v1   (health ${apiUrl}/readyz, metrics ${apiUrl}/metrics)`,
       `  OpenAPI        ${apiUrl}/api/v1/openapi.json`,
       `  Temporal UI    ${uiUrl}`,
