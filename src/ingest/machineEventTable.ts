@@ -182,7 +182,10 @@ export const MACHINE_EVENT_KINDS: readonly MachineEventKind[] = [beacon, telemet
 
 /** The entry for an event's (kind, d tag), or undefined (dropped `unknown_kind`). */
 export function machineEventKind(kind: number, d: string): MachineEventKind | undefined {
-  return MACHINE_EVENT_KINDS.find(
-    (e) => e.kind === kind && ('exact' in e.d ? d === e.d.exact : d.startsWith(e.d.prefix)),
-  );
+  return MACHINE_EVENT_KINDS.find((e) => accepts(e, kind, d));
+}
+
+/** Whether an entry is the one for this (kind, d tag). */
+export function accepts(entry: MachineEventKind, kind: number, d: string): boolean {
+  return entry.kind === kind && ('exact' in entry.d ? d === entry.d.exact : d.startsWith(entry.d.prefix));
 }
