@@ -2,7 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { Pool } from '../db/pool';
 import type { Logger } from '../logger';
 import type { LedgerBackend } from '../payments/ledger';
-import type { LnbitsBackend } from '../payments/lnbits';
+import type { LnbitsWalletKeys } from '../payments/lnbitsWallets';
 import type { SecretBox } from '../security/secretBox';
 
 export interface ApiDeps {
@@ -12,8 +12,8 @@ export interface ApiDeps {
   logger: Logger;
   /** the embedded ledger, when PAYMENT_BACKEND=ledger (its routes exist only then) */
   ledger: LedgerBackend | null;
-  /** the LNbits backend, when PAYMENT_BACKEND=lnbits (its wallet-key routes exist only then) */
-  lnbits?: LnbitsBackend | null;
+  /** the LNbits wallet-key registry, when PAYMENT_BACKEND=lnbits (its wallet-key routes exist only then) */
+  lnbits?: LnbitsWalletKeys | null;
   config: {
     taskQueue: string;
     namespace: string;

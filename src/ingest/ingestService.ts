@@ -15,29 +15,9 @@ import { startPaymentListener } from './paymentListener';
 import { SettlementSignals } from './settlementSignals';
 import { createSettlementStream } from './settlementStream';
 import { createMachineStream } from './machineStream';
+import type { IngestStream } from './stream';
 
-/**
- * What a stream handler says of one event. A drop is `authentic` when the event
- * verified and its author is an active machine (it was dropped for its content):
- * such drops move a catch-up cursor like accepted events; other drops never do.
- */
-export type HandleOutcome =
-  { kind: 'ok'; detail?: string } | { kind: 'drop'; reason: string; detail: string; authentic?: boolean };
-
-export interface IngestStream {
-  /** stream name: a subscription id and a cursor key */
-  name: string;
-  /** the live subscription (null: nothing to listen for yet) */
-  live(): Filter[] | null;
-  /**
-   * Streams of events a relay keeps only for a while (kind 21000) catch up on every
-   * (re)connect with these filters, from a persisted cursor, page by page. Each
-   * filter is paged on its own; a filter's `authors` may be split to read more
-   * events of one second than the relay returns for one filter.
-   */
-  catchUp?(since: number): Filter[] | null;
-  handle(event: SignedEvent, relay: string): Promise<HandleOutcome>;
-}
+export type { HandleOutcome, IngestStream } from './stream';
 
 export interface IngestOptions {
   pool: Pool;

@@ -1,7 +1,7 @@
 import { KIND_SETTLEMENT, type SignedEvent } from '../contract';
 import type { Logger } from '../logger';
 import { decodeSettlementEvent, pTags, verifySignature } from '../nostr/codec';
-import type { HandleOutcome, IngestStream } from './ingestService';
+import type { HandleOutcome, IngestStream } from './stream';
 import type { KeyDirectory } from './keyDirectory';
 import type { SettlementSignals } from './settlementSignals';
 

@@ -428,6 +428,30 @@ describe('API: recovery of settlements whose workflow has closed', () => {
     expect((await runsOf(hash)).map((x) => x.status)).toEqual(['TERMINATED']);
   });
 
+  it("a note on a settlement whose workflow runs is the workflow's addNote Update", async () => {
+    const { hash, errored } = await erroredSettlement('noted live', 'recoverwallet14');
+    const r = await post(`/settlements/${errored.id}/notes`, { text: '  asked the LP for a wallet  ' });
+    expect(r.status).toBe(201);
+    expect((r.body.notes as string).split('\n\n')[0]).toMatch(
+      new RegExp(
+        `^\\[\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ by ${operator.id}\\] asked the LP for a wallet$`,
+      ),
+    );
+    // the running workflow recorded the Update (and its arguments) in its history; no other run exists
+    const history = await handleOf(temporal.client, hash).fetchHistory();
+    const accepted = (history.events ?? []).filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
+    expect(
+      accepted.map((e) => e.workflowExecutionUpdateAcceptedEventAttributes!.acceptedRequest!.input!.name),
+    ).toEqual(['addNote']);
+    expect((await runsOf(hash)).map((x) => x.status)).toEqual(['RUNNING']);
+    // a blank note and another tenant's note change nothing: the row still holds one note
+    expect((await post(`/settlements/${errored.id}/notes`, { text: '   ' })).status).toBe(422);
+    expect((await post(`/settlements/${errored.id}/notes`, { text: 'x' }, other.apiKey)).status).toBe(404);
+    const after = await settlementByHash(db.pool, hash);
+    expect(after!.notes!.split('\n\n').filter((n) => n.includes('asked the LP'))).toHaveLength(1);
+    expect(after!.notes).not.toMatch(/\] x$/m);
+  });
+
   it('voiding the failed dca legs of an abandoned settlement releases the LP fiat exactly and ends it', async () => {
     const { late, fine, hash, errored, failed } = await erroredSettlement('abandoned', 'recoverwallet09');
     const held = await balanceOf(late.clientId);

@@ -33,7 +33,7 @@ import { MAX_SATS } from '../../domain/feeSplit';
 import type { RouteRegistry } from '../routeRegistry';
 import { decodeCursor, encodeCursor } from '../pagination';
 import { exchangeRate, fiatCents, id, idParams, limitQuery } from '../schemas';
-import { legShape, legView } from './settlements';
+import { legShape, legView } from '../settlementViews';
 
 export const clientShape = z
   .object({

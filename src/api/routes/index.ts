@@ -8,6 +8,7 @@ import { ledgerRoutes } from './ledger';
 import { lnbitsWalletRoutes } from './lnbitsWallets';
 import { lpRoutes } from './lp';
 import { paymentRoutes } from './payments';
+import { settlementActionRoutes } from './settlementActions';
 import { settlementRoutes } from './settlements';
 import { machineRoutes } from './machines';
 import { machineStateRoutes } from './machineState';
@@ -24,6 +25,7 @@ export function mountRoutes(r: RouteRegistry, deps: ApiDeps): void {
   clientRoutes(r, deps);
   depositRoutes(r, deps);
   settlementRoutes(r, deps);
+  settlementActionRoutes(r, deps);
   commissionSplitRoutes(r, deps);
   paymentRoutes(r, deps);
   lpRoutes(r, deps);

@@ -1,11 +1,11 @@
 import { z } from 'zod';
 import { getActiveMachineByWallet } from '../../db/machines';
+import { LnbitsUnavailableError } from '../../payments/lnbitsClient';
 import {
   LnbitsKeyRejectedError,
-  LnbitsUnavailableError,
   LnbitsWalletTakenError,
   type LnbitsWalletView,
-} from '../../payments/lnbits';
+} from '../../payments/lnbitsWallets';
 import type { ApiDeps } from '../deps';
 import { ApiError, conflict, notFound, unprocessable } from '../errors';
 import type { RouteRegistry } from '../routeRegistry';

@@ -3,7 +3,7 @@ import { listOperatorLegs } from '../../db/payments';
 import type { ApiDeps } from '../deps';
 import type { RouteRegistry } from '../routeRegistry';
 import { id, limitQuery } from '../schemas';
-import { legShape, legView } from './settlements';
+import { legShape, legView } from '../settlementViews';
 
 export function paymentRoutes(r: RouteRegistry, deps: ApiDeps): void {
   r.add(

@@ -34,7 +34,7 @@ export async function apiCommand(config: Config, log: Logger): Promise<void> {
     secretBox: loadSecretBox(config),
     logger: log,
     ledger,
-    lnbits,
+    lnbits: lnbits?.wallets ?? null,
     config: {
       taskQueue: config.temporal.taskQueue,
       namespace: config.temporal.namespace,
