@@ -308,5 +308,30 @@ export default tseslint.config(
   layer(
     ['src/worker/**/*.ts'],
     [forbid(ours(['api', 'ingest', 'cli', 'relay']), 'the worker hosts workflows and activities only')],
-  ),
+  ), // ---- all SQL lives in src/db (docs/architecture.md): `.query(` anywhere else fails ----
+  {
+    files: ['src/**/*.ts'],
+    ignores: [
+      'src/db/**',
+      // temporary: removed when the LP-balance table lands (its SQL moves to src/db/lpBalances.ts)
+      'src/activities/balanceSettlement.ts',
+      // TODO(issue 17, ingest and API work in flight): these files hold `.query(` calls that are not
+      // SQL (`relay.query(filters)` in src/ingest/ingestService.ts, the Temporal workflow
+      // `handle.query(stateQuery)` in src/api/routes/settlements.ts); exempt until their owners rename
+      // or wrap those calls: src/ingest/*, src/api/routes/settlements.ts, src/payments/lnbits.ts
+      'src/ingest/**',
+      'src/api/routes/settlements.ts',
+      'src/payments/lnbits.ts',
+    ],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "CallExpression[callee.property.name='query']",
+          message:
+            'SQL lives in src/db: add a repository function there (one job, a name that says what it reads or writes) and call it',
+        },
+      ],
+    },
+  },
 );

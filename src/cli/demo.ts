@@ -3,7 +3,9 @@ import { dirname, join, resolve } from 'node:path';
 import { generateSecretKey, getPublicKey } from 'nostr-tools/pure';
 import { bytesToHex } from 'nostr-tools/utils';
 import { createUserWithKey } from '../api/userAccounts';
+import { insertClient } from '../db/clients';
 import { replaceCommissionSplits } from '../db/commissionSplits';
+import { insertConfirmedDeposit } from '../db/deposits';
 import { insertWallet } from '../db/ledger';
 import { insertMachine } from '../db/machines';
 import type { Pool } from '../db/pool';
@@ -15,7 +17,6 @@ import { toNpub } from '../domain/nostrKeys';
 import type { Logger } from '../logger';
 import { LedgerBackend } from '../payments/ledger';
 import type { SecretBox } from '../security/secretBox';
-import { newId } from '../db/ids';
 
 export interface DemoFile {
   super_api_key: string;
@@ -105,16 +106,14 @@ export async function seedDemo(
     lpKeys[name] = lp.api_key;
     const wallet = await insertWallet(pool, lp.user.id, `${name} savings`);
     await insertLpPreferences(pool, lp.user.id, { dca_wallet_id: wallet.id });
-    const clientId = newId();
-    await pool.query(
-      `INSERT INTO satmachine.dca_clients (id, machine_id, user_id, username) VALUES ($1, $2, $3, $4)`,
-      [clientId, machine.id, lp.user.id, name],
-    );
-    await pool.query(
-      `INSERT INTO satmachine.dca_deposits (id, client_id, machine_id, creator_user_id, amount, currency, status, confirmed_at)
-       VALUES ($1, $2, $3, $4, $5, 'USD', 'confirmed', now())`,
-      [newId(), clientId, machine.id, operator.user.id, deposit],
-    );
+    const client = await insertClient(pool, machine.id, lp.user.id, name);
+    await insertConfirmedDeposit(pool, {
+      client_id: client.id,
+      machine_id: machine.id,
+      creator_user_id: operator.user.id,
+      amount: deposit,
+      currency: 'USD',
+    });
   }
   const demo: DemoFile = {
     super_api_key: superUser.api_key,

@@ -4,7 +4,7 @@
  */
 import { isCancellation, log, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { LegTask } from '../activities/legs';
+import type { LegTask } from '../activities/types';
 
 /** Legs paid at once within one page (one workflow dispatches ~30 activities/s). */
 export const LEG_CONCURRENCY = 25;

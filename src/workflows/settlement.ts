@@ -48,12 +48,7 @@ import {
 } from '../contract';
 import { parseCents } from '../domain/decimal';
 import { partialDispenseRefusal } from '../domain/partialDispense';
-import type {
-  AttributionResult,
-  MachineInfo,
-  PaymentAttribution,
-  PlanSummary,
-} from '../activities/settlementRecords';
+import type { AttributionResult, MachineInfo, PaymentAttribution, PlanSummary } from '../activities/types';
 import { PAGE_SIZE, db, formatSats, payPage, runLimited, type PageOutcome } from './legPayments';
 import { legBatchWorkflow } from './legBatch';
 
