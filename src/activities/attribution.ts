@@ -1,13 +1,9 @@
 import type { PaymentObservedSignal, SignedEvent } from '../contract';
 import type { SettlementEventContent } from '../domain/settlementEvent';
-import {
-  getActiveMachineByWallet,
-  getMachineByPubkey,
-  getMachineByWallet,
-  type MachineRow,
-} from '../db/machines';
+import { getMachineByPubkey, getMachineByWallet, type MachineRow } from '../db/machines';
 import { getUser } from '../db/users';
-import { decodeSettlementEvent, pTags, verifySignature } from '../nostr/codec';
+import { pTags, verifySignature } from '../nostr/codec';
+import { openSettlementEvent, type OperatorKeyRef } from '../nostr/settlementEvent';
 import { settlementCandidatesDropped } from '../metrics/registry';
 import { sealedColumns } from '../security/secretBox';
 import type { ActivityDeps } from './deps';
@@ -19,10 +15,54 @@ export function createAttributionActivities(deps: ActivityDeps) {
   const { pool, logger } = deps;
   const log = logger.child({ component: 'settlement' });
 
-  async function operatorSecret(operatorId: string): Promise<string | null> {
-    const user = await getUser(pool, operatorId);
-    if (!user?.nostr_secret_enc) return null;
-    return deps.secretBox.open(user.nostr_secret_enc, sealedColumns.operatorNostrSecret(user.id));
+  /**
+   * The machine's own event, opened by the one path the ingest uses too
+   * (nostr/settlementEvent.ts), with this machine as the only registration and its
+   * operator's key read once (its secret unsealed only to decrypt). Fails when the
+   * registration is unproven, the event is not addressed to the machine's operator, no
+   * key is held for that operator, or the content does not decrypt and parse.
+   */
+  async function openOwnEvent(
+    m: MachineRow,
+    event: SignedEvent,
+  ): Promise<{ ok: true; content: SettlementEventContent } | { ok: false; reason: string }> {
+    if (m.key_state === 'unproven') {
+      return {
+        ok: false,
+        reason:
+          "this machine's key was proven by another operator's registration: the machine addresses another operator",
+      };
+    }
+    const operator = await getUser(pool, m.operator_user_id);
+    const ref: OperatorKeyRef | null = operator?.nostr_pubkey
+      ? {
+          id: operator.id,
+          secretHex: () =>
+            operator.nostr_secret_enc
+              ? deps.secretBox.open(operator.nostr_secret_enc, sealedColumns.operatorNostrSecret(operator.id))
+              : null,
+        }
+      : null;
+    const opened = openSettlementEvent(
+      event,
+      {
+        registrations: (pubkey) => (pubkey.toLowerCase() === m.machine_pubkey_hex ? [m] : []),
+        operator: (pubkey) => (ref && pubkey === operator!.nostr_pubkey ? ref : null),
+      },
+      { verified: true },
+    );
+    if (opened.ok) return { ok: true, content: opened.content };
+    switch (opened.reason) {
+      case 'invalid_content':
+        return { ok: false, reason: opened.detail };
+      case 'no_operator_key':
+        return { ok: false, reason: `no Nostr key is held for operator ${m.operator_user_id}` };
+      default:
+        return {
+          ok: false,
+          reason: `event is not addressed (p tag) to the machine's operator ${m.operator_user_id}`,
+        };
+    }
   }
 
   /**
@@ -36,7 +76,9 @@ export function createAttributionActivities(deps: ActivityDeps) {
     payment: PaymentObservedSignal;
   }): Promise<AttributionResult> {
     const { event, payment } = input;
-    const walletMachine = await getActiveMachineByWallet(pool, payment.wallet_id);
+    // one lookup: the wallet's active machine comes first (at most one is active per wallet)
+    const byWallet = await getMachineByWallet(pool, payment.wallet_id);
+    const walletMachine = byWallet?.is_active ? byWallet : null;
     // the signer's registration that the event is addressed to (p tag), never "the first row"
     const signerMachine = await getMachineByPubkey(pool, event.pubkey.toLowerCase(), pTags(event));
     const machine = walletMachine ?? signerMachine;
@@ -50,10 +92,9 @@ export function createAttributionActivities(deps: ActivityDeps) {
 
     if (!verifySignature(event)) return reject('event signature is invalid');
     if (!walletMachine) {
-      const inactive = await getMachineByWallet(pool, payment.wallet_id);
       return reject(
-        inactive
-          ? `machine ${inactive.id} (${inactive.name}) is not active`
+        byWallet
+          ? `machine ${byWallet.id} (${byWallet.name}) is not active`
           : `payment was seen on wallet ${payment.wallet_id}, which belongs to no machine`,
       );
     }
@@ -63,23 +104,9 @@ export function createAttributionActivities(deps: ActivityDeps) {
         `event signed by ${who}, but the payment was seen on the wallet of machine ${walletMachine.id} (${walletMachine.name})`,
       );
     }
-    if (walletMachine.key_state === 'unproven') {
-      return reject(
-        "this machine's key was proven by another operator's registration: the machine addresses another operator",
-      );
-    }
-    const operator = await getUser(pool, walletMachine.operator_user_id);
-    const tags = pTags(event);
-    if (!operator?.nostr_pubkey || !tags.includes(operator.nostr_pubkey)) {
-      return reject(
-        `event is not addressed (p tag) to the machine's operator ${walletMachine.operator_user_id}`,
-      );
-    }
-    const secret = await operatorSecret(walletMachine.operator_user_id);
-    if (!secret) return reject(`no Nostr key is held for operator ${walletMachine.operator_user_id}`);
-    const decoded = decodeSettlementEvent(event, secret);
-    if (!decoded.ok) return reject(decoded.reason);
-    const c = decoded.content;
+    const opened = await openOwnEvent(walletMachine, event);
+    if (!opened.ok) return reject(opened.reason);
+    const c = opened.content;
     if (c.payment_hash !== input.payment_hash) {
       return reject(`event is for payment ${c.payment_hash}, not ${input.payment_hash}`, c);
     }
@@ -121,20 +148,9 @@ export function createAttributionActivities(deps: ActivityDeps) {
       content,
     });
     if (!m.is_active) return fail(`machine ${m.id} (${m.name}) is not active`);
-    if (m.key_state === 'unproven') {
-      return fail(
-        "this machine's key was proven by another operator's registration: the machine addresses another operator",
-      );
-    }
-    const operator = await getUser(pool, m.operator_user_id);
-    if (!operator?.nostr_pubkey || !pTags(event).includes(operator.nostr_pubkey)) {
-      return fail(`event is not addressed (p tag) to the machine's operator ${m.operator_user_id}`);
-    }
-    const secret = await operatorSecret(m.operator_user_id);
-    if (!secret) return fail(`no Nostr key is held for operator ${m.operator_user_id}`);
-    const decoded = decodeSettlementEvent(event, secret);
-    if (!decoded.ok) return fail(decoded.reason);
-    const c = decoded.content;
+    const opened = await openOwnEvent(m, event);
+    if (!opened.ok) return fail(opened.reason);
+    const c = opened.content;
     if (c.payment_hash !== paymentHash)
       return { kind: 'skip', why: `event is for payment ${c.payment_hash}` };
     const expectedDirection = c.tx_type === 'cash_out' ? 'incoming' : 'outgoing';
