@@ -308,5 +308,25 @@ export default tseslint.config(
   layer(
     ['src/worker/**/*.ts'],
     [forbid(ours(['api', 'ingest', 'cli', 'relay']), 'the worker hosts workflows and activities only')],
-  ),
+  ), // ---- all SQL lives in src/db (docs/architecture.md): `.query(` anywhere else fails ----
+  {
+    files: ['src/**/*.ts'],
+    ignores: [
+      'src/db/**',
+      // temporary: removed when the LP-balance table lands (its SQL moves to src/db/lpBalances.ts)
+      'src/activities/balanceSettlement.ts',
+    ],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          // not SQL: a Nostr relay's `relay.query(filters)`, a Temporal workflow's `handle.query(q)`
+          selector:
+            "CallExpression[callee.property.name='query']:not([callee.object.name=/^(relay|handle)$/])",
+          message:
+            'SQL lives in src/db: add a repository function there (one job, a name that says what it reads or writes) and call it',
+        },
+      ],
+    },
+  },
 );

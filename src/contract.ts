@@ -182,3 +182,47 @@ export const D_BEACON = 'bitspire-beacon';
 export const D_TELEMETRY = 'bitspire-telemetry';
 export const D_CASSETTES_STATE_PREFIX = 'bitspire-cassettes-state:';
 export const D_CASSETTES_PREFIX = 'bitspire-cassettes:';
+
+/**
+ * The `type` of every ApplicationFailure an activity or a workflow throws on purpose:
+ * what a workflow, the API or an operator can tell apart. Recorded in histories, so
+ * a value never changes (add a new one instead).
+ */
+export const FailureType = {
+  /** the payment backend refused a leg's payment for good (details[0]: its code) */
+  PaymentRefused: 'PaymentRefused',
+  /** an operator action waits: a leg's payment may still complete */
+  PaymentInFlight: 'PaymentInFlight',
+  /** the settlement (or the row an action names) does not exist */
+  NotFound: 'NotFound',
+  /** the settlement is not in a state that allows the action */
+  InvalidState: 'InvalidState',
+  /** the database or the money math refused a value: the same input fails on every retry */
+  InvalidData: 'InvalidData',
+  /** another operator's registration of the machine key was proven first */
+  MachineKeyUnproven: 'MachineKeyUnproven',
+} as const;
+export type FailureType = (typeof FailureType)[keyof typeof FailureType];
+
+/**
+ * The innermost message of a failure chain (WorkflowUpdateFailedError / ActivityFailure →
+ * ApplicationFailure → …): the words of whoever refused first. Deterministic (safe in workflows).
+ */
+/**
+ * The message of a failure's direct cause (an ActivityFailure's ApplicationFailure: the
+ * activity's own words), else its own message: what a failed leg records.
+ */
+export function causeMessage(err: unknown): string {
+  const e = err as { cause?: { message?: string }; message?: string };
+  return e.cause?.message ?? e.message ?? String(err);
+}
+
+export function innermostMessage(err: unknown): string {
+  let e = err as { message?: string; cause?: unknown } | undefined;
+  let message = e?.message ?? String(err);
+  while (e?.cause) {
+    e = e.cause;
+    if (e.message) message = e.message;
+  }
+  return message;
+}

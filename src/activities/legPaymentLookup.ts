@@ -1,4 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
+import { FailureType } from '../contract';
 import type { Queryable } from '../db/pool';
 import { PaymentAmbiguousError, type PaymentBackend, type PaymentResult } from '../payments/backend';
 
@@ -27,7 +28,7 @@ export async function lookupLegPayment(
 export function paymentInFlight(legId: string, reason: string, what: string): ApplicationFailure {
   return ApplicationFailure.create({
     message: `the payment of leg ${legId} is still in flight (${reason}); ${what}`,
-    type: 'PaymentInFlight',
+    type: FailureType.PaymentInFlight,
     nonRetryable: true,
   });
 }

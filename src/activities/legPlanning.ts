@@ -4,11 +4,13 @@ import { getEffectiveCommissionSplits } from '../db/commissionSplits';
 import { newId } from '../db/ids';
 import {
   countLiveLegs,
+  countPendingLegs,
   insertLegs,
+  lockLegsInStatus,
   markLegPaid,
   maxSortOrder,
   pendingRootLegSortOrders,
-  type LegRow,
+  voidLeg,
   type NewLeg,
 } from '../db/legs';
 import { eligibleLpsForMachine } from '../db/lpBalances';
@@ -19,7 +21,7 @@ import { getSuperConfig } from '../db/superConfig';
 import { lpDestinations } from '../db/lp';
 import type { ActivityDeps } from './deps';
 import { lookupLegPayment, paymentInFlight } from './legPaymentLookup';
-import type { PlanSummary } from './settlementRecords';
+import type { PlanSummary } from './types';
 
 /** Groups root legs into pages of at most `pageSize` (a dca leg and its autoforward travel together). */
 export async function pagesOf(
@@ -43,11 +45,11 @@ export async function planSummary(
   holdSeconds: number,
   pageSize: number,
 ): Promise<PlanSummary> {
-  const { rows } = await db.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM satmachine.dca_payments WHERE settlement_id = $1 AND status = 'pending'`,
-    [settlementId],
-  );
-  return { payable: rows[0]!.n, pages: await pagesOf(db, settlementId, pageSize), hold_seconds: holdSeconds };
+  return {
+    payable: await countPendingLegs(db, settlementId),
+    pages: await pagesOf(db, settlementId, pageSize),
+    hold_seconds: holdSeconds,
+  };
 }
 
 function toNewLeg(
@@ -163,10 +165,7 @@ export async function reconcileAndVoidFailedLegs(
   s: SettlementRow,
   pageSize: number,
 ): Promise<PlanSummary> {
-  const { rows: failed } = await c.query<LegRow>(
-    `SELECT * FROM satmachine.dca_payments WHERE settlement_id = $1 AND status = 'failed' ORDER BY sort_order FOR UPDATE`,
-    [s.id],
-  );
+  const failed = await lockLegsInStatus(c, s.id, 'failed');
   const machine = (await getMachine(c, s.machine_id))!;
   const config = await getSuperConfig(c);
   const destinations = await lpDestinations(
@@ -183,9 +182,7 @@ export async function reconcileAndVoidFailedLegs(
       await markLegPaid(c, leg.id, paid.paymentHash);
       continue;
     }
-    await c.query(`UPDATE satmachine.dca_payments SET status = 'voided', updated_at = now() WHERE id = $1`, [
-      leg.id,
-    ]);
+    await voidLeg(c, leg.id);
     const lp = leg.client_id ? destinations.get(leg.client_id) : undefined;
     let destinationWallet = leg.destination_wallet_id;
     let destinationAddress = leg.destination_ln_address;

@@ -1,18 +1,8 @@
-import { pendingLegsInRange } from '../db/legs';
-import { failPendingLeg, getLeg } from '../db/legs';
+import { completePendingLegFound, failPendingLeg, getLeg, pendingLegsInRange } from '../db/legs';
 import { withTransaction } from '../db/pool';
 import type { ActivityDeps } from './deps';
 import { legsPaid } from '../metrics/registry';
-
-/** What a workflow needs to pay one leg and to describe it in the UI. */
-export interface LegTask {
-  id: string;
-  leg_type: string;
-  amount_sats: number;
-  label: string | null;
-  destination: string;
-  parent_leg_id: string | null;
-}
+import type { LegTask } from './types';
 
 export function createLegActivities(deps: ActivityDeps) {
   const { pool } = deps;
@@ -41,11 +31,7 @@ export function createLegActivities(deps: ActivityDeps) {
       if (leg.status !== 'pending') return { status: leg.status };
       const paid = await deps.payments.lookupPayment(leg.id, c);
       if (paid) {
-        await c.query(
-          `UPDATE satmachine.dca_payments SET status = 'completed', external_payment_hash = $2, completed_at = now(), updated_at = now()
-            WHERE id = $1`,
-          [leg.id, paid.paymentHash],
-        );
+        await completePendingLegFound(c, leg.id, paid.paymentHash);
         return { status: 'completed' };
       }
       await failPendingLeg(c, leg.id, input.reason.slice(0, 1000));

@@ -1,4 +1,5 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { FailureType } from '../contract';
 import { getMachine } from '../db/machines';
 import { completeLeg, failPendingLeg, getLeg } from '../db/legs';
 import { withTransaction } from '../db/pool';
@@ -94,7 +95,7 @@ export function createPaymentActivities(deps: ActivityDeps) {
       log.warn({ leg_id: input.leg_id, reason: outcome.refused }, 'leg payment refused');
       throw ApplicationFailure.create({
         message: outcome.refused,
-        type: 'PaymentRefused',
+        type: FailureType.PaymentRefused,
         nonRetryable: true,
         details: ['code' in outcome ? outcome.code : 'refused'],
       });

@@ -1,4 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
+import { FailureType } from '../contract';
 
 /**
  * PostgreSQL refusing a value (SQLSTATE class 22: data exception; class 23:
@@ -20,7 +21,7 @@ export function classifyDbError(err: unknown): unknown {
   if (typeof name === 'string' && DOMAIN_ERRORS.has(name)) {
     return ApplicationFailure.create({
       message: (err as Error).message,
-      type: 'InvalidData',
+      type: FailureType.InvalidData,
       nonRetryable: true,
       cause: err as Error,
     });
@@ -29,7 +30,7 @@ export function classifyDbError(err: unknown): unknown {
   if (typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code) && code !== '23505') {
     return ApplicationFailure.create({
       message: `the database refused a value: ${(err as Error).message} (SQLSTATE ${code})`,
-      type: 'InvalidData',
+      type: FailureType.InvalidData,
       nonRetryable: true,
       cause: err as Error,
     });

@@ -9,6 +9,7 @@ import {
   type SettlementActionResult,
   type SettlementWorkflowInput,
   type SettlementWorkflowState,
+  innermostMessage,
 } from '../contract';
 import { prependNote, type SettlementRow } from '../db/settlements';
 import { formatNote } from '../domain/notes';
@@ -27,13 +28,7 @@ import { FINAL_STATUSES } from './settlementViews';
 function updateRefusal(err: unknown): string | null {
   if (err instanceof WorkflowUpdateFailedError) {
     // the innermost cause says why (a validator's message, or the activity's refusal)
-    let e: { message?: string; cause?: unknown } | undefined = err;
-    let message = err.message;
-    while (e?.cause) {
-      e = e.cause;
-      if (e.message) message = e.message;
-    }
-    return message;
+    return innermostMessage(err);
   }
   return null;
 }
@@ -150,12 +145,10 @@ export async function workflowState(
   s: SettlementRow,
 ): Promise<SettlementWorkflowState | null> {
   let timer: NodeJS.Timeout | undefined;
+  const handle = deps.temporal.workflow.getHandle(settlementWorkflowId(s.payment_hash));
   try {
     return await Promise.race([
-      deps.temporal.workflow
-        .getHandle(settlementWorkflowId(s.payment_hash))
-        .query(stateQuery)
-        .catch(() => null),
+      handle.query(stateQuery).catch(() => null),
       new Promise<null>((r) => (timer = setTimeout(() => r(null), 2000))),
     ]);
   } finally {

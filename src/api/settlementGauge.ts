@@ -1,5 +1,6 @@
 import { Gauge } from 'prom-client';
 import type { Pool } from '../db/pool';
+import { countSettlementsByStatus } from '../db/settlements';
 import type { Logger } from '../logger';
 import { registry } from '../metrics/registry';
 
@@ -35,9 +36,7 @@ export function refreshSettlementGauge(): Promise<void> {
   const { pool, log } = source;
   inFlight ??= (async () => {
     try {
-      const { rows } = await pool.query<{ status: string; n: number }>(
-        'SELECT status, count(*)::int AS n FROM satmachine.dca_settlements GROUP BY status',
-      );
+      const rows = await countSettlementsByStatus(pool);
       settlements.reset();
       for (const r of rows) settlements.set({ status: r.status }, r.n);
       refreshedAt.set(Date.now() / 1000);

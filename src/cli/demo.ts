@@ -3,7 +3,9 @@ import { dirname, join, resolve } from 'node:path';
 import { generateSecretKey, getPublicKey } from 'nostr-tools/pure';
 import { bytesToHex } from 'nostr-tools/utils';
 import { createUserWithKey } from '../api/userAccounts';
+import { insertClient } from '../db/clients';
 import { replaceCommissionSplits } from '../db/commissionSplits';
+import { insertConfirmedDeposit } from '../db/deposits';
 import { insertWallet } from '../db/ledger';
 import { applyBootstrapState } from '../db/cassettes';
 import { insertMachine } from '../db/machines';
@@ -16,7 +18,6 @@ import { toNpub } from '../domain/nostrKeys';
 import type { Logger } from '../logger';
 import { LedgerBackend } from '../payments/ledger';
 import type { SecretBox } from '../security/secretBox';
-import { newId } from '../db/ids';
 
 /** A demo machine as the simulator and the demo heartbeat need it. */
 export interface DemoMachine {
@@ -165,16 +166,14 @@ export async function seedDemo(
         dca_wallet_id: wallet.id,
         ...(autoforward ? { autoforward_ln_address: autoforward, autoforward_enabled: true } : {}),
       });
-      const clientId = newId();
-      await pool.query(
-        `INSERT INTO satmachine.dca_clients (id, machine_id, user_id, username) VALUES ($1, $2, $3, $4)`,
-        [clientId, machine.id, lp.user.id, name],
-      );
-      await pool.query(
-        `INSERT INTO satmachine.dca_deposits (id, client_id, machine_id, creator_user_id, amount, currency, status, confirmed_at)
-         VALUES ($1, $2, $3, $4, $5, 'USD', 'confirmed', now())`,
-        [newId(), clientId, machine.id, operator.user.id, deposit],
-      );
+      const client = await insertClient(pool, machine.id, lp.user.id, name);
+      await insertConfirmedDeposit(pool, {
+        client_id: client.id,
+        machine_id: machine.id,
+        creator_user_id: operator.user.id,
+        amount: deposit,
+        currency: 'USD',
+      });
     }
     machines.push({
       id: machine.id,

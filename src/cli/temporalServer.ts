@@ -6,6 +6,7 @@ import { Client, Connection, type TLSConfig } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import pg from 'pg';
 import { SEARCH_ATTRIBUTES } from '../contract';
+import { databaseExists, hasTemporalSchema } from '../db/temporalDatabases';
 import type { Logger } from '../logger';
 import { stopChild, stopLeftover, waitForTemporal } from './childProcesses';
 
@@ -172,17 +173,14 @@ export async function setupTemporalSchemas(
   try {
     for (const db of DATABASES) {
       const dbEnv = { ...env, SQL_DATABASE: db.name };
-      const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [db.name]);
-      if (!exists.rowCount) {
+      if (!(await databaseExists(admin, db.name))) {
         log.info({ database: db.name }, 'creating a Temporal database');
         await run(sqlTool, ['create-database'], { env: dbEnv });
       }
       const probe = new pg.Client({ connectionString: withDatabase(postgresUrl, db.name) });
       await probe.connect();
-      const versioned = await probe
-        .query(`SELECT 1 FROM information_schema.tables WHERE table_name = 'schema_version'`)
-        .finally(() => probe.end());
-      if (!versioned.rowCount) await run(sqlTool, ['setup-schema', '-v', '0.0'], { env: dbEnv });
+      const versioned = await hasTemporalSchema(probe).finally(() => probe.end());
+      if (!versioned) await run(sqlTool, ['setup-schema', '-v', '0.0'], { env: dbEnv });
       await run(sqlTool, ['update-schema', '-d', join(schemaDir, db.schema, 'versioned')], { env: dbEnv });
     }
   } finally {

@@ -35,6 +35,18 @@ export async function insertDeposit(
   return rows[0]!;
 }
 
+/** A deposit recorded as already confirmed (the demo's seed data). */
+export async function insertConfirmedDeposit(
+  db: Queryable,
+  d: { client_id: string; machine_id: string; creator_user_id: string; amount: string; currency: string },
+): Promise<void> {
+  await db.query(
+    `INSERT INTO satmachine.dca_deposits (id, client_id, machine_id, creator_user_id, amount, currency, status, confirmed_at)
+     VALUES ($1, $2, $3, $4, $5, $6, 'confirmed', now())`,
+    [newId(), d.client_id, d.machine_id, d.creator_user_id, d.amount, d.currency],
+  );
+}
+
 export async function getOperatorDeposit(
   db: Queryable,
   operatorId: string,

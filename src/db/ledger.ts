@@ -3,6 +3,14 @@ import type { Pool, PoolClient, Queryable } from './pool';
 import { withTransaction } from './pool';
 import { newId } from './ids';
 
+/** The channel a new incoming ledger payment is announced on (NOTIFY by the ledger's trigger). */
+const LEDGER_PAYMENT_CHANNEL = 'satmachine_ledger_payment';
+
+/** Subscribes a dedicated connection to new incoming ledger payments (its `notification` events). */
+export async function listenForLedgerPayments(client: pg.Client): Promise<void> {
+  await client.query(`LISTEN ${LEDGER_PAYMENT_CHANNEL}`);
+}
+
 export interface LedgerWalletRow {
   id: string;
   owner_user_id: string | null;

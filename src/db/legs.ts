@@ -238,3 +238,72 @@ export async function listClientLegs(
   );
   return rows;
 }
+
+export async function countPendingLegs(db: Queryable, settlementId: string): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM satmachine.dca_payments WHERE settlement_id = $1 AND status = 'pending'`,
+    [settlementId],
+  );
+  return rows[0]!.n;
+}
+
+/** Every leg of a settlement, whatever its status (voided ones too). */
+export async function countAllLegs(db: Queryable, settlementId: string): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM satmachine.dca_payments WHERE settlement_id = $1',
+    [settlementId],
+  );
+  return rows[0]!.n;
+}
+
+/** The legs of a settlement in one status, locked (FOR UPDATE) in sort order, for an operator action. */
+export async function lockLegsInStatus(
+  db: Queryable,
+  settlementId: string,
+  status: 'pending' | 'failed',
+): Promise<LegRow[]> {
+  const { rows } = await db.query<LegRow>(
+    `SELECT * FROM satmachine.dca_payments WHERE settlement_id = $1 AND status = $2
+      ORDER BY sort_order FOR UPDATE`,
+    [settlementId, status],
+  );
+  return rows;
+}
+
+/** A pending leg whose payment the backend found made: completed with its payment hash. */
+export async function completePendingLegFound(db: Queryable, id: string, paymentHash: string): Promise<void> {
+  await db.query(
+    `UPDATE satmachine.dca_payments SET status = 'completed', external_payment_hash = $2, completed_at = now(), updated_at = now()
+      WHERE id = $1`,
+    [id, paymentHash],
+  );
+}
+
+/** A failed leg replaced by a fresh copy (retry): voided. */
+export async function voidLeg(db: Queryable, id: string): Promise<void> {
+  await db.query(`UPDATE satmachine.dca_payments SET status = 'voided', updated_at = now() WHERE id = $1`, [
+    id,
+  ]);
+}
+
+/** A failed leg the operator gives up on: voided with the operator's reason. */
+export async function voidFailedLegByOperator(db: Queryable, id: string, note: string): Promise<void> {
+  await db.query(
+    `UPDATE satmachine.dca_payments SET status = 'voided', error_message = $2, updated_at = now()
+      WHERE id = $1 AND status = 'failed'`,
+    [id, `voided by operator: ${note}`.slice(0, 1000)],
+  );
+}
+
+/** The legs an operator voided (voidFailedLegByOperator) and the LP fiat their dca legs released. */
+export async function operatorVoidedLegs(
+  db: Queryable,
+  settlementId: string,
+): Promise<{ voided: number; fiat: string }> {
+  const { rows } = await db.query<{ voided: number; fiat: string }>(
+    `SELECT count(*)::int AS voided, COALESCE(sum(amount_fiat) FILTER (WHERE leg_type = 'dca'), 0)::numeric(18,2)::text AS fiat
+       FROM satmachine.dca_payments WHERE settlement_id = $1 AND error_message LIKE 'voided by operator:%'`,
+    [settlementId],
+  );
+  return rows[0]!;
+}

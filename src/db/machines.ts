@@ -151,6 +151,21 @@ export async function lockMachineKey(db: Queryable, pubkeyHex: string): Promise<
   await db.query("SELECT pg_advisory_xact_lock(hashtext('satmachine:machine-key:' || $1))", [pubkeyHex]);
 }
 
+/** The operator's own registration of this key, other than `exceptId`, if any. */
+export async function operatorRegistrationOfKey(
+  db: Queryable,
+  operatorId: string,
+  pubkeyHex: string,
+  exceptId: string | null,
+): Promise<string | null> {
+  const { rows } = await db.query<{ id: string }>(
+    `SELECT id FROM satmachine.dca_machines
+      WHERE machine_pubkey_hex = $1 AND operator_user_id = $2 AND id IS DISTINCT FROM $3`,
+    [pubkeyHex, operatorId, exceptId],
+  );
+  return rows[0]?.id ?? null;
+}
+
 /** Whether some registration of this key, other than `exceptId`, is proven. */
 export async function keyProvenElsewhere(
   db: Queryable,

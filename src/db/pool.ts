@@ -81,6 +81,14 @@ export function createPool(opts: PoolOptions): pg.Pool {
 }
 
 /** Runs `fn` in one transaction; rolls back on any error. */
+/** Whether PostgreSQL answers (readiness probes): never throws. */
+export async function databaseReachable(db: Queryable): Promise<boolean> {
+  return db
+    .query('SELECT 1')
+    .then(() => true)
+    .catch(() => false);
+}
+
 export async function withTransaction<T>(
   pool: pg.Pool,
   fn: (client: pg.PoolClient) => Promise<T>,

@@ -382,3 +382,16 @@ export async function getOperatorSettlementByHash(
   );
   return rows[0] ?? null;
 }
+
+/** A waiting placeholder filed under another machine moves: its notes were that operator's, not this one's. */
+export async function clearSettlementNotes(db: Queryable, id: string): Promise<void> {
+  await db.query('UPDATE satmachine.dca_settlements SET notes = NULL WHERE id = $1', [id]);
+}
+
+/** Settlements by status, every tenant (the /metrics gauge). */
+export async function countSettlementsByStatus(db: Queryable): Promise<{ status: string; n: number }[]> {
+  const { rows } = await db.query<{ status: string; n: number }>(
+    'SELECT status, count(*)::int AS n FROM satmachine.dca_settlements GROUP BY status',
+  );
+  return rows;
+}

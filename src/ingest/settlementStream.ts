@@ -1,6 +1,6 @@
 import { KIND_SETTLEMENT, type SignedEvent } from '../contract';
 import type { Logger } from '../logger';
-import { decodeSettlementEvent, pTags, verifySignature } from '../nostr/codec';
+import { openSettlementEvent } from '../nostr/settlementEvent';
 import type { HandleOutcome, IngestStream } from './stream';
 import type { KeyDirectory } from './keyDirectory';
 import type { SettlementSignals } from './settlementSignals';
@@ -53,14 +53,24 @@ export function createSettlementStream(deps: {
     async handle(event: SignedEvent, relay: string): Promise<HandleOutcome> {
       if (event.kind !== KIND_SETTLEMENT)
         return drop('unknown_kind', `kind ${event.kind} on the settlement stream`);
-      if (!verifySignature(event)) return drop('bad_signature', 'signature or id does not verify');
-      // routed by p tag to the addressing operator's registration of the signing key
-      const route = deps.keys.route(event.pubkey, pTags(event));
-      if (!route.ok) return drop(route.reason, route.detail, route.reason === 'not_for_us');
-      const operator = route.operator!;
-      const decoded = decodeSettlementEvent(event, operator.secretHex);
-      if (!decoded.ok) return drop('invalid_content', decoded.reason, true);
-      const outcome = await deps.signals.atmEvent(decoded.content.payment_hash, { event, relay });
+      // verified, routed by p tag to the addressing operator's registration of the signing
+      // key, decrypted and parsed: the one path the attribution activities take again
+      const keys = deps.keys;
+      const opened = openSettlementEvent(event, {
+        registrations: (pubkey) => keys.machines.get(pubkey) ?? [],
+        operator: (pubkey) => {
+          const operator = keys.operators.get(pubkey);
+          return operator ? { id: operator.id, secretHex: () => operator.secretHex } : null;
+        },
+      });
+      if (!opened.ok)
+        return drop(
+          opened.reason,
+          opened.detail,
+          opened.reason === 'not_for_us' || opened.reason === 'invalid_content',
+        );
+      // only the payment hash leaves here: the workflow gets the signed event, still encrypted
+      const outcome = await deps.signals.atmEvent(opened.content.payment_hash, { event, relay });
       return { kind: 'ok', detail: outcome };
     },
   };

@@ -8,6 +8,7 @@ import {
   getLightningPayment,
   getTransferByKey,
   getWallet,
+  listenForLedgerPayments,
   insertLightningPayment,
   insertWallet,
   markPaymentForwarded,
@@ -256,7 +257,7 @@ export class LedgerBackend implements PaymentBackend {
       client.on('error', () => undefined);
       client.on('notification', () => wake?.());
       await client.connect();
-      await client.query('LISTEN satmachine_ledger_payment');
+      await listenForLedgerPayments(client);
       listener = client;
     };
 

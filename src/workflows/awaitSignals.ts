@@ -5,7 +5,7 @@
  * candidate) and, for histories recorded before it, the first signal of each kind.
  */
 import { condition } from '@temporalio/workflow';
-import type { PaymentAttribution } from '../activities/settlementRecords';
+import type { PaymentAttribution } from '../activities/types';
 import { db } from './legPayments';
 import type { SettlementState } from './settlementState';
 

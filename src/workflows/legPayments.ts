@@ -4,7 +4,8 @@
  */
 import { isCancellation, log, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { LegTask } from '../activities/legs';
+import { FailureType, causeMessage } from '../contract';
+import type { LegTask } from '../activities/types';
 
 /** Legs paid at once within one page (one workflow dispatches ~30 activities/s). */
 export const LEG_CONCURRENCY = 25;
@@ -27,7 +28,7 @@ export const payments = proxyActivities<Activities>({
     backoffCoefficient: 2,
     maximumInterval: '30 seconds',
     maximumAttempts: 8,
-    nonRetryableErrorTypes: ['PaymentRefused'],
+    nonRetryableErrorTypes: [FailureType.PaymentRefused],
   },
 });
 
@@ -48,11 +49,6 @@ export function legSummary(leg: Pick<LegTask, 'leg_type' | 'amount_sats' | 'labe
   return `${leg.leg_type} ${formatSats(leg.amount_sats)} sats → ${who}`;
 }
 
-function failureMessage(err: unknown): string {
-  const e = err as { cause?: { message?: string }; message?: string };
-  return e.cause?.message ?? e.message ?? String(err);
-}
-
 /** Pays one leg; returns whether it is completed. A failure is recorded on the leg, never thrown. */
 async function payOne(leg: LegTask): Promise<boolean> {
   try {
@@ -62,7 +58,7 @@ async function payOne(leg: LegTask): Promise<boolean> {
     return result.status === 'completed';
   } catch (err) {
     if (isCancellation(err)) throw err;
-    const reason = failureMessage(err);
+    const reason = causeMessage(err);
     log.warn('leg failed', { leg_id: leg.id, reason });
     const r = await db.failLeg({ leg_id: leg.id, reason });
     return r.status === 'completed';

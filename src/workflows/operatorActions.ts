@@ -24,6 +24,7 @@ import {
   type PartialDispenseRequest,
   type SettlementActionResult,
   type VoidFailedLegsRequest,
+  FailureType,
 } from '../contract';
 import { partialDispenseRefusal } from '../domain/partialDispense';
 import { PAGE_SIZE, db, formatSats } from './legPayments';
@@ -299,7 +300,7 @@ function asUpdate<A extends OperatorActor>(
       } catch (err) {
         throw ApplicationFailure.create({
           message: (err as Error).message,
-          type: 'InvalidState',
+          type: FailureType.InvalidState,
           nonRetryable: true,
         });
       }

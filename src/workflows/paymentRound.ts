@@ -10,7 +10,7 @@ import {
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { PlanSummary } from '../activities/settlementRecords';
+import type { PlanSummary } from '../activities/types';
 import { legBatchWorkflow } from './legBatch';
 import { db, payPage, runLimited, type PageOutcome } from './legPayments';
 import type { SettlementOutcome, SettlementState } from './settlementState';

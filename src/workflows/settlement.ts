@@ -6,9 +6,10 @@ import {
   stateQuery,
   type SettlementWorkflowInput,
   type SignedEvent,
+  innermostMessage,
 } from '../contract';
 import { parseCents } from '../domain/decimal';
-import type { AttributionResult } from '../activities/settlementRecords';
+import type { AttributionResult } from '../activities/types';
 import { awaitAttribution, awaitBothSignals, type AttributionDecision } from './awaitSignals';
 import { PAGE_SIZE, db, formatSats } from './legPayments';
 import { registerOperatorActions } from './operatorActions';
@@ -17,17 +18,6 @@ import { resumeFromDatabase } from './resumeSettlement';
 import { SettlementState, type SettlementOutcome } from './settlementState';
 
 export { MAX_CANDIDATES, type SettlementOutcome } from './settlementState';
-
-/** The innermost message of a failure chain (ActivityFailure → ApplicationFailure → …). */
-function deepestMessage(err: unknown): string {
-  let e = err as { message?: string; cause?: unknown } | undefined;
-  let message = e?.message ?? String(err);
-  while (e?.cause) {
-    e = e.cause;
-    if (e.message) message = e.message;
-  }
-  return message;
-}
 
 /**
  * One ATM transaction, from its two signals to every leg paid exactly once: the
@@ -112,7 +102,7 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
   } catch (err) {
     if (isCancellation(err)) throw err;
     // the database refused the event's values (non-retryable): record the refusal instead
-    const reason = `invalid data: ${deepestMessage(err)}`;
+    const reason = `invalid data: ${innermostMessage(err)}`;
     const rejected = await db.recordRejected({
       payment_hash: s.paymentHash,
       machine_id: attribution.machine.id,
@@ -140,7 +130,7 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
     s.describe(`${formatSats(content.wire_sats)} sats · ${s.plan.payable} leg(s)`);
   } catch (err) {
     if (isCancellation(err)) throw err;
-    const reason = `planning the legs failed: ${deepestMessage(err)}`;
+    const reason = `planning the legs failed: ${innermostMessage(err)}`;
     await db.markErrored({ settlement_id: s.settlementId, reason });
     s.setStatus('errored');
     s.describe(reason);

@@ -26,7 +26,7 @@ import {
   type SettlementWorkflowState,
   type SignedEvent,
 } from '../contract';
-import type { MachineInfo, PlanSummary } from '../activities/settlementRecords';
+import type { MachineInfo, PlanSummary } from '../activities/types';
 
 const DEFAULT_STUCK_AFTER_MS = 30 * 60 * 1000;
 /** Distinct ATM events (one per signer) and payment observations (one per wallet and direction) kept. */

@@ -1,5 +1,6 @@
 import type { Router } from 'express';
 import { temporalReachable } from '../../temporalClient';
+import { databaseReachable } from '../../db/pool';
 import type { ApiDeps } from '../deps';
 
 /** Liveness (`/healthz`: the process answers) and readiness (`/readyz`: PostgreSQL and Temporal answer). */
@@ -9,10 +10,7 @@ export function mountHealth(router: Router, deps: ApiDeps): void {
   });
   router.get('/readyz', async (_req, res) => {
     const [database, temporal] = await Promise.all([
-      deps.pool
-        .query('SELECT 1')
-        .then(() => true)
-        .catch(() => false),
+      databaseReachable(deps.pool),
       temporalReachable(deps.temporal),
     ]);
     const down = [...(database ? [] : ['postgresql']), ...(temporal ? [] : ['temporal'])];

@@ -2,6 +2,7 @@ import { insertWallet } from '../../db/ledger';
 import { withTransaction, type Queryable } from '../../db/pool';
 import { z } from 'zod';
 import {
+  operatorRegistrationOfKey,
   deleteMachine,
   getOperatorMachine,
   insertMachine,
@@ -106,12 +107,8 @@ function ownDuplicate(id: string | null): Error {
  * no other registration of it, and nobody's registration of it is proven.
  */
 async function checkKeyFree(db: Queryable, operatorId: string, pubkeyHex: string, selfId: string | null) {
-  const { rows } = await db.query<{ id: string }>(
-    `SELECT id FROM satmachine.dca_machines
-      WHERE machine_pubkey_hex = $1 AND operator_user_id = $2 AND id IS DISTINCT FROM $3`,
-    [pubkeyHex, operatorId, selfId],
-  );
-  if (rows[0]) throw ownDuplicate(rows[0].id);
+  const own = await operatorRegistrationOfKey(db, operatorId, pubkeyHex, selfId);
+  if (own !== null) throw ownDuplicate(own);
   if (await keyProvenElsewhere(db, pubkeyHex, selfId)) throw keyProven();
 }
 
