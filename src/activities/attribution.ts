@@ -1,13 +1,11 @@
 import type { PaymentObservedSignal, SignedEvent } from '../contract';
-import type { SettlementEventContent } from '../domain/settlementEvent';
+import { settlementSummary, type SettlementEventContent } from '../domain/settlementEvent';
 import { getMachineByPubkey, getMachineByWallet, type MachineRow } from '../db/machines';
-import { getUser } from '../db/users';
 import { pTags, verifySignature } from '../nostr/codec';
-import { openSettlementEvent, type OperatorKeyRef } from '../nostr/settlementEvent';
 import { settlementCandidatesDropped } from '../metrics/registry';
-import { sealedColumns } from '../security/secretBox';
 import type { ActivityDeps } from './deps';
 import { machineInfo } from './machineInfo';
+import { createOwnEventOpener } from './ownEvent';
 import type { AttributionResult, PaymentAttribution } from './types';
 
 /** Attribution (SPEC §4 step 2): which machine's event, if any, a payment settles. */
@@ -15,55 +13,7 @@ export function createAttributionActivities(deps: ActivityDeps) {
   const { pool, logger } = deps;
   const log = logger.child({ component: 'settlement' });
 
-  /**
-   * The machine's own event, opened by the one path the ingest uses too
-   * (nostr/settlementEvent.ts), with this machine as the only registration and its
-   * operator's key read once (its secret unsealed only to decrypt). Fails when the
-   * registration is unproven, the event is not addressed to the machine's operator, no
-   * key is held for that operator, or the content does not decrypt and parse.
-   */
-  async function openOwnEvent(
-    m: MachineRow,
-    event: SignedEvent,
-  ): Promise<{ ok: true; content: SettlementEventContent } | { ok: false; reason: string }> {
-    if (m.key_state === 'unproven') {
-      return {
-        ok: false,
-        reason:
-          "this machine's key was proven by another operator's registration: the machine addresses another operator",
-      };
-    }
-    const operator = await getUser(pool, m.operator_user_id);
-    const ref: OperatorKeyRef | null = operator?.nostr_pubkey
-      ? {
-          id: operator.id,
-          secretHex: () =>
-            operator.nostr_secret_enc
-              ? deps.secretBox.open(operator.nostr_secret_enc, sealedColumns.operatorNostrSecret(operator.id))
-              : null,
-        }
-      : null;
-    const opened = openSettlementEvent(
-      event,
-      {
-        registrations: (pubkey) => (pubkey.toLowerCase() === m.machine_pubkey_hex ? [m] : []),
-        operator: (pubkey) => (ref && pubkey === operator!.nostr_pubkey ? ref : null),
-      },
-      { verified: true },
-    );
-    if (opened.ok) return { ok: true, content: opened.content };
-    switch (opened.reason) {
-      case 'invalid_content':
-        return { ok: false, reason: opened.detail };
-      case 'no_operator_key':
-        return { ok: false, reason: `no Nostr key is held for operator ${m.operator_user_id}` };
-      default:
-        return {
-          ok: false,
-          reason: `event is not addressed (p tag) to the machine's operator ${m.operator_user_id}`,
-        };
-    }
-  }
+  const openOwnEvent = createOwnEventOpener(deps);
 
   /**
    * The attribution check (SPEC §4 step 2): the event is really signed by the
@@ -87,7 +37,7 @@ export function createAttributionActivities(deps: ActivityDeps) {
       ok: false,
       reason,
       machine: info,
-      content,
+      summary: content && settlementSummary(content),
     });
 
     if (!verifySignature(event)) return reject('event signature is invalid');
@@ -126,7 +76,7 @@ export function createAttributionActivities(deps: ActivityDeps) {
     if (c.fiat_code !== walletMachine.fiat_code) {
       return reject(`fiat_code ${c.fiat_code} differs from the machine's ${walletMachine.fiat_code}`, c);
     }
-    return { ok: true, machine: machineInfo(walletMachine), content: c };
+    return { ok: true, machine: machineInfo(walletMachine), summary: settlementSummary(c) };
   }
 
   type PairVerdict =
@@ -225,8 +175,15 @@ export function createAttributionActivities(deps: ActivityDeps) {
       }
       const info = machineInfo(m);
       const chosen = { event_id: own.id, event_created_at: own.created_at, payment: p, machine: info };
-      if (verdict.kind === 'ok') return { kind: 'matched', content: verdict.content, ...chosen };
-      return { kind: 'rejected', reason: verdict.reason, content: verdict.content, ...chosen };
+      // the type and amounts only: the decrypted content stays out of the workflow's history
+      if (verdict.kind === 'ok')
+        return { kind: 'matched', summary: settlementSummary(verdict.content), ...chosen };
+      return {
+        kind: 'rejected',
+        reason: verdict.reason,
+        summary: verdict.content && settlementSummary(verdict.content),
+        ...chosen,
+      };
     }
     return {
       kind: 'waiting',

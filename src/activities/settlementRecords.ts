@@ -1,4 +1,4 @@
-import type { SettlementStatus } from '../contract';
+import type { SettlementStatus, SignedEvent } from '../contract';
 import { formatCents, formatPpm, parseCents, parsePpm } from '../domain/decimal';
 import { splitFees } from '../domain/feeSplit';
 import type { SettlementEventContent } from '../domain/settlementEvent';
@@ -19,6 +19,8 @@ import { applyCassetteCounts } from '../db/cassettes';
 import { settlementsConcluded } from '../metrics/registry';
 import type { ActivityDeps } from './deps';
 import { notRetryable } from './failures';
+import { createOwnEventOpener } from './ownEvent';
+import { verifySignature } from '../nostr/codec';
 import { machineInfo, npubPrefix } from './machineInfo';
 import type { MachineInfo, RecordedSettlement } from './types';
 
@@ -38,6 +40,21 @@ function signerNames(pubkeys: readonly string[]): string {
 
 /** The settlement row (SPEC §4 step 3): recorded, rejected, or waiting for its signals. */
 export function createSettlementRecordActivities(deps: ActivityDeps) {
+  const openOwnEvent = createOwnEventOpener(deps);
+  /**
+   * The machine's own event, opened again: its signature checked again (the workflow
+   * hands it back from its history) and never another machine's (null then).
+   */
+  async function reopen(
+    machineId: string,
+    event: SignedEvent | undefined,
+  ): Promise<SettlementEventContent | null> {
+    if (!event || !verifySignature(event)) return null;
+    const m = await getMachine(deps.pool, machineId);
+    if (!m) return null;
+    const opened = await openOwnEvent(m, event);
+    return opened.ok ? opened.content : null;
+  }
   const { pool, logger } = deps;
   const log = logger.child({ component: 'settlement' });
 
@@ -120,10 +137,18 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
     machine_id: string;
     event_id: string;
     event_created_at: number;
-    content: SettlementEventContent;
+    /** the signed, encrypted event: opened here (histories recorded before the summary pass `content`) */
+    event?: SignedEvent;
+    content?: SettlementEventContent;
     observed_amount_sats: number;
     first_seen_at: string;
   }): Promise<RecordedSettlement> {
+    const content = input.content ?? (await reopen(input.machine_id, input.event));
+    if (!content)
+      throw notRetryable(
+        "the machine's own event could not be opened again to record it (was its operator key replaced?)",
+        FailureType.InvalidData,
+      );
     return withTransaction(pool, async (c) => {
       const existing = await getSettlementByHash(c, input.payment_hash, true);
       if (existing && (existing.wire_sats !== null || existing.status !== 'pending')) {
@@ -143,7 +168,6 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
       }
       const machine = (await getMachine(c, input.machine_id))!;
       const config = await getSuperConfig(c);
-      const content = input.content;
       const cashOut = content.tx_type === 'cash_out';
       const platformFraction = cashOut
         ? config.platform_cash_out_fee_fraction
@@ -214,13 +238,17 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
     payment_hash: string;
     machine_id: string;
     event_id: string | null;
-    content: SettlementEventContent | null;
+    /** the machine's own signed event, opened here to keep its amounts and split on the row */
+    event?: SignedEvent | null;
+    /** histories recorded before the summary pass the content itself */
+    content?: SettlementEventContent | null;
     observed_amount_sats: number | null;
     reason: string;
     first_seen_at: string;
     /** pubkeys of every candidate ATM event (by payment): named in the row, by npub prefix */
     candidate_signers?: string[];
   }): Promise<RecordedSettlement> {
+    const content = input.content ?? (input.event ? await reopen(input.machine_id, input.event) : null);
     const signers = input.candidate_signers?.length
       ? `; ATM events received from ${signerNames(input.candidate_signers)}`
       : '';
@@ -237,11 +265,11 @@ export function createSettlementRecordActivities(deps: ActivityDeps) {
         ...baseData(
           input.payment_hash,
           input.machine_id,
-          input.content,
+          content,
           input.event_id,
           input.observed_amount_sats,
         ),
-        ...(input.content ? await auditSplit(c, input.machine_id, input.content) : {}),
+        ...(content ? await auditSplit(c, input.machine_id, content) : {}),
         status: 'rejected',
         error_message: `rejected: ${input.reason}${signers}`.slice(0, 1000),
         created_at: new Date(input.first_seen_at),

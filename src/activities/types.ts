@@ -3,7 +3,7 @@
  * Plain data only: every value here is recorded in the workflow's history.
  */
 import type { PaymentObservedSignal, SettlementStatus } from '../contract';
-import type { SettlementEventContent } from '../domain/settlementEvent';
+import type { SettlementEventContent, SettlementSummary } from '../domain/settlementEvent';
 
 export interface MachineInfo {
   id: string;
@@ -22,7 +22,10 @@ export type PaymentAttribution =
   | {
       kind: 'matched';
       machine: MachineInfo;
-      content: SettlementEventContent;
+      /** the event's type and amounts; the decrypted content never comes back (the activity re-opens the event) */
+      summary: SettlementSummary;
+      /** histories recorded before the summary: the whole decrypted content */
+      content?: SettlementEventContent;
       event_id: string;
       event_created_at: number;
       payment: PaymentObservedSignal;
@@ -31,7 +34,10 @@ export type PaymentAttribution =
       kind: 'rejected';
       machine: MachineInfo;
       reason: string;
-      content: SettlementEventContent | null;
+      /** null when the machine's own event could not be opened */
+      summary: SettlementSummary | null;
+      /** histories recorded before the summary */
+      content?: SettlementEventContent | null;
       event_id: string;
       event_created_at: number;
       payment: PaymentObservedSignal;
@@ -44,9 +50,16 @@ export type PaymentAttribution =
       missing: string;
     };
 
+/** `content` only in histories recorded before the summary (docs/settlement.md §4.3). */
 export type AttributionResult =
-  | { ok: true; machine: MachineInfo; content: SettlementEventContent }
-  | { ok: false; reason: string; machine: MachineInfo | null; content: SettlementEventContent | null };
+  | { ok: true; machine: MachineInfo; summary: SettlementSummary; content?: SettlementEventContent }
+  | {
+      ok: false;
+      reason: string;
+      machine: MachineInfo | null;
+      summary: SettlementSummary | null;
+      content?: SettlementEventContent | null;
+    };
 
 export interface RecordedSettlement {
   settlement_id: string;

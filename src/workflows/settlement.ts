@@ -9,6 +9,11 @@ import {
   innermostMessage,
 } from '../contract';
 import { parseCents } from '../domain/decimal';
+import {
+  settlementSummary,
+  type SettlementEventContent,
+  type SettlementSummary,
+} from '../domain/settlementEvent';
 import type { AttributionResult } from '../activities/types';
 import { awaitAttribution, awaitBothSignals, type AttributionDecision } from './awaitSignals';
 import { PAGE_SIZE, db, formatSats } from './legPayments';
@@ -18,6 +23,15 @@ import { resumeFromDatabase } from './resumeSettlement';
 import { SettlementState, type SettlementOutcome } from './settlementState';
 
 export { MAX_CANDIDATES, type SettlementOutcome } from './settlementState';
+
+/** The event's type and amounts: the activity's summary, or (older histories) from its content. */
+function summaryOf(r: {
+  summary?: SettlementSummary | null;
+  content?: SettlementEventContent | null;
+}): SettlementSummary | null {
+  if (r.summary !== undefined) return r.summary;
+  return r.content ? settlementSummary(r.content) : null;
+}
 
 /**
  * One ATM transaction, from its two signals to every leg paid exactly once: the
@@ -57,9 +71,14 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
   s.phase = 'verifying';
   const attribution: AttributionResult = decision
     ? decision.kind === 'matched'
-      ? { ok: true, machine: decision.machine, content: decision.content }
-      : { ok: false, machine: decision.machine, content: decision.content, reason: decision.reason }
+      ? { ok: true, machine: decision.machine, summary: summaryOf(decision)! }
+      : { ok: false, machine: decision.machine, summary: summaryOf(decision), reason: decision.reason }
     : await db.verifyAttribution({ payment_hash: s.paymentHash, event: s.event!, payment: paid });
+  // the machine's own signed event: the recording activities open it again (its plaintext
+  // never enters this history); histories recorded before that carry `content` instead
+  const ownEvent = s.eventById(atm.id);
+  const opened = (content: SettlementEventContent | null | undefined) =>
+    content ? { content } : { event: ownEvent };
   s.tagMachine(attribution.machine);
   if (!attribution.ok) {
     if (!attribution.machine) {
@@ -71,7 +90,7 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
       payment_hash: s.paymentHash,
       machine_id: attribution.machine.id,
       event_id: atm.id,
-      content: attribution.content,
+      ...(attribution.summary || attribution.content ? opened(attribution.content) : { content: null }),
       observed_amount_sats: paid.amount_sats,
       reason: attribution.reason,
       first_seen_at: s.firstSeenAt,
@@ -82,9 +101,9 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
     s.describe(`rejected: ${attribution.reason}`);
     return s.finish(attribution.reason);
   }
-  const content = attribution.content;
-  s.txType = content.tx_type;
-  s.fiatCents = parseCents(content.fiat_amount);
+  const summary = summaryOf(attribution)!;
+  s.txType = summary.tx_type;
+  s.fiatCents = parseCents(summary.fiat_amount);
   upsertSearchAttributes([{ key: SA_TX_TYPE, value: s.txType }]);
 
   // ---- 3. record idempotently -----------------------------------------------------------
@@ -95,7 +114,7 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
       machine_id: attribution.machine.id,
       event_id: atm.id,
       event_created_at: atm.created_at,
-      content,
+      ...opened(attribution.content),
       observed_amount_sats: paid.amount_sats,
       first_seen_at: s.firstSeenAt,
     });
@@ -127,7 +146,7 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
   try {
     s.plan = await db.planLegs({ settlement_id: s.settlementId, page_size: PAGE_SIZE });
     s.setStatus('processing');
-    s.describe(`${formatSats(content.wire_sats)} sats · ${s.plan.payable} leg(s)`);
+    s.describe(`${formatSats(summary.wire_sats)} sats · ${s.plan.payable} leg(s)`);
   } catch (err) {
     if (isCancellation(err)) throw err;
     const reason = `planning the legs failed: ${innermostMessage(err)}`;

@@ -160,6 +160,11 @@ export class SettlementState {
   }
 
   // ---- the signals that feed the settlement -------------------------------------------
+  /** A received ATM event by id (the decided candidate, or the one event of the old path). */
+  eventById(id: string): SignedEvent | undefined {
+    return this.candidateEvents.find((e) => e.id === id) ?? (this.event?.id === id ? this.event : undefined);
+  }
+
   receiveAtmEvent(signal: AtmEventSignal | undefined): void {
     const e = signal?.event;
     if (!e || typeof e.id !== 'string') return log.warn('atmEvent without an event ignored');

@@ -210,6 +210,43 @@ describe('settlementWorkflow on the real Temporal server and PostgreSQL', () => 
     expect(await legsOf(db.pool, s.id)).toEqual([]);
   });
 
+  it("keeps the event's decrypted content out of the history: processed and rejected alike", async () => {
+    const machine = await createMachine(db.pool, operator, { name: 'plaintext' });
+    await createLp(db.pool, machine, { name: 'dora', depositCents: 10_000 });
+    const cassettes = { '7': { denomination: 50, count: 1234 } };
+    const ok = await send(machine, { wireSats: 20_000, feeSats: 1_000, fiat: '20.00', cassettes });
+    const bad = await send(machine, {
+      wireSats: 20_000,
+      feeSats: 1_000,
+      fiat: '20.00',
+      paymentAmount: 19_999,
+    });
+    const processed = await awaitSettled(db.pool, temporal.client, ok);
+    const rejected = await awaitSettled(db.pool, temporal.client, bad);
+    expect([processed.status, rejected.status]).toEqual(['processed', 'rejected']);
+    // the rows have everything (opened by the activities) ...
+    expect(processed.bitspire_txid).toBe(`tx-${ok.slice(0, 8)}`);
+    expect(processed.cassettes_json).toEqual(cassettes);
+    expect(rejected.bitspire_txid).toBe(`tx-${bad.slice(0, 8)}`);
+    expect(rejected.fee_mismatch_sats).not.toBeNull();
+    // ... the histories only the encrypted event and the summary (type and amounts)
+    for (const hash of [ok, bad]) {
+      const history = await temporal.client.workflow.getHandle(settlementWorkflowId(hash)).fetchHistory();
+      // every payload of the history, decoded (the JSON form carries them base64)
+      const payloads: string[] = [];
+      JSON.stringify(history, (k, v: unknown) => {
+        if (v instanceof Uint8Array) payloads.push(Buffer.from(v).toString('utf8'));
+        else if (k === 'data' && typeof v === 'string')
+          payloads.push(Buffer.from(v, 'base64').toString('utf8'));
+        return v;
+      });
+      const text = payloads.join('\n');
+      expect(text).toContain('wire_sats');
+      for (const secret of [`tx-${hash.slice(0, 8)}`, 'exchange_rate', 'bills', '1234'])
+        expect(text).not.toContain(secret);
+    }
+  });
+
   it('the same event delivered twice makes one settlement whose legs are paid once', async () => {
     const machine = await createMachine(db.pool, operator, { name: 'twice' });
     const lp = await createLp(db.pool, machine, { name: 'gina', depositCents: 100_000 });
