@@ -60,7 +60,11 @@ export function createSettlementStream(deps: {
       const operator = route.operator!;
       const decoded = decodeSettlementEvent(event, operator.secretHex);
       if (!decoded.ok) return drop('invalid_content', decoded.reason, true);
-      const outcome = await deps.signals.atmEvent(decoded.content.payment_hash, { event, relay });
+      const outcome = await deps.signals.atmEvent(
+        decoded.content.payment_hash,
+        { event, relay },
+        { machine_id: route.machine.id, content: decoded.content },
+      );
       return { kind: 'ok', detail: outcome };
     },
   };

@@ -429,7 +429,7 @@ export type paths = {
       path?: never;
       cookie?: never;
     };
-    /** What needs the operator: rejected, errored, stuck pending, stuck processing (threshold 0 = everything in flight); newest first across the buckets, cursor pagination */
+    /** What needs the operator: rejected, errored, stuck pending, stuck processing; threshold 0 = everything in flight, adding holding (payments not started: hold window) and waiting (first signal seen, no row yet); newest first across the buckets, cursor pagination */
     get: operations['getSettlementWorklist'];
     put?: never;
     post?: never;
@@ -1080,6 +1080,29 @@ export type components = {
       name: string;
       nostr_pubkey: string | null;
       created_at: string;
+    };
+    WorklistWaiting: {
+      /** @description the payment hash (the row has no settlement id yet) */
+      id: string;
+      payment_hash: string;
+      machine_id: string;
+      /** @constant */
+      status: 'waiting';
+      /** @description the signal still missing; null: both are in and the workflow is recording it */
+      missing: ('payment' | 'atm_event') | null;
+      has_atm_event: boolean;
+      has_payment: boolean;
+      bitspire_event_id: string | null;
+      tx_type: ('cash_out' | 'cash_in') | null;
+      wire_sats: number | null;
+      fiat_amount: string | null;
+      fiat_code: string | null;
+      observed_amount_sats: number | null;
+      direction: ('incoming' | 'outgoing') | null;
+      message: string;
+      /** @description when the first signal was seen */
+      created_at: string;
+      temporal_url: string;
     };
   };
   responses: never;
@@ -2404,6 +2427,8 @@ export interface operations {
             errored: components['schemas']['Settlement'][];
             stuck_pending: components['schemas']['Settlement'][];
             stuck_processing: components['schemas']['Settlement'][];
+            holding: components['schemas']['Settlement'][];
+            waiting: components['schemas']['WorklistWaiting'][];
             next_cursor: string | null;
           };
         };
