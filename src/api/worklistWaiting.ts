@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { missingSignal, type WaitingRow } from '../db/sightings';
 
 /**
- * A settlement in flight with no settlement row yet (docs/operations.md §1): the
+ * A settlement in flight with no settlement row yet (docs/operations.md "Worklist"): the
  * ingest forwarded its first signal (the machine's ATM event, or the payment on its
  * wallet) and the workflow has not recorded it yet. No settlement id exists: the
  * row links to its workflow.

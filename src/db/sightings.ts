@@ -2,7 +2,7 @@ import type { Queryable } from './pool';
 
 /**
  * Settlement sightings: what the ingest forwarded to a settlement workflow, per
- * machine (docs/operations.md §1). The worklist shows a sighting as a `waiting` row
+ * machine (docs/operations.md "Worklist"). The worklist shows a sighting as a `waiting` row
  * until a settlement row of the same operator exists for its payment hash.
  */
 export type Sighting =

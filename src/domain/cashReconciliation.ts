@@ -1,7 +1,7 @@
 import { formatCents } from './decimal';
 
 /**
- * Cash management (docs/operations.md §2), pure: a collection's counted bills against
+ * Cash management (docs/operations.md "Cash management"), pure: a collection's counted bills against
  * what the settlements say, and how long a cassette lasts at its recent dispense rate.
  * Denominations are whole currency units (as the machines report bills); values are
  * exact: cents as BigInt, formatted as decimal strings.

@@ -1,5 +1,5 @@
 -- What the ingest forwarded to a settlement workflow, per machine: the ATM event it
--- signed, or a payment seen on its wallet (docs/operations.md §1). The worklist joins
+-- signed, or a payment seen on its wallet (docs/operations.md "Worklist"). The worklist joins
 -- the sightings that have no settlement row of the same operator yet as `waiting`
 -- rows, so a settlement shows from its first signal on, not only once the workflow
 -- files a row (stuck threshold, or both signals in). Written by the ingest only

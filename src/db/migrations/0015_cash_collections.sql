@@ -1,4 +1,4 @@
--- Cash management (docs/operations.md §2): an operator's cash collection at a machine,
+-- Cash management (docs/operations.md "Cash management"): an operator's cash collection at a machine,
 -- the bills counted per denomination. What the settlements since the previous
 -- collection say should be there is computed when read (late settlements count).
 CREATE TABLE satmachine.cash_collections (
