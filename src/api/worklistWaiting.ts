@@ -16,7 +16,9 @@ export const waitingShape = z
     missing: z
       .enum(['payment', 'atm_event'])
       .nullable()
-      .describe('the signal still missing; null: both are in and the workflow is recording it'),
+      .describe(
+        'the signal still missing; null: both were seen (the workflow is verifying and recording it, or decided it for another machine)',
+      ),
     has_atm_event: z.boolean(),
     has_payment: z.boolean(),
     bitspire_event_id: z.string().nullable(),
@@ -54,7 +56,7 @@ export function waitingView(w: WaitingRow, temporalUrl: string): z.infer<typeof 
     direction: w.direction,
     message: missing
       ? `waiting for ${WORDS[missing]} since ${since}`
-      : `both signals in since ${since}: being verified and recorded`,
+      : `both signals seen since ${since}, no settlement recorded for this operator yet (open the workflow if this lasts)`,
     created_at: since,
     temporal_url: temporalUrl,
   };

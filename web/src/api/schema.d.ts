@@ -1190,7 +1190,7 @@ export type components = {
       machine_id: string;
       /** @constant */
       status: 'waiting';
-      /** @description the signal still missing; null: both are in and the workflow is recording it */
+      /** @description the signal still missing; null: both were seen (the workflow is verifying and recording it, or decided it for another machine) */
       missing: ('payment' | 'atm_event') | null;
       has_atm_event: boolean;
       has_payment: boolean;
