@@ -300,7 +300,7 @@ export function cashRoutes(r: RouteRegistry, deps: ApiDeps): void {
         position: c.position,
         denomination: c.state_denomination ?? c.denomination,
         count: c.state_count ?? c.count,
-        count_source: (c.state_count !== null ? 'machine' : 'operator'),
+        count_source: c.state_count !== null ? 'machine' : 'operator',
       }));
       const perDenomination = new Map<number, number>();
       for (const p of positions)
