@@ -288,19 +288,20 @@ export interface Worklist {
   errored: SettlementRow[];
   stuck_pending: SettlementRow[];
   stuck_processing: SettlementRow[];
+  /** recorded, legs planned, payments not started (hold window); threshold 0 only */
+  holding: SettlementRow[];
 }
 
 /**
  * The operator's worklist. Stuck = still pending / processing and older than the
  * threshold (pending: since first seen, or since an operator retry restarted the
- * wait; processing: since the current payment
- * round started — a hold is not stuck). threshold 0 lists everything in flight.
- */
-/**
- * One page of what needs the operator, newest first across every bucket (keyset on
- * created_at at millisecond precision, the precision of the API's cursor, then id).
- * Returns up to `limit` rows; the caller asks for one more to know whether a next
- * page exists.
+ * wait; processing: since the current payment round started — a hold is not stuck).
+ * threshold 0 lists everything recorded in flight, including `holding`: processing
+ * whose payments have not started (its hold window, docs/settlement.md step 6).
+ * One page, newest first across every bucket (keyset on created_at at millisecond
+ * precision, the precision of the API's cursor, then id in byte order). Returns up
+ * to `limit` rows; the caller asks for one more to know whether a next page exists.
+ * Settlements without a row yet: `waitingSightings` (src/db/sightings.ts).
  */
 export async function operatorWorklist(
   db: Queryable,
@@ -312,7 +313,7 @@ export async function operatorWorklist(
   let after = '';
   if (page.before) {
     params.push(page.before.created_at, page.before.id);
-    after = `AND (date_trunc('milliseconds', s.created_at), s.id) < ($4, $5)`;
+    after = `AND (date_trunc('milliseconds', s.created_at), s.id COLLATE "C") < ($4, $5 COLLATE "C")`;
   }
   const { rows } = await db.query<WorklistRow>(
     `SELECT s.*,
@@ -320,15 +321,18 @@ export async function operatorWorklist(
             (extract(epoch FROM date_trunc('milliseconds', s.created_at)) * 1000)::bigint AS cursor_ms,
             CASE WHEN s.status IN ('rejected', 'errored') THEN s.status
                  WHEN s.status = 'pending' THEN 'stuck_pending'
+                 WHEN s.processing_started_at IS NULL THEN 'holding'
                  ELSE 'stuck_processing' END AS bucket
        FROM satmachine.dca_settlements s
        JOIN satmachine.dca_machines m ON m.id = s.machine_id
       WHERE m.operator_user_id = $1
         AND (s.status IN ('rejected', 'errored')
              OR (s.status = 'pending' AND COALESCE(s.waiting_since, s.created_at) <= now() - make_interval(mins => $2))
-             OR (s.status = 'processing' AND s.processing_started_at <= now() - make_interval(mins => $2)))
+             OR (s.status = 'processing' AND s.processing_started_at <= now() - make_interval(mins => $2))
+             -- in its hold (payments not started): never stuck, listed with everything in flight
+             OR (s.status = 'processing' AND s.processing_started_at IS NULL AND $2 = 0))
         ${after}
-      ORDER BY date_trunc('milliseconds', s.created_at) DESC, s.id DESC
+      ORDER BY date_trunc('milliseconds', s.created_at) DESC, s.id COLLATE "C" DESC
       LIMIT $3`,
     params,
   );
@@ -339,7 +343,7 @@ export type WorklistRow = SettlementRow & { bucket: keyof Worklist; cursor_ms: n
 
 /** Sorts a page of worklist rows into its buckets (order kept). */
 export function worklistBuckets(rows: WorklistRow[]): Worklist {
-  const out: Worklist = { rejected: [], errored: [], stuck_pending: [], stuck_processing: [] };
+  const out: Worklist = { rejected: [], errored: [], stuck_pending: [], stuck_processing: [], holding: [] };
   for (const { bucket, cursor_ms: _at, ...row } of rows) out[bucket].push(row);
   return out;
 }

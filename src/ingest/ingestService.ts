@@ -115,7 +115,7 @@ class CursorTracker {
  */
 export async function startIngest(opts: IngestOptions): Promise<RunningIngest> {
   const log = opts.logger.child({ component: 'ingest' });
-  const signals = new SettlementSignals(opts.client, opts.taskQueue, opts.stuckAfterMs);
+  const signals = new SettlementSignals(opts.client, opts.taskQueue, opts.stuckAfterMs, opts.pool);
   /** verified ids that were accepted */
   const handled = new BoundedSet(100_000);
   /** verified ids dropped for what they say (content, date): final */

@@ -23,7 +23,7 @@ export function startPaymentListener(deps: {
       paymentsObserved.inc({ outcome: 'not_a_machine' });
       return;
     }
-    const outcome = await deps.signals.paymentObserved(p);
+    const outcome = await deps.signals.paymentObserved(p, machine.id);
     paymentsObserved.inc({ outcome });
     log.debug({ payment_hash: p.payment_hash, machine_id: machine.id, outcome }, 'payment observed');
   });

@@ -70,7 +70,11 @@ export function createSettlementStream(deps: {
           opened.reason === 'not_for_us' || opened.reason === 'invalid_content',
         );
       // only the payment hash leaves here: the workflow gets the signed event, still encrypted
-      const outcome = await deps.signals.atmEvent(opened.content.payment_hash, { event, relay });
+      const outcome = await deps.signals.atmEvent(
+        opened.content.payment_hash,
+        { event, relay },
+        { machine_id: opened.machine.id, content: opened.content },
+      );
       return { kind: 'ok', detail: outcome };
     },
   };

@@ -725,6 +725,48 @@ describe('web console (chromium)', () => {
     await page.close();
   });
 
+  it('records a cash collection on the machine page, the difference flagged; cassettes show days until empty', async () => {
+    // what the settlements say the cash box holds (whatever earlier tests settled on this machine)
+    const before = await api.call('GET', `/api/v1/machines/${lobby.row.id}/cash`, operator.apiKey);
+    expect(before.status).toBe(200);
+    const box = before.body.cash_box as { denomination: number; count: number }[];
+    const page = await newTab();
+    await signIn(page, operator.apiKey, 'Fleet');
+    await page.goto(`${api.url}/machines/${lobby.row.id}`);
+    const cash = page.getByRole('region', { name: 'Cash' });
+    await cash.getByRole('heading', { name: 'Record a collection' }).waitFor();
+    // a bad count first: the field says why, nothing is recorded
+    await cash.getByLabel('Denomination, line 1').fill('7');
+    await cash.getByLabel('Bills counted, line 1').fill('1');
+    await cash.getByRole('button', { name: 'Record collection' }).click();
+    expect(await fieldError(page, 'Denomination, line 1')).toContain('7 is not a USD bill');
+    // every denomination the box should hold, as expected, and one 20 more than the settlements say
+    const lines = box.length ? box : [{ denomination: 20, count: 0 }];
+    if (!lines.some((b) => b.denomination === 20)) lines.push({ denomination: 20, count: 0 });
+    for (let i = 0; i < lines.length; i++) {
+      if (i > 0 && i >= Math.max(1, box.length))
+        await cash.getByRole('button', { name: 'Add a denomination' }).click();
+      const b = lines[i]!;
+      await cash.getByLabel(`Denomination, line ${i + 1}`).fill(String(b.denomination));
+      await cash
+        .getByLabel(`Bills counted, line ${i + 1}`)
+        .fill(String(b.count + (b.denomination === 20 ? 1 : 0)));
+    }
+    await cash.getByRole('button', { name: 'Record collection' }).click();
+    const flagged = page.getByRole('status').filter({ hasText: 'Difference +20.00 USD' });
+    await flagged.waitFor();
+    expect(await flagged.textContent()).toContain('20 USD: counted');
+    const listed = cash.getByRole('table', { name: 'Cash collections' });
+    await listed.getByText('+20.00 USD').first().waitFor();
+    await shot(page, 'operator-machine-cash');
+    await page.goto(`${api.url}/machines/${lobby.row.id}/cassettes`);
+    await heading(page, 'Cassettes — Lobby ATM').waitFor();
+    expect(await page.getByTestId('days-until-empty-1').textContent()).toMatch(
+      /^(\d+(\.\d)? days \(.* bills of 20\/day\)|no 20 dispensed in 7 days)$/,
+    );
+    await page.close();
+  });
+
   it('enrols an LP, records and confirms a deposit, and edits commission splits to a sum of 1', async () => {
     const bob = await createUserWithKey(db.pool, secretBox, { role: 'lp', name: 'bob' });
     await insertLpPreferences(db.pool, bob.user.id, {

@@ -210,8 +210,18 @@ describe('attribution by payment: a rival machine signing another operator’s p
     const list = await api.call('GET', '/api/v1/settlements?limit=500', mallory.apiKey);
     expect(list.status).toBe(200);
     expect(list.text).not.toContain(hash);
+    // Mallory's worklist: at most a `waiting` row of what her own machine signed or paid (a sighting,
+    // docs/operations.md "Worklist"), nothing of Alice's settlement (its id, machine, row or status)
     const wl = await api.call('GET', '/api/v1/settlements/worklist?threshold_minutes=0', mallory.apiKey);
-    expect(wl.text).not.toContain(hash);
+    expect(wl.status).toBe(200);
+    for (const bucket of ['rejected', 'errored', 'stuck_pending', 'stuck_processing', 'holding'])
+      expect(JSON.stringify(wl.body[bucket])).not.toContain(hash);
+    for (const w of (wl.body.waiting as { payment_hash: string; machine_id: string }[]).filter(
+      (x) => x.payment_hash === hash,
+    )) {
+      expect(w.machine_id).toBe(rogue.row.id);
+    }
+    for (const secret of [s.id, atmA.row.id, atmA.row.name, alice.id]) expect(wl.text).not.toContain(secret);
     return s;
   }
 

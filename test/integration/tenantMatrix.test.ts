@@ -71,6 +71,8 @@ interface World {
   settlementB: string;
   settlementHashA: string;
   settlementHashB: string;
+  cashCollectionA: string;
+  cashCollectionB: string;
   tenants: Tenant[];
 }
 
@@ -126,6 +128,10 @@ const ID_FIXTURES: Record<ParamKey, IdFixture | Exempt> = {
   '/settlements/:id': operatorScoped(
     (w) => w.settlementA,
     (w) => w.settlementB,
+  ),
+  '/machines/:id/cash-collections/:collection_id': operatorScoped(
+    (w) => w.cashCollectionA,
+    (w) => w.cashCollectionB,
   ),
   '/settlements/by-hash/:payment_hash': {
     ...operatorScoped(
@@ -199,6 +205,7 @@ const BODIES: Record<string, (ids: Record<ParamKey, string>) => unknown> = {
   }),
   'PATCH /machines/:id': (ids) => ({ name: 'renamed', wallet_id: ids['body.wallet_id'] }),
   'PATCH /machines/:id/cassettes/:position': () => ({ count: 7 }),
+  'POST /machines/:id/cash-collections': () => ({ bills: [{ denomination: 20, count: 3 }] }),
   'POST /machines/:id/clients': (ids) => ({ user_id: ids['body.user_id'] }),
   'PATCH /clients/:id': () => ({ username: 'renamed' }),
   'POST /clients/:id/balance-settlement': () => ({ exchange_rate: '1000' }),
@@ -398,6 +405,16 @@ describe("tenant isolation matrix: every route that takes an id, called with ano
       );
     }
 
+    const cashCollection = async (m: Machine) => {
+      const id = newId();
+      await db.pool.query(
+        `INSERT INTO satmachine.cash_collections (id, machine_id, collected_at, created_by)
+         VALUES ($1, $2, now() - interval '1 day', $3)`,
+        [id, m.row.id, m.row.operator_user_id],
+      );
+      return id;
+    };
+
     const tA = await tenant('operator', opA.id, opA.apiKey, [machineA.walletId]);
     const tB = await tenant('operator', opB.id, opB.apiKey, [machineB.walletId]);
     const tLpA = await tenant('lp', lpA.userId, lpA.apiKey, [lpA.walletId]);
@@ -414,6 +431,8 @@ describe("tenant isolation matrix: every route that takes an id, called with ano
       depositB: await deposit(machineB, lpB.clientId),
       settlementA: await settlement(machineA),
       settlementB: await settlement(machineB),
+      cashCollectionA: await cashCollection(machineA),
+      cashCollectionB: await cashCollection(machineB),
       get settlementHashA() {
         return settlementHashes.get(machineA.row.id)!;
       },

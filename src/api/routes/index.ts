@@ -1,6 +1,7 @@
 import type { ApiDeps } from '../deps';
 import type { RouteRegistry } from '../routeRegistry';
 import { apiKeyRoutes } from './apiKeys';
+import { cashRoutes } from './cash';
 import { clientRoutes } from './clients';
 import { commissionSplitRoutes } from './commissionSplits';
 import { depositRoutes } from './deposits';
@@ -22,6 +23,7 @@ export function mountRoutes(r: RouteRegistry, deps: ApiDeps): void {
   superConfigRoutes(r, deps);
   machineRoutes(r, deps);
   machineStateRoutes(r, deps);
+  cashRoutes(r, deps);
   clientRoutes(r, deps);
   depositRoutes(r, deps);
   settlementRoutes(r, deps);

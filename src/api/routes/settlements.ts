@@ -4,10 +4,10 @@ import {
   getOperatorSettlement,
   getOperatorSettlementByHash,
   listOperatorSettlements,
-  operatorWorklist,
   worklistBuckets,
   type SettlementRow,
 } from '../../db/settlements';
+import { completeWorklist } from '../../db/worklist';
 import type { SettlementWorkflowState } from '../../contract';
 import type { ApiDeps } from '../deps';
 import { notFound } from '../errors';
@@ -15,7 +15,15 @@ import { decodeCursor, encodeCursor } from '../pagination';
 import type { RouteRegistry } from '../routeRegistry';
 import { id, idParams, limitQuery } from '../schemas';
 import { workflowState } from '../settlementGateway';
-import { STATUSES, legShape, legView, settlementShape, settlementView } from '../settlementViews';
+import {
+  STATUSES,
+  legShape,
+  legView,
+  settlementShape,
+  settlementView,
+  temporalUrl,
+} from '../settlementViews';
+import { waitingShape, waitingView } from '../worklistWaiting';
 
 /** The caller's settlement, or a 404 (another operator's settlement is not found either). */
 export async function operatorSettlementOr404(deps: ApiDeps, operatorId: string, settlementId: string) {
@@ -71,7 +79,7 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
       path: '/settlements/worklist',
       operationId: 'getSettlementWorklist',
       summary:
-        'What needs the operator: rejected, errored, stuck pending, stuck processing (threshold 0 = everything in flight); newest first across the buckets, cursor pagination',
+        'What needs the operator: rejected, errored, stuck pending, stuck processing; threshold 0 = everything in flight, adding holding (payments not started: hold window) and waiting (first signal seen, no row yet); newest first across the buckets, cursor pagination',
       tag: 'settlements',
       auth: ['operator'],
       query: z.object({
@@ -85,19 +93,21 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
         errored: z.array(settlementShape),
         stuck_pending: z.array(settlementShape),
         stuck_processing: z.array(settlementShape),
+        holding: z.array(settlementShape),
+        waiting: z.array(waitingShape),
         next_cursor: z.string().nullable(),
       }),
     },
     async ({ query, user }) => {
       const threshold = query.threshold_minutes ?? deps.config.stuckThresholdMinutes;
       const c = decodeCursor(query.cursor);
-      const rows = await operatorWorklist(deps.pool, user.id, threshold, {
+      const rows = await completeWorklist(deps.pool, user.id, threshold, {
         limit: query.limit + 1,
         before: c ? { created_at: c.at, id: c.id } : undefined,
       });
       const page = rows.slice(0, query.limit);
-      const last = page[page.length - 1];
-      const w = worklistBuckets(page);
+      const last = page[page.length - 1]?.row;
+      const w = worklistBuckets(page.flatMap((e) => (e.kind === 'settlement' ? [e.row] : [])));
       const v = (list: SettlementRow[]) => list.map((s) => settlementView(s, deps));
       return {
         threshold_minutes: threshold,
@@ -105,8 +115,12 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
         errored: v(w.errored),
         stuck_pending: v(w.stuck_pending),
         stuck_processing: v(w.stuck_processing),
+        holding: v(w.holding),
+        waiting: page.flatMap((e) =>
+          e.kind === 'waiting' ? [waitingView(e.row, temporalUrl(deps, e.row.payment_hash))] : [],
+        ),
         next_cursor:
-          rows.length > query.limit && last ? encodeCursor(new Date(last.cursor_ms), last.id) : null,
+          rows.length > query.limit && last ? encodeCursor(new Date(Number(last.cursor_ms)), last.id) : null,
       };
     },
   );

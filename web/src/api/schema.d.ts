@@ -248,6 +248,58 @@ export type paths = {
     patch?: never;
     trace?: never;
   };
+  '/api/v1/machines/{id}/cash-collections': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A machine's cash collections, newest first, each reconciled against its period's settlements */
+    get: operations['listCashCollections'];
+    put?: never;
+    /** Record a cash collection: the bills counted per denomination; answered with what the settlements since the previous collection say should be there, differences flagged */
+    post: operations['createCashCollection'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/machines/{id}/cash-collections/{collection_id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One cash collection, reconciled against its period’s settlements */
+    get: operations['getCashCollection'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/machines/{id}/cash': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Cash now: what the cash box should hold since the last collection, what the cassettes dispensed, and days until each cassette is empty at the dispense rate of the last window_days */
+    get: operations['getMachineCash'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/v1/machines/{id}/clients': {
     parameters: {
       query?: never;
@@ -429,7 +481,7 @@ export type paths = {
       path?: never;
       cookie?: never;
     };
-    /** What needs the operator: rejected, errored, stuck pending, stuck processing (threshold 0 = everything in flight); newest first across the buckets, cursor pagination */
+    /** What needs the operator: rejected, errored, stuck pending, stuck processing; threshold 0 = everything in flight, adding holding (payments not started: hold window) and waiting (first signal seen, no row yet); newest first across the buckets, cursor pagination */
     get: operations['getSettlementWorklist'];
     put?: never;
     post?: never;
@@ -856,6 +908,45 @@ export type components = {
       /** @description the key this request was made with */
       current: boolean;
     };
+    CashCollection: {
+      id: string;
+      machine_id: string;
+      fiat_code: string;
+      collected_at: string;
+      note: string | null;
+      created_by: string;
+      created_at: string;
+      period: {
+        /** @description the previous collection (null: the machine’s first) */
+        from: string | null;
+        to: string;
+      };
+      cash_in_settlements: number;
+      /** @description per denomination: counted against what the cash-in settlements of the period inserted */
+      bills: {
+        denomination: number;
+        counted: number;
+        expected: number;
+        /** @description counted − expected, in bills */
+        difference: number;
+        counted_value: string;
+        expected_value: string;
+        difference_value: string;
+      }[];
+      counted_total: string;
+      expected_total: string;
+      difference_total: string;
+      /** @description a difference is flagged: some denomination does not match */
+      differs: boolean;
+      differences: string[];
+      /** @description bills the cash-out settlements of the period dispensed from the cassettes */
+      dispensed: {
+        denomination: number;
+        count: number;
+        value: string;
+      }[];
+      dispensed_total: string;
+    };
     Cassette: {
       position: number;
       denomination: number;
@@ -870,6 +961,17 @@ export type components = {
       };
       differs: boolean;
       differences: string[];
+    };
+    CassetteForecast: {
+      position: number;
+      denomination: number;
+      count: number;
+      /** @enum {string} */
+      count_source: 'machine' | 'operator';
+      denomination_bills: number;
+      dispensed_in_window: number;
+      bills_per_day: string;
+      days_until_empty: number | null;
     };
     Client: {
       id: string;
@@ -1080,6 +1182,29 @@ export type components = {
       name: string;
       nostr_pubkey: string | null;
       created_at: string;
+    };
+    WorklistWaiting: {
+      /** @description the payment hash (the row has no settlement id yet) */
+      id: string;
+      payment_hash: string;
+      machine_id: string;
+      /** @constant */
+      status: 'waiting';
+      /** @description the signal still missing; null: both were seen (the workflow is verifying and recording it, or decided it for another machine) */
+      missing: ('payment' | 'atm_event') | null;
+      has_atm_event: boolean;
+      has_payment: boolean;
+      bitspire_event_id: string | null;
+      tx_type: ('cash_out' | 'cash_in') | null;
+      wire_sats: number | null;
+      fiat_amount: string | null;
+      fiat_code: string | null;
+      observed_amount_sats: number | null;
+      direction: ('incoming' | 'outgoing') | null;
+      message: string;
+      /** @description when the first signal was seen */
+      created_at: string;
+      temporal_url: string;
     };
   };
   responses: never;
@@ -1861,6 +1986,175 @@ export interface operations {
       };
     };
   };
+  listCashCollections: {
+    parameters: {
+      query?: {
+        limit?: number;
+      };
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            items: components['schemas']['CashCollection'][];
+          };
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  createCashCollection: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @description every denomination counted (an empty list: the cash box was empty) */
+          bills: {
+            /** @description bill value in whole currency units, e.g. 20 */
+            denomination: number;
+            count: number;
+          }[];
+          /**
+           * Format: date-time
+           * @description when the cash was taken out (default now); later than the previous collection
+           */
+          collected_at?: string;
+          note?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description success */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['CashCollection'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  getCashCollection: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+        collection_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['CashCollection'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  getMachineCash: {
+    parameters: {
+      query?: {
+        window_days?: number;
+      };
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            machine_id: string;
+            fiat_code: string;
+            /** @description the last collection (null: none yet, since the first settlement) */
+            since: string | null;
+            cash_in_settlements: number;
+            /** @description bills the cash-in settlements since the last collection inserted */
+            cash_box: {
+              denomination: number;
+              count: number;
+              value: string;
+            }[];
+            cash_box_total: string;
+            dispensed: {
+              denomination: number;
+              count: number;
+              value: string;
+            }[];
+            dispensed_total: string;
+            window_days: number;
+            cassettes: components['schemas']['CassetteForecast'][];
+          };
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
   listMachineClients: {
     parameters: {
       query?: never;
@@ -2404,6 +2698,8 @@ export interface operations {
             errored: components['schemas']['Settlement'][];
             stuck_pending: components['schemas']['Settlement'][];
             stuck_processing: components['schemas']['Settlement'][];
+            holding: components['schemas']['Settlement'][];
+            waiting: components['schemas']['WorklistWaiting'][];
             next_cursor: string | null;
           };
         };

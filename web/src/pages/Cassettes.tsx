@@ -44,11 +44,12 @@ function intOrNull(v: string): number | null {
  */
 export function CassettesPage({ id }: { id: string }) {
   const data = useLoad(async () => {
-    const [m, c] = await Promise.all([
+    const [m, c, cash] = await Promise.all([
       ok(api.GET('/api/v1/machines/{id}', { params: { path: { id } } })),
       ok(api.GET('/api/v1/machines/{id}/cassettes', { params: { path: { id } } })),
+      ok(api.GET('/api/v1/machines/{id}/cash', { params: { path: { id } } })),
     ]);
-    return { m, c };
+    return { m, c, cash };
   }, [id]);
   const [drafts, setDrafts] = useState<Record<number, Draft>>({});
   const [errors, setErrors] = useState<Record<string, string>>({});
@@ -75,7 +76,14 @@ export function CassettesPage({ id }: { id: string }) {
       </Page>
     );
   }
-  const { m, c } = data.data;
+  const { m, c, cash } = data.data;
+  const forecast = new Map(cash.cassettes.map((f) => [f.position, f]));
+  const lasts = (position: number) => {
+    const f = forecast.get(position);
+    if (!f) return '–';
+    if (f.days_until_empty === null) return `no ${f.denomination} dispensed in ${cash.window_days} days`;
+    return `${f.days_until_empty} days (${f.bills_per_day} bills of ${f.denomination}/day)`;
+  };
   const draftOf = (p: Cassette): Draft =>
     drafts[p.position] ?? { denomination: String(p.denomination), count: String(p.count) };
   const changed = c.positions.filter((p) => {
@@ -189,6 +197,9 @@ export function CassettesPage({ id }: { id: string }) {
                 <th scope="col">Machine count</th>
                 <th scope="col">Reported</th>
                 <th scope="col">Differences</th>
+                <th scope="col" title={`at the dispense rate of the last ${cash.window_days} days`}>
+                  Days until empty
+                </th>
               </tr>
             </thead>
             <tbody>
@@ -254,6 +265,7 @@ export function CassettesPage({ id }: { id: string }) {
                         <span className="muted">same</span>
                       )}
                     </td>
+                    <td data-testid={`days-until-empty-${p.position}`}>{lasts(p.position)}</td>
                   </tr>
                 );
               })}
@@ -279,6 +291,12 @@ export function CassettesPage({ id }: { id: string }) {
           </p>
         </form>
       )}
+      {c.positions.length ? (
+        <p className="hint">
+          Days until empty: the bills of a denomination in all cassettes over the rate the machine dispensed
+          it in the last {cash.window_days} days (cassettes of one denomination empty together).
+        </p>
+      ) : null}
       {saved ? <Notice kind={saved.ok ? 'success' : 'error'}>{saved.text}</Notice> : null}
       {publishError ? <Notice kind="error">Publishing failed: {publishError}</Notice> : null}
       {published ? (

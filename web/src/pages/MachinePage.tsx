@@ -1,6 +1,7 @@
 import { useState } from 'react';
 import { api, ok, type Machine, type Settlement, type Telemetry } from '../api/client';
 import { Badge } from '../components/Badge';
+import { CashPanel } from '../components/CashPanel';
 import { KeyStateBadge, KeyStateNotice } from '../components/KeyState';
 import { ConfirmDialog } from '../components/ConfirmDialog';
 import { Field } from '../components/Field';
@@ -406,6 +407,7 @@ export function MachinePage({ id }: { id: string }) {
           <Settings m={m} onChanged={machine.reload} />
           <Beacon t={t} />
           <FleetTelemetry t={t} />
+          <CashPanel machineId={m.id} fiatCode={m.fiat_code} />
         </>
       ) : null}
 

@@ -17,7 +17,8 @@ import { ago, fiat, sats, short, txLabel, when } from '../format';
 import { useLoad } from '../hooks';
 import { Link } from '../router';
 
-type Section = 'errored' | 'stuck_pending' | 'stuck_processing' | 'rejected';
+type Section = 'errored' | 'stuck_pending' | 'stuck_processing' | 'rejected' | 'holding';
+type Waiting = WorklistData['waiting'][number];
 
 const SECTIONS: { key: Section; title: string; help: string }[] = [
   { key: 'errored', title: 'Errored', help: 'A leg failed: fix the cause, then retry.' },
@@ -32,7 +33,54 @@ const SECTIONS: { key: Section; title: string; help: string }[] = [
     help: 'Paying takes too long. Force-reset cancels the payments in flight.',
   },
   { key: 'rejected', title: 'Rejected', help: 'Failed the attribution check; never distributed (final).' },
+  {
+    key: 'holding',
+    title: 'In hold',
+    help: 'Recorded, legs planned, payments not started yet: the hold window, when a partial dispense is still possible. Listed at 0 minutes only (a hold is never stuck).',
+  },
 ];
+
+/** Settlements whose first signal came but that have no record yet (listed at 0 minutes, or once older than the threshold). */
+function WaitingRows({ rows, machines }: { rows: Waiting[]; machines: Map<string, Machine> }) {
+  return (
+    <tbody>
+      {rows.map((w) => (
+        <tr key={w.id}>
+          <td>
+            <time dateTime={w.created_at} title={when(w.created_at)}>
+              {ago(w.created_at)}
+            </time>
+          </td>
+          <td>{machines.get(w.machine_id)?.name ?? short(w.machine_id)}</td>
+          <td>{txLabel(w.tx_type)}</td>
+          <td className="num">
+            {fiat(w.fiat_amount, w.fiat_code)}
+            <br />
+            <span className="muted">{sats(w.wire_sats ?? w.observed_amount_sats)}</span>
+          </td>
+          <td>
+            <Badge status="waiting" />
+            <div className="reason">{w.message}</div>
+          </td>
+          <td>
+            <span className="muted" title={w.payment_hash}>
+              {short(w.payment_hash, 12)}
+            </span>
+            <br />
+            <a href={w.temporal_url} target="_blank" rel="noreferrer noopener">
+              Workflow
+              <span className="visually-hidden">
+                {' '}
+                of payment {w.payment_hash} in the Temporal UI (new tab)
+              </span>{' '}
+              ↗
+            </a>
+          </td>
+        </tr>
+      ))}
+    </tbody>
+  );
+}
 
 /** The latest action taken here and its answer: shown once, above the lists. */
 interface Acted {
@@ -178,7 +226,7 @@ export function Worklist() {
         <Field
           label="Stuck after (minutes)"
           error={draftError}
-          hint="Empty: the server's threshold. 0 lists every recorded settlement still in flight (one still waiting for its first signal has no row until it is stuck)."
+          hint="Empty: the server's threshold. 0 lists every settlement still in flight: also those in their hold and those waiting for their second signal."
         >
           {(c) => (
             <input
@@ -261,6 +309,30 @@ export function Worklist() {
             );
           })
         : null}
+      {list && list.waiting.length > 0 ? (
+        <section aria-labelledby="wl-waiting">
+          <h2 id="wl-waiting">
+            Waiting for a signal <span className="count">{list.waiting.length}</span>
+          </h2>
+          <p className="muted">
+            The ATM event or the payment came, the other not yet; no settlement is recorded until both are in
+            (or it gets stuck). Open the workflow to see what it has received.
+          </p>
+          <Table label="Settlements waiting for a signal">
+            <thead>
+              <tr>
+                <th scope="col">First seen</th>
+                <th scope="col">Machine</th>
+                <th scope="col">Type</th>
+                <th scope="col">Amount</th>
+                <th scope="col">Status</th>
+                <th scope="col">Payment</th>
+              </tr>
+            </thead>
+            <WaitingRows rows={list.waiting} machines={machines} />
+          </Table>
+        </section>
+      ) : null}
       {list?.next_cursor ? (
         <p className="muted" data-testid="worklist-more">
           More settlements need you than these {limit} (the newest).{' '}
