@@ -19,7 +19,7 @@ const HELP = `satmachine — back office for Lightning Bitcoin ATMs
   satmachine ingest             Nostr relay subscriptions and the payment listener
   satmachine relay              the embedded Nostr relay
   satmachine migrate            apply database migrations (idempotent)
-  satmachine reconcile-balances [--json]   check every LP balance row against deposits and legs (exit 1 on a difference)
+  satmachine reconcile-balances [--json] [--repair]   check every LP balance row against deposits and legs (exit 1 on a difference; --repair rebuilds them)
   satmachine users create --role super|operator|lp --name NAME [--pubkey KEY] [--json]
   satmachine users key --user USER_ID [--json]       a new API key for a user who lost theirs
   satmachine simulate [--demo] [--count N] [--rate N] …   act as an ATM

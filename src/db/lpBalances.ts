@@ -226,6 +226,29 @@ export async function lpBalanceDifferences(pool: Pool): Promise<BalanceDifferenc
   }
 }
 
+/**
+ * Rebuilds every maintained LP balance row from the formula (`satmachine.lp_balances_rebuild`,
+ * the migration's backfill), under the locks migration 0012 takes: deposit and leg writers
+ * wait until it commits (seconds over a million legs).
+ */
+export async function rebuildLpBalances(pool: Pool): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('SET LOCAL statement_timeout = 0');
+    await client.query(
+      'LOCK TABLE satmachine.dca_clients, satmachine.dca_deposits, satmachine.dca_payments IN SHARE ROW EXCLUSIVE MODE',
+    );
+    await client.query('SELECT satmachine.lp_balances_rebuild()');
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
 /** How many maintained rows a reconciliation compared (for its report). */
 export async function lpBalanceRowCounts(db: Queryable): Promise<{ enrolments: number; days: number }> {
   const { rows } = await db.query<{ enrolments: number; days: number }>(

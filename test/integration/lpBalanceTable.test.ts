@@ -572,13 +572,22 @@ describe('LP balances: the maintained table', () => {
         stored: { confirmed_deposits: '100.00' },
         computed: { confirmed_deposits: '101.23' },
       });
+      // --repair rebuilds every row from the formula, shows what differed, and exits 0
+      const repaired = await cli('--repair');
+      expect(repaired.code).toBe(0);
+      expect(repaired.stdout).toContain(`enrolment ${c}: confirmed_deposits stored 100.00 ≠ computed 101.23`);
+      expect(repaired.stdout).toContain('rebuilt every LP balance row from the formula (2 differed)');
+      expect(repaired.stdout).toMatch(/LP balances reconciled: \d+ enrolment rows/);
+      await expectBalancesReconciled(db.pool);
+      expect(await stored(c)).toMatchObject({ confirmed_deposits: '101.23', pending_fiat: '10.00' });
     }, 240_000);
 
     it('the migration backfills every row from the formula (run again over a database with history); reconcile-balances then exits 0', async () => {
       await db.pool.query(
         `DROP TABLE satmachine.lp_balances, satmachine.lp_dca_daily;
          DROP FUNCTION satmachine.lp_balances_on_legs, satmachine.lp_balances_on_deposits,
-                       satmachine.lp_balances_on_truncate, satmachine.lp_balances_on_enrolment CASCADE;
+                       satmachine.lp_balances_on_truncate, satmachine.lp_balances_on_enrolment,
+                       satmachine.lp_balances_rebuild CASCADE;
          DROP FUNCTION satmachine.lp_leg_holds;`,
       );
       await db.pool.query(readFileSync(MIGRATION, 'utf8'));

@@ -203,25 +203,33 @@ CREATE TRIGGER lp_balances_deposits_delete AFTER DELETE ON satmachine.dca_deposi
 CREATE TRIGGER lp_balances_deposits_truncate AFTER TRUNCATE ON satmachine.dca_deposits
   FOR EACH STATEMENT EXECUTE FUNCTION satmachine.lp_balances_on_truncate();
 
+-- Every row again from the formula: the backfill below, and `satmachine reconcile-balances
+-- --repair` (which first takes the same locks as this migration, so no writer interleaves).
+CREATE FUNCTION satmachine.lp_balances_rebuild() RETURNS void
+  LANGUAGE sql AS $$
+  DELETE FROM satmachine.lp_dca_daily;
+  DELETE FROM satmachine.lp_balances;
+  INSERT INTO satmachine.lp_balances (client_id, confirmed_deposits, spent_fiat, pending_fiat, total_sats, pending_sats)
+  SELECT c.id,
+         COALESCE((SELECT sum(d.amount) FROM satmachine.dca_deposits d
+                    WHERE d.client_id = c.id AND d.status = 'confirmed'), 0),
+         COALESCE(p.spent_fiat, 0), COALESCE(p.pending_fiat, 0), COALESCE(p.total_sats, 0), COALESCE(p.pending_sats, 0)
+    FROM satmachine.dca_clients c
+    LEFT JOIN LATERAL (
+      SELECT sum(amount_fiat) FILTER (WHERE status = 'completed') AS spent_fiat,
+             sum(amount_fiat) FILTER (WHERE status <> 'completed') AS pending_fiat,
+             sum(amount_sats) FILTER (WHERE status = 'completed') AS total_sats,
+             sum(amount_sats) FILTER (WHERE status <> 'completed') AS pending_sats
+        FROM satmachine.dca_payments
+       WHERE client_id = c.id AND satmachine.lp_leg_holds(leg_type, status)
+    ) p ON true;
+
+  INSERT INTO satmachine.lp_dca_daily (client_id, day, held_fiat)
+  SELECT client_id, (created_at AT TIME ZONE 'UTC')::date, sum(amount_fiat)
+    FROM satmachine.dca_payments
+   WHERE client_id IS NOT NULL AND leg_type = 'dca' AND satmachine.lp_leg_holds(leg_type, status)
+   GROUP BY 1, 2;
+$$;
+
 -- Backfill: every enrolment gets its row, from the formula.
-INSERT INTO satmachine.lp_balances (client_id, confirmed_deposits, spent_fiat, pending_fiat, total_sats, pending_sats)
-SELECT c.id,
-       COALESCE((SELECT sum(d.amount) FROM satmachine.dca_deposits d
-                  WHERE d.client_id = c.id AND d.status = 'confirmed'), 0),
-       COALESCE(p.spent_fiat, 0), COALESCE(p.pending_fiat, 0), COALESCE(p.total_sats, 0), COALESCE(p.pending_sats, 0)
-  FROM satmachine.dca_clients c
-  LEFT JOIN LATERAL (
-    SELECT sum(amount_fiat) FILTER (WHERE status = 'completed') AS spent_fiat,
-           sum(amount_fiat) FILTER (WHERE status <> 'completed') AS pending_fiat,
-           sum(amount_sats) FILTER (WHERE status = 'completed') AS total_sats,
-           sum(amount_sats) FILTER (WHERE status <> 'completed') AS pending_sats
-      FROM satmachine.dca_payments
-     WHERE client_id = c.id AND satmachine.lp_leg_holds(leg_type, status)
-  ) p ON true;
-
-INSERT INTO satmachine.lp_dca_daily (client_id, day, held_fiat)
-SELECT client_id, (created_at AT TIME ZONE 'UTC')::date, sum(amount_fiat)
-  FROM satmachine.dca_payments
- WHERE client_id IS NOT NULL AND leg_type = 'dca' AND satmachine.lp_leg_holds(leg_type, status)
- GROUP BY 1, 2;
-
+SELECT satmachine.lp_balances_rebuild();
