@@ -64,6 +64,8 @@ export interface Config {
   metricsToken: string | undefined;
   /** API: how often satmachine_settlements is counted in the background */
   settlementGaugeIntervalMs: number;
+  /** API: how long an API key found active is trusted without a new look-up (a revocation elsewhere takes this long) */
+  apiKeyCacheTtlMs: number;
 }
 
 /** Paths (PEM) and the SNI override of a TLS connection to Temporal. */
@@ -236,5 +238,6 @@ export function loadConfig(): Config {
     metricsHost: str('METRICS_HOST') ?? '127.0.0.1',
     metricsToken: str('METRICS_TOKEN'),
     settlementGaugeIntervalMs: positive('SETTLEMENT_GAUGE_INTERVAL_MS', 15_000),
+    apiKeyCacheTtlMs: positive('API_KEY_CACHE_TTL_MS', 1_000),
   };
 }

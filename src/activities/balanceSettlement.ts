@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { formatCents, mulDivFloor, parseCents, parseRate, RATE_SCALE } from '../domain/decimal';
 import { insertLegs, getLeg } from '../db/legs';
 import { lpDestinations } from '../db/lp';
-import { holdsLpFiat } from '../db/lpBalances';
+import { enrolmentForSettle, remainingCents } from '../db/lpBalances';
 import { lockMachine } from '../db/machines';
 import { withTransaction } from '../db/pool';
 import type { ActivityDeps } from './deps';
@@ -43,12 +43,7 @@ export function createBalanceSettlementActivities(deps: ActivityDeps) {
           amount_fiat_cents: parseCents(existing.amount_fiat),
         };
       }
-      const { rows } = await c.query<{ machine_id: string; wallet_id: string; operator_user_id: string }>(
-        `SELECT c.machine_id, m.wallet_id, m.operator_user_id FROM satmachine.dca_clients c
-           JOIN satmachine.dca_machines m ON m.id = c.machine_id WHERE c.id = $1`,
-        [input.client_id],
-      );
-      const enrolment = rows[0];
+      const enrolment = await enrolmentForSettle(c, input.client_id);
       if (!enrolment || enrolment.operator_user_id !== input.operator_user_id) {
         throw ApplicationFailure.create({
           message: `enrolment ${input.client_id} not found`,
@@ -57,14 +52,7 @@ export function createBalanceSettlementActivities(deps: ActivityDeps) {
         });
       }
       await lockMachine(c, enrolment.machine_id);
-      const { rows: bal } = await c.query<{ remaining_cents: string }>(
-        `SELECT ((COALESCE((SELECT sum(amount) FROM satmachine.dca_deposits WHERE client_id = $1 AND status = 'confirmed'), 0)
-                - COALESCE((SELECT sum(amount_fiat) FROM satmachine.dca_payments
-                             WHERE client_id = $1 AND ${holdsLpFiat()}), 0)
-                ) * 100)::bigint::text AS remaining_cents`,
-        [input.client_id],
-      );
-      const remaining = Number(bal[0]!.remaining_cents);
+      const remaining = await remainingCents(c, input.client_id);
       const cents = input.fiat_amount_cents ?? remaining;
       if (cents <= 0 || remaining <= 0)
         return { leg_id: null, amount_sats: 0, amount_fiat_cents: 0, reason: 'nothing left to settle' };

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import express, { type Request } from 'express';
 import { METRICS_UNAUTHORIZED_MESSAGE, metricsAuthorized } from '../metrics/auth';
 import { httpLatency, httpRequests, registry } from '../metrics/registry';
+import { ApiKeyCache } from './apiKeyCache';
 import { authenticator } from './auth';
 import { mountConsole } from './console';
 import type { ApiDeps } from './deps';
@@ -79,8 +80,14 @@ export function createApp(deps: ApiDeps) {
   });
 
   const api = express.Router();
-  const routes = new RouteRegistry(api, authenticator(deps.pool, deps.config.publicUrl), API_PREFIX);
-  mountRoutes(routes, deps);
+  const apiKeyCache =
+    deps.apiKeyCache ?? new ApiKeyCache(deps.pool, log, { ttlMs: deps.config.apiKeyCacheTtlMs });
+  const routes = new RouteRegistry(
+    api,
+    authenticator(deps.pool, deps.config.publicUrl, apiKeyCache),
+    API_PREFIX,
+  );
+  mountRoutes(routes, { ...deps, apiKeyCache });
   const openapi = buildOpenApi(routes.routes, API_PREFIX, API_VERSION);
   api.get('/openapi.json', (_req, res) => {
     res.json(openapi);

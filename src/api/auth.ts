@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { Request, RequestHandler } from 'express';
 import type { Pool } from '../db/pool';
-import { claimNip98Event, findUserByApiKeyHash, getUserByPubkey, type Role, type UserRow } from '../db/users';
+import { claimNip98Event, getUserByPubkey, type Role, type UserRow } from '../db/users';
 import { verifySignature } from '../nostr/codec';
 import type { SignedEvent } from '../contract';
+import type { ApiKeyCache } from './apiKeyCache';
 import { hashApiKey } from './apiKeys';
 import { ApiError, unauthorized } from './errors';
 
@@ -97,9 +98,10 @@ async function nip98User(req: Request, token: string, pool: Pool, publicUrl: str
 
 /**
  * `Authorization: Bearer <api key>` or `Authorization: Nostr <base64 kind-27235 event>`.
- * A role that may not use a route gets 404: the route does not exist for it.
+ * A role that may not use a route gets 404: the route does not exist for it. API keys are
+ * looked up through `apiKeys` (cached briefly in process, see ApiKeyCache).
  */
-export function authenticator(pool: Pool, publicUrl: string) {
+export function authenticator(pool: Pool, publicUrl: string, apiKeys: ApiKeyCache) {
   return (roles: readonly Role[] | 'public' | 'any'): RequestHandler =>
     async (req, res, next) => {
       if (roles === 'public') return next();
@@ -108,7 +110,7 @@ export function authenticator(pool: Pool, publicUrl: string) {
         const [scheme, token] = header.split(/\s+/, 2);
         let user: (UserRow & { api_key_id?: string }) | null = null;
         if (scheme?.toLowerCase() === 'bearer' && token) {
-          user = await findUserByApiKeyHash(pool, hashApiKey(token));
+          user = await apiKeys.find(hashApiKey(token));
           if (!user) throw unauthorized('the API key is unknown or revoked');
         } else if (scheme?.toLowerCase() === 'nostr' && token) {
           user = await nip98User(req, token, pool, publicUrl);

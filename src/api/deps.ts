@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
 import type { Pool } from '../db/pool';
+import type { ApiKeyCache } from './apiKeyCache';
 import type { Logger } from '../logger';
 import type { LedgerBackend } from '../payments/ledger';
 import type { LnbitsWalletKeys } from '../payments/lnbitsWallets';
@@ -14,6 +15,8 @@ export interface ApiDeps {
   ledger: LedgerBackend | null;
   /** the LNbits wallet-key registry, when PAYMENT_BACKEND=lnbits (its wallet-key routes exist only then) */
   lnbits?: LnbitsWalletKeys | null;
+  /** API key look-ups (createApp makes one when absent); revocations through the API clear it */
+  apiKeyCache?: ApiKeyCache;
   config: {
     taskQueue: string;
     namespace: string;
@@ -26,5 +29,7 @@ export interface ApiDeps {
     metricsToken?: string;
     /** SETTLEMENT_GAUGE_INTERVAL_MS: how often the settlements-by-status gauge is counted (default 15 s) */
     settlementGaugeIntervalMs?: number;
+    /** API_KEY_CACHE_TTL_MS: how long a key found active is trusted without a new look-up (default 1 s) */
+    apiKeyCacheTtlMs?: number;
   };
 }

@@ -4,6 +4,7 @@ import { parseArgs } from './args';
 import { apiCommand } from './commands/api';
 import { ingestCommand } from './commands/ingest';
 import { migrateCommand } from './commands/migrate';
+import { reconcileBalancesCommand } from './commands/reconcileBalances';
 import { relayCommand } from './commands/relay';
 import { SIMULATE_USAGE, simulateCommand } from './commands/simulate';
 import { startCommand } from './commands/start';
@@ -18,6 +19,7 @@ const HELP = `satmachine — back office for Lightning Bitcoin ATMs
   satmachine ingest             Nostr relay subscriptions and the payment listener
   satmachine relay              the embedded Nostr relay
   satmachine migrate            apply database migrations (idempotent)
+  satmachine reconcile-balances [--json] [--repair]   check every LP balance row against deposits and legs (exit 1 on a difference; --repair rebuilds them)
   satmachine users create --role super|operator|lp --name NAME [--pubkey KEY] [--json]
   satmachine users key --user USER_ID [--json]       a new API key for a user who lost theirs
   satmachine simulate [--demo] [--count N] [--rate N] …   act as an ATM
@@ -50,6 +52,8 @@ async function main(): Promise<void> {
       return relayCommand(config, log);
     case 'migrate':
       return migrateCommand(config, log);
+    case 'reconcile-balances':
+      return reconcileBalancesCommand(config, args);
     case 'users':
       return usersCommand(config, args);
     case 'simulate':

@@ -90,25 +90,35 @@ export async function insertApiKey(
   return rows[0]!;
 }
 
-/**
- * The user behind an active key, and the key's id. `last_used_at` is written at most
- * once a minute per key, so reads do not each cost a write.
- */
+/** The user behind an active key, and the key's id (a pure read: see touchApiKeys). */
 export async function findUserByApiKeyHash(
   db: Queryable,
   keyHash: string,
 ): Promise<(UserRow & { api_key_id: string }) | null> {
   const { rows } = await db.query<UserRow & { api_key_id: string }>(
-    `WITH k AS (
-       SELECT id, user_id, last_used_at FROM satmachine.api_keys WHERE key_hash = $1 AND revoked_at IS NULL
-     ), touched AS (
-       UPDATE satmachine.api_keys a SET last_used_at = now() FROM k
-        WHERE a.id = k.id AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute')
-     )
-     SELECT u.*, k.id AS api_key_id FROM k JOIN satmachine.users u ON u.id = k.user_id`,
+    `SELECT u.*, k.id AS api_key_id FROM satmachine.api_keys k JOIN satmachine.users u ON u.id = k.user_id
+      WHERE k.key_hash = $1 AND k.revoked_at IS NULL`,
     [keyHash],
   );
   return rows[0] ?? null;
+}
+
+/**
+ * Stamps `last_used_at` of these keys (one statement for a batch), each at most once a
+ * minute: a stamp less than a minute older than the new one is left as it is.
+ */
+export async function touchApiKeys(
+  db: Queryable,
+  keyIds: readonly string[],
+  at: readonly Date[],
+): Promise<void> {
+  if (!keyIds.length) return;
+  await db.query(
+    `UPDATE satmachine.api_keys a SET last_used_at = u.at
+       FROM unnest($1::text[], $2::timestamptz[]) AS u (id, at)
+      WHERE a.id = u.id AND (a.last_used_at IS NULL OR a.last_used_at < u.at - interval '1 minute')`,
+    [keyIds, at],
+  );
 }
 
 /** A user's keys, newest first (active and revoked). */

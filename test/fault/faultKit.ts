@@ -24,6 +24,7 @@ import {
   type Machine,
   type Operator,
 } from '../helpers/fixtures';
+import { expectBalancesReconciled } from '../helpers/balances';
 import { spawnSatmachine, type SpawnedProcess } from '../helpers/processes';
 import { eventually, testLogger } from '../helpers/stack';
 import {
@@ -424,7 +425,8 @@ export async function expectInvariants(pool: Pool): Promise<void> {
  * - sats conserve for every settlement with legs: Σ non-voided, non-autoforward legs
  *   == wire_sats (cash-out) or fee_sats (cash-in);
  * - no LP's fiat was spent twice: Σ pending/completed dca+settlement legs ≤ its
- *   confirmed deposits.
+ *   confirmed deposits;
+ * - the maintained LP balance rows equal the formula over deposits and legs.
  */
 export async function expectLegInvariants(pool: Pool): Promise<void> {
   const { rows: unbalanced } = await pool.query(
@@ -445,6 +447,9 @@ export async function expectLegInvariants(pool: Pool): Promise<void> {
       WHERE l.spent > d.confirmed`,
   );
   expect(overspent).toEqual([]);
+
+  // the maintained LP balance rows equal the formula (satmachine reconcile-balances)
+  await expectBalancesReconciled(pool);
 }
 
 /**

@@ -14,6 +14,7 @@ import {
   type Machine,
   type Operator,
 } from '../helpers/fixtures';
+import { expectBalancesReconciled } from '../helpers/balances';
 import { awaitStatus, legsOf, sendSettlement } from '../helpers/settle';
 import { freshDatabase, temporalClient, testLogger, testWorker, TEST_SECRET_KEY } from '../helpers/stack';
 
@@ -230,5 +231,9 @@ describe('operator action activities: safe to run again, never give up an in-fli
     // the LP's fiat is released to the cent
     const balance = (await operatorClientBalance(db.pool, operator.id, gone.clientId))!;
     expect(balance).toMatchObject({ pending_fiat: '0.00', spent_fiat: '0.00', remaining_balance: '500.00' });
+  });
+
+  it('the maintained LP balances equal the formula after every operator action above', async () => {
+    await expectBalancesReconciled(db.pool);
   });
 });

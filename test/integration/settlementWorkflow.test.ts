@@ -19,6 +19,7 @@ import {
   type Operator,
 } from '../helpers/fixtures';
 import { reference } from '../helpers/reference';
+import { expectBalancesReconciled } from '../helpers/balances';
 import { awaitSettled, awaitStatus, legsOf, sendSettlement, settlementByHash } from '../helpers/settle';
 import { toNpub } from '../../src/domain/nostrKeys';
 import { freshDatabase, temporalClient, testWorker, eventually } from '../helpers/stack';
@@ -423,5 +424,9 @@ describe('settlementWorkflow on the real Temporal server and PostgreSQL', () => 
     const state = await handle.query('state');
     expect(state).toMatchObject({ stuck: true, has_payment: true, has_atm_event: false });
     await handle.terminate('test done');
+  });
+
+  it('the maintained LP balances equal the formula after every settlement above', async () => {
+    await expectBalancesReconciled(db.pool);
   });
 });

@@ -87,6 +87,7 @@ export function apiKeyRoutes(r: RouteRegistry, deps: ApiDeps): void {
     },
     async ({ params, user }) => {
       const outcome = await revokeApiKey(deps.pool, user.id, params.id, false);
+      if (outcome === 'revoked') deps.apiKeyCache?.invalidate();
       if (outcome === 'not_found') throw notFound(`active API key ${params.id}`);
       if (outcome === 'last_key') {
         throw conflict(
@@ -147,6 +148,7 @@ export function apiKeyRoutes(r: RouteRegistry, deps: ApiDeps): void {
     async ({ params }) => {
       await userOf(params.id);
       const outcome = await revokeApiKey(deps.pool, params.id, params.keyId, true);
+      if (outcome === 'revoked') deps.apiKeyCache?.invalidate();
       if (outcome === 'not_found') throw notFound(`active API key ${params.keyId}`);
       return undefined;
     },
