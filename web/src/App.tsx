@@ -18,6 +18,8 @@ import { LpPayouts } from './pages/LpPayouts';
 import { LpPreferences } from './pages/LpPreferences';
 import { SuperConfigPage } from './pages/SuperConfig';
 import { SuperUsers } from './pages/SuperUsers';
+import { Reports } from './pages/Reports';
+import { LpStatementPage } from './pages/LpStatement';
 
 interface Route {
   path: string;
@@ -33,11 +35,13 @@ const ROUTES: Route[] = [
   { path: '/lps', roles: ['operator'], nav: 'LPs & deposits', render: () => <LpsPage /> },
   { path: '/splits', roles: ['operator'], nav: 'Commission splits', render: () => <SplitsPage /> },
   { path: '/cassettes', roles: ['operator'], nav: 'Cassettes', render: () => <CassettesIndex /> },
+  { path: '/reports', roles: ['operator', 'super'], nav: 'Reports', render: () => <Reports /> },
   { path: '/settlements/:id', roles: ['operator'], render: (p) => <SettlementPage id={p.id!} /> },
   { path: '/machines/:id', roles: ['operator'], render: (p) => <MachinePage id={p.id!} /> },
   { path: '/machines/:id/cassettes', roles: ['operator'], render: (p) => <CassettesPage id={p.id!} /> },
   { path: '/lp', roles: ['lp'], nav: 'Balances', render: () => <LpBalances /> },
   { path: '/lp/payouts', roles: ['lp'], nav: 'Payouts', render: () => <LpPayouts /> },
+  { path: '/lp/statement', roles: ['lp'], nav: 'Statement', render: () => <LpStatementPage /> },
   { path: '/lp/preferences', roles: ['lp'], nav: 'Preferences', render: () => <LpPreferences /> },
   { path: '/super/config', roles: ['super'], nav: 'Platform config', render: () => <SuperConfigPage /> },
   { path: '/super/users', roles: ['super'], nav: 'Users', render: () => <SuperUsers /> },
