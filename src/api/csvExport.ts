@@ -38,6 +38,7 @@ export interface CsvExport<R> {
 export async function streamCsv<R>(res: Response, x: CsvExport<R>): Promise<void> {
   const first = await x.batch(undefined);
   let rowsSent = 0;
+  let readFailure: unknown = undefined;
   async function* records(): AsyncGenerator<Record<string, CsvValue>> {
     let rows = first;
     for (;;) {
@@ -46,7 +47,12 @@ export async function streamCsv<R>(res: Response, x: CsvExport<R>): Promise<void
         yield x.record(r);
       }
       if (rows.length < EXPORT_BATCH_ROWS) return;
-      rows = await x.batch(x.position(rows[rows.length - 1]!));
+      try {
+        rows = await x.batch(x.position(rows[rows.length - 1]!));
+      } catch (err) {
+        readFailure = err;
+        throw err;
+      }
     }
   }
   res.status(200);
@@ -63,12 +69,12 @@ export async function streamCsv<R>(res: Response, x: CsvExport<R>): Promise<void
     await pipeline(Readable.from(records()), csv, res);
     x.log.info({ export: x.filename, rows: rowsSent }, 'csv export sent');
   } catch (err) {
-    if (res.destroyed && (err as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE') {
+    if (readFailure === undefined && res.destroyed) {
       x.log.info({ export: x.filename, rows: rowsSent }, 'csv export stopped: the client went away');
       return;
     }
     x.log.error(
-      { err, export: x.filename, rows: rowsSent },
+      { err: readFailure ?? err, export: x.filename, rows: rowsSent },
       'csv export failed mid-stream; response aborted',
     );
     res.destroy();

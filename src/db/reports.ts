@@ -112,7 +112,16 @@ class Where {
   }
 }
 
-/** One batch of settlements created in [from, to), oldest first, after `after`. */
+/**
+ * One batch of settlements created in [from, to), oldest first, after `after`.
+ *
+ * The rows are picked before they are decorated, and picked so that every batch is an
+ * ordered index range scan whatever the planner estimates: for the platform, on
+ * (created_at, id); for an operator or a machine, per machine on (machine_id,
+ * created_at, id), each machine's first `limit` rows merged (a LATERAL subquery with
+ * its own LIMIT). Joining the machines first and sorting would read every remaining row
+ * of the range for each batch (quadratic over an export).
+ */
 export async function settlementReportBatch(
   db: Queryable,
   scope: ReportScope,
@@ -123,29 +132,53 @@ export async function settlementReportBatch(
   const w = new Where();
   w.add((p) => `s.created_at >= ${p}`, f.from);
   w.add((p) => `s.created_at < ${p}`, f.to);
-  w.addIf((p) => `m.operator_user_id = ${p}`, scope.operatorId);
-  w.addIf((p) => `s.machine_id = ${p}`, f.machineId);
   w.addIf((p) => `s.status = ${p}`, f.status);
   w.addIf((p) => `s.tx_type = ${p}`, f.txType);
   w.keyset('s', after);
-  const limitSql = w.limit(limit);
+  let pick: string;
+  if (scope.operatorId === null && f.machineId === undefined) {
+    pick = `SELECT s.* FROM satmachine.dca_settlements s WHERE ${w.sql()}
+             ORDER BY s.created_at, s.id ${w.limit(limit)}`;
+  } else {
+    const inner = w.sql();
+    const lim = w.limit(limit);
+    const machines: string[] = [];
+    if (scope.operatorId !== null) {
+      w.params.push(scope.operatorId);
+      machines.push(`mm.operator_user_id = $${w.params.length}`);
+    }
+    if (f.machineId !== undefined) {
+      w.params.push(f.machineId);
+      machines.push(`mm.id = $${w.params.length}`);
+    }
+    pick = `SELECT x.* FROM satmachine.dca_machines mm
+             CROSS JOIN LATERAL (
+               SELECT s.* FROM satmachine.dca_settlements s
+                WHERE s.machine_id = mm.id AND ${inner}
+                ORDER BY s.created_at, s.id ${lim}
+             ) x
+             WHERE ${machines.join(' AND ')}
+             ORDER BY x.created_at, x.id ${lim}`;
+  }
   const { rows } = await db.query<SettlementReportRow>(
     `SELECT s.id, s.created_at, s.processed_at, ${CURSOR_AT('s.created_at')} AS cursor_at,
             s.payment_hash, s.machine_id, m.name AS machine_name, m.operator_user_id, s.tx_type, s.status,
             s.wire_sats, s.fee_sats, s.principal_sats, s.platform_fee_sats, s.operator_fee_sats,
             s.fee_mismatch_sats, s.refund_sats, s.fiat_amount::text AS fiat_amount, s.fiat_code,
             s.exchange_rate::text AS exchange_rate, s.bitspire_txid, s.error_message
-       FROM satmachine.dca_settlements s
+       FROM (${pick}) s
        JOIN satmachine.dca_machines m ON m.id = s.machine_id
-      WHERE ${w.sql()}
-      ORDER BY s.created_at, s.id
-      ${limitSql}`,
+      ORDER BY s.created_at, s.id`,
     w.params,
   );
   return rows;
 }
 
-/** One batch of legs created in [from, to), oldest first, after `after`. */
+/**
+ * One batch of legs created in [from, to), oldest first, after `after`: picked by an
+ * ordered range scan on (operator_user_id, created_at, id) or, for the platform,
+ * (created_at, id), then decorated (machine, settlement hash, LP).
+ */
 export async function legReportBatch(
   db: Queryable,
   scope: ReportScope,
@@ -161,9 +194,9 @@ export async function legReportBatch(
   w.addIf((p) => `l.status = ${p}`, f.status);
   w.addIf((p) => `l.leg_type = ${p}`, f.legType);
   w.addIf((p) => `l.client_id = ${p}`, f.clientId);
-  w.addIf((p) => `c.user_id = ${p}`, f.lpUserId);
+  w.addIf((p) => `l.client_id IN (SELECT id FROM satmachine.dca_clients WHERE user_id = ${p})`, f.lpUserId);
   w.keyset('l', after);
-  const limitSql = w.limit(limit);
+  const lim = w.limit(limit);
   const { rows } = await db.query<LegReportRow>(
     `SELECT l.id, l.created_at, l.completed_at, ${CURSOR_AT('l.created_at')} AS cursor_at,
             l.settlement_id, s.payment_hash, l.machine_id, m.name AS machine_name, l.operator_user_id,
@@ -171,13 +204,11 @@ export async function legReportBatch(
             l.amount_fiat::text AS amount_fiat, m.fiat_code AS currency, l.exchange_rate::text AS exchange_rate,
             COALESCE(l.destination_ln_address, l.destination_wallet_id) AS destination,
             l.external_payment_hash, l.error_message
-       FROM satmachine.dca_payments l
+       FROM (SELECT l.* FROM satmachine.dca_payments l WHERE ${w.sql()} ORDER BY l.created_at, l.id ${lim}) l
        JOIN satmachine.dca_machines m ON m.id = l.machine_id
        LEFT JOIN satmachine.dca_settlements s ON s.id = l.settlement_id
        LEFT JOIN satmachine.dca_clients c ON c.id = l.client_id
-      WHERE ${w.sql()}
-      ORDER BY l.created_at, l.id
-      ${limitSql}`,
+      ORDER BY l.created_at, l.id`,
     w.params,
   );
   return rows;

@@ -1,7 +1,9 @@
+import { Writable } from 'node:stream';
 import { getHeapStatistics } from 'node:v8';
+import pino from 'pino';
 import { startApi, type TestApi } from '../helpers/api';
 import { createMachine, createOperator, type Machine, type Operator } from '../helpers/fixtures';
-import { freshDatabase, temporalClient } from '../helpers/stack';
+import { eventually, freshDatabase, temporalClient } from '../helpers/stack';
 
 const ROWS = 1_000_000;
 const INSERT_CHUNK = 50_000;
@@ -119,4 +121,35 @@ describe('API: a 1,000,000-row CSV export streams in bounded memory', () => {
     expect(bytes).toBeGreaterThan(200_000_000);
     expect(growth).toBeLessThan(100_000_000);
   }, 1_500_000);
+  it('a client that goes away stops the export (no more reads)', async () => {
+    const lines: { msg?: string; rows?: number }[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l) as never);
+        done();
+      },
+    });
+    const original = api.deps.logger;
+    api.deps.logger = pino(sink);
+    try {
+      const abort = new AbortController();
+      const res = await fetch(`${api.url}/api/v1/reports/settlements?format=csv&from=2009-01-01`, {
+        headers: { authorization: `Bearer ${op.apiKey}` },
+        signal: abort.signal,
+      });
+      const reader = res.body!.getReader();
+      expect((await reader.read()).done).toBe(false);
+      abort.abort();
+      const stopped = await eventually(
+        async () => lines.find((l) => l.msg === 'csv export stopped: the client went away'),
+        120_000,
+        'the export to notice the client left',
+      );
+      // it stopped where the client left, far from the end of the million rows
+      expect(stopped.rows).toBeLessThan(ROWS / 2);
+      expect(lines.some((l) => l.msg === 'csv export sent')).toBe(false);
+    } finally {
+      api.deps.logger = original;
+    }
+  }, 300_000);
 });
