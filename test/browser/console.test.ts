@@ -258,7 +258,14 @@ describe('web console (chromium)', () => {
     expect(await context.cookies()).toEqual([]);
     // role-aware navigation
     const links = await page.getByRole('navigation', { name: 'Main' }).getByRole('link').allTextContents();
-    expect(links).toEqual(['Fleet', 'Worklist', 'LPs & deposits', 'Commission splits', 'Cassettes', 'Reports']);
+    expect(links).toEqual([
+      'Fleet',
+      'Worklist',
+      'LPs & deposits',
+      'Commission splits',
+      'Cassettes',
+      'Reports',
+    ]);
 
     const card = machineCard(page, 'Lobby ATM');
     await card.getByTestId('today-count').filter({ hasText: /^0/ }).waitFor();
