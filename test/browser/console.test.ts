@@ -258,7 +258,14 @@ describe('web console (chromium)', () => {
     expect(await context.cookies()).toEqual([]);
     // role-aware navigation
     const links = await page.getByRole('navigation', { name: 'Main' }).getByRole('link').allTextContents();
-    expect(links).toEqual(['Fleet', 'Worklist', 'LPs & deposits', 'Commission splits', 'Cassettes']);
+    expect(links).toEqual([
+      'Fleet',
+      'Worklist',
+      'LPs & deposits',
+      'Commission splits',
+      'Cassettes',
+      'Reports',
+    ]);
 
     const card = machineCard(page, 'Lobby ATM');
     await card.getByTestId('today-count').filter({ hasText: /^0/ }).waitFor();
@@ -951,7 +958,7 @@ describe('web console (chromium)', () => {
     const page = await newTab();
     await signIn(page, alice.apiKey, 'Balances');
     const links = await page.getByRole('navigation', { name: 'Main' }).getByRole('link').allTextContents();
-    expect(links).toEqual(['Balances', 'Payouts', 'Preferences']);
+    expect(links).toEqual(['Balances', 'Payouts', 'Statement', 'Preferences']);
     await page.getByRole('heading', { name: 'Operator Ana Operator' }).waitFor();
     const row = page.getByRole('row').filter({ has: page.getByRole('rowheader', { name: 'Lobby ATM' }) });
     expect(await row.textContent()).toMatch(/1000\.00 USD.*USD.*0\.00 USD.*USD.*sats/);

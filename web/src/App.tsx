@@ -18,6 +18,8 @@ import { LpPayouts } from './pages/LpPayouts';
 import { LpPreferences } from './pages/LpPreferences';
 import { SuperConfigPage } from './pages/SuperConfig';
 import { SuperUsers } from './pages/SuperUsers';
+import { Reports } from './pages/Reports';
+import { LpStatementPage } from './pages/LpStatement';
 
 interface Route {
   path: string;
@@ -33,25 +35,32 @@ const ROUTES: Route[] = [
   { path: '/lps', roles: ['operator'], nav: 'LPs & deposits', render: () => <LpsPage /> },
   { path: '/splits', roles: ['operator'], nav: 'Commission splits', render: () => <SplitsPage /> },
   { path: '/cassettes', roles: ['operator'], nav: 'Cassettes', render: () => <CassettesIndex /> },
+  { path: '/reports', roles: ['operator'], nav: 'Reports', render: () => <Reports /> },
   { path: '/settlements/:id', roles: ['operator'], render: (p) => <SettlementPage id={p.id!} /> },
   { path: '/machines/:id', roles: ['operator'], render: (p) => <MachinePage id={p.id!} /> },
   { path: '/machines/:id/cassettes', roles: ['operator'], render: (p) => <CassettesPage id={p.id!} /> },
   { path: '/lp', roles: ['lp'], nav: 'Balances', render: () => <LpBalances /> },
   { path: '/lp/payouts', roles: ['lp'], nav: 'Payouts', render: () => <LpPayouts /> },
+  { path: '/lp/statement', roles: ['lp'], nav: 'Statement', render: () => <LpStatementPage /> },
   { path: '/lp/preferences', roles: ['lp'], nav: 'Preferences', render: () => <LpPreferences /> },
   { path: '/super/config', roles: ['super'], nav: 'Platform config', render: () => <SuperConfigPage /> },
   { path: '/super/users', roles: ['super'], nav: 'Users', render: () => <SuperUsers /> },
+  { path: '/reports', roles: ['super'], nav: 'Reports', render: () => <Reports /> },
 ];
 
 const HOME: Record<Role, string> = { operator: '/fleet', lp: '/lp', super: '/super/config' };
 const ROLE_NAME: Record<Role, string> = { operator: 'operator', lp: 'liquidity provider', super: 'platform' };
 
-function resolve(path: string): { route: Route; params: Record<string, string> } | null {
+/** The route of a path: the one for this role when a path has one per role, else the first. */
+function resolve(path: string, role?: Role): { route: Route; params: Record<string, string> } | null {
+  let first: { route: Route; params: Record<string, string> } | null = null;
   for (const route of ROUTES) {
     const params = match(route.path, path);
-    if (params) return { route, params };
+    if (!params) continue;
+    if (role === undefined || route.roles.includes(role)) return { route, params };
+    first ??= { route, params };
   }
-  return null;
+  return first;
 }
 
 /** Replaces the current URL (after render); `remember` is where to come back after signing in. */
@@ -146,7 +155,7 @@ export function App() {
           setState({ phase: 'signed-in', user });
           const back = window.sessionStorage.getItem('satmachine.returnTo');
           window.sessionStorage.removeItem('satmachine.returnTo');
-          const allowed = back ? resolve(back)?.route.roles.includes(user.role) : false;
+          const allowed = back ? resolve(back, user.role)?.route.roles.includes(user.role) : false;
           navigate(back && allowed ? back : HOME[user.role], { replace: true });
         }}
       />
@@ -155,7 +164,7 @@ export function App() {
 
   const user = state.user;
   if (path === '/' || path === '/signin') return <Redirect to={HOME[user.role]} />;
-  const found = resolve(path);
+  const found = resolve(path, user.role);
   let content: ReactNode;
   if (!found) {
     content = (

@@ -9,6 +9,7 @@ import { ledgerRoutes } from './ledger';
 import { lnbitsWalletRoutes } from './lnbitsWallets';
 import { lpRoutes } from './lp';
 import { paymentRoutes } from './payments';
+import { reportRoutes } from './reports';
 import { settlementActionRoutes } from './settlementActions';
 import { settlementRoutes } from './settlements';
 import { machineRoutes } from './machines';
@@ -31,6 +32,7 @@ export function mountRoutes(r: RouteRegistry, deps: ApiDeps): void {
   commissionSplitRoutes(r, deps);
   paymentRoutes(r, deps);
   lpRoutes(r, deps);
+  reportRoutes(r, deps);
   ledgerRoutes(r, deps);
   lnbitsWalletRoutes(r, deps);
 }

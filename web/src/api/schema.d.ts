@@ -782,6 +782,74 @@ export type paths = {
     patch?: never;
     trace?: never;
   };
+  '/api/v1/reports/settlements': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Settlements created in [from, to) (UTC), oldest first: JSON pages (cursor) or, with format=csv, every row streamed as CSV */
+    get: operations['reportSettlements'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/reports/legs': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Payment legs created in [from, to) (UTC), oldest first, by machine, status, leg type and LP: JSON pages or streamed CSV */
+    get: operations['reportLegs'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/reports/revenue': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Volume and fee revenue per UTC day or month (by the settlement date): platform fee, operator fee, each commission split */
+    get: operations['reportRevenue'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/reports/lp-statement': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** LP statement per UTC month (or day): deposits, payouts, average cost, balance left; an LP sees its own enrolments, an operator those at its machines */
+    get: operations['reportLpStatement'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/v1/ledger/wallets': {
     parameters: {
       query?: never;
@@ -1020,6 +1088,33 @@ export type components = {
       lightning_address: string;
       created_at: string;
     };
+    LegReportRow: {
+      created_at: string;
+      completed_at: string | null;
+      id: string;
+      settlement_id: string | null;
+      /** @description the settlement's Lightning payment hash */
+      payment_hash: string | null;
+      operator_user_id: string;
+      machine_id: string;
+      machine_name: string;
+      /** @enum {string} */
+      leg_type: 'dca' | 'settlement' | 'autoforward' | 'super_fee' | 'operator_split';
+      /** @enum {string} */
+      status: 'pending' | 'completed' | 'failed' | 'skipped' | 'voided';
+      label: string | null;
+      /** @description the LP enrolment (dca, settlement, autoforward legs) */
+      client_id: string | null;
+      lp_user_id: string | null;
+      amount_sats: number;
+      /** @description exact decimal in currency (LP fiat of dca / settlement legs, else 0.00) */
+      amount_fiat: string;
+      currency: string;
+      exchange_rate: string | null;
+      destination: string | null;
+      external_payment_hash: string | null;
+      error_message: string | null;
+    };
     LnbitsWallet: {
       wallet_id: string;
       /** @description the wallet name in LNbits */
@@ -1080,6 +1175,48 @@ export type components = {
       created_at: string;
       updated_at: string;
     };
+    LpStatement: {
+      client_id: string;
+      machine_id: string;
+      machine_name: string;
+      operator_user_id: string;
+      user_id: string;
+      lp_name: string;
+      currency: string;
+      /** @description at `from` */
+      opening_balance: string;
+      periods: {
+        period_start: string;
+        /** @description confirmed deposits (by confirmation time) */
+        deposits: string;
+        deposit_count: number;
+        /** @description fiat of completed dca / settlement legs (by completion time) */
+        payouts_fiat: string;
+        payouts_sats: number;
+        payout_count: number;
+        /** @description sats forwarded on to your Lightning address */
+        autoforward_sats: number;
+        /** @description payouts_fiat per 1 BTC in this period */
+        average_cost: string | null;
+        /** @description deposits − payouts up to the end of the period */
+        closing_balance: string;
+        cumulative_sats: number;
+        /** @description all payouts so far, fiat per 1 BTC */
+        cumulative_average_cost: string | null;
+      }[];
+      /** @description at `to` */
+      closing_balance: string;
+      /** @description now: fiat held by legs not paid yet (as the balance endpoint) */
+      pending_fiat: string;
+      /** @description closing_balance − pending_fiat; with `to` at or after now, the balance endpoint remaining_balance */
+      remaining_balance: string;
+      /** @description confirmed deposits up to `to` */
+      total_deposits: string;
+      total_payouts_fiat: string;
+      total_sats: number;
+      /** @description all payouts up to `to`, fiat per 1 BTC */
+      average_cost: string | null;
+    };
     Machine: {
       id: string;
       operator_user_id: string;
@@ -1109,6 +1246,82 @@ export type components = {
         cash_out: boolean | null;
         cash_level: string | null;
         version: string | null;
+      };
+    };
+    RevenueReport: {
+      from: string;
+      to: string;
+      /** @enum {string} */
+      period: 'day' | 'month';
+      operator_id: string | null;
+      periods: {
+        period_start: string;
+        settlements: number;
+        volume: {
+          currency: string | null;
+          tx_type: ('cash_out' | 'cash_in') | null;
+          settlements: number;
+          wire_sats: number;
+          /** @description fees the machine charged (bitspire fee_sats) */
+          fee_sats: number;
+          /** @description exact decimal in currency */
+          fiat_amount: string;
+        }[];
+        platform: {
+          /** @description completed legs (and, for the operator, the remainder kept in the machine wallet) */
+          earned_sats: number;
+          /** @description legs not paid yet: pending, or failed and awaiting the operator */
+          open_sats: number;
+        };
+        operator: {
+          /** @description completed legs (and, for the operator, the remainder kept in the machine wallet) */
+          earned_sats: number;
+          /** @description legs not paid yet: pending, or failed and awaiting the operator */
+          open_sats: number;
+          /** @description no commission rules: stayed in the machine wallet */
+          retained_sats: number;
+        };
+        splits: {
+          label: string | null;
+          /** @description wallet id or Lightning address; null = kept in the machine wallet */
+          destination: string | null;
+          earned_sats: number;
+          open_sats: number;
+        }[];
+      }[];
+      totals: {
+        settlements: number;
+        volume: {
+          currency: string | null;
+          tx_type: ('cash_out' | 'cash_in') | null;
+          settlements: number;
+          wire_sats: number;
+          /** @description fees the machine charged (bitspire fee_sats) */
+          fee_sats: number;
+          /** @description exact decimal in currency */
+          fiat_amount: string;
+        }[];
+        platform: {
+          /** @description completed legs (and, for the operator, the remainder kept in the machine wallet) */
+          earned_sats: number;
+          /** @description legs not paid yet: pending, or failed and awaiting the operator */
+          open_sats: number;
+        };
+        operator: {
+          /** @description completed legs (and, for the operator, the remainder kept in the machine wallet) */
+          earned_sats: number;
+          /** @description legs not paid yet: pending, or failed and awaiting the operator */
+          open_sats: number;
+          /** @description no commission rules: stayed in the machine wallet */
+          retained_sats: number;
+        };
+        splits: {
+          label: string | null;
+          /** @description wallet id or Lightning address; null = kept in the machine wallet */
+          destination: string | null;
+          earned_sats: number;
+          open_sats: number;
+        }[];
       };
     };
     Settlement: {
@@ -1168,6 +1381,32 @@ export type components = {
       replaces_leg_id: string | null;
       created_at: string;
       completed_at: string | null;
+    };
+    SettlementReportRow: {
+      created_at: string;
+      processed_at: string | null;
+      id: string;
+      payment_hash: string;
+      operator_user_id: string;
+      machine_id: string;
+      machine_name: string;
+      tx_type: ('cash_out' | 'cash_in') | null;
+      /** @enum {string} */
+      status: 'pending' | 'processing' | 'processed' | 'partial' | 'refunded' | 'errored' | 'rejected';
+      wire_sats: number | null;
+      fee_sats: number | null;
+      principal_sats: number | null;
+      platform_fee_sats: number | null;
+      operator_fee_sats: number | null;
+      fee_mismatch_sats: number | null;
+      refund_sats: number;
+      /** @description exact decimal in fiat_code */
+      fiat_amount: string | null;
+      fiat_code: string | null;
+      /** @description sats per one fiat unit */
+      exchange_rate: string | null;
+      bitspire_txid: string | null;
+      error_message: string | null;
     };
     SuperConfig: {
       platform_cash_in_fee_fraction: string;
@@ -3446,6 +3685,169 @@ export interface operations {
               average_cost_basis: string | null;
             }[];
             last_payout_at: string | null;
+          };
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  reportSettlements: {
+    parameters: {
+      query?: {
+        from?: string;
+        to?: string;
+        machine_id?: string;
+        status?: 'pending' | 'processing' | 'processed' | 'partial' | 'refunded' | 'errored' | 'rejected';
+        tx_type?: 'cash_out' | 'cash_in';
+        format?: 'json' | 'csv';
+        limit?: number;
+        cursor?: string;
+        operator_id?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            items: components['schemas']['SettlementReportRow'][];
+            next_cursor: string | null;
+          };
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  reportLegs: {
+    parameters: {
+      query?: {
+        from?: string;
+        to?: string;
+        machine_id?: string;
+        status?: 'pending' | 'completed' | 'failed' | 'skipped' | 'voided';
+        leg_type?: 'dca' | 'settlement' | 'autoforward' | 'super_fee' | 'operator_split';
+        client_id?: string;
+        lp_user_id?: string;
+        format?: 'json' | 'csv';
+        limit?: number;
+        cursor?: string;
+        operator_id?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            items: components['schemas']['LegReportRow'][];
+            next_cursor: string | null;
+          };
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  reportRevenue: {
+    parameters: {
+      query?: {
+        from?: string;
+        to?: string;
+        period?: 'day' | 'month';
+        machine_id?: string;
+        operator_id?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['RevenueReport'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  reportLpStatement: {
+    parameters: {
+      query?: {
+        from?: string;
+        to?: string;
+        period?: 'day' | 'month';
+        client_id?: string;
+        machine_id?: string;
+        lp_user_id?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            from: string;
+            to: string;
+            /** @enum {string} */
+            period: 'day' | 'month';
+            statements: components['schemas']['LpStatement'][];
           };
         };
       };
