@@ -3,6 +3,7 @@ import { failPendingLeg, getLeg } from '../db/legs';
 import { withTransaction } from '../db/pool';
 import type { ActivityDeps } from './deps';
 import { legsPaid } from '../metrics/registry';
+import { legRunsAs, type LegRunAs } from './legExecution';
 
 /** What a workflow needs to pay one leg and to describe it in the UI. */
 export interface LegTask {
@@ -12,6 +13,8 @@ export interface LegTask {
   label: string | null;
   destination: string;
   parent_leg_id: string | null;
+  /** how its payLeg runs (./legExecution); absent in results recorded before it existed: `activity` */
+  run_as?: LegRunAs;
 }
 
 export function createLegActivities(deps: ActivityDeps) {
@@ -27,6 +30,7 @@ export function createLegActivities(deps: ActivityDeps) {
       label: l.label,
       destination: l.destination_ln_address ?? l.destination_wallet_id ?? '(none)',
       parent_leg_id: l.parent_leg_id,
+      run_as: legRunsAs(deps.payments, l, deps.localLegPayments ?? true),
     }));
   }
 

@@ -20,6 +20,7 @@ import {
   type PayAddressRequest,
   type PayWalletRequest,
   type PaymentBackend,
+  type PaymentVenue,
   type PaymentObserver,
   type PaymentResult,
 } from './backend';
@@ -346,6 +347,11 @@ export class LnbitsBackend implements PaymentBackend {
         'key_conflict',
       );
     }
+  }
+
+  /** Every LNbits payment is a call to its REST API (and LNURL-pay to a Lightning address): the network. */
+  venueOf(): PaymentVenue {
+    return 'network';
   }
 
   async payWallet(req: PayWalletRequest): Promise<PaymentResult> {
