@@ -9,4 +9,9 @@ export interface ActivityDeps {
   payments: PaymentBackend;
   secretBox: SecretBox;
   logger: Logger;
+  /**
+   * Legs the backend pays in the database (the ledger) run as local activities
+   * (default true; LOCAL_LEG_PAYMENTS=0 turns it off): see ./legExecution.
+   */
+  localLegPayments?: boolean;
 }

@@ -2,6 +2,7 @@ import { completePendingLegFound, failPendingLeg, getLeg, pendingLegsInRange } f
 import { withTransaction } from '../db/pool';
 import type { ActivityDeps } from './deps';
 import { legsPaid } from '../metrics/registry';
+import { legRunsAs } from './legExecution';
 import type { LegTask } from './types';
 
 export function createLegActivities(deps: ActivityDeps) {
@@ -17,6 +18,7 @@ export function createLegActivities(deps: ActivityDeps) {
       label: l.label,
       destination: l.destination_ln_address ?? l.destination_wallet_id ?? '(none)',
       parent_leg_id: l.parent_leg_id,
+      run_as: legRunsAs(deps.payments, l, deps.localLegPayments ?? true),
     }));
   }
 

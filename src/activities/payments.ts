@@ -24,11 +24,15 @@ export function createPaymentActivities(deps: ActivityDeps) {
    * A refusal fails the leg at once (non-retryable); anything else is retried.
    * The backend gets the leg's connection: the ledger makes its transfer in the
    * leg's transaction, so a payment holds one connection, never waits for a second.
+   * Runs as a local activity for a backend that pays in the database, as a normal
+   * one otherwise (./legExecution): the same code, the same idempotency key.
    */
   async function payLeg(input: { leg_id: string }): Promise<PayLegResult> {
     const ctx = Context.current();
     const started = process.hrtime.bigint();
-    const beat = setInterval(() => ctx.heartbeat(), 2000);
+    // a normal activity heartbeats while the backend pays; a local one (a ledger leg,
+    // one short transaction) cannot, and needs not: the workflow task waits for it
+    const beat = ctx.info.isLocal ? undefined : setInterval(() => ctx.heartbeat(), 2000);
     let outcome;
     let legType = 'unknown';
     let paid = false;
@@ -85,7 +89,7 @@ export function createPaymentActivities(deps: ActivityDeps) {
         }
       });
     } finally {
-      clearInterval(beat);
+      if (beat) clearInterval(beat);
     }
     if (paid || 'refused' in outcome) {
       legsPaid.inc({ leg_type: legType, outcome: paid ? 'completed' : 'failed' });

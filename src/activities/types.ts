@@ -4,6 +4,7 @@
  */
 import type { PaymentObservedSignal, SettlementStatus } from '../contract';
 import type { SettlementEventContent, SettlementSummary } from '../domain/settlementEvent';
+import type { LegRunAs } from './legExecution';
 
 export interface MachineInfo {
   id: string;
@@ -110,4 +111,6 @@ export interface LegTask {
   label: string | null;
   destination: string;
   parent_leg_id: string | null;
+  /** how its payLeg runs (./legExecution); absent in results recorded before it existed: `activity` */
+  run_as?: LegRunAs;
 }

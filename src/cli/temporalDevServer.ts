@@ -25,6 +25,24 @@ export function resolveTemporalBinary(): string {
   );
 }
 
+/**
+ * The dev server's dynamic config, as `satmachine start` and the bench run it (the
+ * bench records it). Exported so a result file says what the server really had.
+ */
+export const DEV_SERVER_DYNAMIC_CONFIG: Readonly<Record<string, boolean | number>> = {
+  // activities go back in the workflow task answer when a poller is free: one round trip less per leg
+  'system.enableActivityEagerExecution': true,
+  // update-with-start: operator actions on a settlement whose workflow closed (docs/settlement.md §7.1)
+  'frontend.enableExecuteMultiOperation': true,
+  // the dev server has one history shard; its cache of open workflows' state holds 512 by
+  // default, so a backlog of more open settlements (the bench offers ~1,000 at 20/s) reloads
+  // each one's state from SQLite at every task. 4,096 covers that backlog several times.
+  'history.cacheMaxSize': 4096,
+  // the events cache (512 KiB by default) keeps the events a task needs (an activity's
+  // scheduled event at its completion) without reading the history back
+  'history.eventsCacheMaxSizeBytes': 32 * 1024 * 1024,
+};
+
 export interface DevServerOptions {
   dataDir: string;
   host: string;
@@ -70,12 +88,10 @@ export async function startTemporalDevServer(opts: DevServerOptions): Promise<Ru
     'journal_mode=wal',
     '--sqlite-pragma',
     'synchronous=normal',
-    // activities go back in the workflow task answer when a poller is free: one round trip less per leg
-    '--dynamic-config-value',
-    'system.enableActivityEagerExecution=true',
-    // update-with-start: operator actions on a settlement whose workflow closed (docs/settlement.md §7.1)
-    '--dynamic-config-value',
-    'frontend.enableExecuteMultiOperation=true',
+    ...Object.entries(DEV_SERVER_DYNAMIC_CONFIG).flatMap(([k, v]) => [
+      '--dynamic-config-value',
+      `${k}=${JSON.stringify(v)}`,
+    ]),
     ...SEARCH_ATTRIBUTES.flatMap((k) => ['--search-attribute', `${k.name}=Keyword`]),
   ];
   const logFd = openSync(join(opts.dataDir, 'temporal.log'), 'a');

@@ -55,8 +55,23 @@ export interface PaymentObserver {
   stop(): Promise<void>;
 }
 
+/** What a leg pays to: a wallet of the backend, or a Lightning address (LUD-16). */
+export type DestinationKind = 'wallet' | 'lightning_address';
+
+/**
+ * Where paying a destination happens. `database`: one short transaction on the
+ * caller's connection, no network (the embedded ledger) — idempotent, quick, safe to
+ * run again after a crash. `network`: an outside system is called (LNbits' REST API,
+ * LNURL-pay to a Lightning address): it can take seconds to minutes and needs
+ * heartbeats. The worker decides from this, in one place, how a leg's payment
+ * activity runs (src/activities/legExecution.ts).
+ */
+export type PaymentVenue = 'database' | 'network';
+
 export interface PaymentBackend {
   readonly name: string;
+  /** Where this backend pays a destination of `kind` (see {@link PaymentVenue}). */
+  venueOf(kind: DestinationKind): PaymentVenue;
   payWallet(req: PayWalletRequest): Promise<PaymentResult>;
   payLightningAddress(req: PayAddressRequest): Promise<PaymentResult>;
   /** What became of the payment made under this key, if any (after an ambiguous failure). */

@@ -25,6 +25,7 @@ import {
   type PaymentBackend,
   type PaymentObserver,
   type PaymentResult,
+  type PaymentVenue,
 } from './backend';
 
 export interface LedgerOptions {
@@ -94,6 +95,15 @@ export class LedgerBackend implements PaymentBackend {
     this.log = opts.logger;
     this.lnAddressDomain = (opts.lnAddressDomain ?? 'ledger.satmachine.local').toLowerCase();
     this.pollIntervalMs = opts.pollIntervalMs ?? 2000;
+  }
+
+  /**
+   * Every ledger payment is a transfer in this PostgreSQL, on the caller's connection: a
+   * wallet, and a Lightning address too (its own `<wallet id>@<domain>` is a wallet; any
+   * other is refused at once, without a network call).
+   */
+  venueOf(): PaymentVenue {
+    return 'database';
   }
 
   async createWallet(ownerUserId: string | null, name: string): Promise<LedgerWalletRow> {

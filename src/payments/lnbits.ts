@@ -8,6 +8,7 @@ import type {
   PaymentBackend,
   PaymentObserver,
   PaymentResult,
+  PaymentVenue,
 } from './backend';
 import { LnbitsClient, LnbitsUnavailableError } from './lnbitsClient';
 import { LnbitsInvoices } from './lnbitsInvoices';
@@ -98,6 +99,11 @@ export class LnbitsBackend implements PaymentBackend, LnbitsWalletKeys {
   }
 
   // ---- paying (the payer's) --------------------------------------------------------
+
+  /** Every LNbits payment is a call to its REST API (and LNURL-pay to a Lightning address): the network. */
+  venueOf(): PaymentVenue {
+    return 'network';
+  }
 
   payWallet(req: PayWalletRequest): Promise<PaymentResult> {
     return this.payer.payWallet(req);

@@ -6,6 +6,7 @@ import {
 } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import type { WorkerDeployment } from './versioning';
+import { workerSettings, type WorkerSettings } from './settings';
 
 export interface WorkerOptions {
   connection: NativeConnection;
@@ -14,8 +15,8 @@ export interface WorkerOptions {
   deps: ActivityDeps;
   /** a prebuilt bundle (tests build one per run); by default the workflows are bundled at start */
   workflowBundle?: WorkflowBundleOption;
-  maxConcurrentActivities?: number;
-  maxCachedWorkflows?: number;
+  /** slots, cache and leg execution (default: workerSettings() from the environment) */
+  settings?: WorkerSettings;
   /**
    * Worker Versioning: poll as `<deploymentName>.<buildId>` with AUTO_UPGRADE (see
    * ./versioning). Unset: unversioned, every worker on the task queue takes any task.
@@ -34,21 +35,25 @@ export async function bundleWorkflows(): Promise<{ code: string }> {
 }
 
 /**
- * The settlement worker: every workflow and activity on one task queue. Activity
- * concurrency is kept below the PostgreSQL pool (each payment holds a leg lock and
- * the ledger takes a second connection).
+ * The settlement worker: every workflow and activity on one task queue, its slots
+ * from `settings` (./settings: the PostgreSQL pool has one connection per activity
+ * slot, normal or local, as each holds at most one at once).
  */
 export async function createWorker(opts: WorkerOptions): Promise<Worker> {
-  const activitySlots = opts.maxConcurrentActivities ?? 20;
+  const settings = opts.settings ?? workerSettings();
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
-    activities: createActivities(opts.deps),
-    maxConcurrentActivityTaskExecutions: activitySlots,
-    maxConcurrentLocalActivityExecutions: activitySlots,
-    maxCachedWorkflows: opts.maxCachedWorkflows ?? 2000,
+    activities: createActivities({
+      ...opts.deps,
+      localLegPayments: opts.deps.localLegPayments ?? settings.localLegPayments,
+    }),
+    maxConcurrentActivityTaskExecutions: settings.maxConcurrentActivityTaskExecutions,
+    maxConcurrentLocalActivityExecutions: settings.maxConcurrentLocalActivityExecutions,
+    maxConcurrentWorkflowTaskExecutions: settings.maxConcurrentWorkflowTaskExecutions,
+    maxCachedWorkflows: settings.maxCachedWorkflows,
     shutdownGraceTime: '10 seconds',
     ...(opts.deployment
       ? {

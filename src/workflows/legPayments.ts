@@ -2,15 +2,20 @@
  * Paying a page of legs: shared by the settlement workflow (small settlements,
  * inline) and the leg-batch child workflow (large fan-out). Deterministic.
  */
-import { isCancellation, log, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import { isCancellation, log, patched, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { FailureType, causeMessage } from '../contract';
 import type { LegTask } from '../activities/types';
+import { LEG_CONCURRENCY } from './legLimits';
 
-/** Legs paid at once within one page (one workflow dispatches ~30 activities/s). */
-export const LEG_CONCURRENCY = 25;
-/** Root legs per page: a page is paid inline or by one child, so no history grows past a few thousand events. */
-export const PAGE_SIZE = 250;
+export { LEG_CONCURRENCY, PAGE_SIZE } from './legLimits';
+
+/**
+ * Patch id (docs/settlement.md §13.1): legs that `loadLegPage` marks `run_as: 'local'`
+ * (a backend that pays in the database: the ledger) are paid by a local activity.
+ * Histories without the marker paid every leg as a normal activity, and replay so.
+ */
+export const LOCAL_LEG_PAYMENTS_PATCH = 'ledger-legs-local-activities';
 
 export const db = proxyLocalActivities<Activities>({
   startToCloseTimeout: '60 seconds',
@@ -18,18 +23,35 @@ export const db = proxyLocalActivities<Activities>({
   retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '15 seconds' },
 });
 
-/** Payment activities: one per leg, retried with backoff; a refusal fails the leg at once. */
+/** A leg's payment: retried with backoff (8 attempts, ~91 s of waits); a refusal fails the leg at once. */
+const PAYMENT_RETRY = {
+  initialInterval: '1 second',
+  backoffCoefficient: 2,
+  maximumInterval: '30 seconds',
+  maximumAttempts: 8,
+  nonRetryableErrorTypes: [FailureType.PaymentRefused],
+};
+
+/** Payment activities talking to an outside system (LNbits, LNURL): one per leg, on the task queue. */
 export const payments = proxyActivities<Activities>({
   startToCloseTimeout: '120 seconds',
   // payLeg heartbeats while the backend pays: a worker that died is noticed in 10 s, not 120
   heartbeatTimeout: '10 seconds',
-  retry: {
-    initialInterval: '1 second',
-    backoffCoefficient: 2,
-    maximumInterval: '30 seconds',
-    maximumAttempts: 8,
-    nonRetryableErrorTypes: [FailureType.PaymentRefused],
-  },
+  retry: PAYMENT_RETRY,
+});
+
+/**
+ * Payment activities of a backend that pays in the database (the ledger): one local
+ * activity per leg, one short transaction. Its retry waits (≤ 30 s) stay below the
+ * local retry threshold (1 min), so they are timers in the worker, not in the history;
+ * the SDK keeps the workflow task alive meanwhile (it heartbeats it at 80 % of its timeout).
+ * A worker that dies mid-leg: the workflow task times out and the next worker runs the
+ * leg again; its transaction either committed (found completed) or rolled back.
+ */
+export const localPayments = proxyLocalActivities<Activities>({
+  // the worker's PostgreSQL statement timeout is 30 s: a leg waiting longer on a lock is retried
+  startToCloseTimeout: '30 seconds',
+  retry: PAYMENT_RETRY,
 });
 
 export function formatSats(n: number): string {
@@ -49,12 +71,19 @@ export function legSummary(leg: Pick<LegTask, 'leg_type' | 'amount_sats' | 'labe
   return `${leg.leg_type} ${formatSats(leg.amount_sats)} sats → ${who}`;
 }
 
-/** Pays one leg; returns whether it is completed. A failure is recorded on the leg, never thrown. */
-async function payOne(leg: LegTask): Promise<boolean> {
+/**
+ * Pays one leg, as a local activity when `local` (the page's legs said `run_as: 'local'`
+ * and the patch is in), else as a normal one; returns whether it is completed. A
+ * failure is recorded on the leg, never thrown.
+ */
+async function payOne(leg: LegTask, local: boolean): Promise<boolean> {
   try {
-    const result = await payments.payLeg.executeWithOptions({ summary: legSummary(leg) }, [
-      { leg_id: leg.id },
-    ]);
+    const args: [{ leg_id: string }] = [{ leg_id: leg.id }];
+    const options = { summary: legSummary(leg) };
+    const result =
+      local && leg.run_as === 'local'
+        ? await localPayments.payLeg.executeWithOptions(options, args)
+        : await payments.payLeg.executeWithOptions(options, args);
     return result.status === 'completed';
   } catch (err) {
     if (isCancellation(err)) throw err;
@@ -94,6 +123,8 @@ export interface PageOutcome {
  */
 export async function payPage(settlementId: string, from: number, to: number): Promise<PageOutcome> {
   const legs = await db.loadLegPage({ settlement_id: settlementId, from, to });
+  // asked once per page, and only when a leg may run locally: an LNbits history gets no marker
+  const local = legs.some((l) => l.run_as === 'local') && patched(LOCAL_LEG_PAYMENTS_PATCH);
   const ids = new Set(legs.map((l) => l.id));
   const followers = new Map<string, LegTask[]>();
   const roots: LegTask[] = [];
@@ -105,10 +136,10 @@ export async function payPage(settlementId: string, from: number, to: number): P
   const outcome: PageOutcome = { completed: 0, failed: 0 };
   const count = (ok: boolean) => (ok ? outcome.completed++ : outcome.failed++);
   await runLimited(roots, LEG_CONCURRENCY, async (root) => {
-    const ok = await payOne(root);
+    const ok = await payOne(root, local);
     count(ok);
     for (const f of followers.get(root.id) ?? []) {
-      if (ok) count(await payOne(f));
+      if (ok) count(await payOne(f, local));
       else {
         await db.failLeg({ leg_id: f.id, reason: `not attempted: its ${root.leg_type} leg failed` });
         count(false);

@@ -13,10 +13,8 @@ import {
 import type { PlanSummary } from '../activities/types';
 import { legBatchWorkflow } from './legBatch';
 import { db, payPage, runLimited, type PageOutcome } from './legPayments';
+import { CHILD_CONCURRENCY } from './legLimits';
 import type { SettlementOutcome, SettlementState } from './settlementState';
-
-/** Children paid at once when a settlement fans out over several pages. */
-const CHILD_CONCURRENCY = 4;
 
 /** Step 6: a durable window for partial dispense before any sat moves (the legs exist, pending). */
 export async function holdBeforePaying(s: SettlementState): Promise<void> {

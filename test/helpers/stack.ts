@@ -87,6 +87,8 @@ export async function testWorker(opts: {
   workflowBundle?: WorkflowBundleOption;
   /** Worker Versioning: poll as this deployment version */
   deployment?: { deploymentName: string; buildId: string };
+  /** legs the backend pays in the database as local activities (default: LOCAL_LEG_PAYMENTS, on) */
+  localLegPayments?: boolean;
 }): Promise<TestWorker> {
   quietRuntime();
   const taskQueue = opts.taskQueue ?? uniqueTaskQueue();
@@ -102,6 +104,7 @@ export async function testWorker(opts: {
       payments: opts.payments ?? new LedgerBackend({ pool: opts.pool, logger }),
       secretBox: opts.secretBox ?? new SecretBox(TEST_SECRET_KEY),
       logger: opts.logger ?? logger,
+      ...(opts.localLegPayments !== undefined ? { localLegPayments: opts.localLegPayments } : {}),
     },
     workflowBundle: opts.workflowBundle ?? { codePath: process.env.SATMACHINE_TEST_BUNDLE! },
     ...(opts.deployment ? { deployment: opts.deployment } : {}),

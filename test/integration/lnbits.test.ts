@@ -33,6 +33,7 @@ import {
   type LnbitsMachine,
 } from '../helpers/lnbitsFixtures';
 import { awaitStatus, legsOf } from '../helpers/settle';
+import { settlementPayLegRuns } from '../helpers/legHistory';
 import { eventually, freshDatabase, temporalClient, testLogger, testWorker } from '../helpers/stack';
 import type { TestApi } from '../helpers/api';
 
@@ -335,6 +336,12 @@ describe('LNbits payment backend (real LNbits, FakeWallet)', () => {
     expect(forward.destination_ln_address).toBe(address);
     expect(await balances([carol.wallet, external])).toEqual([0, dca.amount_sats]);
     expect(lnurl.requests.some((r) => r.includes(`amount=${dca.amount_sats * 1000}`))).toBe(true);
+    // LNbits and LNURL talk HTTP: every leg a normal (heartbeating) activity, none local
+    const runs = await settlementPayLegRuns(temporal.client, hash);
+    expect(runs.map((r) => r.kind)).toEqual(legs.map(() => 'activity'));
+    expect(runs.map((r) => r.summary)).toContain(
+      `autoforward ${forward.amount_sats.toLocaleString('en-US')} sats → ${address}`,
+    );
   });
 
   it('refuses an invoice of the wrong amount from the LNURL server (nothing paid); the retry from the API pays', async () => {

@@ -1,4 +1,3 @@
-import { settlementWorkflowId } from '../../src/contract';
 import { getTransferByKey, insertWallet, ledgerInvariantViolations } from '../../src/db/ledger';
 import { createPool, type Pool } from '../../src/db/pool';
 import { LedgerBackend } from '../../src/payments/ledger';
@@ -10,6 +9,7 @@ import {
   setDefaultSplits,
   type Operator,
 } from '../helpers/fixtures';
+import { settlementPayLegRuns } from '../helpers/legHistory';
 import { awaitSettled, legsOf, sendSettlement } from '../helpers/settle';
 import { freshDatabase, temporalClient, testLogger, testWorker } from '../helpers/stack';
 
@@ -93,18 +93,9 @@ describe('payLeg with one connection', () => {
     }
   });
 
-  /** The highest attempt of every payLeg activity in a settlement's history. */
+  /** The attempt of every payLeg in a settlement's history (a local activity's marker, or a normal activity's start). */
   async function payLegAttempts(hash: string): Promise<number[]> {
-    const history = await temporal.client.workflow.getHandle(settlementWorkflowId(hash)).fetchHistory();
-    const payLegs = new Set<string>();
-    const attempts: number[] = [];
-    for (const e of history.events ?? []) {
-      if (e.activityTaskScheduledEventAttributes?.activityType?.name === 'payLeg')
-        payLegs.add(String(e.eventId));
-      const st = e.activityTaskStartedEventAttributes;
-      if (st && payLegs.has(String(st.scheduledEventId))) attempts.push(st.attempt ?? 0);
-    }
-    return attempts;
+    return (await settlementPayLegRuns(temporal.client, hash)).map((r) => r.attempt);
   }
 
   it('a worker whose pool has one connection settles a transaction, every leg paid on its first attempt', async () => {

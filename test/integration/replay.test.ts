@@ -84,6 +84,7 @@ function heldPayments(inner: PaymentBackend) {
   const held = new Map<string, { released: Promise<void>; release: () => void }>();
   const backend: PaymentBackend = {
     name: inner.name,
+    venueOf: (kind) => inner.venueOf(kind),
     payWallet: async (req: PayWalletRequest) => {
       await held.get(req.toWalletId)?.released;
       return inner.payWallet(req);

@@ -11,6 +11,7 @@ import { exitWithSupervisor, loadSecretBox, openPool, temporalTarget } from '../
 import { temporalConnectionOptions, type TemporalConnectionOptions } from '../../temporalClient';
 import { pinoTemporalLogger } from '../../worker/temporalLogger';
 import { workerIdleInTransactionTimeoutMs } from '../../db/pool';
+import { workerSettings } from '../../worker/settings';
 
 /**
  * Connects to Temporal with `options` (temporalConnectionOptions: address, TLS, API key),
@@ -80,8 +81,10 @@ export async function workerCommand(config: Config, log: Logger): Promise<void> 
           : {}),
       })
     : null;
+  // slots, cache, pool size and leg execution: one place, recorded by the bench as they are
+  const settings = workerSettings();
   // a leg's transaction stays open while the backend pays: the worker's idle limit outlasts any payment
-  const pool = openPool(config, 'satmachine-worker', 50, {
+  const pool = openPool(config, 'satmachine-worker', settings.pgPoolSize, {
     idleInTransactionTimeoutMs: workerIdleInTransactionTimeoutMs(),
   });
   const { backend } = createPaymentBackend(
@@ -100,6 +103,7 @@ export async function workerCommand(config: Config, log: Logger): Promise<void> 
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     deps: { pool, payments: backend, secretBox: loadSecretBox(config), logger: log },
+    settings,
     ...(deployment ? { deployment } : {}),
     // a prebuilt workflow bundle (scripts or tests build it once) saves the webpack step at start
     ...(process.env.WORKFLOW_BUNDLE_PATH
@@ -109,6 +113,7 @@ export async function workerCommand(config: Config, log: Logger): Promise<void> 
   log.info(
     {
       task_queue: config.temporal.taskQueue,
+      settings,
       ...(deployment ? { deployment: deployment.deploymentName, build_id: deployment.buildId } : {}),
       ...(sdkMetricsAddress ? { sdk_metrics: sdkMetricsAddress } : {}),
     },
