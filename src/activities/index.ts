@@ -4,8 +4,9 @@ import { createPaymentActivities } from './payments';
 import { createSettlementRecordActivities } from './settlementRecords';
 import { createBalanceSettlementActivities } from './balanceSettlement';
 import { withDbErrorClassification } from './pgErrors';
+import { createAlertActivities } from './alerts';
 
-export type { ActivityDeps } from './deps';
+export type { ActivityDeps, AlertDeliveryConfig } from './deps';
 
 /** Every activity of the worker, bound to its dependencies. */
 export function createActivities(deps: ActivityDeps) {
@@ -14,6 +15,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createLegActivities(deps),
     ...createPaymentActivities(deps),
     ...createBalanceSettlementActivities(deps),
+    ...createAlertActivities(deps),
   });
 }
 
