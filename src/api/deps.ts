@@ -26,5 +26,7 @@ export interface ApiDeps {
     metricsToken?: string;
     /** SETTLEMENT_GAUGE_INTERVAL_MS: how often the settlements-by-status gauge is counted (default 15 s) */
     settlementGaugeIntervalMs?: number;
+    /** WEBHOOK_ALLOW_LOOPBACK: alert webhook URLs may point at loopback (tests only) */
+    webhookAllowLoopback?: boolean;
   };
 }

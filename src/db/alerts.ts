@@ -172,7 +172,7 @@ export async function listOperatorAlerts(
   db: Queryable,
   operatorId: string,
   f: AlertListFilter,
-): Promise<AlertRow[]> {
+): Promise<(AlertRow & { cursor_ms: number })[]> {
   const params: unknown[] = [operatorId, f.limit];
   const where = ['operator_user_id = $1'];
   if (f.status) {
@@ -187,8 +187,9 @@ export async function listOperatorAlerts(
     params.push(f.before.opened_at, f.before.id);
     where.push(`(date_trunc('milliseconds', opened_at), id) < ($${params.length - 1}, $${params.length})`);
   }
-  const { rows } = await db.query<AlertRow>(
-    `SELECT * FROM satmachine.alerts WHERE ${where.join(' AND ')}
+  const { rows } = await db.query<AlertRow & { cursor_ms: number }>(
+    `SELECT *, (extract(epoch FROM date_trunc('milliseconds', opened_at)) * 1000)::bigint AS cursor_ms
+       FROM satmachine.alerts WHERE ${where.join(' AND ')}
       ORDER BY date_trunc('milliseconds', opened_at) DESC, id DESC LIMIT $2`,
     params,
   );

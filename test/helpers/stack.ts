@@ -14,6 +14,7 @@ import { LedgerBackend } from '../../src/payments/ledger';
 import type { PaymentBackend } from '../../src/payments/backend';
 import { SecretBox } from '../../src/security/secretBox';
 import { createWorker } from '../../src/worker/worker';
+import type { AlertDeliveryConfig } from '../../src/activities';
 
 export const testLogger = logger;
 export const TEST_SECRET_KEY = '00'.repeat(31) + '01';
@@ -87,6 +88,8 @@ export async function testWorker(opts: {
   workflowBundle?: WorkflowBundleOption;
   /** Worker Versioning: poll as this deployment version */
   deployment?: { deploymentName: string; buildId: string };
+  /** alert delivery (relays, loopback webhooks, SMTP) */
+  alerts?: AlertDeliveryConfig;
 }): Promise<TestWorker> {
   quietRuntime();
   const taskQueue = opts.taskQueue ?? uniqueTaskQueue();
@@ -102,6 +105,7 @@ export async function testWorker(opts: {
       payments: opts.payments ?? new LedgerBackend({ pool: opts.pool, logger }),
       secretBox: opts.secretBox ?? new SecretBox(TEST_SECRET_KEY),
       logger: opts.logger ?? logger,
+      ...(opts.alerts ? { alerts: opts.alerts } : {}),
     },
     workflowBundle: opts.workflowBundle ?? { codePath: process.env.SATMACHINE_TEST_BUNDLE! },
     ...(opts.deployment ? { deployment: opts.deployment } : {}),

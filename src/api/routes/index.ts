@@ -1,5 +1,6 @@
 import type { ApiDeps } from '../deps';
 import type { RouteRegistry } from '../routeRegistry';
+import { alertRoutes } from './alerts';
 import { apiKeyRoutes } from './apiKeys';
 import { clientRoutes } from './clients';
 import { commissionSplitRoutes } from './commissionSplits';
@@ -29,4 +30,5 @@ export function mountRoutes(r: RouteRegistry, deps: ApiDeps): void {
   lpRoutes(r, deps);
   ledgerRoutes(r, deps);
   lnbitsWalletRoutes(r, deps);
+  alertRoutes(r, deps);
 }

@@ -44,6 +44,7 @@ export async function apiCommand(config: Config, log: Logger): Promise<void> {
       stuckThresholdMinutes: config.stuckThresholdMinutes,
       metricsToken: config.metricsToken,
       settlementGaugeIntervalMs: config.settlementGaugeIntervalMs,
+      webhookAllowLoopback: config.alerts.webhookAllowLoopback,
     },
   });
   const server: Server = await new Promise((resolve, reject) => {
