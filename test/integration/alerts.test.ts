@@ -17,6 +17,7 @@ import {
   evaluateNowUpdate,
   type EvaluationSummary,
 } from '../../src/workflows/alerts/definitions';
+import { ensureAlertEvaluator } from '../../src/worker/alertEvaluator';
 import { startApi, type TestApi } from '../helpers/api';
 import { createMachine, createOperator, secretBox, type Machine, type Operator } from '../helpers/fixtures';
 import { freePort } from '../helpers/ports';
@@ -64,6 +65,7 @@ describe('alerts: detected by the evaluator workflow, one workflow per open aler
   let api: TestApi;
   let strictApi: TestApi;
   let worker: { stop: () => Promise<void> };
+  let taskQueue: string;
   let evaluator: WorkflowHandle;
   let receiver: Awaited<ReturnType<typeof startReceiver>>;
   let opA: Operator;
@@ -99,6 +101,7 @@ describe('alerts: detected by the evaluator workflow, one workflow per open aler
       alerts: { relays: [relay.url], webhookAllowLoopback: true, relayProbeTimeoutMs: 3_000 },
     });
     worker = w.start();
+    taskQueue = w.taskQueue;
     api = await startApi({
       pool: db.pool,
       temporal: temporal.client,
@@ -364,5 +367,23 @@ describe('alerts: detected by the evaluator workflow, one workflow per open aler
     const log = await api.call('GET', `/api/v1/alerts/webhooks/${hookId}/deliveries`, opB.apiKey);
     expect(log.body.map((d: any) => [d.attempt, d.outcome])).toEqual([[1, 'refused']]);
     expect(log.body[0].error).toContain('private address');
+  });
+
+  it('the worker start-up starts the evaluator once: a second start keeps the running one', async () => {
+    const workflowId = `alert-evaluator-${randomBytes(5).toString('hex')}`;
+    const first = await ensureAlertEvaluator(temporal.client, {
+      taskQueue,
+      intervalMs: 3_600_000,
+      workflowId,
+    });
+    const second = await ensureAlertEvaluator(temporal.client, {
+      taskQueue,
+      intervalMs: 3_600_000,
+      workflowId,
+    });
+    expect(second).toBe(first);
+    const handle = temporal.client.workflow.getHandle(workflowId);
+    expect((await handle.describe()).status.name).toBe('RUNNING');
+    await handle.terminate('test over');
   });
 });
