@@ -103,9 +103,9 @@ describe('alert rules: each condition opens its alert, and its end resolves it',
 
   it('machine wallet below its minimum (ledger balance), resolved when funded', async () => {
     await api.call('PATCH', '/api/v1/alerts/settings', op.apiKey, { wallet_min_sats: 10_000 });
-    await opensThenResolves(`wallet_low:${machine.row.id}`, () =>
-      ledgerFor(db.pool).fund(machine.walletId, 6_000, `topup-${newId()}`),
-    );
+    await opensThenResolves(`wallet_low:${machine.row.id}`, async () => {
+      await ledgerFor(db.pool).fund(machine.walletId, 6_000, `topup-${newId()}`);
+    });
   });
 
   it("LP remaining below the LP's own threshold (over the operator's), resolved by a deposit", async () => {

@@ -70,8 +70,13 @@ async function walletBalance(
 
 async function walletConditions(deps: ActivityDeps): Promise<AlertCondition[]> {
   const out: AlertCondition[] = [];
-  for (const w of await machineWallets(deps.pool)) {
-    const b = await walletBalance(w, deps);
+  const wallets = await machineWallets(deps.pool);
+  // LNbits reads go out a few at a time (each may take up to its 10 s timeout)
+  const balances: Awaited<ReturnType<typeof walletBalance>>[] = [];
+  for (let i = 0; i < wallets.length; i += 8)
+    balances.push(...(await Promise.all(wallets.slice(i, i + 8).map((w) => walletBalance(w, deps)))));
+  for (const [i, w] of wallets.entries()) {
+    const b = balances[i]!;
     const base = {
       operator_user_id: w.operator_user_id,
       subject_type: 'wallet' as const,
