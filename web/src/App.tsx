@@ -18,6 +18,7 @@ import { LpPayouts } from './pages/LpPayouts';
 import { LpPreferences } from './pages/LpPreferences';
 import { SuperConfigPage } from './pages/SuperConfig';
 import { SuperUsers } from './pages/SuperUsers';
+import { AlertPage, AlertSettingsPage, AlertsPage } from './pages/Alerts';
 
 interface Route {
   path: string;
@@ -33,6 +34,9 @@ const ROUTES: Route[] = [
   { path: '/lps', roles: ['operator'], nav: 'LPs & deposits', render: () => <LpsPage /> },
   { path: '/splits', roles: ['operator'], nav: 'Commission splits', render: () => <SplitsPage /> },
   { path: '/cassettes', roles: ['operator'], nav: 'Cassettes', render: () => <CassettesIndex /> },
+  { path: '/alerts', roles: ['operator'], nav: 'Alerts', render: () => <AlertsPage /> },
+  { path: '/alerts/settings', roles: ['operator'], render: () => <AlertSettingsPage /> },
+  { path: '/alerts/:id', roles: ['operator'], render: (p) => <AlertPage id={p.id!} /> },
   { path: '/settlements/:id', roles: ['operator'], render: (p) => <SettlementPage id={p.id!} /> },
   { path: '/machines/:id', roles: ['operator'], render: (p) => <MachinePage id={p.id!} /> },
   { path: '/machines/:id/cassettes', roles: ['operator'], render: (p) => <CassettesPage id={p.id!} /> },
