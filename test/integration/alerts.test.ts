@@ -1,7 +1,7 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { unwrapEvent } from 'nostr-tools/nip17';
+import { unwrapEvent, wrapEvent } from 'nostr-tools/nip17';
 import { generateSecretKey, getPublicKey } from 'nostr-tools/pure';
 import { npubEncode } from 'nostr-tools/nip19';
 import type { WorkflowHandle } from '@temporalio/client';
@@ -385,5 +385,22 @@ describe('alerts: detected by the evaluator workflow, one workflow per open aler
     const handle = temporal.client.workflow.getHandle(workflowId);
     expect((await handle.describe()).status.name).toBe('RUNNING');
     await handle.terminate('test over');
+  });
+
+  it('the relay takes gift wraps only to alert recipients (their author is a throwaway key)', async () => {
+    const stranger = getPublicKey(generateSecretKey());
+    const toStranger = wrapEvent(generateSecretKey(), { publicKey: stranger }, 'spam');
+    const toRecipient = wrapEvent(generateSecretKey(), { publicKey: recipientPub }, 'hello');
+    const c = new RelayClient(relay.url, { logger: testLogger }).start();
+    try {
+      await c.waitConnected(5_000);
+      expect(await c.publish(toStranger)).toMatchObject({
+        accepted: false,
+        message: 'blocked: this relay accepts gift wraps only to the alert recipients of its operators',
+      });
+      expect(await c.publish(toRecipient)).toMatchObject({ accepted: true });
+    } finally {
+      c.close();
+    }
   });
 });
