@@ -166,7 +166,7 @@ export async function deliverAlertNostr(deps: ActivityDeps, input: DeliverInput)
     alertText(payload),
     alertSubject(payload),
   );
-  const results = await publishToRelays(relays, wrap, deps.logger);
+  const results = await publishToRelays(relays, wrap, deps.logger.child({}, { level: 'warn' }));
   const accepted = results.filter((r) => r.accepted);
   if (accepted.length) {
     await log(deps, a, input, 'nostr', 'delivered', {

@@ -15,7 +15,8 @@ import type { ActivityDeps } from '../deps';
 
 /** Whether a relay answers a query (connects, then EOSE) within the timeout. */
 export async function relayReadable(url: string, deps: ActivityDeps, timeoutMs: number): Promise<boolean> {
-  const client = new RelayClient(url, { logger: deps.logger }).start();
+  // a probe per relay and evaluation: its connect / disconnect lines only when something goes wrong
+  const client = new RelayClient(url, { logger: deps.logger.child({}, { level: 'warn' }) }).start();
   try {
     await client.waitConnected(timeoutMs);
     const events = await client.query([{ kinds: [KIND_APP_DATA], limit: 1 }], timeoutMs);
