@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { createSecureContext, TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
@@ -13,6 +16,12 @@ import { startApi, type TestApi } from '../helpers/api';
 import { createMachine, createOperator } from '../helpers/fixtures';
 import { eventually, freshDatabase, temporalClient, testWorker } from '../helpers/stack';
 
+/** a self-signed certificate for 127.0.0.1 (test only; its key is no secret) */
+const TEST_TLS = {
+  key: readFileSync(join(__dirname, '..', 'fixtures', 'smtp-test-key.pem'), 'utf8'),
+  cert: readFileSync(join(__dirname, '..', 'fixtures', 'smtp-test-cert.pem'), 'utf8'),
+};
+
 interface Mail {
   auth: string | null;
   from: string;
@@ -25,69 +34,89 @@ interface Mail {
  * takes AUTH PLAIN, MAIL, RCPT, DATA (until a lone dot, un-stuffing dots), QUIT.
  */
 async function startSmtpServer(opts: { offerStartTls: boolean; password?: string }) {
-  const mails: Mail[] = [];
-  const server: Server = createServer((socket: Socket) => {
+  const mails: (Mail & { tls: boolean })[] = [];
+  const server: Server = createServer((plain: Socket) => {
+    let socket: Socket = plain;
+    let secure = false;
     let buffer = '';
     let inData = false;
     let mail: Mail = { auth: null, from: '', to: [], data: '' };
     const reply = (line: string) => socket.write(`${line}\r\n`);
-    reply('220 test.smtp ESMTP ready');
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
+    const onLine = (line: string) => {
+      if (inData) {
+        if (line === '.') {
+          inData = false;
+          mails.push({ ...mail, tls: secure });
+          mail = { auth: mail.auth, from: '', to: [], data: '' };
+          reply('250 2.0.0 queued');
+        } else mail.data += `${line.startsWith('..') ? line.slice(1) : line}\n`;
+        return;
+      }
+      const [verb, ...rest] = line.split(' ');
+      switch (verb!.toUpperCase()) {
+        case 'EHLO':
+          reply('250-test.smtp');
+          if (opts.offerStartTls && !secure) reply('250-STARTTLS');
+          reply('250 AUTH PLAIN');
+          break;
+        case 'STARTTLS': {
+          reply('220 2.0.0 ready to start TLS');
+          plain.removeAllListeners('data');
+          const tlsSocket = new TLSSocket(plain, {
+            isServer: true,
+            secureContext: createSecureContext(TEST_TLS),
+          });
+          tlsSocket.setEncoding('utf8');
+          tlsSocket.on('data', onData);
+          tlsSocket.on('error', () => undefined);
+          socket = tlsSocket;
+          secure = true;
+          break;
+        }
+        case 'AUTH': {
+          const [, user, password] = Buffer.from(rest[1] ?? '', 'base64')
+            .toString('utf8')
+            .split('\u0000');
+          if (password !== opts.password) reply('535 5.7.8 authentication failed');
+          else {
+            mail.auth = user!;
+            reply('235 2.7.0 authenticated');
+          }
+          break;
+        }
+        case 'MAIL':
+          mail.from = /<(.*)>/.exec(line)![1]!;
+          reply('250 ok');
+          break;
+        case 'RCPT':
+          mail.to.push(/<(.*)>/.exec(line)![1]!);
+          reply('250 ok');
+          break;
+        case 'DATA':
+          inData = true;
+          reply('354 end with <CRLF>.<CRLF>');
+          break;
+        case 'QUIT':
+          reply('221 bye');
+          socket.end();
+          break;
+        default:
+          reply('502 not implemented');
+      }
+    };
+    const onData = (chunk: string) => {
       buffer += chunk;
       let i: number;
       while ((i = buffer.indexOf('\r\n')) >= 0) {
         const line = buffer.slice(0, i);
         buffer = buffer.slice(i + 2);
-        if (inData) {
-          if (line === '.') {
-            inData = false;
-            mails.push(mail);
-            mail = { auth: mail.auth, from: '', to: [], data: '' };
-            reply('250 2.0.0 queued');
-          } else mail.data += `${line.startsWith('..') ? line.slice(1) : line}\n`;
-          continue;
-        }
-        const [verb, ...rest] = line.split(' ');
-        switch (verb!.toUpperCase()) {
-          case 'EHLO':
-            reply('250-test.smtp');
-            if (opts.offerStartTls) reply('250-STARTTLS');
-            reply('250 AUTH PLAIN');
-            break;
-          case 'AUTH': {
-            const [, user, password] = Buffer.from(rest[1] ?? '', 'base64')
-              .toString('utf8')
-              .split('\u0000');
-            if (password !== opts.password) reply('535 5.7.8 authentication failed');
-            else {
-              mail.auth = user!;
-              reply('235 2.7.0 authenticated');
-            }
-            break;
-          }
-          case 'MAIL':
-            mail.from = /<(.*)>/.exec(line)![1]!;
-            reply('250 ok');
-            break;
-          case 'RCPT':
-            mail.to.push(/<(.*)>/.exec(line)![1]!);
-            reply('250 ok');
-            break;
-          case 'DATA':
-            inData = true;
-            reply('354 end with <CRLF>.<CRLF>');
-            break;
-          case 'QUIT':
-            reply('221 bye');
-            socket.end();
-            break;
-          default:
-            reply('502 not implemented');
-        }
+        onLine(line);
       }
-    });
-    socket.on('error', () => undefined);
+    };
+    reply('220 test.smtp ESMTP ready');
+    plain.setEncoding('utf8');
+    plain.on('data', onData);
+    plain.on('error', () => undefined);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   return {
@@ -120,6 +149,30 @@ describe('alert e-mail over SMTP (our small client against a tiny server)', () =
       expect(m.data).not.toMatch(/^Bcc:/m);
       expect(m.data).toContain('Message-ID: <a1.open@satmachine>');
       expect(m.data.split('\n\n').slice(1).join('\n\n')).toBe('first\n.dot line\n.\nlast\n');
+    } finally {
+      await smtp.close();
+    }
+  });
+
+  it('upgrades with STARTTLS when offered, checks the certificate, then authenticates inside TLS', async () => {
+    const smtp = await startSmtpServer({ offerStartTls: true, password: 'pw' });
+    try {
+      const mail = {
+        from: 'a@sat.test',
+        to: 'b@example.com',
+        subject: 's',
+        text: 'over tls',
+        messageId: 'x@y',
+      };
+      // the server's certificate is not one the system trusts: refused
+      await expect(sendMail(parseSmtpUrl(`smtp://u:pw@127.0.0.1:${smtp.port}`), mail)).rejects.toThrow(
+        /self[- ]signed/i,
+      );
+      expect(smtp.mails).toEqual([]);
+      await sendMail({ ...parseSmtpUrl(`smtp://u:pw@127.0.0.1:${smtp.port}`), ca: TEST_TLS.cert }, mail);
+      expect(smtp.mails).toHaveLength(1);
+      expect(smtp.mails[0]).toMatchObject({ tls: true, auth: 'u', to: ['b@example.com'] });
+      expect(smtp.mails[0]!.data).toContain('over tls');
     } finally {
       await smtp.close();
     }
