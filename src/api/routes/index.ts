@@ -1,6 +1,7 @@
 import type { ApiDeps } from '../deps';
 import type { RouteRegistry } from '../routeRegistry';
 import { alertRoutes } from './alerts';
+import { alertWebhookRoutes } from './alertWebhooks';
 import { apiKeyRoutes } from './apiKeys';
 import { clientRoutes } from './clients';
 import { commissionSplitRoutes } from './commissionSplits';
@@ -30,5 +31,6 @@ export function mountRoutes(r: RouteRegistry, deps: ApiDeps): void {
   lpRoutes(r, deps);
   ledgerRoutes(r, deps);
   lnbitsWalletRoutes(r, deps);
+  alertWebhookRoutes(r, deps);
   alertRoutes(r, deps);
 }

@@ -834,41 +834,6 @@ export type paths = {
     patch?: never;
     trace?: never;
   };
-  '/api/v1/alerts': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /** The operator's alerts (open and resolved), newest first (cursor pagination) */
-    get: operations['listAlerts'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/api/v1/alerts/settings': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    /** Alert rules (thresholds) and where alerts are delivered */
-    get: operations['getAlertSettings'];
-    put?: never;
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    /** Change alert rules or channels (fields left out are kept; null turns a threshold rule off) */
-    patch: operations['updateAlertSettings'];
-    trace?: never;
-  };
   '/api/v1/alerts/webhooks': {
     parameters: {
       query?: never;
@@ -920,6 +885,41 @@ export type paths = {
     options?: never;
     head?: never;
     patch?: never;
+    trace?: never;
+  };
+  '/api/v1/alerts': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The operator's alerts (open and resolved), newest first (cursor pagination) */
+    get: operations['listAlerts'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/alerts/settings': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Alert rules (thresholds) and where alerts are delivered */
+    get: operations['getAlertSettings'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    /** Change alert rules or channels (fields left out are kept; null turns a threshold rule off) */
+    patch: operations['updateAlertSettings'];
     trace?: never;
   };
   '/api/v1/alerts/{id}': {
@@ -3663,127 +3663,6 @@ export interface operations {
       };
     };
   };
-  listAlerts: {
-    parameters: {
-      query?: {
-        status?: 'open' | 'resolved';
-        rule?:
-          | 'settlement_errored'
-          | 'settlement_rejected'
-          | 'settlement_stuck'
-          | 'machine_offline'
-          | 'cassette_low'
-          | 'fee_mismatch'
-          | 'wallet_low'
-          | 'lp_balance_low'
-          | 'relay_unreadable'
-          | 'wallet_unreadable';
-        limit?: number;
-        cursor?: string;
-      };
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description success */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': {
-            items: components['schemas']['Alert'][];
-            next_cursor: string | null;
-          };
-        };
-      };
-      /** @description error */
-      default: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  getAlertSettings: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody?: never;
-    responses: {
-      /** @description success */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['AlertSettings'];
-        };
-      };
-      /** @description error */
-      default: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  updateAlertSettings: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody: {
-      content: {
-        'application/json': {
-          settlement_alerts?: boolean;
-          stuck_after_minutes?: number;
-          offline_after_minutes?: number | null;
-          cassette_min_count?: number | null;
-          fee_mismatch_alerts?: boolean;
-          fee_mismatch_tolerance_sats?: number | null;
-          wallet_min_sats?: number | null;
-          lp_remaining_min?: (number | string) | null;
-          unreadable_alerts?: boolean;
-          nostr_recipient?: string | null;
-          email_to?: string | null;
-        };
-      };
-    };
-    responses: {
-      /** @description success */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['AlertSettings'];
-        };
-      };
-      /** @description error */
-      default: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
   listAlertWebhooks: {
     parameters: {
       query?: never;
@@ -3938,6 +3817,127 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['AlertDelivery'][];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  listAlerts: {
+    parameters: {
+      query?: {
+        status?: 'open' | 'resolved';
+        rule?:
+          | 'settlement_errored'
+          | 'settlement_rejected'
+          | 'settlement_stuck'
+          | 'machine_offline'
+          | 'cassette_low'
+          | 'fee_mismatch'
+          | 'wallet_low'
+          | 'lp_balance_low'
+          | 'relay_unreadable'
+          | 'wallet_unreadable';
+        limit?: number;
+        cursor?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            items: components['schemas']['Alert'][];
+            next_cursor: string | null;
+          };
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  getAlertSettings: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['AlertSettings'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  updateAlertSettings: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          settlement_alerts?: boolean;
+          stuck_after_minutes?: number;
+          offline_after_minutes?: number | null;
+          cassette_min_count?: number | null;
+          fee_mismatch_alerts?: boolean;
+          fee_mismatch_tolerance_sats?: number | null;
+          wallet_min_sats?: number | null;
+          lp_remaining_min?: (number | string) | null;
+          unreadable_alerts?: boolean;
+          nostr_recipient?: string | null;
+          email_to?: string | null;
+        };
+      };
+    };
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['AlertSettings'];
         };
       };
       /** @description error */
