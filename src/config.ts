@@ -66,6 +66,17 @@ export interface Config {
   settlementGaugeIntervalMs: number;
   /** API: how long an API key found active is trusted without a new look-up (a revocation elsewhere takes this long) */
   apiKeyCacheTtlMs: number;
+  /** alerts (docs/alerts.md) */
+  alerts: {
+    /** WEBHOOK_ALLOW_LOOPBACK=1: webhook URLs may reach 127.0.0.0/8 / ::1 (tests only; refused in production) */
+    webhookAllowLoopback: boolean;
+    /** SMTP_URL: smtp://user:password@host:587 or smtps://…:465; unset = no e-mail alerts */
+    smtpUrl: string | undefined;
+    /** SMTP_FROM: sender of alert e-mails */
+    smtpFrom: string;
+    /** ALERT_EVALUATION_SECONDS: time between two evaluations of the alert rules (default 60) */
+    evaluationSeconds: number;
+  };
 }
 
 /** Paths (PEM) and the SNI override of a TLS connection to Temporal. */
@@ -179,6 +190,15 @@ export function loadConfig(): Config {
       'LNURL_ALLOW_LOOPBACK is for tests only (a Lightning address on 127.0.0.1 reaches this host): unset it when NODE_ENV=production',
     );
   }
+  const webhookAllowLoopback = flag('WEBHOOK_ALLOW_LOOPBACK');
+  if (webhookAllowLoopback && process.env.NODE_ENV === 'production') {
+    throw new Error(
+      'WEBHOOK_ALLOW_LOOPBACK is for tests only (a webhook on 127.0.0.1 reaches this host): unset it when NODE_ENV=production',
+    );
+  }
+  const smtpUrl = str('SMTP_URL');
+  if (smtpUrl && !/^smtps?:\/\//.test(smtpUrl))
+    throw new Error('SMTP_URL must be smtp://[user:password@]host[:port] or smtps://…, see docs/alerts.md');
   const temporalMode = str('TEMPORAL_MODE') ?? 'dev';
   if (temporalMode !== 'dev' && temporalMode !== 'server') {
     throw new Error(
@@ -239,5 +259,11 @@ export function loadConfig(): Config {
     metricsToken: str('METRICS_TOKEN'),
     settlementGaugeIntervalMs: positive('SETTLEMENT_GAUGE_INTERVAL_MS', 15_000),
     apiKeyCacheTtlMs: positive('API_KEY_CACHE_TTL_MS', 1_000),
+    alerts: {
+      webhookAllowLoopback,
+      smtpUrl,
+      smtpFrom: str('SMTP_FROM') ?? 'satmachine@localhost',
+      evaluationSeconds: positive('ALERT_EVALUATION_SECONDS', 60),
+    },
   };
 }

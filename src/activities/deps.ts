@@ -14,4 +14,22 @@ export interface ActivityDeps {
    * (default true; LOCAL_LEG_PAYMENTS=0 turns it off): see ./legExecution.
    */
   localLegPayments?: boolean;
+  /** where alerts are delivered (docs/alerts.md); absent: no relays, loopback refused, no e-mail */
+  alerts?: AlertDeliveryConfig;
+}
+
+/** The worker's alert configuration. */
+export interface AlertDeliveryConfig {
+  /** the relays Nostr DMs are published to, and whose readability is checked */
+  relays: string[];
+  /** WEBHOOK_ALLOW_LOOPBACK=1: webhooks may reach 127.0.0.0/8 and ::1 (tests only) */
+  webhookAllowLoopback: boolean;
+  /** SMTP_URL: e-mail alerts on when set */
+  smtpUrl?: string;
+  /** SMTP_FROM: the sender address of alert e-mails */
+  smtpFrom?: string;
+  /** LNBITS_URL (PAYMENT_BACKEND=lnbits): machine wallet balances are read there */
+  lnbitsUrl?: string;
+  /** how long a relay may take to answer the readability probe (default 5 s) */
+  relayProbeTimeoutMs?: number;
 }

@@ -8,8 +8,9 @@ import { createOperatorActionActivities } from './operatorActions';
 import { createPartialDispenseActivities } from './partialDispense';
 import { createBalanceSettlementActivities } from './balanceSettlement';
 import { withDbErrorClassification } from './pgErrors';
+import { createAlertActivities } from './alerts';
 
-export type { ActivityDeps } from './deps';
+export type { ActivityDeps, AlertDeliveryConfig } from './deps';
 
 /** Every activity of the worker, bound to its dependencies. */
 export function createActivities(deps: ActivityDeps) {
@@ -22,6 +23,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createLegActivities(deps),
     ...createPaymentActivities(deps),
     ...createBalanceSettlementActivities(deps),
+    ...createAlertActivities(deps),
   });
 }
 

@@ -31,5 +31,7 @@ export interface ApiDeps {
     settlementGaugeIntervalMs?: number;
     /** API_KEY_CACHE_TTL_MS: how long a key found active is trusted without a new look-up (default 1 s) */
     apiKeyCacheTtlMs?: number;
+    /** WEBHOOK_ALLOW_LOOPBACK: alert webhook URLs may point at loopback (tests only) */
+    webhookAllowLoopback?: boolean;
   };
 }

@@ -7,6 +7,7 @@ export const SEALED_COLUMNS = [
   { table: 'users', key: 'id', column: 'nostr_secret_enc' },
   { table: 'lnbits_wallets', key: 'wallet_id', column: 'admin_key_enc' },
   { table: 'lnbits_wallets', key: 'wallet_id', column: 'invoice_key_enc' },
+  { table: 'alert_webhooks', key: 'id', column: 'secret_enc' },
 ] as const;
 
 export interface ResealResult {

@@ -4,6 +4,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { verifyEvent } from 'nostr-tools/pure';
 import { matchFilters, type Filter } from 'nostr-tools/filter';
 import { KIND_APP_DATA, KIND_SETTLEMENT, KIND_TELEMETRY } from '../contract';
+import { isAlertRecipient } from '../db/alertSettings';
 import type { Pool } from '../db/pool';
 import {
   isEphemeral,
@@ -53,6 +54,13 @@ export type WritePolicy = 'known' | 'open';
 
 /** the kinds a `known` relay accepts: settlements, app data (beacons, cassettes), telemetry */
 export const KNOWN_POLICY_KINDS: readonly number[] = [KIND_SETTLEMENT, KIND_APP_DATA, KIND_TELEMETRY];
+
+/**
+ * NIP-17 gift wraps (NIP-59): signed by a throwaway key by design, so a `known` relay
+ * accepts one only when it is addressed (its one `p` tag) to an operator's alert
+ * recipient (docs/alerts.md §4).
+ */
+export const KIND_GIFT_WRAP = 1059;
 
 export interface RelayOptions {
   pool: Pool;
@@ -300,7 +308,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
       return `invalid: created_at is ${e.created_at - now} s ahead of the relay clock (at most ${limits.maxFutureSeconds} s); check the device clock`;
     if (e.tags.length > limits.maxEventTags)
       return `invalid: ${e.tags.length} tags (at most ${limits.maxEventTags})`;
-    if (policy === 'known' && !KNOWN_POLICY_KINDS.includes(e.kind))
+    if (policy === 'known' && !KNOWN_POLICY_KINDS.includes(e.kind) && e.kind !== KIND_GIFT_WRAP)
       return `blocked: this relay accepts only kinds ${KNOWN_POLICY_KINDS.join(', ')}`;
     return null;
   }
@@ -322,8 +330,14 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     }
     if (policy === 'known') {
       let allowed: boolean;
+      const recipients = raw.tags.filter((t) => t[0] === 'p');
       try {
-        allowed = await known.isKnown(raw.pubkey);
+        allowed =
+          raw.kind === KIND_GIFT_WRAP
+            ? recipients.length === 1 &&
+              typeof recipients[0]![1] === 'string' &&
+              (await isAlertRecipient(opts.pool, recipients[0]![1]))
+            : await known.isKnown(raw.pubkey);
       } catch (err) {
         log.error({ err, id: raw.id }, 'relay could not check a publisher key');
         send(conn.socket, ['OK', raw.id, false, 'error: could not check the publisher key, try again']);
@@ -335,7 +349,9 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
           'OK',
           raw.id,
           false,
-          'blocked: the key is not a registered machine or operator of this satmachine; register the machine first',
+          raw.kind === KIND_GIFT_WRAP
+            ? 'blocked: this relay accepts gift wraps only to the alert recipients of its operators'
+            : 'blocked: the key is not a registered machine or operator of this satmachine; register the machine first',
         ]);
         return;
       }

@@ -100,4 +100,5 @@ export const sealedColumns = {
   operatorNostrSecret: (userId: string) => secretContext('users', 'nostr_secret_enc', userId),
   lnbitsAdminKey: (walletId: string) => secretContext('lnbits_wallets', 'admin_key_enc', walletId),
   lnbitsInvoiceKey: (walletId: string) => secretContext('lnbits_wallets', 'invoice_key_enc', walletId),
+  alertWebhookSecret: (webhookId: string) => secretContext('alert_webhooks', 'secret_enc', webhookId),
 };

@@ -2,3 +2,5 @@
 export { settlementWorkflow } from './settlement';
 export { legBatchWorkflow } from './legBatch';
 export { balanceSettlementWorkflow } from './balanceSettlement';
+export { alertEvaluatorWorkflow } from './alerts/evaluator';
+export { alertWorkflow } from './alerts/alert';

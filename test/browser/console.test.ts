@@ -8,6 +8,7 @@ import { D_TELEMETRY, KIND_TELEMETRY } from '../../src/contract';
 import { createUserWithKey } from '../../src/api/userAccounts';
 import { buildConsole, consoleBuildNeeded } from '../../src/cli/consoleBuild';
 import { runSimulation } from '../../src/cli/simulate';
+import { newId } from '../../src/db/ids';
 import { insertWallet } from '../../src/db/ledger';
 import { insertLpPreferences } from '../../src/db/lp';
 import { startIngest, type RunningIngest } from '../../src/ingest/ingestService';
@@ -265,6 +266,7 @@ describe('web console (chromium)', () => {
       'Commission splits',
       'Cassettes',
       'Reports',
+      'Alerts',
     ]);
 
     const card = machineCard(page, 'Lobby ATM');
@@ -930,6 +932,48 @@ describe('web console (chromium)', () => {
     await page.close();
   });
 
+  it('lists alerts with their delivery history, sets a DM recipient, refuses a webhook on loopback', async () => {
+    const alertId = newId();
+    await db.pool.query(
+      `INSERT INTO satmachine.alerts (id, operator_user_id, rule, alert_key, subject_type, subject_id, severity, summary,
+              status, resolved_at)
+       VALUES ($1, $2, 'machine_offline', 'machine_offline:' || $3, 'machine', $3, 'critical',
+               'Machine Lobby ATM is offline: not seen for 15 minutes or more', 'resolved', now())`,
+      [alertId, operator.id, lobby.row.id],
+    );
+    await db.pool.query(
+      `INSERT INTO satmachine.alert_deliveries (id, alert_id, operator_user_id, channel, endpoint, event, attempt,
+              outcome, http_status, error)
+       VALUES ($1, $2, $3, 'webhook', 'hook1', 'open', 1, 'failed', 500, 'not a 2xx answer')`,
+      [newId(), alertId, operator.id],
+    );
+    const page = await newTab();
+    await signIn(page, operator.apiKey, 'Fleet');
+    await nav(page, 'Alerts');
+    await heading(page, 'Alerts').waitFor();
+    await page.getByRole('link', { name: /Lobby ATM is offline/ }).click();
+    await heading(page, 'Machine offline').waitFor();
+    const log = page.getByRole('region', { name: 'Delivery attempts' });
+    await log.getByText('HTTP 500 · not a 2xx answer').waitFor();
+    await shot(page, 'alert');
+
+    await page.goto(`${api.url}/alerts/settings`);
+    await heading(page, 'Alert rules and channels').waitFor();
+    await page.getByLabel('Nostr recipient (npub)').fill('npub1notakey');
+    await page.getByRole('button', { name: 'Save rules and channels' }).click();
+    await page
+      .getByText(/npub|Nostr public key/i)
+      .first()
+      .waitFor();
+    await page.getByLabel('Nostr recipient (npub)').fill(operator.pubkey);
+    await page.getByRole('button', { name: 'Save rules and channels' }).click();
+    await page.getByText('Saved. The next evaluation').waitFor();
+    await page.getByLabel('Webhook URL').fill('http://127.0.0.1:9/hook');
+    await page.getByRole('button', { name: 'Add webhook' }).click();
+    await page.getByText(/loopback address/).waitFor();
+    await shot(page, 'alert-settings');
+  });
+
   it("an operator cannot reach another operator's machine or settlement by editing the URL", async () => {
     const page = await newTab();
     await signIn(page, operator.apiKey, 'Fleet');
@@ -1120,6 +1164,8 @@ describe('web console (chromium)', () => {
       ['/splits', 'phone-commission-splits', 'Commission splits'],
       ['/cassettes', 'phone-cassettes-index', 'Cassettes'],
       [`/machines/${lobby.row.id}/cassettes`, 'phone-cassettes', 'Cassettes — Lobby ATM'],
+      ['/alerts', 'phone-alerts', 'Alerts'],
+      ['/alerts/settings', 'phone-alert-settings', 'Alert rules and channels'],
     ] as [string, string, string | RegExp][]) {
       await page.goto(`${api.url}${path}`);
       await heading(page, title).waitFor();

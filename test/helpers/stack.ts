@@ -14,6 +14,7 @@ import { LedgerBackend } from '../../src/payments/ledger';
 import type { PaymentBackend } from '../../src/payments/backend';
 import { SecretBox } from '../../src/security/secretBox';
 import { createWorker } from '../../src/worker/worker';
+import type { AlertDeliveryConfig } from '../../src/activities';
 
 export const testLogger = logger;
 export const TEST_SECRET_KEY = '00'.repeat(31) + '01';
@@ -89,6 +90,8 @@ export async function testWorker(opts: {
   deployment?: { deploymentName: string; buildId: string };
   /** legs the backend pays in the database as local activities (default: LOCAL_LEG_PAYMENTS, on) */
   localLegPayments?: boolean;
+  /** alert delivery (relays, loopback webhooks, SMTP) */
+  alerts?: AlertDeliveryConfig;
 }): Promise<TestWorker> {
   quietRuntime();
   const taskQueue = opts.taskQueue ?? uniqueTaskQueue();
@@ -105,6 +108,7 @@ export async function testWorker(opts: {
       secretBox: opts.secretBox ?? new SecretBox(TEST_SECRET_KEY),
       logger: opts.logger ?? logger,
       ...(opts.localLegPayments !== undefined ? { localLegPayments: opts.localLegPayments } : {}),
+      ...(opts.alerts ? { alerts: opts.alerts } : {}),
     },
     workflowBundle: opts.workflowBundle ?? { codePath: process.env.SATMACHINE_TEST_BUNDLE! },
     ...(opts.deployment ? { deployment: opts.deployment } : {}),

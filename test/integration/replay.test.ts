@@ -5,6 +5,15 @@ import { execFileSync } from 'node:child_process';
 import { resolveTemporalBinary } from '../../src/cli/temporalDevServer';
 import { settlementWorkflowId } from '../../src/contract';
 import { insertWallet } from '../../src/db/ledger';
+import { newId } from '../../src/db/ids';
+import { sealedColumns } from '../../src/security/secretBox';
+import {
+  ALERT_EVALUATOR_WORKFLOW,
+  ALERT_WORKFLOW,
+  alertPhaseQuery,
+  alertWorkflowId,
+  resolveAlertSignal,
+} from '../../src/workflows/alerts/definitions';
 import type { UpdateDefinition } from '@temporalio/common';
 import { SettlementSignals } from '../../src/ingest/settlementSignals';
 import { buildSettlementEvent } from '../../src/nostr/codec';
@@ -15,6 +24,7 @@ import {
   createSuper,
   ledgerFor,
   newPaymentHash,
+  secretBox,
   setDefaultSplits,
   settlementContent,
   type Machine,
@@ -133,12 +143,13 @@ describe('workflow replay from recorded histories', () => {
         ]);
         const handle = (hash: string) => temporal.client.workflow.getHandle(settlementWorkflowId(hash));
         // the temporal CLI writes the JSON history format the SDK replays
-        const save = async (name: string, workflowId: string) => {
+        const save = async (name: string, workflowId: string, runId?: string) => {
           const json = execFileSync(resolveTemporalBinary(), [
             'workflow',
             'show',
             '--workflow-id',
             workflowId,
+            ...(runId ? ['--run-id', runId] : []),
             '--address',
             process.env.SATMACHINE_TEST_TEMPORAL_ADDRESS!,
             '--output',
@@ -381,6 +392,46 @@ describe('workflow replay from recorded histories', () => {
         await handle(h14).executeUpdate(retryUpdate, { args: [actor] });
         await awaitSettled(db.pool, temporal.client, h14);
         await saveSettlement('stuck-paying-force-reset-retried', h14);
+        // an alert: opened (its one webhook refused at delivery: a private address), resolved
+        const alertMachine = await createMachine(db.pool, op, { name: 'replay alert' });
+        const alertId = newId();
+        await db.pool.query(
+          `INSERT INTO satmachine.alerts (id, operator_user_id, rule, alert_key, subject_type, subject_id, summary)
+           VALUES ($1, $2, 'machine_offline', 'machine_offline:' || $3, 'machine', $3, 'replay offline')`,
+          [alertId, op.id, alertMachine.row.id],
+        );
+        const hookId = newId();
+        await db.pool.query(
+          `INSERT INTO satmachine.alert_webhooks (id, operator_user_id, url, secret_enc) VALUES ($1, $2, 'http://10.0.0.1/h', $3)`,
+          [hookId, op.id, secretBox.seal('whsec_replay', sealedColumns.alertWebhookSecret(hookId))],
+        );
+        const alertHandle = await temporal.client.workflow.start(ALERT_WORKFLOW, {
+          workflowId: alertWorkflowId(alertId),
+          taskQueue: w.taskQueue,
+          args: [{ alert_id: alertId }],
+        });
+        await eventually(
+          async () => (await alertHandle.query(alertPhaseQuery)) === 'open',
+          60_000,
+          'alert open',
+        );
+        await alertHandle.signal(resolveAlertSignal);
+        await alertHandle.result();
+        await save('alert-opened-resolved', alertWorkflowId(alertId));
+
+        // the evaluator: one evaluation, its timer, continue-as-new
+        const evaluator = await temporal.client.workflow.start(ALERT_EVALUATOR_WORKFLOW, {
+          workflowId: `alert-evaluator-replay-${newId()}`,
+          taskQueue: w.taskQueue,
+          args: [{ interval_ms: 200, evaluations_per_run: 1 }],
+        });
+        await eventually(
+          async () => (await evaluator.describe()).runId !== evaluator.firstExecutionRunId,
+          60_000,
+          'evaluator continued as new',
+        );
+        await save('alert-evaluator-run', evaluator.workflowId, evaluator.firstExecutionRunId);
+        await evaluator.terminate('recorded');
 
         const { hash, files } = workflowCodeHash();
         writeFileSync(HASH_FILE, `${hash}\n${files.map((f) => `# ${f}`).join('\n')}\n`);
@@ -425,6 +476,8 @@ describe('workflow replay from recorded histories', () => {
         'errored-signal-note-then-retried',
         'partial-dispense-in-hold-refunded',
         'stuck-paying-force-reset-retried',
+        'alert-opened-resolved',
+        'alert-evaluator-run',
       ]),
     );
     expect(all.filter((f) => !f.startsWith('current/')).length).toBeGreaterThanOrEqual(6);

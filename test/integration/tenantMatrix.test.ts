@@ -73,6 +73,10 @@ interface World {
   settlementHashB: string;
   cashCollectionA: string;
   cashCollectionB: string;
+  alertA: string;
+  alertB: string;
+  webhookA: string;
+  webhookB: string;
   tenants: Tenant[];
 }
 
@@ -140,6 +144,14 @@ const ID_FIXTURES: Record<ParamKey, IdFixture | Exempt> = {
     ),
     ghost: () => newPaymentHash(),
   },
+  '/alerts/:id': operatorScoped(
+    (w) => w.alertA,
+    (w) => w.alertB,
+  ),
+  '/alerts/webhooks/:id': operatorScoped(
+    (w) => w.webhookA,
+    (w) => w.webhookB,
+  ),
   '/me/api-keys/:id': {
     own: (_w, me) => me.spareKeyId,
     victims: (w, me) => w.tenants.filter((t) => t.userId !== me.userId).map((t) => t.spareKeyId),
@@ -221,6 +233,7 @@ const BODIES: Record<string, (ids: Record<ParamKey, string>) => unknown> = {
     legs: [{ target: ids['body.legs[].target'], label: 'partner', fraction: '1', sort_order: 0 }],
   }),
   'PUT /lp/preferences': (ids) => ({ dca_wallet_id: ids['body.dca_wallet_id'] }),
+  'PATCH /alerts/webhooks/:id': () => ({ enabled: false }),
   'POST /lnbits/wallets': (ids) => ({
     wallet_id: ids['body.wallet_id'],
     invoice_key: 'invoicekey00',
@@ -414,6 +427,26 @@ describe("tenant isolation matrix: every route that takes an id, called with ano
       );
       return id;
     };
+    const alert = async (m: Machine) => {
+      const id = newId();
+      await db.pool.query(
+        `INSERT INTO satmachine.alerts (id, operator_user_id, rule, alert_key, subject_type, subject_id, summary)
+         VALUES ($1, $2, 'machine_offline', 'machine_offline:' || $3, 'machine', $3, 'offline')`,
+        [id, m.row.operator_user_id, m.row.id],
+      );
+      return id;
+    };
+    const webhook = async (m: Machine) => {
+      const id = newId();
+      await db.pool.query(
+        `INSERT INTO satmachine.alert_webhooks (id, operator_user_id, url, secret_enc)
+         VALUES ($1, $2, 'https://hooks.example.com/x', $3)`,
+        [id, m.row.operator_user_id, secretBox.seal('whsec_matrix', sealedColumns.alertWebhookSecret(id))],
+      );
+      return id;
+    };
+    const alertIds = { a: await alert(machineA), b: await alert(machineB) };
+    const webhookIds = { a: await webhook(machineA), b: await webhook(machineB) };
 
     const tA = await tenant('operator', opA.id, opA.apiKey, [machineA.walletId]);
     const tB = await tenant('operator', opB.id, opB.apiKey, [machineB.walletId]);
@@ -439,6 +472,10 @@ describe("tenant isolation matrix: every route that takes an id, called with ano
       get settlementHashB() {
         return settlementHashes.get(machineB.row.id)!;
       },
+      alertA: alertIds.a,
+      alertB: alertIds.b,
+      webhookA: webhookIds.a,
+      webhookB: webhookIds.b,
       tenants: [tA, tB, tLpA, tLpB],
     };
     // the controls of balance-settlement wait for their workflow
@@ -508,6 +545,8 @@ describe("tenant isolation matrix: every route that takes an id, called with ano
         'GET /lnbits/wallets/:id',
         'GET /ledger/wallets/:id',
         'PUT /lp/preferences',
+        'GET /alerts/:id',
+        'GET /alerts/webhooks/:id/deliveries',
       ]),
     );
   });

@@ -56,4 +56,27 @@ describe('config: PUBLIC_URL (what NIP-98 is checked against) and LNURL_ALLOW_LO
       /tests only/,
     );
   });
+
+  it('alerts: WEBHOOK_ALLOW_LOOPBACK off by default and refused in production; SMTP_URL must be smtp(s)://', () => {
+    const c = withEnv(base, loadConfig);
+    expect(c.alerts).toEqual({
+      webhookAllowLoopback: false,
+      smtpUrl: undefined,
+      smtpFrom: 'satmachine@localhost',
+      evaluationSeconds: 60,
+    });
+    expect(withEnv({ ...base, WEBHOOK_ALLOW_LOOPBACK: '1' }, loadConfig).alerts.webhookAllowLoopback).toBe(
+      true,
+    );
+    expect(() =>
+      withEnv({ ...base, WEBHOOK_ALLOW_LOOPBACK: '1', NODE_ENV: 'production' }, loadConfig),
+    ).toThrow(/tests only/);
+    expect(withEnv({ ...base, SMTP_URL: 'smtps://u:p@mail.example.com' }, loadConfig).alerts.smtpUrl).toBe(
+      'smtps://u:p@mail.example.com',
+    );
+    expect(() => withEnv({ ...base, SMTP_URL: 'mail.example.com:25' }, loadConfig)).toThrow(
+      /SMTP_URL must be/,
+    );
+    expect(() => withEnv({ ...base, ALERT_EVALUATION_SECONDS: '0' }, loadConfig)).toThrow(/at least 1/);
+  });
 });

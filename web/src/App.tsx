@@ -20,6 +20,7 @@ import { SuperConfigPage } from './pages/SuperConfig';
 import { SuperUsers } from './pages/SuperUsers';
 import { Reports } from './pages/Reports';
 import { LpStatementPage } from './pages/LpStatement';
+import { AlertPage, AlertSettingsPage, AlertsPage } from './pages/Alerts';
 
 interface Route {
   path: string;
@@ -36,6 +37,9 @@ const ROUTES: Route[] = [
   { path: '/splits', roles: ['operator'], nav: 'Commission splits', render: () => <SplitsPage /> },
   { path: '/cassettes', roles: ['operator'], nav: 'Cassettes', render: () => <CassettesIndex /> },
   { path: '/reports', roles: ['operator'], nav: 'Reports', render: () => <Reports /> },
+  { path: '/alerts', roles: ['operator'], nav: 'Alerts', render: () => <AlertsPage /> },
+  { path: '/alerts/settings', roles: ['operator'], render: () => <AlertSettingsPage /> },
+  { path: '/alerts/:id', roles: ['operator'], render: (p) => <AlertPage id={p.id!} /> },
   { path: '/settlements/:id', roles: ['operator'], render: (p) => <SettlementPage id={p.id!} /> },
   { path: '/machines/:id', roles: ['operator'], render: (p) => <MachinePage id={p.id!} /> },
   { path: '/machines/:id/cassettes', roles: ['operator'], render: (p) => <CassettesPage id={p.id!} /> },

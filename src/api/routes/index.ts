@@ -1,5 +1,7 @@
 import type { ApiDeps } from '../deps';
 import type { RouteRegistry } from '../routeRegistry';
+import { alertRoutes } from './alerts';
+import { alertWebhookRoutes } from './alertWebhooks';
 import { apiKeyRoutes } from './apiKeys';
 import { cashRoutes } from './cash';
 import { clientRoutes } from './clients';
@@ -35,4 +37,6 @@ export function mountRoutes(r: RouteRegistry, deps: ApiDeps): void {
   reportRoutes(r, deps);
   ledgerRoutes(r, deps);
   lnbitsWalletRoutes(r, deps);
+  alertWebhookRoutes(r, deps);
+  alertRoutes(r, deps);
 }

@@ -45,6 +45,7 @@ export async function apiCommand(config: Config, log: Logger): Promise<void> {
       metricsToken: config.metricsToken,
       settlementGaugeIntervalMs: config.settlementGaugeIntervalMs,
       apiKeyCacheTtlMs: config.apiKeyCacheTtlMs,
+      webhookAllowLoopback: config.alerts.webhookAllowLoopback,
     },
   });
   const server: Server = await new Promise((resolve, reject) => {

@@ -7,8 +7,13 @@ import { createWorker } from '../../worker/worker';
 import { setCurrentVersion, workerDeploymentFromEnv } from '../../worker/versioning';
 import { startMetricsServer } from '../../metrics/server';
 import { sdkMetricsReader, sdkPrometheusOptions } from '../../metrics/sdk';
-import { exitWithSupervisor, loadSecretBox, openPool, temporalTarget } from '../runtime';
-import { temporalConnectionOptions, type TemporalConnectionOptions } from '../../temporalClient';
+import { exitWithSupervisor, loadSecretBox, openPool, relayUrls, temporalTarget } from '../runtime';
+import {
+  lazyTemporalClient,
+  temporalConnectionOptions,
+  type TemporalConnectionOptions,
+} from '../../temporalClient';
+import { ensureAlertEvaluatorInBackground } from '../../worker/alertEvaluator';
 import { pinoTemporalLogger } from '../../worker/temporalLogger';
 import { workerIdleInTransactionTimeoutMs } from '../../db/pool';
 import { workerSettings } from '../../worker/settings';
@@ -102,7 +107,19 @@ export async function workerCommand(config: Config, log: Logger): Promise<void> 
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    deps: { pool, payments: backend, secretBox: loadSecretBox(config), logger: log },
+    deps: {
+      pool,
+      payments: backend,
+      secretBox: loadSecretBox(config),
+      logger: log,
+      alerts: {
+        relays: relayUrls(config),
+        webhookAllowLoopback: config.alerts.webhookAllowLoopback,
+        smtpUrl: config.alerts.smtpUrl,
+        smtpFrom: config.alerts.smtpFrom,
+        lnbitsUrl: config.lnbitsUrl,
+      },
+    },
     settings,
     ...(deployment ? { deployment } : {}),
     // a prebuilt workflow bundle (scripts or tests build it once) saves the webpack step at start
@@ -121,6 +138,12 @@ export async function workerCommand(config: Config, log: Logger): Promise<void> 
   );
   // the SDK shuts the worker down on SIGINT/SIGTERM and run() resolves
   const running = worker.run();
+  // the platform-wide alert evaluator (docs/alerts.md): started once, kept when it runs
+  const evaluator = ensureAlertEvaluatorInBackground(
+    lazyTemporalClient(temporalTarget(config)),
+    { taskQueue: config.temporal.taskQueue, intervalMs: config.alerts.evaluationSeconds * 1000 },
+    log,
+  );
   running.catch(() => undefined); // awaited below; no unhandled rejection while promoting
   if (deployment?.promote) {
     // the server knows the version once this worker has polled; setCurrentVersion waits for that
@@ -137,6 +160,7 @@ export async function workerCommand(config: Config, log: Logger): Promise<void> 
     }
   }
   await running;
+  evaluator.stop();
   await connection.close();
   await backend.close();
   await pool.end();

@@ -954,6 +954,129 @@ export type paths = {
     patch?: never;
     trace?: never;
   };
+  '/api/v1/alerts/webhooks': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The operator's alert webhooks (the secrets are never shown again) */
+    get: operations['listAlertWebhooks'];
+    put?: never;
+    /** Add a webhook: alerts are POSTed there signed with HMAC-SHA256 under the secret returned once (docs/alerts.md) */
+    post: operations['createAlertWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/alerts/webhooks/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /** Remove a webhook (its delivery log stays) */
+    delete: operations['deleteAlertWebhook'];
+    options?: never;
+    head?: never;
+    /** Turn a webhook on or off */
+    patch: operations['updateAlertWebhook'];
+    trace?: never;
+  };
+  '/api/v1/alerts/webhooks/{id}/deliveries': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A webhook's delivery log: every attempt, newest first */
+    get: operations['listAlertWebhookDeliveries'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/alerts': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The operator's alerts (open and resolved), newest first (cursor pagination) */
+    get: operations['listAlerts'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/alerts/settings': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Alert rules (thresholds) and where alerts are delivered */
+    get: operations['getAlertSettings'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    /** Change alert rules or channels (fields left out are kept; null turns a threshold rule off) */
+    patch: operations['updateAlertSettings'];
+    trace?: never;
+  };
+  '/api/v1/alerts/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One alert with every delivery attempt */
+    get: operations['getAlert'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/lp/alert-settings': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The LP's own threshold: its operators are alerted when a remaining balance falls below it */
+    get: operations['getLpAlertSettings'];
+    /** Set the LP's own low-balance threshold (null: the operator's default applies) */
+    put: operations['setLpAlertSettings'];
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
 };
 export type webhooks = Record<string, never>;
 export type components = {
@@ -964,6 +1087,104 @@ export type components = {
         message: string;
         details?: unknown;
       };
+    };
+    Alert: {
+      id: string;
+      /** @enum {string} */
+      rule:
+        | 'settlement_errored'
+        | 'settlement_rejected'
+        | 'settlement_stuck'
+        | 'machine_offline'
+        | 'cassette_low'
+        | 'fee_mismatch'
+        | 'wallet_low'
+        | 'lp_balance_low'
+        | 'relay_unreadable'
+        | 'wallet_unreadable';
+      alert_key: string;
+      subject_type: string;
+      subject_id: string;
+      /** @enum {string} */
+      severity: 'warning' | 'critical';
+      /** @enum {string} */
+      status: 'open' | 'resolved';
+      summary: string;
+      details: {
+        [key: string]: unknown;
+      };
+      opened_at: string;
+      last_seen_at: string;
+      resolved_at: string | null;
+      workflow_url: string;
+    };
+    AlertDelivery: {
+      id: string;
+      alert_id: string;
+      /** @enum {string} */
+      channel: 'webhook' | 'nostr' | 'email';
+      endpoint: string;
+      /** @enum {string} */
+      event: 'open' | 'resolve';
+      attempt: number;
+      /** @enum {string} */
+      outcome: 'delivered' | 'failed' | 'refused';
+      http_status: number | null;
+      error: string | null;
+      created_at: string;
+    };
+    AlertSettings: {
+      settlement_alerts: boolean;
+      stuck_after_minutes: number;
+      offline_after_minutes: number | null;
+      cassette_min_count: number | null;
+      fee_mismatch_alerts: boolean;
+      fee_mismatch_tolerance_sats: number | null;
+      wallet_min_sats: number | null;
+      lp_remaining_min: string | null;
+      unreadable_alerts: boolean;
+      nostr_recipient_pubkey: string | null;
+      email_to: string | null;
+      nostr_sender_pubkey: string | null;
+    };
+    AlertWebhook: {
+      id: string;
+      url: string;
+      description: string | null;
+      enabled: boolean;
+      created_at: string;
+      secret_hint: string;
+    };
+    AlertWithDeliveries: {
+      id: string;
+      /** @enum {string} */
+      rule:
+        | 'settlement_errored'
+        | 'settlement_rejected'
+        | 'settlement_stuck'
+        | 'machine_offline'
+        | 'cassette_low'
+        | 'fee_mismatch'
+        | 'wallet_low'
+        | 'lp_balance_low'
+        | 'relay_unreadable'
+        | 'wallet_unreadable';
+      alert_key: string;
+      subject_type: string;
+      subject_id: string;
+      /** @enum {string} */
+      severity: 'warning' | 'critical';
+      /** @enum {string} */
+      status: 'open' | 'resolved';
+      summary: string;
+      details: {
+        [key: string]: unknown;
+      };
+      opened_at: string;
+      last_seen_at: string;
+      resolved_at: string | null;
+      workflow_url: string;
+      deliveries: components['schemas']['AlertDelivery'][];
     };
     ApiKey: {
       id: string;
@@ -1134,6 +1355,9 @@ export type components = {
         error: string | null;
         error_since: string | null;
       };
+    };
+    LpAlertSettings: {
+      remaining_min: string | null;
     };
     LpDeposit: {
       id: string;
@@ -4125,6 +4349,389 @@ export interface operations {
           [name: string]: unknown;
         };
         content?: never;
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  listAlertWebhooks: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['AlertWebhook'][];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  createAlertWebhook: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          url: string;
+          description?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description success */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            webhook: components['schemas']['AlertWebhook'];
+            secret: string;
+          };
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  deleteAlertWebhook: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  updateAlertWebhook: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          enabled: boolean;
+        };
+      };
+    };
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['AlertWebhook'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  listAlertWebhookDeliveries: {
+    parameters: {
+      query?: {
+        limit?: number;
+      };
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['AlertDelivery'][];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  listAlerts: {
+    parameters: {
+      query?: {
+        status?: 'open' | 'resolved';
+        rule?:
+          | 'settlement_errored'
+          | 'settlement_rejected'
+          | 'settlement_stuck'
+          | 'machine_offline'
+          | 'cassette_low'
+          | 'fee_mismatch'
+          | 'wallet_low'
+          | 'lp_balance_low'
+          | 'relay_unreadable'
+          | 'wallet_unreadable';
+        limit?: number;
+        cursor?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            items: components['schemas']['Alert'][];
+            next_cursor: string | null;
+          };
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  getAlertSettings: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['AlertSettings'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  updateAlertSettings: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          settlement_alerts?: boolean;
+          stuck_after_minutes?: number;
+          offline_after_minutes?: number | null;
+          cassette_min_count?: number | null;
+          fee_mismatch_alerts?: boolean;
+          fee_mismatch_tolerance_sats?: number | null;
+          wallet_min_sats?: number | null;
+          lp_remaining_min?: (number | string) | null;
+          unreadable_alerts?: boolean;
+          nostr_recipient?: string | null;
+          email_to?: string | null;
+        };
+      };
+    };
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['AlertSettings'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  getAlert: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['AlertWithDeliveries'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  getLpAlertSettings: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['LpAlertSettings'];
+        };
+      };
+      /** @description error */
+      default: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  setLpAlertSettings: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          remaining_min: (number | string) | null;
+        };
+      };
+    };
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['LpAlertSettings'];
+        };
       };
       /** @description error */
       default: {
