@@ -4,18 +4,29 @@
  * from each request's scheduled time.
  */
 import { randomBytes } from 'node:crypto';
-import type { Pool } from '../src/db/pool';
+import type { Pool, PoolClient } from '../src/db/pool';
 import { httpJson, now, openLoop } from './load';
 import { percentile } from './procStats';
 
 /**
- * `count` completed dca legs at one machine, in set-based statements (generate_series, a
- * quarter of a million rows each): settlements of 100 legs; every `readerEvery`-th leg is
+ * `count` completed dca legs at one machine, in set-based statements (generate_series, 200,000 rows each): settlements of 100 legs; every `readerEvery`-th leg is
  * the reader's, the others spread over `clientIds`. Written straight in SQL, as history
  * that is already settled: no workflow, no ledger transfer.
  */
-export async function seedLegTable(
-  pool: Pool,
+export async function seedLegTable(pool: Pool, o: Parameters<typeof insertLegs>[1]): Promise<void> {
+  // one connection without the pool's statement timeout: 200,000 rows can take longer than 30 s on a busy box
+  const client = await pool.connect();
+  try {
+    await client.query('SET statement_timeout = 0');
+    await insertLegs(client, o);
+  } finally {
+    await client.query('RESET statement_timeout').catch(() => undefined);
+    client.release();
+  }
+}
+
+async function insertLegs(
+  pool: PoolClient,
   o: {
     machineId: string;
     operatorId: string;
@@ -44,7 +55,7 @@ export async function seedLegTable(
         AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)`,
   );
   for (const ix of indexes) await pool.query(`DROP INDEX satmachine.${ix.name}`);
-  const CHUNK = 250_000;
+  const CHUNK = 200_000;
   for (let from = 1; from <= o.count; from += CHUNK) {
     const to = Math.min(o.count, from + CHUNK - 1);
     const t = Date.now();
