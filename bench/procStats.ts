@@ -13,7 +13,9 @@ function readStat(pid: number): { ppid: number; cpu: number; rss: number } | nul
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const ppid = Number(fields[1]);
-    const cpu = (Number(fields[11]) + Number(fields[12])) / TICKS;
+    // utime + stime, plus cutime + cstime: the CPU of children it reaped (PostgreSQL backends that
+    // exited between two samples would otherwise drop out of the tree's sum)
+    const cpu = (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / TICKS;
     const rss = Number(fields[21]) * 4096;
     return { ppid, cpu, rss };
   } catch {
