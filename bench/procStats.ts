@@ -13,7 +13,9 @@ function readStat(pid: number): { ppid: number; cpu: number; rss: number } | nul
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const ppid = Number(fields[1]);
-    const cpu = (Number(fields[11]) + Number(fields[12])) / TICKS;
+    // utime + stime, plus cutime + cstime: the CPU of children it reaped (PostgreSQL backends that
+    // exited between two samples would otherwise drop out of the tree's sum)
+    const cpu = (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / TICKS;
     const rss = Number(fields[21]) * 4096;
     return { ppid, cpu, rss };
   } catch {
@@ -27,12 +29,45 @@ function allPids(): number[] {
     .map(Number);
 }
 
+/** CPU seconds the whole box spent busy since boot (all cores), from /proc/stat. */
+function boxBusySeconds(): number {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal
+    return (f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + f[7]!) / TICKS;
+  } catch {
+    return NaN;
+  }
+}
+
+export function loadAverage(): number[] {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** What else ran on the box while a figure was measured (other engineers' builds and tests). */
+export interface BoxLoad {
+  wall_seconds: number;
+  /** busy CPU-seconds of the whole box (both cores) */
+  box_busy_cpu_seconds: number;
+  /** of which not ours: the load from other processes on the box */
+  others_cpu_seconds: number;
+  loadavg_1m_at_end: number;
+}
+
 /** Samples named process trees over time: CPU used since start and peak RSS. */
 export class ProcessMonitor {
   private readonly start = new Map<string, number>();
   private readonly peak = new Map<string, number>();
   private readonly last = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
+  private boxStart = 0;
+  private wallStart = 0;
+  /** the box's load over the last begin()…end() */
+  box: BoxLoad | null = null;
 
   constructor(private readonly roots: () => Record<string, number | undefined>) {}
 
@@ -70,6 +105,8 @@ export class ProcessMonitor {
     this.start.clear();
     this.peak.clear();
     this.last.clear();
+    this.boxStart = boxBusySeconds();
+    this.wallStart = Date.now();
     this.sample();
     this.timer = setInterval(() => this.sample(), intervalMs);
   }
@@ -78,14 +115,48 @@ export class ProcessMonitor {
     if (this.timer) clearInterval(this.timer);
     this.sample();
     const out: Record<string, { cpu_seconds: number; peak_rss_mb: number }> = {};
+    let ours = 0;
     for (const [name, cpu] of this.last) {
+      ours += cpu - (this.start.get(name) ?? cpu);
       out[name] = {
         cpu_seconds: Math.round((cpu - (this.start.get(name) ?? cpu)) * 100) / 100,
         peak_rss_mb: Math.round((this.peak.get(name) ?? 0) / 1024 / 1024),
       };
     }
+    const busy = boxBusySeconds() - this.boxStart;
+    this.box = {
+      wall_seconds: Math.round((Date.now() - this.wallStart) / 100) / 10,
+      box_busy_cpu_seconds: Math.round(busy * 10) / 10,
+      others_cpu_seconds: Math.round(Math.max(0, busy - ours) * 10) / 10,
+      loadavg_1m_at_end: loadAverage()[0] ?? NaN,
+    };
     return out;
   }
+}
+
+/** A figure measured several times: every run, the median and the spread. */
+export function repeated(runs: number[]): {
+  runs: number[];
+  median: number;
+  min: number;
+  max: number;
+  spread_pct: number;
+} {
+  const s = runs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  const med = s.length
+    ? s.length % 2
+      ? s[(s.length - 1) / 2]!
+      : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
+    : NaN;
+  const r = (x: number) => Math.round(x * 100) / 100;
+  return {
+    runs: runs.map(r),
+    median: r(med),
+    min: r(s[0] ?? NaN),
+    max: r(s[s.length - 1] ?? NaN),
+    // (max - min) / median: how far apart the runs were
+    spread_pct: s.length > 1 ? Math.round(((s[s.length - 1]! - s[0]!) / med) * 1000) / 10 : 0,
+  };
 }
 
 export function percentile(sorted: readonly number[], p: number): number {

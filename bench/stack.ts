@@ -1,13 +1,15 @@
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { bundleWorkflowCode } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import { startEmbeddedPostgres, ensureDatabase, type RunningPostgres } from '../src/db/embeddedPostgres';
 import { migrate } from '../src/db/migrate';
 import { createPool, type Pool } from '../src/db/pool';
 import { logger } from '../src/logger';
 import { SecretBox } from '../src/security/secretBox';
-import { SupervisedProcess } from '../src/cli/supervisor';
 import { startTemporalDevServer } from '../src/cli/temporalDevServer';
 import { startTemporalServer } from '../src/cli/temporalServer';
 import { bundleWorkflows } from '../src/worker/worker';
@@ -29,7 +31,83 @@ export interface BenchStack {
   taskQueue: string;
   /** pids of every part, for the process monitor */
   pids(): Record<string, number | undefined>;
+  /** the engine-baseline worker (bench/engine): the product's worker command on its own queue */
+  startEngineWorker(): Promise<void>;
+  stopEngineWorker(): Promise<void>;
+  engineTaskQueue: string;
+  /** every setting as the processes really ran with it (command lines, pools, worker options, PostgreSQL) */
+  settings(): Promise<Record<string, unknown>>;
   stop(): Promise<void>;
+}
+
+const ROOT = resolve(__dirname, '..');
+const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
+const PROBE = pathToFileURL(join(__dirname, 'workerProbe.ts')).href;
+
+/**
+ * One satmachine sub-command as its own process, as `satmachine start` runs it, with
+ * bench/workerProbe.ts preloaded (it records the process's real settings). Not restarted:
+ * a part that dies is a failed bench, and is reported.
+ */
+class BenchProcess {
+  private child: ChildProcess | null = null;
+  exits: string[] = [];
+  private stopping = false;
+
+  constructor(
+    readonly name: string,
+    readonly command: string,
+    private readonly env: NodeJS.ProcessEnv,
+    readonly probeFile: string,
+    private readonly log: (s: string) => void,
+  ) {}
+
+  start(): this {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--import', PROBE, MAIN, this.command], {
+      env: { ...this.env, BENCH_PROBE_FILE: this.probeFile },
+      stdio: ['ignore', 'inherit', 'inherit'],
+      detached: true,
+    });
+    this.child = child;
+    child.once('exit', (code, signal) => {
+      if (this.stopping) return;
+      this.exits.push(`${new Date().toISOString()} code ${code} signal ${signal}`);
+      this.log(`!! ${this.name} exited (code ${code}, signal ${signal}): the figures after this are void`);
+    });
+    return this;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.exitCode === null ? this.child.pid : undefined;
+  }
+
+  async stop(graceMs = 15_000): Promise<void> {
+    this.stopping = true;
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  probe(): unknown {
+    try {
+      return JSON.parse(readFileSync(this.probeFile, 'utf8'));
+    } catch {
+      return null;
+    }
+  }
+}
+
+function cmdline(pid: number | undefined): string[] | null {
+  if (!pid) return null;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  } catch {
+    return null;
+  }
 }
 
 async function waitHttp(url: string, timeoutMs: number): Promise<void> {
@@ -127,13 +205,29 @@ export async function startBenchStack(
     WORKFLOW_BUNDLE_PATH: bundlePath,
     SATMACHINE_SUPERVISOR_PID: String(process.pid),
   };
-  const quietLog = logger.child({ component: 'bench-supervisor' });
+  const part = (name: string, command = name, extra: NodeJS.ProcessEnv = {}) =>
+    new BenchProcess(name, command, { ...env, ...extra }, join(dir, `probe-${name}.json`), log);
   const children = {
-    relay: new SupervisedProcess('relay', env, quietLog).start(),
-    worker: new SupervisedProcess('worker', env, quietLog).start(),
-    ingest: new SupervisedProcess('ingest', env, quietLog).start(),
-    api: new SupervisedProcess('api', env, quietLog).start(),
+    relay: part('relay').start(),
+    worker: part('worker').start(),
+    ingest: part('ingest').start(),
+    api: part('api').start(),
   };
+
+  log('bundling the engine-baseline workflow');
+  const engineBundlePath = join(dir, 'engine-bundle.js');
+  writeFileSync(
+    engineBundlePath,
+    (
+      await bundleWorkflowCode({
+        workflowsPath: require.resolve('./engine/workflow'),
+        logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} },
+      })
+    ).code,
+  );
+  const engineTaskQueue = 'engine-baseline';
+  let engineWorker: BenchProcess | null = null;
+  let lastEngineProbe: unknown = null;
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   log('waiting for the API');
   await waitHttp(`${apiUrl}/readyz`, 120_000);
@@ -155,9 +249,63 @@ export async function startBenchStack(
       worker: children.worker.pid,
       ingest: children.ingest.pid,
       api: children.api.pid,
+      ...(engineWorker ? { engine_worker: engineWorker.pid } : {}),
       bench: process.pid,
     }),
+    engineTaskQueue,
+    startEngineWorker: async () => {
+      engineWorker = part('engine_worker', 'worker', {
+        TEMPORAL_TASK_QUEUE: engineTaskQueue,
+        BENCH_ENGINE_BUNDLE: engineBundlePath,
+      }).start();
+      // ready once the SDK compiled its options (the probe writes them)
+      for (let i = 0; i < 240; i++) {
+        const p = engineWorker.probe() as { worker?: unknown } | null;
+        if (p?.worker) return;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      throw new Error('the engine-baseline worker did not start within 60 s');
+    },
+    stopEngineWorker: async () => {
+      if (!engineWorker) return;
+      lastEngineProbe = engineWorker.probe();
+      await engineWorker.stop();
+      engineWorker = null;
+    },
+    settings: async () => {
+      const { rows } = await pool.query<{
+        name: string;
+        setting: string;
+        unit: string | null;
+        source: string;
+      }>(
+        `SELECT name, setting, unit, source FROM pg_settings
+          WHERE source NOT IN ('default', 'override')
+             OR name IN ('fsync', 'synchronous_commit', 'shared_buffers', 'max_connections', 'wal_level',
+                         'full_page_writes', 'work_mem', 'max_wal_size', 'checkpoint_timeout', 'commit_delay')
+          ORDER BY name`,
+      );
+      const dyn = join(dir, 'temporal-server', 'dynamicconfig.yaml');
+      return {
+        postgres: Object.fromEntries(
+          rows.map((r) => [r.name, `${r.setting}${r.unit ? ` ${r.unit}` : ''} (${r.source})`]),
+        ),
+        temporal: {
+          command_line: cmdline(dev.pid),
+          ...(existsSync(dyn) ? { dynamic_config: JSON.parse(readFileSync(dyn, 'utf8')) } : {}),
+        },
+        processes: Object.fromEntries(
+          Object.entries(children).map(([n, c]) => [
+            n,
+            { command_line: cmdline(c.pid), ...(c.probe() as object), exits: c.exits },
+          ]),
+        ),
+        engine_worker: engineWorker?.probe() ?? lastEngineProbe,
+        bench_pool: { max: pool.options.max, application_name: 'bench' },
+      };
+    },
     stop: async () => {
+      if (engineWorker) await engineWorker.stop();
       await Promise.all(Object.values(children).map((c) => c.stop()));
       await connection.close();
       await dev.stop();

@@ -1,0 +1,110 @@
+/**
+ * Preloaded (`node --import tsx --import bench/workerProbe.ts src/cli/main.ts <cmd>`) into every
+ * satmachine process the bench starts. It changes nothing in the product; it records what the
+ * process really ran with, so the result file states the settings as they were:
+ *
+ * - every `pg.Pool` it opens (max connections, application name, timeouts);
+ * - the worker's compiled Temporal options (slots, pollers, cache, timeouts), as the SDK
+ *   compiled them, defaults filled in.
+ *
+ * With BENCH_ENGINE_BUNDLE set (the engine-baseline worker) it also swaps the workflow bundle
+ * for the engine workflow (bench/engine/workflow.ts) and the activities for no-ops, keeping
+ * every other option the product's `worker` command passes: the baseline runs with the
+ * product's worker options because it is the product's worker command.
+ *
+ * The record goes to BENCH_PROBE_FILE (JSON, rewritten on each change).
+ */
+import { writeFileSync } from 'node:fs';
+import pg from 'pg';
+import { Worker, type WorkerOptions } from '@temporalio/worker';
+
+// the SDK's workflow threads inherit process.execArgv: they run as the product's do, without the probe
+{
+  const argv = process.execArgv;
+  const at = argv.findIndex((a, i) => a.endsWith('workerProbe.ts') && argv[i - 1] === '--import');
+  if (at > 0) argv.splice(at - 1, 2);
+}
+
+const file = process.env.BENCH_PROBE_FILE;
+const record: { command: string; pg_pools: Record<string, unknown>[]; worker?: unknown } = {
+  command: process.argv.slice(2).join(' '),
+  pg_pools: [],
+};
+const save = () => {
+  if (!file) return;
+  try {
+    writeFileSync(file, JSON.stringify(record, null, 2));
+  } catch {
+    /* a probe never breaks the process it watches */
+  }
+};
+
+/** A JSON-able copy: functions, connections, converters and bundles named, not dumped. */
+function plain(v: unknown, depth = 0): unknown {
+  if (v === null || v === undefined) return v;
+  if (typeof v === 'function') return `[function ${(v as { name?: string }).name ?? ''}]`;
+  if (typeof v === 'bigint') return v.toString();
+  if (typeof v !== 'object') return v;
+  if (depth > 5) return '[…]';
+  if (v instanceof Map) return [...v.keys()].map(String);
+  if (Array.isArray(v)) return v.map((x) => plain(x, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+    if (['connection', 'loadedDataConverter', 'dataConverter', 'sinks', 'metricMeter'].includes(k)) continue;
+    if (k === 'workflowBundle') {
+      out[k] = (x as { codePath?: string })?.codePath ?? '[inline code]';
+      continue;
+    }
+    if (k === 'interceptors' && x && typeof x === 'object') {
+      out[k] = Object.fromEntries(
+        Object.entries(x as Record<string, unknown>).map(([n, list]) => [
+          n,
+          Array.isArray(list) ? list.length : typeof list,
+        ]),
+      );
+      continue;
+    }
+    out[k] = plain(x, depth + 1);
+  }
+  return out;
+}
+
+const OriginalPool = pg.Pool;
+class ProbedPool extends OriginalPool {
+  constructor(config?: pg.PoolConfig) {
+    super(config);
+    const c = config ?? {};
+    record.pg_pools.push({
+      application_name: c.application_name ?? null,
+      max: c.max ?? 10,
+      statement_timeout: c.statement_timeout ?? null,
+      idle_in_transaction_session_timeout: c.idle_in_transaction_session_timeout ?? null,
+      idle_timeout_ms: c.idleTimeoutMillis ?? null,
+      connection_timeout_ms: c.connectionTimeoutMillis ?? null,
+    });
+    save();
+  }
+}
+(pg as { Pool: typeof pg.Pool }).Pool = ProbedPool;
+
+const engineBundle = process.env.BENCH_ENGINE_BUNDLE;
+/** The engine baseline's activities: they return at once. */
+const noopActivities = {
+  async engineStep(): Promise<void> {},
+  async engineLeg(): Promise<void> {},
+};
+
+// eslint-disable-next-line @typescript-eslint/unbound-method
+const create = Worker.create;
+Worker.create = async function probedCreate(this: typeof Worker, options: WorkerOptions): Promise<Worker> {
+  let opts = options;
+  if (engineBundle) {
+    const { workflowsPath: _unused, ...rest } = options;
+    opts = { ...rest, workflowBundle: { codePath: engineBundle }, activities: noopActivities };
+  }
+  const worker = await create.call(this, opts);
+  record.worker = plain(worker.options);
+  save();
+  return worker;
+};
+save();
