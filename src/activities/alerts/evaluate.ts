@@ -16,15 +16,15 @@ import type { ActivityDeps } from '../deps';
 /** Whether a relay answers a query (connects, then EOSE) within the timeout. */
 export async function relayReadable(url: string, deps: ActivityDeps, timeoutMs: number): Promise<boolean> {
   // a probe per relay and evaluation: its connect / disconnect lines only when something goes wrong
-  const client = new RelayClient(url, { logger: deps.logger.child({}, { level: 'warn' }) }).start();
+  const relay = new RelayClient(url, { logger: deps.logger.child({}, { level: 'warn' }) }).start();
   try {
-    await client.waitConnected(timeoutMs);
-    const events = await client.query([{ kinds: [KIND_APP_DATA], limit: 1 }], timeoutMs);
+    await relay.waitConnected(timeoutMs);
+    const events = await relay.query([{ kinds: [KIND_APP_DATA], limit: 1 }], timeoutMs);
     return events !== null;
   } catch {
     return false;
   } finally {
-    client.close();
+    relay.close();
   }
 }
 
