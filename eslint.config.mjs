@@ -313,8 +313,6 @@ export default tseslint.config(
     files: ['src/**/*.ts'],
     ignores: [
       'src/db/**',
-      // temporary: removed when the LP-balance table lands (its SQL moves to src/db/lpBalances.ts)
-      'src/activities/balanceSettlement.ts',
     ],
     rules: {
       'no-restricted-syntax': [
