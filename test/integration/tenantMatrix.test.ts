@@ -172,6 +172,29 @@ const ID_FIXTURES: Record<ParamKey, IdFixture | Exempt> = {
     (w) => w.lpA.clientId,
     (w) => w.lpB.clientId,
   ),
+  // the LP statement: an LP narrows it to one of its own enrolments (A's LP is enrolled on machine A)
+  'GET /reports/lp-statement query.machine_id': {
+    own: (w, me) => (me.role === 'lp' && me.userId === w.lpB.userId ? w.machineB.row.id : w.machineA.row.id),
+    victims: (w, me) => [
+      me.role === 'lp' && me.userId === w.lpB.userId ? w.machineA.row.id : w.machineB.row.id,
+    ],
+  },
+  'GET /reports/lp-statement query.client_id': {
+    own: (w, me) => (me.role === 'lp' && me.userId === w.lpB.userId ? w.lpB.clientId : w.lpA.clientId),
+    victims: (w, me) => [me.role === 'lp' && me.userId === w.lpB.userId ? w.lpA.clientId : w.lpB.clientId],
+  },
+  'query.operator_id': operatorScoped(
+    (w) => w.opA.id,
+    (w) => w.opB.id,
+  ),
+  // an operator names an LP enrolled with it; an LP only itself (its statement)
+  'query.lp_user_id': {
+    own: (w, me) => (me.role === 'lp' ? me.userId : w.lpA.userId),
+    victims: (w, me) =>
+      me.role === 'lp'
+        ? w.tenants.filter((t) => t.role === 'lp' && t.userId !== me.userId).map((t) => t.userId)
+        : [w.lpB.userId],
+  },
   'query.settlement_id': operatorScoped(
     (w) => w.settlementA,
     (w) => w.settlementB,
