@@ -459,7 +459,24 @@ describe('fault: the LNbits backend under worker kills and an LNbits restart', (
           const m = await midPayment(db.pool);
           return m && m.completed > before ? m : null;
         });
+        // the kill lands inside LNbits' payment, between its two commits (docs/lnbits.md, "A payment
+        // LNbits lost"): from here LNbits' second commit (the payee credited) is refused, as a kill
+        // right before it would; killed once it debited a payer it did not credit
+        lnbits.sql(
+          `CREATE TRIGGER satmachine_fault_tear BEFORE UPDATE ON apipayments
+             WHEN OLD.amount > 0 AND OLD.status = 'pending' AND NEW.status = 'success'
+             BEGIN SELECT RAISE(ABORT, 'LNbits killed before crediting the payee'); END`,
+        );
+        await reach('a payment LNbits debited and did not credit', async () => {
+          const torn = lnbits.sql(
+            `SELECT o.payment_hash FROM apipayments o JOIN apipayments i
+                ON i.payment_hash = o.payment_hash AND i.amount > 0 AND i.status = 'pending'
+              WHERE o.amount < 0 AND o.status = 'success'`,
+          );
+          return torn.length > 0 ? torn : null;
+        });
         await lnbits.stop('SIGKILL');
+        lnbits.sql('DROP TRIGGER satmachine_fault_tear');
         expectMidPayment(at, 'the LNbits kill');
         const downFor = rng.int(1000, 4000);
         process.stderr.write(
