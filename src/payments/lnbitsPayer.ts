@@ -25,6 +25,9 @@ import { msatToSatsCeil, type LnbitsPaymentStatus, type OutgoingStatus } from '.
 import { reRegister, type LnbitsWalletRegistry, type WalletKeys } from './lnbitsWallets';
 import { lnurlpUrl } from './lnurl';
 
+/** The code of a payment LNbits debited from the source and never credited (docs/lnbits.md). */
+export const LOST_IN_LNBITS = 'lnbits_lost_payment';
+
 const resultOf = (row: LnbitsPaymentRow, feeSats?: number): PaymentResult => ({
   paymentHash: row.payment_hash,
   amountSats: row.amount_sats,
@@ -118,6 +121,46 @@ export class LnbitsPayer {
     return this.settle([await this.invoices.newInvoice(spec, 1)], spec);
   }
 
+  /**
+   * The source's payment of `row` succeeded: paid once the payee's side shows it too.
+   * LNbits pays wallet to wallet in two commits (the payer debited, then the payee's
+   * invoice credited); LNbits killed between them leaves the payer's payment `success`
+   * and the payee's invoice pending, failed by LNbits on restart: the sats left the
+   * source and arrived nowhere (docs/lnbits.md, "A payment LNbits lost"). That is never
+   * reported paid; a payee's invoice still pending is an outcome not known yet.
+   */
+  private async markArrived(row: LnbitsPaymentRow, feeSats: number): Promise<PaymentResult> {
+    const incoming = row.kind === 'wallet' ? await this.status.incomingState(row) : null;
+    const expired = row.expires_at !== null && row.expires_at.getTime() <= Date.now();
+    if (incoming === 'failed' || (incoming === 'pending' && expired)) {
+      const message =
+        `LNbits debited wallet ${row.source_wallet_id} ${row.amount_sats} sats for invoice ${row.payment_hash} ` +
+        `but never credited wallet ${row.destination} (its invoice is ${incoming}: LNbits stopped between the two): ` +
+        `the sats are lost inside LNbits. Fix it in LNbits first: credit ${row.amount_sats} sats to wallet ` +
+        `${row.destination} (then void this leg), or refund them to wallet ${row.source_wallet_id} (then retry ` +
+        `this leg, which pays again from it)`;
+      this.log.error(
+        {
+          idempotency_key: row.idempotency_key,
+          payment_hash: row.payment_hash,
+          source_wallet_id: row.source_wallet_id,
+          destination_wallet_id: row.destination,
+          amount_sats: row.amount_sats,
+          payee_invoice: incoming,
+        },
+        'LNbits lost a payment: the source was debited, the destination never credited',
+      );
+      throw new PaymentRefusedError(message, LOST_IN_LNBITS);
+    }
+    if (incoming === 'pending') {
+      throw new PaymentAmbiguousError(
+        `LNbits shows wallet ${row.source_wallet_id} paid invoice ${row.payment_hash.slice(0, 16)}…, but wallet ` +
+          `${row.destination}'s invoice is still pending (LNbits stopped mid-payment?); it is checked again`,
+      );
+    }
+    return this.markPaid(row, feeSats);
+  }
+
   private async markPaid(row: LnbitsPaymentRow, feeSats: number): Promise<PaymentResult> {
     const updated = await markLnbitsPaymentPaid(this.pool, row, feeSats);
     return resultOf(updated ?? row, feeSats);
@@ -136,7 +179,7 @@ export class LnbitsPayer {
     const source = await this.payingKeys(current.source_wallet_id);
     // earlier invoices were proved unpayable before they were replaced; the current one is asked
     const before = await this.status.outgoingStatus(source.adminKey, current);
-    if (before.state === 'success') return this.markPaid(current, before.feeSats);
+    if (before.state === 'success') return this.markArrived(current, before.feeSats);
     if (before.state === 'pending') {
       throw new PaymentAmbiguousError(
         `payment ${short()} is still in flight at LNbits; it is checked again before anything is paid`,
@@ -207,7 +250,7 @@ export class LnbitsPayer {
     }
     if (/already paid/i.test(err.detail)) {
       const after = await this.status.outgoingStatus(adminKey, row);
-      if (after.state === 'success') return this.markPaid(row, after.feeSats);
+      if (after.state === 'success') return this.markArrived(row, after.feeSats);
       if (after.state === 'pending')
         throw new PaymentAmbiguousError(`payment ${short} is in flight at LNbits`);
       throw new PaymentRefusedError(
@@ -256,7 +299,15 @@ export class LnbitsPayer {
       const status: OutgoingStatus = source?.adminKey
         ? await this.status.outgoingStatus(source.adminKey, row)
         : { state: 'key_rejected', error: new LnbitsRequestError(404, 'no admin key held', null, 'lookup') };
-      if (status.state === 'success') return this.markPaid(row, status.feeSats);
+      if (status.state === 'success') {
+        try {
+          return await this.markArrived(row, status.feeSats);
+        } catch (err) {
+          // the payee never got it: not a payment made (the error is logged with what to fix)
+          if (err instanceof PaymentRefusedError && err.code === LOST_IN_LNBITS) return null;
+          throw err;
+        }
+      }
       if (status.state === 'pending') {
         throw new PaymentAmbiguousError(
           `payment ${row.payment_hash.slice(0, 16)}… is still in flight at LNbits`,

@@ -79,9 +79,11 @@ export class LnbitsPaymentStatus {
     }
     const mine = list.filter((p) => p.amount > 0 && p.wallet_id === row.destination);
     if (mine.some((p) => paymentState(p) === 'success')) return 'success';
-    if (mine.some((p) => paymentState(p) === 'pending')) return 'pending';
+    // asked by hash, LNbits re-checks a pending invoice with its funding source (a failed one is
+    // not in the list): an invoice it never credited across a restart is failed now, not pending
     const one = await this.details(dest.invoiceKey, row.payment_hash);
     if (one && one.amount > 0 && one.wallet_id === row.destination) return paymentState(one);
+    if (mine.some((p) => paymentState(p) === 'pending')) return 'pending';
     return null;
   }
 

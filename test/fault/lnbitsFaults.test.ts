@@ -1,3 +1,4 @@
+import { retryUpdate, settlementWorkflowId } from '../../src/contract';
 import { startRelay, type RunningRelay } from '../../src/relay/relayServer';
 import { LnbitsBackend } from '../../src/payments/lnbits';
 import { createOperator, secretBox, setDefaultSplits, type Operator } from '../helpers/fixtures';
@@ -51,6 +52,13 @@ const MACHINE_TOP_UP = 3_000_000;
  * hash, of the leg's amount) and the test's cash-in payouts, nothing more; and
  * every wallet's balance (read from LNbits) and every leg equal the independent
  * reference (test/helpers/batchOracle.ts), over both batches.
+ *
+ * LNbits pays wallet to wallet in two commits (payer debited, then payee credited);
+ * killed between them, it loses the payment (docs/lnbits.md, "A payment LNbits
+ * lost"). satmachine then fails the leg with what to fix, and the test does what the
+ * operator is told: the LNbits admin refunds the source, the operator retries the
+ * settlement (the leg paid again with a fresh invoice). The lost payment stays in
+ * LNbits' records of the source: the checks count it, and the refund.
  */
 describe('fault: the LNbits backend under worker kills and an LNbits restart', () => {
   const rng = seededRng('lnbitsFaults');
@@ -67,6 +75,8 @@ describe('fault: the LNbits backend under worker kills and an LNbits restart', (
   const machineWallets = new Map<string, TestLnbitsWallet>();
   /** every settlement played so far (LP balances carry over between the batches) */
   const played: PlannedSettlement[] = [];
+  /** payments LNbits lost across its kill (debited, never credited): by source wallet */
+  const lostInLnbits: { source: string; hash: string; sats: number }[] = [];
 
   beforeAll(async () => {
     [lnbits, db, temporal] = await Promise.all([TestLnbits.start(), freshDatabase(), temporalClient()]);
@@ -238,11 +248,17 @@ describe('fault: the LNbits backend under worker kills and an LNbits restart', (
       if (o.faultAfterInputs) await playing;
       await fault();
       await playing;
-      await awaitBatch(
-        db.pool,
-        batch.map((s) => s.hash),
-        { timeoutMs: 240_000, logs: () => `${tails(stage.processes)}\n--- lnbits ---\n${lnbits.logs()}` },
-      );
+      const logs = () => `${tails(stage.processes)}\n--- lnbits ---\n${lnbits.logs()}`;
+      const hashes = batch.map((s) => s.hash);
+      const ended = await awaitBatch(db.pool, hashes, {
+        final: ['processed', 'errored'],
+        timeoutMs: 240_000,
+        logs,
+      });
+      if ([...ended.values()].some((st) => st === 'errored')) {
+        await reconcileLostPayments([...ended].filter(([, st]) => st === 'errored').map(([h]) => h));
+        await awaitBatch(db.pool, hashes, { timeoutMs: 240_000, logs });
+      }
       // every settlement so far: the database holds both batches
       await expectBatchSettled(db.pool, temporal.client, stage.taskQueue, played);
       await expectLegInvariants(db.pool);
@@ -251,6 +267,72 @@ describe('fault: the LNbits backend under worker kills and an LNbits restart', (
     } finally {
       publisher.close();
       await killAll(stage);
+    }
+  }
+
+  /**
+   * The operator's part when LNbits lost a leg's payment (the only reason a settlement
+   * of these batches may error): the leg failed saying so; the LNbits admin refunds the
+   * source (LNbits debited it), then the operator retries the settlement. The LNbits
+   * rows of each lost payment and the leg are printed: the evidence.
+   */
+  async function reconcileLostPayments(errored: string[]): Promise<void> {
+    const { rows } = await db.pool.query<{
+      settlement_hash: string;
+      leg_id: string;
+      status: string;
+      source: string;
+      destination: string;
+      sats: string;
+      error_message: string | null;
+    }>(
+      `SELECT s.payment_hash AS settlement_hash, p.id AS leg_id, p.status, p.source_wallet_id AS source,
+              p.destination_wallet_id AS destination, p.amount_sats::text AS sats, p.error_message
+         FROM satmachine.dca_payments p JOIN satmachine.dca_settlements s ON s.id = p.settlement_id
+        WHERE s.payment_hash = ANY($1) AND p.status = 'failed'`,
+      [errored],
+    );
+    // every failed leg is one LNbits lost, and every errored settlement has one
+    expect(rows.filter((r) => !r.error_message?.startsWith('LNbits debited wallet'))).toEqual([]);
+    expect([...new Set(rows.map((r) => r.settlement_hash))].sort()).toEqual([...errored].sort());
+    for (const leg of rows) {
+      const invoices = await db.pool.query<{ payment_hash: string }>(
+        `SELECT payment_hash FROM satmachine.lnbits_payments WHERE idempotency_key = $1 ORDER BY attempt`,
+        [leg.leg_id],
+      );
+      const hash = invoices.rows.at(-1)!.payment_hash;
+      const inLnbits = lnbits.sql(
+        `SELECT wallet_id, amount, fee, status, checking_id, time, updated_at FROM apipayments
+          WHERE payment_hash = '${hash}' ORDER BY amount`,
+      );
+      process.stderr.write(
+        `[lnbitsFaults] LNbits lost the payment of leg ${leg.leg_id} (${leg.sats} sats, ${leg.source} → ${leg.destination}):\n` +
+          `  leg: ${leg.error_message}\n  LNbits apipayments: ${JSON.stringify(inLnbits)}\n`,
+      );
+      // LNbits' own records: the source's payment a success, the payee's invoice not
+      expect(inLnbits).toEqual([
+        expect.objectContaining({
+          wallet_id: leg.source,
+          amount: -Number(leg.sats) * 1000,
+          status: 'success',
+        }),
+        expect.objectContaining({
+          wallet_id: leg.destination,
+          amount: Number(leg.sats) * 1000,
+          status: 'failed',
+        }),
+      ]);
+      lostInLnbits.push({ source: leg.source, hash, sats: Number(leg.sats) });
+      await lnbits.topUp(leg.source, Number(leg.sats)); // the admin's refund
+    }
+    for (const hash of errored) {
+      const s = played.find((p) => p.hash === hash)!;
+      // the workflow takes the retry once it waits for the operator
+      await persist(`retrying ${hash.slice(0, 8)}`, () =>
+        temporal.client.workflow
+          .getHandle(settlementWorkflowId(hash))
+          .executeUpdate(retryUpdate, { args: [{ user_id: s.operator.id }] }),
+      );
     }
   }
 
@@ -294,6 +376,7 @@ describe('fault: the LNbits backend under worker kills and an LNbits restart', (
     const add = (wallet: string, hash: string | null, sats: number | string) =>
       want.set(wallet, [...(want.get(wallet) ?? []), `${hash} ${sats}`]);
     for (const l of legs) add(l.source, l.hash, l.sats);
+    for (const l of lostInLnbits) add(l.source, l.hash, l.sats);
     for (const s of played) {
       if (s.txType === 'cash_in') add(s.machine.walletId, s.hash, s.wireSats);
       else add(customer.id, s.hash, s.wireSats);
@@ -311,6 +394,7 @@ describe('fault: the LNbits backend under worker kills and an LNbits restart', (
     const balances = new Map<string, bigint>();
     for (const [id, w] of wallets) balances.set(id, BigInt(await lnbits.balanceSats(w)));
     const opening = new Map(fleet.opening);
+    // a payment LNbits lost: debited from the source, refunded by the admin: no change
     let customerNet = BigInt(CUSTOMER_TOP_UP);
     for (const s of played) customerNet += s.txType === 'cash_in' ? BigInt(s.wireSats) : -BigInt(s.wireSats);
     opening.set(customer.id, customerNet);
@@ -319,8 +403,19 @@ describe('fault: the LNbits backend under worker kills and an LNbits restart', (
       played.map((s) => s.hash),
     );
     const { problems } = checkBatch(fleet.world, played.map(modelOf), legs, opening, balances);
-    if (problems.length > 0)
-      throw new Error(`the batches differ from the reference calculation:\n${problems.join('\n')}`);
+    if (problems.length > 0) {
+      // the evidence: every payment LNbits debited and did not credit, as its own table has it
+      const unmatched = lnbits.sql(
+        `SELECT o.payment_hash, o.wallet_id AS payer, o.amount, o.status AS payer_status, o.updated_at AS payer_updated,
+                i.wallet_id AS payee, i.status AS payee_status, i.updated_at AS payee_updated
+           FROM apipayments o LEFT JOIN apipayments i ON i.payment_hash = o.payment_hash AND i.amount > 0
+          WHERE o.amount < 0 AND o.status = 'success' AND (i.status IS NULL OR i.status <> 'success')`,
+      );
+      throw new Error(
+        `the batches differ from the reference calculation:\n${problems.join('\n')}\n` +
+          `LNbits payments debited and not credited: ${JSON.stringify(unmatched, null, 1)}`,
+      );
+    }
   }
 
   it('worker killed with SIGKILL twice while it pays legs: each leg paid once in LNbits, balances to the sat', async () => {
@@ -364,7 +459,24 @@ describe('fault: the LNbits backend under worker kills and an LNbits restart', (
           const m = await midPayment(db.pool);
           return m && m.completed > before ? m : null;
         });
+        // the kill lands inside LNbits' payment, between its two commits (docs/lnbits.md, "A payment
+        // LNbits lost"): from here LNbits' second commit (the payee credited) is refused, as a kill
+        // right before it would; killed once it debited a payer it did not credit
+        lnbits.sql(
+          `CREATE TRIGGER satmachine_fault_tear BEFORE UPDATE ON apipayments
+             WHEN OLD.amount > 0 AND OLD.status = 'pending' AND NEW.status = 'success'
+             BEGIN SELECT RAISE(ABORT, 'LNbits killed before crediting the payee'); END`,
+        );
+        await reach('a payment LNbits debited and did not credit', async () => {
+          const torn = lnbits.sql(
+            `SELECT o.payment_hash FROM apipayments o JOIN apipayments i
+                ON i.payment_hash = o.payment_hash AND i.amount > 0 AND i.status = 'pending'
+              WHERE o.amount < 0 AND o.status = 'success'`,
+          );
+          return torn.length > 0 ? torn : null;
+        });
         await lnbits.stop('SIGKILL');
+        lnbits.sql('DROP TRIGGER satmachine_fault_tear');
         expectMidPayment(at, 'the LNbits kill');
         const downFor = rng.int(1000, 4000);
         process.stderr.write(
