@@ -1,6 +1,5 @@
-import { isCancellation, log, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { isCancellation, log, setHandler } from '@temporalio/workflow';
 import {
-  SA_TX_TYPE,
   atmEventSignal,
   paymentObservedSignal,
   stateQuery,
@@ -39,7 +38,8 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
     // null: a settlement whose workflow closed while it waited, retried: wait for its signals again
   }
 
-  s.setStatus('pending');
+  // the start set `pending` already (a resumed run upserts it: its start set the row's status)
+  if (!s.lean || input.resume) s.setStatus('pending');
   s.describe('waiting for the ATM event and the payment');
 
   // ---- 1. wait for both signals (stuck after the threshold, keeps waiting) ----------
@@ -60,6 +60,7 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
       ? { ok: true, machine: decision.machine, content: decision.content }
       : { ok: false, machine: decision.machine, content: decision.content, reason: decision.reason }
     : await db.verifyAttribution({ payment_hash: s.paymentHash, event: s.event!, payment: paid });
+  s.holdTagsForStatus(); // lean: machine and tx type go with the next status (rejected, recorded, processing)
   s.tagMachine(attribution.machine);
   if (!attribution.ok) {
     if (!attribution.machine) {
@@ -85,7 +86,7 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
   const content = attribution.content;
   s.txType = content.tx_type;
   s.fiatCents = parseCents(content.fiat_amount);
-  upsertSearchAttributes([{ key: SA_TX_TYPE, value: s.txType }]);
+  s.tagTxType(s.txType);
 
   // ---- 3. record idempotently -----------------------------------------------------------
   let rec: Awaited<ReturnType<typeof db.recordSettlement>>;
