@@ -147,11 +147,25 @@ export async function workflowState(
   let timer: NodeJS.Timeout | undefined;
   const handle = deps.temporal.workflow.getHandle(settlementWorkflowId(s.payment_hash));
   try {
-    return await Promise.race([
+    const state = await Promise.race([
       handle.query(stateQuery).catch(() => null),
       new Promise<null>((r) => (timer = setTimeout(() => r(null), 2000))),
     ]);
+    return state && roundStuck(deps, s, state) ? { ...state, stuck: true } : state;
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * A payment round past the threshold, as the worklist's SQL check sees it
+ * (processing_started_at). Workflows since patch `lean-settlement-events` keep no
+ * timer around a round, and a query reads the workflow's clock as of its last task:
+ * the row's clock decides here (docs/settlement.md §4.6).
+ */
+export function roundStuck(deps: ApiDeps, s: SettlementRow, state: SettlementWorkflowState): boolean {
+  if (state.stuck || state.phase !== 'paying' || s.status !== 'processing' || !s.processing_started_at) {
+    return false;
+  }
+  return Date.now() - s.processing_started_at.getTime() >= deps.config.stuckThresholdMinutes * 60_000;
 }

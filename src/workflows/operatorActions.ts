@@ -45,7 +45,7 @@ const validateRetry: Validate<OperatorActor> = (s, a) => {
   const waitAgain = s.resumedWaiting && s.status === 'pending' && s.phase === 'awaiting_operator' && s.idle();
   if (!waitAgain && (s.status !== 'errored' || s.phase !== 'awaiting_operator' || !s.idle())) {
     throw new Error(
-      `settlement is ${s.status}${s.stuck ? ' (stuck)' : ''}; only an errored settlement can be retried`,
+      `settlement is ${s.status}${s.isStuck() ? ' (stuck)' : ''}; only an errored settlement can be retried`,
     );
   }
   if (!s.settlementId) throw new Error('no settlement row exists for this payment yet; nothing to retry');
@@ -87,7 +87,7 @@ const validateForceReset: Validate<OperatorActor> = (s, a) => {
     if (s.busy) throw new Error('another operator action is running; try again');
     return;
   }
-  if (!s.stuck || (phase !== 'awaiting_signals' && phase !== 'paying')) {
+  if (!s.isStuck() || (phase !== 'awaiting_signals' && phase !== 'paying')) {
     throw new Error(
       `settlement is ${status} but not stuck yet: force-reset is allowed ${Math.round(s.stuckAfterMs / 60000)} min after it started waiting or paying`,
     );

@@ -59,12 +59,16 @@ export async function payUntilDone(s: SettlementState): Promise<SettlementOutcom
         s.roundRunning = false;
         s.roundScope = null;
       });
-    if (!(await condition(() => !s.roundRunning, s.stuckAfterMs))) {
+    s.roundStartedAt = Date.now();
+    // lean: no stuck timer; the worklist's SQL check (processing_started_at, set by startPaying)
+    // lists a long round as stuck_processing, and force-reset reads the round's age (isStuck)
+    if (!s.lean && !(await condition(() => !s.roundRunning, s.stuckAfterMs))) {
       s.stuck = true;
       s.setStatus('stuck_processing');
       s.describe(`stuck: paying for more than ${Math.round(s.stuckAfterMs / 60000)} min`);
     }
     await round;
+    s.roundStartedAt = null;
     await condition(() => !s.busy);
     if (s.resetDuringRound) {
       // the force-reset handler recorded the outcome (errored); wait for the operator

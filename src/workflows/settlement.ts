@@ -1,6 +1,5 @@
-import { isCancellation, log, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { isCancellation, log, setHandler } from '@temporalio/workflow';
 import {
-  SA_TX_TYPE,
   atmEventSignal,
   paymentObservedSignal,
   stateQuery,
@@ -53,7 +52,8 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
     // null: a settlement whose workflow closed while it waited, retried: wait for its signals again
   }
 
-  s.setStatus('pending');
+  // the start set `pending` already (a resumed run upserts it: its start set the row's status)
+  if (!s.lean || input.resume) s.setStatus('pending');
   s.describe('waiting for the ATM event and the payment');
 
   // ---- 1. wait for both signals (stuck after the threshold, keeps waiting) ----------
@@ -79,6 +79,7 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
   const ownEvent = s.eventById(atm.id);
   const opened = (content: SettlementEventContent | null | undefined) =>
     content ? { content } : { event: ownEvent };
+  s.holdTagsForStatus(); // lean: machine and tx type go with the next status (rejected, recorded, processing)
   s.tagMachine(attribution.machine);
   if (!attribution.ok) {
     if (!attribution.machine) {
@@ -104,7 +105,7 @@ export async function settlementWorkflow(input: SettlementWorkflowInput): Promis
   const summary = summaryOf(attribution)!;
   s.txType = summary.tx_type;
   s.fiatCents = parseCents(summary.fiat_amount);
-  upsertSearchAttributes([{ key: SA_TX_TYPE, value: s.txType }]);
+  s.tagTxType(s.txType);
 
   // ---- 3. record idempotently -----------------------------------------------------------
   let rec: Awaited<ReturnType<typeof db.recordSettlement>>;

@@ -12,10 +12,12 @@ import {
   upsertSearchAttributes,
   type CancellationScope,
 } from '@temporalio/workflow';
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import {
   SA_MACHINE_ID,
   SA_OPERATOR_ID,
   SA_SETTLEMENT_STATUS,
+  SA_TX_TYPE,
   type AtmEventSignal,
   type PaymentObservedSignal,
   type SettlementActionResult,
@@ -48,6 +50,15 @@ export class SettlementState {
    * histories recorded before the patch replay the first-signal-wins path.
    */
   readonly byPayment: boolean;
+  /**
+   * Fewer fixed history events per settlement (patch `lean-settlement-events`,
+   * docs/settlement.md §13.1): no upsert of the `pending` the start already set, and
+   * the machine and tx-type tags of the main flow ride with its next status upsert.
+   */
+  readonly lean: boolean;
+  /** tags held back until the next status upsert (lean only) */
+  private deferTags = false;
+  private heldTags: SearchAttributeUpdatePair[] = [];
 
   // ---- signals received -------------------------------------------------------------
   /** by payment: every distinct ATM event (the first of each signer) and payment observation */
@@ -76,6 +87,8 @@ export class SettlementState {
   anyCompleted = false;
   rounds = 0;
   holdUntil: number | null = null;
+  /** when the payment round under way started (workflow time) */
+  roundStartedAt: number | null = null;
 
   // ---- coordination between the main flow and the operator handlers -------------------
   busy = false;
@@ -98,6 +111,7 @@ export class SettlementState {
     this.stuckAfterMs = input.stuck_after_ms ?? DEFAULT_STUCK_AFTER_MS;
     this.firstSeenAt = new Date().toISOString();
     this.byPayment = patched('attribution-by-payment');
+    this.lean = patched('lean-settlement-events');
     this.loaded = !input.resume;
   }
 
@@ -108,6 +122,21 @@ export class SettlementState {
   currentStatus(): SettlementStatus {
     return this.status;
   }
+  /**
+   * Stuck: the wait or the round passed the threshold. Lean runs keep no timer for a
+   * round (the SQL stuck check of the worklist sees it from processing_started_at):
+   * a round is stuck once it has run stuckAfterMs, read at the workflow task's time.
+   */
+  isStuck(): boolean {
+    if (this.stuck) return true;
+    return (
+      this.lean &&
+      this.roundRunning &&
+      this.roundStartedAt !== null &&
+      Date.now() - this.roundStartedAt >= this.stuckAfterMs
+    );
+  }
+
   /** no operator action and no payment round under way */
   idle(): boolean {
     return !this.busy && !this.roundRunning;
@@ -116,7 +145,28 @@ export class SettlementState {
   /** The status, and the SettlementStatus search attribute (which also has the stuck states). */
   setStatus(s: SettlementStatus | SettlementSearchStatus): void {
     if (s !== 'stuck_pending' && s !== 'stuck_processing') this.status = s;
-    upsertSearchAttributes([{ key: SA_SETTLEMENT_STATUS, value: s }]);
+    upsertSearchAttributes([...this.heldTags, { key: SA_SETTLEMENT_STATUS, value: s }]);
+    this.heldTags = [];
+    this.deferTags = false;
+  }
+
+  /**
+   * Lean: the tags set from here on wait for the next status upsert (one
+   * UpsertWorkflowSearchAttributes event instead of three); every path of the main
+   * flow after attribution ends in one (recorded, rejected, errored, processing).
+   */
+  holdTagsForStatus(): void {
+    this.deferTags = this.lean;
+  }
+
+  private tag(pairs: SearchAttributeUpdatePair[]): void {
+    if (this.deferTags) this.heldTags.push(...pairs);
+    else upsertSearchAttributes(pairs);
+  }
+
+  /** The TxType search attribute. */
+  tagTxType(t: 'cash_out' | 'cash_in'): void {
+    this.tag([{ key: SA_TX_TYPE, value: t }]);
   }
 
   /** The workflow's current details in the Temporal UI. */
@@ -130,7 +180,7 @@ export class SettlementState {
     // by payment, a row first filed under a payer's wallet moves to the payee's machine: so do the tags
     if (!m || (this.machine && (!this.byPayment || this.machine.id === m.id))) return;
     this.machine = m;
-    upsertSearchAttributes([
+    this.tag([
       { key: SA_MACHINE_ID, value: m.id },
       { key: SA_OPERATOR_ID, value: m.operator_user_id },
     ]);
@@ -149,6 +199,8 @@ export class SettlementState {
 
   /** The end of the workflow: once every handler has finished. */
   async finish(reason?: string): Promise<SettlementOutcome> {
+    if (this.heldTags.length) upsertSearchAttributes(this.heldTags.splice(0));
+    this.deferTags = false;
     this.phase = 'done';
     await condition(allHandlersFinished);
     return {
@@ -218,7 +270,7 @@ export class SettlementState {
       settlement_id: this.settlementId,
       phase: this.phase,
       status: this.status,
-      stuck: this.stuck,
+      stuck: this.isStuck(),
       has_atm_event: this.byPayment ? this.candidateEvents.length > 0 : this.event !== null,
       has_payment: this.byPayment ? this.observations.length > 0 : this.payment !== null,
       hold_until: this.holdUntil === null ? null : new Date(this.holdUntil).toISOString(),

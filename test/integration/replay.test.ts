@@ -375,9 +375,17 @@ describe('workflow replay from recorded histories', () => {
         let h14: string;
         try {
           h14 = await send(m14, { ...small, stuckAfterMs: 1000 });
+          // stuck as the worklist's SQL check sees it: the round started more than the threshold ago
+          // (lean runs keep no stuck timer; force-reset reads the round's age in its own workflow task)
           await eventually(async () => {
             const st = await handle(h14).query(stateQuery);
-            return st.phase === 'paying' && st.stuck ? true : null;
+            if (st.phase !== 'paying') return null;
+            const { rows } = await db.pool.query<{ old: boolean }>(
+              `SELECT processing_started_at <= now() - interval '1 second' AS old
+                 FROM satmachine.dca_settlements WHERE payment_hash = $1`,
+              [h14],
+            );
+            return rows[0]?.old ? true : null;
           });
           // accepted: the round is cancelled in the same workflow task; the payment then ends
           const reset = await handle(h14).startUpdate(forceResetUpdate, {
