@@ -311,9 +311,7 @@ export default tseslint.config(
   ), // ---- all SQL lives in src/db (docs/architecture.md): `.query(` anywhere else fails ----
   {
     files: ['src/**/*.ts'],
-    ignores: [
-      'src/db/**',
-    ],
+    ignores: ['src/db/**'],
     rules: {
       'no-restricted-syntax': [
         'error',
