@@ -157,7 +157,9 @@ export function startMachineHeartbeat(
   intervalMs = 60_000,
 ): { stop: () => void; beat: () => Promise<void> } {
   // one connection per relay for the whole run (reconnects on its own)
-  const clients = relays.map((url) => new RelayClient(url, { logger }).start());
+  // its connect / disconnect lines only when something goes wrong (the simulator's stdout ends with its JSON)
+  const quiet = logger.child({}, { level: 'warn' });
+  const clients = relays.map((url) => new RelayClient(url, { logger: quiet }).start());
   const beat = async () => {
     await Promise.all(clients.map((c) => c.waitConnected(5000).catch(() => undefined)));
     for (const m of machines) {

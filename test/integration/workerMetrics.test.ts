@@ -61,6 +61,8 @@ describe('the worker process: SDK metrics beside ours, Worker Versioning from th
         WORKER_VERSIONING: '1',
         SATMACHINE_DEPLOYMENT_NAME: deploymentName,
         SATMACHINE_BUILD_ID: buildId,
+        // legs as normal activities (as with LNbits): the dashboard's activity metrics need one
+        LOCAL_LEG_PAYMENTS: '0',
       },
     });
     await worker.waitFor('worker deployment version is current');
