@@ -333,7 +333,7 @@ describe('web console (chromium)', () => {
     // the machine page lists it, with what the machine reports: its beacon and its fleet telemetry
     await card.getByRole('link', { name: 'Settlements' }).click();
     await heading(page, 'Lobby ATM').waitFor();
-    await page.locator('tbody').getByText('processed').waitFor();
+    await page.locator('tbody').getByText('Settled').waitFor();
     const beacon = page.getByRole('region', { name: 'Beacon' });
     await beacon.getByText('BATM4 Lobby').waitFor();
     expect(await beacon.textContent()).toMatch(/Received .*ago/);
@@ -591,13 +591,13 @@ describe('web console (chromium)', () => {
       .getByRole('link', { name: `Settlement ${errored.id.slice(0, 10)}` })
       .click();
     await heading(page, /^Settlement /).waitFor();
-    await page.getByText('processed', { exact: true }).first().waitFor();
+    await page.getByText('Settled', { exact: true }).first().waitFor();
     const mismatch = page.getByTestId('fee-mismatch');
     expect(await mismatch.getAttribute('class')).toContain('highlight-warn');
     expect(await mismatch.textContent()).toContain('over tolerance');
     const legs = page.getByRole('region', { name: 'Legs' });
-    await legs.getByText('voided').waitFor();
-    expect(await legs.getByText('completed').count()).toBeGreaterThanOrEqual(2);
+    await legs.getByText('Given up').waitFor();
+    expect(await legs.getByText('Paid', { exact: true }).count()).toBeGreaterThanOrEqual(2);
     expect(await legs.textContent()).toContain('walletlater0001 does not exist');
     const temporalLink = page.getByRole('link', { name: /Open the workflow in the Temporal UI/ });
     expect(await temporalLink.getAttribute('href')).toBe(
@@ -1012,7 +1012,7 @@ describe('web console (chromium)', () => {
 
     await nav(page, 'Payouts');
     await heading(page, 'Payouts').waitFor();
-    await page.getByRole('region', { name: 'Payouts' }).getByText('dca').first().waitFor();
+    await page.getByRole('region', { name: 'Payouts' }).getByText('LP purchase').first().waitFor();
     const [download] = await Promise.all([
       page.waitForEvent('download'),
       page.getByRole('button', { name: 'Download CSV (all payouts)' }).click(),

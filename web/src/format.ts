@@ -1,3 +1,5 @@
+import { txTypeLabel } from './words';
+
 // Display helpers. Amounts stay exact: fiat is a decimal string from the API (cents
 // arithmetic in BigInt), sats are integers.
 
@@ -99,8 +101,8 @@ export function short(id: string | null | undefined, n = 8): string {
   return id.length > n + 1 ? `${id.slice(0, n)}…` : id;
 }
 
-export const txLabel = (t: string | null | undefined) =>
-  t === 'cash_out' ? 'cash-out' : t === 'cash_in' ? 'cash-in' : '–';
+/** cash_out → "Cash-out" (the word of web/src/words.ts). */
+export const txLabel = (t: string | null | undefined) => txTypeLabel(t);
 
 /** Local midnight of today. */
 export function startOfToday(now = new Date()): Date {

@@ -13,6 +13,7 @@ import { Table } from '../components/Table';
 import { ago, fiat, sats, short, txLabel, when } from '../format';
 import { useLoad } from '../hooks';
 import { Link } from '../router';
+import { settlementStatusLabel } from '../words';
 
 const STATUSES = [
   'pending',
@@ -53,7 +54,7 @@ function SettlementRows({ items }: { items: Settlement[] }) {
             <td className="num">{fiat(s.fiat_amount, s.fiat_code)}</td>
             <td className="num">{sats(s.wire_sats)}</td>
             <td>
-              <Badge status={s.status} />
+              <Badge status={s.status} label={settlementStatusLabel(s.status)} />
               {s.fee_mismatch_over_tolerance ? <span className="warn-text"> fee mismatch</span> : null}
             </td>
             <td>
@@ -427,7 +428,7 @@ export function MachinePage({ id }: { id: string }) {
                 <option value="">all</option>
                 {STATUSES.map((s) => (
                   <option key={s} value={s}>
-                    {s}
+                    {settlementStatusLabel(s)}
                   </option>
                 ))}
               </select>

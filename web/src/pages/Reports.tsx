@@ -11,6 +11,7 @@ import { Link } from '../router';
 import { useSession } from '../sessionContext';
 import { StatementView } from './LpStatement';
 import { addDays, DateRangeForm, today, type DateRange } from './reportRange';
+import { settlementStatusLabel } from '../words';
 
 type Revenue = GetResult<'/api/v1/reports/revenue'>;
 type Filter = DateRange & { machine: string; operator: string };
@@ -175,7 +176,7 @@ function SettlementPages({ filter, linkable }: { filter: Filter; linkable: boole
             {items.map((s) => (
               <tr key={s.id}>
                 <td>{when(s.created_at)}</td>
-                <td>{s.status}</td>
+                <td title={s.status}>{settlementStatusLabel(s.status)}</td>
                 <td>{s.machine_name}</td>
                 <td className="num">{sats(s.wire_sats)}</td>
                 <td className="num">{fiat(s.fiat_amount, s.fiat_code)}</td>

@@ -21,6 +21,7 @@ import { Table } from '../components/Table';
 import { fiat, rate, sats, short, txLabel, when } from '../format';
 import { useLoad } from '../hooks';
 import { Link } from '../router';
+import { legStatusLabel, legTypeLabel, settlementStatusLabel } from '../words';
 
 /** The notes trail, newest first: entries are `[<UTC ISO> by <user id>] text`, separated by a blank line. */
 function parseNotes(notes: string | null): { at: string | null; by: string | null; text: string }[] {
@@ -111,7 +112,7 @@ function Legs({ legs }: { legs: Leg[] }) {
         {legs.map((l) => (
           <tr key={l.id} className={l.status === 'voided' ? 'voided' : undefined}>
             <td>
-              {l.leg_type}
+              <span title={l.leg_type}>{legTypeLabel(l.leg_type)}</span>
               {l.replaces_leg_id ? <div className="muted">replaces {short(l.replaces_leg_id)}</div> : null}
             </td>
             <td>
@@ -121,7 +122,7 @@ function Legs({ legs }: { legs: Leg[] }) {
             <td className="num">{sats(l.amount_sats)}</td>
             <td className="num">{l.amount_fiat}</td>
             <td>
-              <Badge status={l.status} />
+              <Badge status={l.status} label={legStatusLabel(l.status)} />
             </td>
             <td className="reason">{l.error_message ?? ''}</td>
             <td>{when(l.completed_at)}</td>
@@ -259,7 +260,7 @@ export function SettlementPage({ id }: { id: string }) {
   return (
     <Page title={`Settlement ${short(s.id, 10)}`}>
       <p className="subtitle">
-        <Badge status={s.status} /> {txLabel(s.tx_type)} at{' '}
+        <Badge status={s.status} label={settlementStatusLabel(s.status)} /> {txLabel(s.tx_type)} at{' '}
         {data.data?.machine ? (
           <Link to={`/machines/${encodeURIComponent(s.machine_id)}`}>{data.data.machine.name}</Link>
         ) : (

@@ -16,6 +16,7 @@ import { Table } from '../components/Table';
 import { ago, fiat, sats, short, txLabel, when } from '../format';
 import { useLoad } from '../hooks';
 import { Link } from '../router';
+import { settlementStatusLabel } from '../words';
 
 type Section = 'errored' | 'stuck_pending' | 'stuck_processing' | 'rejected' | 'holding';
 type Waiting = WorklistData['waiting'][number];
@@ -59,7 +60,7 @@ function WaitingRows({ rows, machines }: { rows: Waiting[]; machines: Map<string
             <span className="muted">{sats(w.wire_sats ?? w.observed_amount_sats)}</span>
           </td>
           <td>
-            <Badge status="waiting" />
+            <Badge status="waiting" label={settlementStatusLabel('waiting')} />
             <div className="reason">{w.message}</div>
           </td>
           <td>
@@ -137,7 +138,7 @@ function Rows({
             <span className="muted">{sats(s.wire_sats)}</span>
           </td>
           <td>
-            <Badge status={s.status} />
+            <Badge status={s.status} label={settlementStatusLabel(s.status)} />
             {s.error_message ? <div className="reason">{s.error_message}</div> : null}
           </td>
           <td>
