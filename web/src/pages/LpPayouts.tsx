@@ -68,7 +68,7 @@ export function LpPayouts() {
       {!items && data.loading ? <Loading what="payouts" /> : null}
       {items && items.length === 0 ? <p>No payouts yet.</p> : null}
       {items && items.length > 0 ? (
-        <Table label="Payouts">
+        <Table label="Payouts" cards>
           <thead>
             <tr>
               <th scope="col">Completed</th>

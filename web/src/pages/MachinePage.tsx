@@ -14,6 +14,7 @@ import { ago, fiat, sats, short, txLabel, when } from '../format';
 import { useLoad } from '../hooks';
 import { Link } from '../router';
 import { settlementStatusLabel } from '../words';
+import { HashSearch, PaymentHash } from '../components/HashSearch';
 
 const STATUSES = [
   'pending',
@@ -29,7 +30,7 @@ const PAGE = 25;
 
 function SettlementRows({ items }: { items: Settlement[] }) {
   return (
-    <Table label="Settlements">
+    <Table label="Settlements" cards>
       <thead>
         <tr>
           <th scope="col">When</th>
@@ -42,6 +43,7 @@ function SettlementRows({ items }: { items: Settlement[] }) {
           </th>
           <th scope="col">Status</th>
           <th scope="col">Settlement</th>
+          <th scope="col">Payment hash</th>
         </tr>
       </thead>
       <tbody>
@@ -59,6 +61,9 @@ function SettlementRows({ items }: { items: Settlement[] }) {
             </td>
             <td>
               <Link to={`/settlements/${encodeURIComponent(s.id)}`}>{short(s.id, 10)}</Link>
+            </td>
+            <td>
+              <PaymentHash hash={s.payment_hash} />
             </td>
           </tr>
         ))}
@@ -414,6 +419,7 @@ export function MachinePage({ id }: { id: string }) {
 
       <section>
         <h2>Settlements</h2>
+        <HashSearch />
         <div className="inline-form">
           <Field label="Status">
             {(c) => (

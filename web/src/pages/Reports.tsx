@@ -154,7 +154,7 @@ function SettlementPages({ filter, linkable }: { filter: Filter; linkable: boole
       {!items && data.loading ? <Loading what="settlements" /> : null}
       {items && items.length === 0 ? <p>No settlements in this range.</p> : null}
       {items && items.length > 0 ? (
-        <Table label="Settlements in the range">
+        <Table label="Settlements in the range" cards>
           <thead>
             <tr>
               <th scope="col">Created (UTC)</th>

@@ -92,7 +92,7 @@ function Amounts({ s }: { s: SettlementDetail }) {
 function Legs({ legs }: { legs: Leg[] }) {
   if (!legs.length) return <p>No legs (yet).</p>;
   return (
-    <Table label="Legs">
+    <Table label="Legs" cards>
       <thead>
         <tr>
           <th scope="col">Type</th>

@@ -17,6 +17,7 @@ import { ago, fiat, sats, short, txLabel, when } from '../format';
 import { useLoad } from '../hooks';
 import { Link } from '../router';
 import { settlementStatusLabel } from '../words';
+import { HashSearch, PaymentHash } from '../components/HashSearch';
 
 type Section = 'errored' | 'stuck_pending' | 'stuck_processing' | 'rejected' | 'holding';
 type Waiting = WorklistData['waiting'][number];
@@ -64,9 +65,7 @@ function WaitingRows({ rows, machines }: { rows: Waiting[]; machines: Map<string
             <div className="reason">{w.message}</div>
           </td>
           <td>
-            <span className="muted" title={w.payment_hash}>
-              {short(w.payment_hash, 12)}
-            </span>
+            <PaymentHash hash={w.payment_hash} />
             <br />
             <a href={w.temporal_url} target="_blank" rel="noreferrer noopener">
               Workflow
@@ -149,6 +148,8 @@ function Rows({
             <a href={s.temporal_url} target="_blank" rel="noreferrer noopener">
               Workflow<span className="visually-hidden"> in the Temporal UI (new tab)</span> ↗
             </a>
+            <br />
+            <PaymentHash hash={s.payment_hash} />
           </td>
           <td>
             <div className="row-actions">
@@ -244,6 +245,7 @@ export function Worklist() {
           Refresh
         </button>
       </form>
+      <HashSearch />
       <ErrorNotice error={data.error} />
       {acted ? (
         <div className="outcome" data-testid="action-outcome">
@@ -282,7 +284,7 @@ export function Worklist() {
                 {rows.length === 0 ? (
                   <p>Nothing here.</p>
                 ) : (
-                  <Table label={`${title} settlements`}>
+                  <Table label={`${title} settlements`} cards>
                     <thead>
                       <tr>
                         <th scope="col">When</th>
@@ -319,7 +321,7 @@ export function Worklist() {
             The ATM event or the payment came, the other not yet; no settlement is recorded until both are in
             (or it gets stuck). Open the workflow to see what it has received.
           </p>
-          <Table label="Settlements waiting for a signal">
+          <Table label="Settlements waiting for a signal" cards>
             <thead>
               <tr>
                 <th scope="col">First seen</th>
