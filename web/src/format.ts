@@ -108,3 +108,28 @@ export const txLabel = (t: string | null | undefined) => txTypeLabel(t);
 export function startOfToday(now = new Date()): Date {
   return new Date(now.getFullYear(), now.getMonth(), now.getDate());
 }
+
+/** A fee fraction as a percentage, exactly: "0.030000" → "3 %", "0.012345" → "1.2345 %"; the text itself when it is not a fraction. */
+export function percent(fraction: string | null | undefined): string {
+  if (fraction === null || fraction === undefined) return '–';
+  const ppm = parsePpm(fraction);
+  if (ppm === null) return fraction;
+  const whole = ppm / 10_000n;
+  const rest = (ppm % 10_000n).toString().padStart(4, '0').replace(/0+$/, '');
+  return `${whole}${rest ? `.${rest}` : ''} %`;
+}
+
+/** part / whole as a percentage with 2 decimals, rounded half up (BigInt): 3,000 of 103,000 → "2.91 %". */
+export function shareOf(part: number, whole: number): string | null {
+  if (whole <= 0) return null;
+  const hundredths = (BigInt(part) * 10_000n * 2n + BigInt(whole)) / (2n * BigInt(whole));
+  return `${formatCents(hundredths)} %`;
+}
+
+/** sats per fiat unit, 2 decimals, rounded half up (BigInt): 103,000 sats for "100.00" → "1,030". */
+export function satsPerUnit(totalSats: number, amount: string | null | undefined): string | null {
+  const cents = amount ? parseCents(amount) : null;
+  if (cents === null || cents <= 0n) return null;
+  const hundredths = (BigInt(totalSats) * 100n * 100n * 2n + cents) / (2n * cents);
+  return rate(groupedCents(hundredths));
+}

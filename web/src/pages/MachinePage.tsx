@@ -10,7 +10,7 @@ import { MachineForm } from '../components/MachineForm';
 import { ErrorNotice, Loading, Notice } from '../components/Notice';
 import { Page } from '../components/Page';
 import { Table } from '../components/Table';
-import { ago, fiat, sats, short, txLabel, when } from '../format';
+import { ago, fiat, percent, sats, short, txLabel, when } from '../format';
 import { useLoad } from '../hooks';
 import { Link } from '../router';
 import { settlementStatusLabel } from '../words';
@@ -234,11 +234,11 @@ function Settings({ m, onChanged }: { m: Machine; onChanged: () => void }) {
             </div>
             <div>
               <dt>Your cash-in fee</dt>
-              <dd>{m.operator_cash_in_fee_fraction}</dd>
+              <dd title={m.operator_cash_in_fee_fraction}>{percent(m.operator_cash_in_fee_fraction)}</dd>
             </div>
             <div>
               <dt>Your cash-out fee</dt>
-              <dd>{m.operator_cash_out_fee_fraction}</dd>
+              <dd title={m.operator_cash_out_fee_fraction}>{percent(m.operator_cash_out_fee_fraction)}</dd>
             </div>
             <div>
               <dt>Hold before paying</dt>

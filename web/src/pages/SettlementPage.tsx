@@ -18,7 +18,7 @@ import {
   type ActionOutcome,
 } from '../components/SettlementActions';
 import { Table } from '../components/Table';
-import { fiat, rate, sats, short, txLabel, when } from '../format';
+import { fiat, rate, sats, satsPerUnit, shareOf, short, txLabel, when } from '../format';
 import { useLoad } from '../hooks';
 import { Link } from '../router';
 import { legStatusLabel, legTypeLabel, settlementStatusLabel } from '../words';
@@ -41,6 +41,9 @@ function destination(l: Leg): string {
 
 function Amounts({ s }: { s: SettlementDetail }) {
   const over = s.fee_mismatch_over_tolerance;
+  // the fee comes out of the wire: the customer's rate with the fee is wire / fiat
+  const effective = s.fee_sats && s.wire_sats !== null ? satsPerUnit(s.wire_sats, s.fiat_amount) : null;
+  const feeShare = s.fee_sats !== null && s.wire_sats !== null ? shareOf(s.fee_sats, s.wire_sats) : null;
   return (
     <dl className="facts amounts">
       <div>
@@ -49,7 +52,15 @@ function Amounts({ s }: { s: SettlementDetail }) {
       </div>
       <div>
         <dt>Exchange rate</dt>
-        <dd>{s.exchange_rate ? `${rate(s.exchange_rate)} sats / ${s.fiat_code ?? 'unit'}` : '–'}</dd>
+        <dd>
+          {s.exchange_rate ? `${rate(s.exchange_rate)} sats / ${s.fiat_code ?? 'unit'}` : '–'}
+          {effective ? (
+            <div className="muted" data-testid="effective-rate">
+              the machine's rate, on the principal; with the ATM fee: {effective} sats /{' '}
+              {s.fiat_code ?? 'unit'}
+            </div>
+          ) : null}
+        </dd>
       </div>
       <div>
         <dt>Wire</dt>
@@ -57,7 +68,10 @@ function Amounts({ s }: { s: SettlementDetail }) {
       </div>
       <div>
         <dt>ATM fee</dt>
-        <dd>{sats(s.fee_sats)}</dd>
+        <dd>
+          {sats(s.fee_sats)}
+          {feeShare ? <span className="muted"> ({feeShare} of the wire)</span> : null}
+        </dd>
       </div>
       <div>
         <dt>Principal</dt>
@@ -89,7 +103,7 @@ function Amounts({ s }: { s: SettlementDetail }) {
   );
 }
 
-function Legs({ legs }: { legs: Leg[] }) {
+function Legs({ legs, currency }: { legs: Leg[]; currency: string | null }) {
   if (!legs.length) return <p>No legs (yet).</p>;
   return (
     <Table label="Legs" cards>
@@ -120,7 +134,7 @@ function Legs({ legs }: { legs: Leg[] }) {
               <code className="muted">{destination(l)}</code>
             </td>
             <td className="num">{sats(l.amount_sats)}</td>
-            <td className="num">{l.amount_fiat}</td>
+            <td className="num">{fiat(l.amount_fiat, currency)}</td>
             <td>
               <Badge status={l.status} label={legStatusLabel(l.status)} />
             </td>
@@ -329,7 +343,7 @@ export function SettlementPage({ id }: { id: string }) {
       </section>
       <section>
         <h2>Legs</h2>
-        <Legs legs={s.legs} />
+        <Legs legs={s.legs} currency={s.fiat_code} />
       </section>
       <Notes s={s} onAdded={data.reload} />
       {acting ? (
