@@ -1310,6 +1310,123 @@ describe('web console (chromium)', () => {
     await page.close();
   });
 
+  it("speaks the operator's words, highlights the section of every page, finds a settlement by its payment hash", async () => {
+    const { rows } = await db.pool.query<{ payment_hash: string }>(
+      'SELECT payment_hash FROM satmachine.dca_settlements WHERE id = $1',
+      [retriedId],
+    );
+    const hash = rows[0]!.payment_hash;
+    const page = await newTab();
+    await signIn(page, operator.apiKey, 'Fleet');
+    const current = () =>
+      page.getByRole('navigation', { name: 'Main' }).locator('a[aria-current="page"]').textContent();
+    for (const [path, title, section] of [
+      ['/fleet', 'Fleet', 'Fleet'],
+      ['/worklist', 'Worklist', 'Worklist'],
+      ['/lps', 'LPs and deposits', 'LPs & deposits'],
+      ['/splits', 'Commission splits', 'Commission splits'],
+      ['/cassettes', 'Cassettes', 'Cassettes'],
+      ['/reports', 'Reports', 'Reports'],
+      ['/alerts', 'Alerts', 'Alerts'],
+      ['/alerts/settings', 'Alert rules and channels', 'Alerts'],
+      [`/machines/${retryMachine.row.id}`, 'Retry ATM', 'Fleet'],
+      [`/machines/${lobby.row.id}/cassettes`, 'Cassettes — Lobby ATM', 'Cassettes'],
+      [`/settlements/${retriedId}`, /^Settlement /, 'Fleet'],
+    ] as [string, string | RegExp, string][]) {
+      await page.goto(`${api.url}${path}`);
+      await heading(page, title).waitFor();
+      expect([path, await current()]).toEqual([path, section]);
+    }
+    // a highlighted entry looks different from the others, not only to a screen reader
+    const styleOf = (sel: string) =>
+      page.evaluate(
+        (q) =>
+          (getComputedStyle(document.querySelector(q)) as unknown as { backgroundColor: string })
+            .backgroundColor,
+        sel,
+      );
+    expect(await styleOf('nav a[aria-current="page"]')).not.toBe(await styleOf('nav a:not([aria-current])'));
+
+    // the settlement page: leg types and statuses in words, the codes in tooltips
+    const legs = page.getByRole('region', { name: 'Legs' });
+    await legs.getByText('LP purchase').first().waitFor();
+    expect(await legs.getByText('LP purchase').first().getAttribute('title')).toBe('dca');
+    await legs.getByText('Commission split').first().waitFor();
+    await legs.getByText('Paid', { exact: true }).first().waitFor();
+    expect(await legs.textContent()).not.toMatch(/\b(dca|operator_split|completed)\b/);
+    expect(await page.locator('.subtitle').textContent()).toMatch(/Settled\s*Cash-out at/);
+
+    // the machine's settlement list shows the payment hash (short, the full one in the tooltip)
+    await page.goto(`${api.url}/machines/${retryMachine.row.id}`);
+    const list = page.getByRole('region', { name: 'Settlements' });
+    await list.locator(`code[title="${hash}"]`).waitFor();
+    expect(await list.locator(`code[title="${hash}"]`).textContent()).toBe(`${hash.slice(0, 12)}…`);
+    await list.getByText('Settled').first().waitFor();
+    // search by hash: a malformed one is refused in place, an unknown one is not found, a known one opens
+    const search = page.getByRole('search', { name: 'Find by payment hash' });
+    await search.getByLabel('Payment hash').fill('not-a-hash');
+    await search.getByRole('button', { name: 'Find' }).click();
+    expect(await fieldError(page, 'Payment hash')).toContain('64 hexadecimal characters');
+    await search.getByLabel('Payment hash').fill(newPaymentHash());
+    await search.getByRole('button', { name: 'Find' }).click();
+    expect(await fieldError(page, 'Payment hash')).toContain('No settlement of yours has the payment hash');
+    await search.getByLabel('Payment hash').fill(` ${hash.toUpperCase()} `);
+    await search.getByRole('button', { name: 'Find' }).click();
+    await heading(page, /^Settlement /).waitFor();
+    expect(new URL(page.url()).pathname).toBe(`/settlements/${retriedId}`);
+    // another operator's settlement is not found by its hash either
+    const foreignTab = await newTab();
+    await signIn(foreignTab, other.apiKey, 'Fleet');
+    await foreignTab.goto(`${api.url}/worklist`);
+    const otherSearch = foreignTab.getByRole('search', { name: 'Find by payment hash' });
+    await otherSearch.getByLabel('Payment hash').fill(hash);
+    await otherSearch.getByRole('button', { name: 'Find' }).click();
+    expect(await fieldError(foreignTab, 'Payment hash')).toContain('No settlement of yours');
+    await foreignTab.close();
+
+    // at 390 px the settlement lists are cards: nothing scrolls sideways inside them either
+    await page.setViewportSize({ width: 390, height: 844 });
+    const noSideways = async (region: Locator) => {
+      await region.getByRole('row').nth(1).waitFor();
+      const [scroll, client] = await region.evaluate((el: any) => [el.scrollWidth, el.clientWidth]);
+      expect(scroll).toBeLessThanOrEqual(client);
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    };
+    await page.goto(`${api.url}/machines/${retryMachine.row.id}`);
+    await noSideways(page.getByRole('region', { name: 'Settlements' }));
+    const card = page.getByRole('region', { name: 'Settlements' }).getByRole('row').nth(1);
+    for (const cell of ['Status', 'Settlement', 'Wire', 'Fiat'])
+      expect(await card.locator(`td[data-label="${cell}"]`).isVisible()).toBe(true);
+    await shot(page, 'phone-machine-settlements-cards');
+    await page.goto(`${api.url}/worklist`);
+    await noSideways(page.getByRole('region', { name: 'Rejected settlements' }));
+    await shot(page, 'phone-worklist-cards');
+    await page.close();
+  });
+
+  it("the platform revokes a user's API key from the users page; the key is refused from then on", async () => {
+    const victim = await createOperator(db.pool, 'Compromised Carl');
+    expect((await api.call('GET', '/api/v1/me', victim.apiKey)).status).toBe(200);
+    const page = await newTab();
+    await signIn(page, platform.apiKey, 'Platform config');
+    await page.goto(`${api.url}/super/users`);
+    await heading(page, 'Users').waitFor();
+    await page.getByRole('button', { name: 'Keys of Compromised Carl' }).click();
+    const keys = page.getByRole('region', { name: 'API keys of Compromised Carl' });
+    await keys.getByText('active').waitFor();
+    await keys.getByRole('button', { name: /^Revoke key .* of Compromised Carl$/ }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByRole('button', { name: 'Revoke the key' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await page.getByText(/of Compromised Carl is revoked/).waitFor();
+    await keys.getByText(/^revoked /).waitFor();
+    expect(await keys.getByRole('button', { name: /^Revoke key/ }).count()).toBe(0);
+    expect((await api.call('GET', '/api/v1/me', victim.apiKey)).status).toBe(401);
+    // the platform's own session is untouched
+    expect((await api.call('GET', '/api/v1/me', platform.apiKey)).status).toBe(200);
+    await page.close();
+  });
+
   it('never put a key in a URL or a browser log, and no page threw', () => {
     expect(secrets.length).toBeGreaterThan(4);
     for (const key of secrets) {
