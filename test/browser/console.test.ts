@@ -1355,6 +1355,14 @@ describe('web console (chromium)', () => {
     await legs.getByText('Paid', { exact: true }).first().waitFor();
     expect(await legs.textContent()).not.toMatch(/\b(dca|operator_split|completed)\b/);
     expect(await page.locator('.subtitle').textContent()).toMatch(/Settled\s*Cash-out at/);
+    // numbers that reconcile: the fee as a share of the wire (6,000 of 106,000), the rate with the fee
+    // (106,000 sats for 100.00 USD), leg fiat with its currency
+    const amounts = page.getByRole('region', { name: 'Amounts' });
+    expect(await amounts.textContent()).toContain('6,000 sats (5.66 % of the wire)');
+    expect(await page.getByTestId('effective-rate').textContent()).toContain(
+      'with the ATM fee: 1,060 sats / USD',
+    );
+    expect(await legs.textContent()).toMatch(/\d+\.\d{2} USD/);
 
     // the machine's settlement list shows the payment hash (short, the full one in the tooltip)
     await page.goto(`${api.url}/machines/${retryMachine.row.id}`);
@@ -1362,6 +1370,13 @@ describe('web console (chromium)', () => {
     await list.locator(`code[title="${hash}"]`).waitFor();
     expect(await list.locator(`code[title="${hash}"]`).textContent()).toBe(`${hash.slice(0, 12)}…`);
     await list.getByText('Settled').first().waitFor();
+    expect(await page.getByTestId('page-totals').textContent()).toMatch(
+      /^Total of these \d+ settlements?: [\d,]+ sats? wire \(ATM fees [\d,]+ sats?\) · [\d,]+\.\d{2} USD$/,
+    );
+    const feeTerm = page
+      .locator('dt', { hasText: 'Your cash-out fee' })
+      .locator('xpath=following-sibling::dd');
+    expect(await feeTerm.textContent()).toMatch(/^\d+(\.\d+)? %$/);
     // search by hash: a malformed one is refused in place, an unknown one is not found, a known one opens
     const search = page.getByRole('search', { name: 'Find by payment hash' });
     await search.getByLabel('Payment hash').fill('not-a-hash');

@@ -15,6 +15,7 @@ import { useLoad } from '../hooks';
 import { Link } from '../router';
 import { settlementStatusLabel } from '../words';
 import { HashSearch, PaymentHash } from '../components/HashSearch';
+import { PageTotals } from '../components/PageTotals';
 
 const STATUSES = [
   'pending',
@@ -444,7 +445,12 @@ export function MachinePage({ id }: { id: string }) {
         <ErrorNotice error={list.error} />
         {!list.data && list.loading ? <Loading what="settlements" /> : null}
         {list.data && list.data.items.length === 0 ? <p>No settlements.</p> : null}
-        {list.data && list.data.items.length > 0 ? <SettlementRows items={list.data.items} /> : null}
+        {list.data && list.data.items.length > 0 ? (
+          <>
+            <SettlementRows items={list.data.items} />
+            <PageTotals rows={list.data.items} />
+          </>
+        ) : null}
         <nav className="pager" aria-label="Settlement pages">
           <button
             type="button"

@@ -12,6 +12,7 @@ import { useSession } from '../sessionContext';
 import { StatementView } from './LpStatement';
 import { addDays, DateRangeForm, today, type DateRange } from './reportRange';
 import { settlementStatusLabel } from '../words';
+import { PageTotals } from '../components/PageTotals';
 
 type Revenue = GetResult<'/api/v1/reports/revenue'>;
 type Filter = DateRange & { machine: string; operator: string };
@@ -195,6 +196,7 @@ function SettlementPages({ filter, linkable }: { filter: Filter; linkable: boole
           </tbody>
         </Table>
       ) : null}
+      {items && items.length > 0 ? <PageTotals rows={items} /> : null}
       <nav className="pager" aria-label="Settlement pages">
         <button
           type="button"
