@@ -1,4 +1,4 @@
-import { percent, satsPerUnit, shareOf, txLabel } from '../../web/src/format';
+import { percent, percentHint, satsPerUnit, shareOf, txLabel } from '../../web/src/format';
 import { legStatusLabel, legTypeLabel, settlementStatusLabel } from '../../web/src/words';
 
 describe("the console's words and numbers", () => {
@@ -31,6 +31,10 @@ describe("the console's words and numbers", () => {
     expect(percent('0.000001')).toBe('0.0001 %');
     expect(percent('1')).toBe('100 %');
     expect(percent('not a fraction')).toBe('not a fraction');
+    // the live hint next to a fee input: only for a fraction being typed
+    expect(percentHint('0.045')).toBe(' That is 4.5 %.');
+    expect(percentHint('')).toBe('');
+    expect(percentHint('0.5x')).toBe('');
   });
 
   it('computes the fee share of the wire and the effective rate exactly, rounded half up', () => {

@@ -133,3 +133,7 @@ export function satsPerUnit(totalSats: number, amount: string | null | undefined
   const hundredths = (BigInt(totalSats) * 100n * 100n * 2n + cents) / (2n * cents);
   return rate(groupedCents(hundredths));
 }
+
+/** " That is 3 %." for a valid fee fraction being typed, "" otherwise (a live hint next to the input). */
+export const percentHint = (fraction: string) =>
+  parsePpm(fraction) !== null && fraction.trim() !== '' ? ` That is ${percent(fraction)}.` : '';
