@@ -1370,6 +1370,8 @@ describe('web console (chromium)', () => {
     await list.locator(`code[title="${hash}"]`).waitFor();
     expect(await list.locator(`code[title="${hash}"]`).textContent()).toBe(`${hash.slice(0, 12)}…`);
     await list.getByText('Settled').first().waitFor();
+    // the TxType search attribute's code (cash_out) behind the word
+    expect(await list.getByText('Cash-out').first().getAttribute('title')).toBe('TxType = cash_out');
     expect(await page.getByTestId('page-totals').textContent()).toMatch(
       /^Total of these \d+ settlements?: [\d,]+ sats? wire \(ATM fees [\d,]+ sats?\) · [\d,]+\.\d{2} USD$/,
     );

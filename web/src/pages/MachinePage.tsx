@@ -53,7 +53,7 @@ function SettlementRows({ items }: { items: Settlement[] }) {
             <td>
               <time dateTime={s.created_at}>{when(s.created_at)}</time>
             </td>
-            <td>{txLabel(s.tx_type)}</td>
+            <td title={`TxType = ${s.tx_type}`}>{txLabel(s.tx_type)}</td>
             <td className="num">{fiat(s.fiat_amount, s.fiat_code)}</td>
             <td className="num">{sats(s.wire_sats)}</td>
             <td>

@@ -54,7 +54,7 @@ function WaitingRows({ rows, machines }: { rows: Waiting[]; machines: Map<string
             </time>
           </td>
           <td>{machines.get(w.machine_id)?.name ?? short(w.machine_id)}</td>
-          <td>{txLabel(w.tx_type)}</td>
+          <td title={w.tx_type ? `TxType = ${w.tx_type}` : undefined}>{txLabel(w.tx_type)}</td>
           <td className="num">
             {fiat(w.fiat_amount, w.fiat_code)}
             <br />
@@ -130,7 +130,7 @@ function Rows({
             </time>
           </td>
           <td>{machines.get(s.machine_id)?.name ?? short(s.machine_id)}</td>
-          <td>{txLabel(s.tx_type)}</td>
+          <td title={`TxType = ${s.tx_type}`}>{txLabel(s.tx_type)}</td>
           <td className="num">
             {fiat(s.fiat_amount, s.fiat_code)}
             <br />
