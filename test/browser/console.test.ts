@@ -333,7 +333,7 @@ describe('web console (chromium)', () => {
     // the machine page lists it, with what the machine reports: its beacon and its fleet telemetry
     await card.getByRole('link', { name: 'Settlements' }).click();
     await heading(page, 'Lobby ATM').waitFor();
-    await page.locator('tbody').getByText('processed').waitFor();
+    await page.locator('tbody').getByText('Settled').waitFor();
     const beacon = page.getByRole('region', { name: 'Beacon' });
     await beacon.getByText('BATM4 Lobby').waitFor();
     expect(await beacon.textContent()).toMatch(/Received .*ago/);
@@ -591,13 +591,13 @@ describe('web console (chromium)', () => {
       .getByRole('link', { name: `Settlement ${errored.id.slice(0, 10)}` })
       .click();
     await heading(page, /^Settlement /).waitFor();
-    await page.getByText('processed', { exact: true }).first().waitFor();
+    await page.getByText('Settled', { exact: true }).first().waitFor();
     const mismatch = page.getByTestId('fee-mismatch');
     expect(await mismatch.getAttribute('class')).toContain('highlight-warn');
     expect(await mismatch.textContent()).toContain('over tolerance');
     const legs = page.getByRole('region', { name: 'Legs' });
-    await legs.getByText('voided').waitFor();
-    expect(await legs.getByText('completed').count()).toBeGreaterThanOrEqual(2);
+    await legs.getByText('Given up').waitFor();
+    expect(await legs.getByText('Paid', { exact: true }).count()).toBeGreaterThanOrEqual(2);
     expect(await legs.textContent()).toContain('walletlater0001 does not exist');
     const temporalLink = page.getByRole('link', { name: /Open the workflow in the Temporal UI/ });
     expect(await temporalLink.getAttribute('href')).toBe(
@@ -1012,7 +1012,7 @@ describe('web console (chromium)', () => {
 
     await nav(page, 'Payouts');
     await heading(page, 'Payouts').waitFor();
-    await page.getByRole('region', { name: 'Payouts' }).getByText('dca').first().waitFor();
+    await page.getByRole('region', { name: 'Payouts' }).getByText('LP purchase').first().waitFor();
     const [download] = await Promise.all([
       page.waitForEvent('download'),
       page.getByRole('button', { name: 'Download CSV (all payouts)' }).click(),
@@ -1307,6 +1307,140 @@ describe('web console (chromium)', () => {
       error_message: 'closed by operator: customer never charged',
     });
     expect(await legsOf(db.pool, waiting.id)).toEqual([]);
+    await page.close();
+  });
+
+  it("speaks the operator's words, highlights the section of every page, finds a settlement by its payment hash", async () => {
+    const { rows } = await db.pool.query<{ payment_hash: string }>(
+      'SELECT payment_hash FROM satmachine.dca_settlements WHERE id = $1',
+      [retriedId],
+    );
+    const hash = rows[0]!.payment_hash;
+    const page = await newTab();
+    await signIn(page, operator.apiKey, 'Fleet');
+    const current = () =>
+      page.getByRole('navigation', { name: 'Main' }).locator('a[aria-current="page"]').textContent();
+    for (const [path, title, section] of [
+      ['/fleet', 'Fleet', 'Fleet'],
+      ['/worklist', 'Worklist', 'Worklist'],
+      ['/lps', 'LPs and deposits', 'LPs & deposits'],
+      ['/splits', 'Commission splits', 'Commission splits'],
+      ['/cassettes', 'Cassettes', 'Cassettes'],
+      ['/reports', 'Reports', 'Reports'],
+      ['/alerts', 'Alerts', 'Alerts'],
+      ['/alerts/settings', 'Alert rules and channels', 'Alerts'],
+      [`/machines/${retryMachine.row.id}`, 'Retry ATM', 'Fleet'],
+      [`/machines/${lobby.row.id}/cassettes`, 'Cassettes — Lobby ATM', 'Cassettes'],
+      [`/settlements/${retriedId}`, /^Settlement /, 'Fleet'],
+    ] as [string, string | RegExp, string][]) {
+      await page.goto(`${api.url}${path}`);
+      await heading(page, title).waitFor();
+      expect([path, await current()]).toEqual([path, section]);
+    }
+    // a highlighted entry looks different from the others, not only to a screen reader
+    const styleOf = (sel: string) =>
+      page.evaluate(
+        (q) =>
+          (getComputedStyle(document.querySelector(q)) as unknown as { backgroundColor: string })
+            .backgroundColor,
+        sel,
+      );
+    expect(await styleOf('nav a[aria-current="page"]')).not.toBe(await styleOf('nav a:not([aria-current])'));
+
+    // the settlement page: leg types and statuses in words, the codes in tooltips
+    const legs = page.getByRole('region', { name: 'Legs' });
+    await legs.getByText('LP purchase').first().waitFor();
+    expect(await legs.getByText('LP purchase').first().getAttribute('title')).toBe('dca');
+    await legs.getByText('Commission split').first().waitFor();
+    await legs.getByText('Paid', { exact: true }).first().waitFor();
+    expect(await legs.textContent()).not.toMatch(/\b(dca|operator_split|completed)\b/);
+    expect(await page.locator('.subtitle').textContent()).toMatch(/Settled\s*Cash-out at/);
+    // numbers that reconcile: the fee as a share of the wire (6,000 of 106,000), the rate with the fee
+    // (106,000 sats for 100.00 USD), leg fiat with its currency
+    const amounts = page.getByRole('region', { name: 'Amounts' });
+    expect(await amounts.textContent()).toContain('6,000 sats (5.66 % of the wire)');
+    expect(await page.getByTestId('effective-rate').textContent()).toContain(
+      'with the ATM fee: 1,060 sats / USD',
+    );
+    expect(await legs.textContent()).toMatch(/\d+\.\d{2} USD/);
+
+    // the machine's settlement list shows the payment hash (short, the full one in the tooltip)
+    await page.goto(`${api.url}/machines/${retryMachine.row.id}`);
+    const list = page.getByRole('region', { name: 'Settlements' });
+    await list.locator(`code[title="${hash}"]`).waitFor();
+    expect(await list.locator(`code[title="${hash}"]`).textContent()).toBe(`${hash.slice(0, 12)}…`);
+    await list.getByText('Settled').first().waitFor();
+    // the TxType search attribute's code (cash_out) behind the word
+    expect(await list.getByText('Cash-out').first().getAttribute('title')).toBe('TxType = cash_out');
+    expect(await page.getByTestId('page-totals').textContent()).toMatch(
+      /^Total of these \d+ settlements?: [\d,]+ sats? wire \(ATM fees [\d,]+ sats?\) · [\d,]+\.\d{2} USD$/,
+    );
+    const feeTerm = page
+      .locator('dt', { hasText: 'Your cash-out fee' })
+      .locator('xpath=following-sibling::dd');
+    expect(await feeTerm.textContent()).toMatch(/^\d+(\.\d+)? %$/);
+    // search by hash: a malformed one is refused in place, an unknown one is not found, a known one opens
+    const search = page.getByRole('search', { name: 'Find by payment hash' });
+    await search.getByLabel('Payment hash').fill('not-a-hash');
+    await search.getByRole('button', { name: 'Find' }).click();
+    expect(await fieldError(page, 'Payment hash')).toContain('64 hexadecimal characters');
+    await search.getByLabel('Payment hash').fill(newPaymentHash());
+    await search.getByRole('button', { name: 'Find' }).click();
+    expect(await fieldError(page, 'Payment hash')).toContain('No settlement of yours has the payment hash');
+    await search.getByLabel('Payment hash').fill(` ${hash.toUpperCase()} `);
+    await search.getByRole('button', { name: 'Find' }).click();
+    await heading(page, /^Settlement /).waitFor();
+    expect(new URL(page.url()).pathname).toBe(`/settlements/${retriedId}`);
+    // another operator's settlement is not found by its hash either
+    const foreignTab = await newTab();
+    await signIn(foreignTab, other.apiKey, 'Fleet');
+    await foreignTab.goto(`${api.url}/worklist`);
+    const otherSearch = foreignTab.getByRole('search', { name: 'Find by payment hash' });
+    await otherSearch.getByLabel('Payment hash').fill(hash);
+    await otherSearch.getByRole('button', { name: 'Find' }).click();
+    expect(await fieldError(foreignTab, 'Payment hash')).toContain('No settlement of yours');
+    await foreignTab.close();
+
+    // at 390 px the settlement lists are cards: nothing scrolls sideways inside them either
+    await page.setViewportSize({ width: 390, height: 844 });
+    const noSideways = async (region: Locator) => {
+      await region.getByRole('row').nth(1).waitFor();
+      const [scroll, client] = await region.evaluate((el: any) => [el.scrollWidth, el.clientWidth]);
+      expect(scroll).toBeLessThanOrEqual(client);
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    };
+    await page.goto(`${api.url}/machines/${retryMachine.row.id}`);
+    await noSideways(page.getByRole('region', { name: 'Settlements' }));
+    const card = page.getByRole('region', { name: 'Settlements' }).getByRole('row').nth(1);
+    for (const cell of ['Status', 'Settlement', 'Wire', 'Fiat'])
+      expect(await card.locator(`td[data-label="${cell}"]`).isVisible()).toBe(true);
+    await shot(page, 'phone-machine-settlements-cards');
+    await page.goto(`${api.url}/worklist`);
+    await noSideways(page.getByRole('region', { name: 'Rejected settlements' }));
+    await shot(page, 'phone-worklist-cards');
+    await page.close();
+  });
+
+  it("the platform revokes a user's API key from the users page; the key is refused from then on", async () => {
+    const victim = await createOperator(db.pool, 'Compromised Carl');
+    expect((await api.call('GET', '/api/v1/me', victim.apiKey)).status).toBe(200);
+    const page = await newTab();
+    await signIn(page, platform.apiKey, 'Platform config');
+    await page.goto(`${api.url}/super/users`);
+    await heading(page, 'Users').waitFor();
+    await page.getByRole('button', { name: 'Keys of Compromised Carl' }).click();
+    const keys = page.getByRole('region', { name: 'API keys of Compromised Carl' });
+    await keys.getByText('active').waitFor();
+    await keys.getByRole('button', { name: /^Revoke key .* of Compromised Carl$/ }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByRole('button', { name: 'Revoke the key' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await page.getByText(/of Compromised Carl is revoked/).waitFor();
+    await keys.getByText(/^revoked /).waitFor();
+    expect(await keys.getByRole('button', { name: /^Revoke key/ }).count()).toBe(0);
+    expect((await api.call('GET', '/api/v1/me', victim.apiKey)).status).toBe(401);
+    // the platform's own session is untouched
+    expect((await api.call('GET', '/api/v1/me', platform.apiKey)).status).toBe(200);
     await page.close();
   });
 

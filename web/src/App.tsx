@@ -28,6 +28,8 @@ interface Route {
   render: (params: Record<string, string>) => ReactNode;
   /** shown in the navigation under this label */
   nav?: string;
+  /** a page without a nav entry of its own: the nav entry it is highlighted under */
+  section?: string;
 }
 
 const ROUTES: Route[] = [
@@ -38,11 +40,26 @@ const ROUTES: Route[] = [
   { path: '/cassettes', roles: ['operator'], nav: 'Cassettes', render: () => <CassettesIndex /> },
   { path: '/reports', roles: ['operator'], nav: 'Reports', render: () => <Reports /> },
   { path: '/alerts', roles: ['operator'], nav: 'Alerts', render: () => <AlertsPage /> },
-  { path: '/alerts/settings', roles: ['operator'], render: () => <AlertSettingsPage /> },
-  { path: '/alerts/:id', roles: ['operator'], render: (p) => <AlertPage id={p.id!} /> },
-  { path: '/settlements/:id', roles: ['operator'], render: (p) => <SettlementPage id={p.id!} /> },
-  { path: '/machines/:id', roles: ['operator'], render: (p) => <MachinePage id={p.id!} /> },
-  { path: '/machines/:id/cassettes', roles: ['operator'], render: (p) => <CassettesPage id={p.id!} /> },
+  { path: '/alerts/settings', roles: ['operator'], section: '/alerts', render: () => <AlertSettingsPage /> },
+  { path: '/alerts/:id', roles: ['operator'], section: '/alerts', render: (p) => <AlertPage id={p.id!} /> },
+  {
+    path: '/settlements/:id',
+    roles: ['operator'],
+    section: '/fleet',
+    render: (p) => <SettlementPage id={p.id!} />,
+  },
+  {
+    path: '/machines/:id',
+    roles: ['operator'],
+    section: '/fleet',
+    render: (p) => <MachinePage id={p.id!} />,
+  },
+  {
+    path: '/machines/:id/cassettes',
+    roles: ['operator'],
+    section: '/cassettes',
+    render: (p) => <CassettesPage id={p.id!} />,
+  },
   { path: '/lp', roles: ['lp'], nav: 'Balances', render: () => <LpBalances /> },
   { path: '/lp/payouts', roles: ['lp'], nav: 'Payouts', render: () => <LpPayouts /> },
   { path: '/lp/statement', roles: ['lp'], nav: 'Statement', render: () => <LpStatementPage /> },
@@ -207,7 +224,10 @@ export function App() {
         <nav aria-label="Main">
           <ul>
             {nav.map((r) => {
-              const current = path === r.path || (r.path !== '/lp' && path.startsWith(`${r.path}/`));
+              // the page's own entry, or the section a page without an entry belongs to
+              const current = found?.route.nav
+                ? found.route.path === r.path
+                : found?.route.section === r.path;
               return (
                 <li key={r.path}>
                   <Link to={r.path} aria-current={current ? 'page' : undefined}>

@@ -1,3 +1,5 @@
+import { txTypeLabel } from './words';
+
 // Display helpers. Amounts stay exact: fiat is a decimal string from the API (cents
 // arithmetic in BigInt), sats are integers.
 
@@ -99,10 +101,39 @@ export function short(id: string | null | undefined, n = 8): string {
   return id.length > n + 1 ? `${id.slice(0, n)}…` : id;
 }
 
-export const txLabel = (t: string | null | undefined) =>
-  t === 'cash_out' ? 'cash-out' : t === 'cash_in' ? 'cash-in' : '–';
+/** cash_out → "Cash-out" (the word of web/src/words.ts). */
+export const txLabel = (t: string | null | undefined) => txTypeLabel(t);
 
 /** Local midnight of today. */
 export function startOfToday(now = new Date()): Date {
   return new Date(now.getFullYear(), now.getMonth(), now.getDate());
 }
+
+/** A fee fraction as a percentage, exactly: "0.030000" → "3 %", "0.012345" → "1.2345 %"; the text itself when it is not a fraction. */
+export function percent(fraction: string | null | undefined): string {
+  if (fraction === null || fraction === undefined) return '–';
+  const ppm = parsePpm(fraction);
+  if (ppm === null) return fraction;
+  const whole = ppm / 10_000n;
+  const rest = (ppm % 10_000n).toString().padStart(4, '0').replace(/0+$/, '');
+  return `${whole}${rest ? `.${rest}` : ''} %`;
+}
+
+/** part / whole as a percentage with 2 decimals, rounded half up (BigInt): 3,000 of 103,000 → "2.91 %". */
+export function shareOf(part: number, whole: number): string | null {
+  if (whole <= 0) return null;
+  const hundredths = (BigInt(part) * 10_000n * 2n + BigInt(whole)) / (2n * BigInt(whole));
+  return `${formatCents(hundredths)} %`;
+}
+
+/** sats per fiat unit, 2 decimals, rounded half up (BigInt): 103,000 sats for "100.00" → "1,030". */
+export function satsPerUnit(totalSats: number, amount: string | null | undefined): string | null {
+  const cents = amount ? parseCents(amount) : null;
+  if (cents === null || cents <= 0n) return null;
+  const hundredths = (BigInt(totalSats) * 100n * 100n * 2n + cents) / (2n * cents);
+  return rate(groupedCents(hundredths));
+}
+
+/** " That is 3 %." for a valid fee fraction being typed, "" otherwise (a live hint next to the input). */
+export const percentHint = (fraction: string) =>
+  parsePpm(fraction) !== null && fraction.trim() !== '' ? ` That is ${percent(fraction)}.` : '';

@@ -2,6 +2,7 @@ import { useId, useState, type FormEvent } from 'react';
 import { api, failureOf, ok, type Machine, type MachineBody, type MachinePatch } from '../api/client';
 import { Field } from './Field';
 import { fieldsText, formFailureText, Notice } from './Notice';
+import { percentHint } from '../format';
 
 interface Form {
   name: string;
@@ -212,7 +213,7 @@ export function MachineForm({
           id={idOf('operator_cash_in_fee_fraction')}
           label="Your cash-in fee (fraction)"
           error={errors.operator_cash_in_fee_fraction}
-          hint="From 0 to below 1, up to 6 decimals: 0.03 is 3 %."
+          hint={`From 0 to below 1, up to 6 decimals: 0.03 is 3 %.${percentHint(form.cashIn)}`}
         >
           {(c) => (
             <input
@@ -228,7 +229,7 @@ export function MachineForm({
           id={idOf('operator_cash_out_fee_fraction')}
           label="Your cash-out fee (fraction)"
           error={errors.operator_cash_out_fee_fraction}
-          hint="From 0 to below 1, up to 6 decimals: 0.03 is 3 %."
+          hint={`From 0 to below 1, up to 6 decimals: 0.03 is 3 %.${percentHint(form.cashOut)}`}
         >
           {(c) => (
             <input

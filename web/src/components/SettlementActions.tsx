@@ -13,6 +13,7 @@ import { useLoad } from '../hooks';
 import { ConfirmDialog } from './ConfirmDialog';
 import { Field } from './Field';
 import { Loading, Notice } from './Notice';
+import { legTypeLabel } from '../words';
 
 export type ActionKind = 'retry' | 'force-reset' | 'partial-dispense' | 'void-failed-legs' | 'close';
 
@@ -131,7 +132,7 @@ export function partialPreview(s: Settlement, newCents: bigint) {
 
 function legLine(l: SettlementDetail['legs'][number]): string {
   const to = l.label ?? l.destination_ln_address ?? l.destination_wallet_id ?? '–';
-  return `${l.leg_type} ${sats(l.amount_sats)} → ${to}`;
+  return `${legTypeLabel(l.leg_type)} ${sats(l.amount_sats)} → ${to}`;
 }
 
 function Explanation({ kind, detail }: { kind: ActionKind; detail: SettlementDetail }) {

@@ -5,6 +5,7 @@ import { Page } from '../components/Page';
 import { Table } from '../components/Table';
 import { fiat, rate, sats, short, when } from '../format';
 import { useLoad } from '../hooks';
+import { legTypeLabel } from '../words';
 
 const PAGE = 25;
 
@@ -67,7 +68,7 @@ export function LpPayouts() {
       {!items && data.loading ? <Loading what="payouts" /> : null}
       {items && items.length === 0 ? <p>No payouts yet.</p> : null}
       {items && items.length > 0 ? (
-        <Table label="Payouts">
+        <Table label="Payouts" cards>
           <thead>
             <tr>
               <th scope="col">Completed</th>
@@ -90,7 +91,7 @@ export function LpPayouts() {
             {items.map((p) => (
               <tr key={p.id}>
                 <td>{when(p.completed_at)}</td>
-                <td>{p.leg_type}</td>
+                <td title={p.leg_type}>{legTypeLabel(p.leg_type)}</td>
                 <td>{p.machine_name}</td>
                 <td className="num">{sats(p.amount_sats)}</td>
                 <td className="num">{fiat(p.amount_fiat, p.currency)}</td>

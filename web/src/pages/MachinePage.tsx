@@ -10,9 +10,12 @@ import { MachineForm } from '../components/MachineForm';
 import { ErrorNotice, Loading, Notice } from '../components/Notice';
 import { Page } from '../components/Page';
 import { Table } from '../components/Table';
-import { ago, fiat, sats, short, txLabel, when } from '../format';
+import { ago, fiat, percent, sats, short, txLabel, when } from '../format';
 import { useLoad } from '../hooks';
 import { Link } from '../router';
+import { settlementStatusLabel } from '../words';
+import { HashSearch, PaymentHash } from '../components/HashSearch';
+import { PageTotals } from '../components/PageTotals';
 
 const STATUSES = [
   'pending',
@@ -28,7 +31,7 @@ const PAGE = 25;
 
 function SettlementRows({ items }: { items: Settlement[] }) {
   return (
-    <Table label="Settlements">
+    <Table label="Settlements" cards>
       <thead>
         <tr>
           <th scope="col">When</th>
@@ -41,6 +44,7 @@ function SettlementRows({ items }: { items: Settlement[] }) {
           </th>
           <th scope="col">Status</th>
           <th scope="col">Settlement</th>
+          <th scope="col">Payment hash</th>
         </tr>
       </thead>
       <tbody>
@@ -49,15 +53,18 @@ function SettlementRows({ items }: { items: Settlement[] }) {
             <td>
               <time dateTime={s.created_at}>{when(s.created_at)}</time>
             </td>
-            <td>{txLabel(s.tx_type)}</td>
+            <td title={`TxType = ${s.tx_type}`}>{txLabel(s.tx_type)}</td>
             <td className="num">{fiat(s.fiat_amount, s.fiat_code)}</td>
             <td className="num">{sats(s.wire_sats)}</td>
             <td>
-              <Badge status={s.status} />
+              <Badge status={s.status} label={settlementStatusLabel(s.status)} />
               {s.fee_mismatch_over_tolerance ? <span className="warn-text"> fee mismatch</span> : null}
             </td>
             <td>
               <Link to={`/settlements/${encodeURIComponent(s.id)}`}>{short(s.id, 10)}</Link>
+            </td>
+            <td>
+              <PaymentHash hash={s.payment_hash} />
             </td>
           </tr>
         ))}
@@ -228,11 +235,11 @@ function Settings({ m, onChanged }: { m: Machine; onChanged: () => void }) {
             </div>
             <div>
               <dt>Your cash-in fee</dt>
-              <dd>{m.operator_cash_in_fee_fraction}</dd>
+              <dd title={m.operator_cash_in_fee_fraction}>{percent(m.operator_cash_in_fee_fraction)}</dd>
             </div>
             <div>
               <dt>Your cash-out fee</dt>
-              <dd>{m.operator_cash_out_fee_fraction}</dd>
+              <dd title={m.operator_cash_out_fee_fraction}>{percent(m.operator_cash_out_fee_fraction)}</dd>
             </div>
             <div>
               <dt>Hold before paying</dt>
@@ -413,6 +420,7 @@ export function MachinePage({ id }: { id: string }) {
 
       <section>
         <h2>Settlements</h2>
+        <HashSearch />
         <div className="inline-form">
           <Field label="Status">
             {(c) => (
@@ -427,7 +435,7 @@ export function MachinePage({ id }: { id: string }) {
                 <option value="">all</option>
                 {STATUSES.map((s) => (
                   <option key={s} value={s}>
-                    {s}
+                    {settlementStatusLabel(s)}
                   </option>
                 ))}
               </select>
@@ -437,7 +445,12 @@ export function MachinePage({ id }: { id: string }) {
         <ErrorNotice error={list.error} />
         {!list.data && list.loading ? <Loading what="settlements" /> : null}
         {list.data && list.data.items.length === 0 ? <p>No settlements.</p> : null}
-        {list.data && list.data.items.length > 0 ? <SettlementRows items={list.data.items} /> : null}
+        {list.data && list.data.items.length > 0 ? (
+          <>
+            <SettlementRows items={list.data.items} />
+            <PageTotals rows={list.data.items} />
+          </>
+        ) : null}
         <nav className="pager" aria-label="Settlement pages">
           <button
             type="button"

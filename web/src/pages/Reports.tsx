@@ -11,6 +11,8 @@ import { Link } from '../router';
 import { useSession } from '../sessionContext';
 import { StatementView } from './LpStatement';
 import { addDays, DateRangeForm, today, type DateRange } from './reportRange';
+import { settlementStatusLabel } from '../words';
+import { PageTotals } from '../components/PageTotals';
 
 type Revenue = GetResult<'/api/v1/reports/revenue'>;
 type Filter = DateRange & { machine: string; operator: string };
@@ -153,7 +155,7 @@ function SettlementPages({ filter, linkable }: { filter: Filter; linkable: boole
       {!items && data.loading ? <Loading what="settlements" /> : null}
       {items && items.length === 0 ? <p>No settlements in this range.</p> : null}
       {items && items.length > 0 ? (
-        <Table label="Settlements in the range">
+        <Table label="Settlements in the range" cards>
           <thead>
             <tr>
               <th scope="col">Created (UTC)</th>
@@ -175,7 +177,7 @@ function SettlementPages({ filter, linkable }: { filter: Filter; linkable: boole
             {items.map((s) => (
               <tr key={s.id}>
                 <td>{when(s.created_at)}</td>
-                <td>{s.status}</td>
+                <td title={s.status}>{settlementStatusLabel(s.status)}</td>
                 <td>{s.machine_name}</td>
                 <td className="num">{sats(s.wire_sats)}</td>
                 <td className="num">{fiat(s.fiat_amount, s.fiat_code)}</td>
@@ -194,6 +196,7 @@ function SettlementPages({ filter, linkable }: { filter: Filter; linkable: boole
           </tbody>
         </Table>
       ) : null}
+      {items && items.length > 0 ? <PageTotals rows={items} /> : null}
       <nav className="pager" aria-label="Settlement pages">
         <button
           type="button"

@@ -18,9 +18,10 @@ import {
   type ActionOutcome,
 } from '../components/SettlementActions';
 import { Table } from '../components/Table';
-import { fiat, rate, sats, short, txLabel, when } from '../format';
+import { fiat, rate, sats, satsPerUnit, shareOf, short, txLabel, when } from '../format';
 import { useLoad } from '../hooks';
 import { Link } from '../router';
+import { legStatusLabel, legTypeLabel, settlementStatusLabel } from '../words';
 
 /** The notes trail, newest first: entries are `[<UTC ISO> by <user id>] text`, separated by a blank line. */
 function parseNotes(notes: string | null): { at: string | null; by: string | null; text: string }[] {
@@ -40,6 +41,9 @@ function destination(l: Leg): string {
 
 function Amounts({ s }: { s: SettlementDetail }) {
   const over = s.fee_mismatch_over_tolerance;
+  // the fee comes out of the wire: the customer's rate with the fee is wire / fiat
+  const effective = s.fee_sats && s.wire_sats !== null ? satsPerUnit(s.wire_sats, s.fiat_amount) : null;
+  const feeShare = s.fee_sats !== null && s.wire_sats !== null ? shareOf(s.fee_sats, s.wire_sats) : null;
   return (
     <dl className="facts amounts">
       <div>
@@ -48,7 +52,15 @@ function Amounts({ s }: { s: SettlementDetail }) {
       </div>
       <div>
         <dt>Exchange rate</dt>
-        <dd>{s.exchange_rate ? `${rate(s.exchange_rate)} sats / ${s.fiat_code ?? 'unit'}` : '–'}</dd>
+        <dd>
+          {s.exchange_rate ? `${rate(s.exchange_rate)} sats / ${s.fiat_code ?? 'unit'}` : '–'}
+          {effective ? (
+            <div className="muted" data-testid="effective-rate">
+              the machine's rate, on the principal; with the ATM fee: {effective} sats /{' '}
+              {s.fiat_code ?? 'unit'}
+            </div>
+          ) : null}
+        </dd>
       </div>
       <div>
         <dt>Wire</dt>
@@ -56,7 +68,10 @@ function Amounts({ s }: { s: SettlementDetail }) {
       </div>
       <div>
         <dt>ATM fee</dt>
-        <dd>{sats(s.fee_sats)}</dd>
+        <dd>
+          {sats(s.fee_sats)}
+          {feeShare ? <span className="muted"> ({feeShare} of the wire)</span> : null}
+        </dd>
       </div>
       <div>
         <dt>Principal</dt>
@@ -88,10 +103,10 @@ function Amounts({ s }: { s: SettlementDetail }) {
   );
 }
 
-function Legs({ legs }: { legs: Leg[] }) {
+function Legs({ legs, currency }: { legs: Leg[]; currency: string | null }) {
   if (!legs.length) return <p>No legs (yet).</p>;
   return (
-    <Table label="Legs">
+    <Table label="Legs" cards>
       <thead>
         <tr>
           <th scope="col">Type</th>
@@ -111,7 +126,7 @@ function Legs({ legs }: { legs: Leg[] }) {
         {legs.map((l) => (
           <tr key={l.id} className={l.status === 'voided' ? 'voided' : undefined}>
             <td>
-              {l.leg_type}
+              <span title={l.leg_type}>{legTypeLabel(l.leg_type)}</span>
               {l.replaces_leg_id ? <div className="muted">replaces {short(l.replaces_leg_id)}</div> : null}
             </td>
             <td>
@@ -119,9 +134,9 @@ function Legs({ legs }: { legs: Leg[] }) {
               <code className="muted">{destination(l)}</code>
             </td>
             <td className="num">{sats(l.amount_sats)}</td>
-            <td className="num">{l.amount_fiat}</td>
+            <td className="num">{fiat(l.amount_fiat, currency)}</td>
             <td>
-              <Badge status={l.status} />
+              <Badge status={l.status} label={legStatusLabel(l.status)} />
             </td>
             <td className="reason">{l.error_message ?? ''}</td>
             <td>{when(l.completed_at)}</td>
@@ -259,7 +274,7 @@ export function SettlementPage({ id }: { id: string }) {
   return (
     <Page title={`Settlement ${short(s.id, 10)}`}>
       <p className="subtitle">
-        <Badge status={s.status} /> {txLabel(s.tx_type)} at{' '}
+        <Badge status={s.status} label={settlementStatusLabel(s.status)} /> {txLabel(s.tx_type)} at{' '}
         {data.data?.machine ? (
           <Link to={`/machines/${encodeURIComponent(s.machine_id)}`}>{data.data.machine.name}</Link>
         ) : (
@@ -328,7 +343,7 @@ export function SettlementPage({ id }: { id: string }) {
       </section>
       <section>
         <h2>Legs</h2>
-        <Legs legs={s.legs} />
+        <Legs legs={s.legs} currency={s.fiat_code} />
       </section>
       <Notes s={s} onAdded={data.reload} />
       {acting ? (

@@ -3,7 +3,7 @@ import { api, failureOf, ok, type SuperConfig, type SuperConfigBody } from '../a
 import { Field } from '../components/Field';
 import { ErrorNotice, formFailureText, Loading, Notice } from '../components/Notice';
 import { Page } from '../components/Page';
-import { when } from '../format';
+import { percentHint, when } from '../format';
 import { useLoad } from '../hooks';
 
 interface Form {
@@ -78,7 +78,7 @@ export function SuperConfigPage() {
           <Field
             label="Cash-in fee fraction"
             error={errors.platform_cash_in_fee_fraction}
-            hint="Of the principal: a decimal from 0 to below 1 with up to 6 places, like 0.01 for 1 %."
+            hint={`Of the principal: a decimal from 0 to below 1 with up to 6 places, like 0.01 for 1 %.${percentHint(form.cashIn)}`}
           >
             {(c) => (
               <input
@@ -93,7 +93,7 @@ export function SuperConfigPage() {
           <Field
             label="Cash-out fee fraction"
             error={errors.platform_cash_out_fee_fraction}
-            hint="Of the principal, like 0.01 for 1 %."
+            hint={`Of the principal, like 0.01 for 1 %.${percentHint(form.cashOut)}`}
           >
             {(c) => (
               <input

@@ -4,6 +4,7 @@ import { Field } from '../components/Field';
 import { ErrorNotice, formFailureText, Loading, Notice } from '../components/Notice';
 import { Page } from '../components/Page';
 import { Table } from '../components/Table';
+import { UserKeys } from '../components/UserKeys';
 import { short, when } from '../format';
 import { useLoad } from '../hooks';
 
@@ -81,6 +82,7 @@ export function SuperUsers() {
   const show = (n: NewUser) => setShown((list) => [n, ...list]);
   const [issuing, setIssuing] = useState<string | null>(null);
   const [issueFailure, setIssueFailure] = useState<string | null>(null);
+  const [keysOf, setKeysOf] = useState<NewUser['user'] | null>(null);
 
   /** A new API key for a user who lost theirs; shown once like a new user's (the old keys keep working). */
   const issueKey = async (user: NewUser['user']) => {
@@ -181,8 +183,8 @@ export function SuperUsers() {
       <section aria-labelledby="users-h">
         <h2 id="users-h">All users</h2>
         <p className="muted">
-          A user who lost their key gets a new one here (shown once); their other keys keep working until
-          revoked (DELETE /api/v1/super/users/:id/api-keys/:key).
+          A user who lost their key gets a new one here (shown once); their other keys keep working until you
+          revoke them under “Keys”.
         </p>
         {issueFailure ? <Notice kind="error">{issueFailure}</Notice> : null}
         <ErrorNotice error={users.error} />
@@ -219,6 +221,9 @@ export function SuperUsers() {
                       aria-label={`New key for ${u.name}`}
                     >
                       {issuing === u.id ? 'Issuing…' : 'New key'}
+                    </button>{' '}
+                    <button type="button" onClick={() => setKeysOf(u)} aria-label={`Keys of ${u.name}`}>
+                      Keys
                     </button>
                   </td>
                 </tr>
@@ -226,6 +231,7 @@ export function SuperUsers() {
             </tbody>
           </Table>
         ) : null}
+        {keysOf ? <UserKeys key={keysOf.id} user={keysOf} onClose={() => setKeysOf(null)} /> : null}
       </section>
     </Page>
   );

@@ -16,6 +16,8 @@ import { Table } from '../components/Table';
 import { ago, fiat, sats, short, txLabel, when } from '../format';
 import { useLoad } from '../hooks';
 import { Link } from '../router';
+import { settlementStatusLabel } from '../words';
+import { HashSearch, PaymentHash } from '../components/HashSearch';
 
 type Section = 'errored' | 'stuck_pending' | 'stuck_processing' | 'rejected' | 'holding';
 type Waiting = WorklistData['waiting'][number];
@@ -52,20 +54,18 @@ function WaitingRows({ rows, machines }: { rows: Waiting[]; machines: Map<string
             </time>
           </td>
           <td>{machines.get(w.machine_id)?.name ?? short(w.machine_id)}</td>
-          <td>{txLabel(w.tx_type)}</td>
+          <td title={w.tx_type ? `TxType = ${w.tx_type}` : undefined}>{txLabel(w.tx_type)}</td>
           <td className="num">
             {fiat(w.fiat_amount, w.fiat_code)}
             <br />
             <span className="muted">{sats(w.wire_sats ?? w.observed_amount_sats)}</span>
           </td>
           <td>
-            <Badge status="waiting" />
+            <Badge status="waiting" label={settlementStatusLabel('waiting')} />
             <div className="reason">{w.message}</div>
           </td>
           <td>
-            <span className="muted" title={w.payment_hash}>
-              {short(w.payment_hash, 12)}
-            </span>
+            <PaymentHash hash={w.payment_hash} />
             <br />
             <a href={w.temporal_url} target="_blank" rel="noreferrer noopener">
               Workflow
@@ -130,14 +130,14 @@ function Rows({
             </time>
           </td>
           <td>{machines.get(s.machine_id)?.name ?? short(s.machine_id)}</td>
-          <td>{txLabel(s.tx_type)}</td>
+          <td title={`TxType = ${s.tx_type}`}>{txLabel(s.tx_type)}</td>
           <td className="num">
             {fiat(s.fiat_amount, s.fiat_code)}
             <br />
             <span className="muted">{sats(s.wire_sats)}</span>
           </td>
           <td>
-            <Badge status={s.status} />
+            <Badge status={s.status} label={settlementStatusLabel(s.status)} />
             {s.error_message ? <div className="reason">{s.error_message}</div> : null}
           </td>
           <td>
@@ -148,6 +148,8 @@ function Rows({
             <a href={s.temporal_url} target="_blank" rel="noreferrer noopener">
               Workflow<span className="visually-hidden"> in the Temporal UI (new tab)</span> ↗
             </a>
+            <br />
+            <PaymentHash hash={s.payment_hash} />
           </td>
           <td>
             <div className="row-actions">
@@ -243,6 +245,7 @@ export function Worklist() {
           Refresh
         </button>
       </form>
+      <HashSearch />
       <ErrorNotice error={data.error} />
       {acted ? (
         <div className="outcome" data-testid="action-outcome">
@@ -281,7 +284,7 @@ export function Worklist() {
                 {rows.length === 0 ? (
                   <p>Nothing here.</p>
                 ) : (
-                  <Table label={`${title} settlements`}>
+                  <Table label={`${title} settlements`} cards>
                     <thead>
                       <tr>
                         <th scope="col">When</th>
@@ -318,7 +321,7 @@ export function Worklist() {
             The ATM event or the payment came, the other not yet; no settlement is recorded until both are in
             (or it gets stuck). Open the workflow to see what it has received.
           </p>
-          <Table label="Settlements waiting for a signal">
+          <Table label="Settlements waiting for a signal" cards>
             <thead>
               <tr>
                 <th scope="col">First seen</th>
