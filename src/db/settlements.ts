@@ -235,6 +235,10 @@ export interface SettlementListFilter {
   operatorId: string;
   status?: string;
   machineId?: string;
+  /** created at or after (UTC) */
+  from?: Date;
+  /** created before (UTC) */
+  to?: Date;
   limit: number;
   before?: { created_at: Date; id: string };
 }
@@ -252,6 +256,14 @@ export async function listOperatorSettlements(
   if (f.machineId) {
     params.push(f.machineId);
     where.push(`s.machine_id = $${params.length}`);
+  }
+  if (f.from) {
+    params.push(f.from);
+    where.push(`s.created_at >= $${params.length}`);
+  }
+  if (f.to) {
+    params.push(f.to);
+    where.push(`s.created_at < $${params.length}`);
   }
   if (f.before) {
     params.push(f.before.created_at, f.before.id);

@@ -462,6 +462,26 @@ describe('API: settlements and operator actions', () => {
     expect((await api.call('GET', `/api/v1/settlements/${p1.body.items[0].id}`, other.apiKey)).status).toBe(
       404,
     );
+    // a UTC date range [from, to): move the three to three days, then narrow
+    const ids = [...p1.body.items, ...p2.body.items].map((x: { id: string }) => x.id);
+    for (const [i, day] of ['2026-03-01T10:00:00Z', '2026-03-02T10:00:00Z', '2026-03-03T10:00:00Z'].entries())
+      await db.pool.query('UPDATE satmachine.dca_settlements SET created_at = $2 WHERE id = $1', [
+        ids[i],
+        day,
+      ]);
+    const ranged = (q: string) =>
+      api.call('GET', `/api/v1/settlements?machine_id=${machine.row.id}&${q}`, operator.apiKey);
+    expect(
+      (await ranged('from=2026-03-02&to=2026-03-03')).body.items.map((x: { id: string }) => x.id),
+    ).toEqual([ids[1]]);
+    expect((await ranged('from=2026-03-02')).body.items).toHaveLength(2);
+    expect((await ranged('to=2026-03-02T10:00:00Z')).body.items.map((x: { id: string }) => x.id)).toEqual([
+      ids[0],
+    ]);
+    const backwards = await ranged('from=2026-03-03&to=2026-03-02');
+    expect(backwards.status).toBe(422);
+    expect(JSON.stringify(backwards.body)).toContain('query.to');
+    expect((await ranged('from=2026-03-02T10:00')).status).toBe(422);
     const legs = await api.call('GET', '/api/v1/payments?leg_type=dca&limit=2', operator.apiKey);
     expect(legs.body).toHaveLength(2);
     expect(legs.body.every((l: { leg_type: string }) => l.leg_type === 'dca')).toBe(true);

@@ -10,9 +10,10 @@ import {
 import { completeWorklist } from '../../db/worklist';
 import type { SettlementWorkflowState } from '../../contract';
 import type { ApiDeps } from '../deps';
-import { notFound } from '../errors';
+import { invalidField, notFound } from '../errors';
 import { decodeCursor, encodeCursor } from '../pagination';
 import type { RouteRegistry } from '../routeRegistry';
+import { utcInstant } from '../reportQuery';
 import { id, idParams, limitQuery } from '../schemas';
 import { workflowState } from '../settlementGateway';
 import {
@@ -42,22 +43,31 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
       method: 'get',
       path: '/settlements',
       operationId: 'listSettlements',
-      summary: 'Settlements, newest first (cursor pagination)',
+      summary:
+        'Settlements, newest first (cursor pagination); from/to narrow them to a UTC date range [from, to)',
       tag: 'settlements',
       auth: ['operator'],
       query: z.object({
         status: z.enum(STATUSES).optional(),
         machine_id: id.optional(),
+        from: utcInstant
+          .optional()
+          .describe('created at or after (UTC date YYYY-MM-DD or instant with a zone)'),
+        to: utcInstant.optional().describe('created before (UTC)'),
         limit: limitQuery(500, 100),
         cursor: z.string().max(200).optional(),
       }),
       response: z.object({ items: z.array(settlementShape), next_cursor: z.string().nullable() }),
     },
     async ({ query, user }) => {
+      if (query.from && query.to && query.from.getTime() >= query.to.getTime())
+        throw invalidField('query.to', 'to must be after from: the range is [from, to) in UTC');
       const rows = await listOperatorSettlements(deps.pool, {
         operatorId: user.id,
         status: query.status,
         machineId: query.machine_id,
+        from: query.from,
+        to: query.to,
         limit: query.limit + 1,
         before: (() => {
           const c = decodeCursor(query.cursor);

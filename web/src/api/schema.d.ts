@@ -464,7 +464,7 @@ export type paths = {
       path?: never;
       cookie?: never;
     };
-    /** Settlements, newest first (cursor pagination) */
+    /** Settlements, newest first (cursor pagination); from/to narrow them to a UTC date range [from, to) */
     get: operations['listSettlements'];
     put?: never;
     post?: never;
@@ -3104,6 +3104,8 @@ export interface operations {
       query?: {
         status?: 'pending' | 'processing' | 'processed' | 'partial' | 'refunded' | 'errored' | 'rejected';
         machine_id?: string;
+        from?: string;
+        to?: string;
         limit?: number;
         cursor?: string;
       };

@@ -336,6 +336,13 @@ function Settings({ m, onChanged }: { m: Machine; onChanged: () => void }) {
   );
 }
 
+/** The day after a YYYY-MM-DD date (UTC): the exclusive end of a range that includes that day. */
+function nextDay(day: string): string {
+  const d = new Date(`${day}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + 1);
+  return d.toISOString().slice(0, 10);
+}
+
 /** One machine: live status and its settlements, newest first, a page at a time. */
 export function MachinePage({ id }: { id: string }) {
   const machine = useLoad(
@@ -350,16 +357,25 @@ export function MachinePage({ id }: { id: string }) {
     10000,
   );
   const [status, setStatus] = useState<Status | ''>('');
+  // a UTC date range [from, to): the "to" day is included (the API's end is exclusive)
+  const [fromDay, setFromDay] = useState('');
+  const [toDay, setToDay] = useState('');
+  const range = {
+    ...(fromDay ? { from: fromDay } : {}),
+    ...(toDay ? { to: nextDay(toDay) } : {}),
+  };
   const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
   const cursor = cursors[cursors.length - 1];
   const list = useLoad(
     () =>
       ok(
         api.GET('/api/v1/settlements', {
-          params: { query: { machine_id: id, limit: PAGE, cursor, ...(status ? { status } : {}) } },
+          params: {
+            query: { machine_id: id, limit: PAGE, cursor, ...(status ? { status } : {}), ...range },
+          },
         }),
       ),
-    [id, status, cursor],
+    [id, status, cursor, fromDay, toDay],
     cursors.length === 1 ? 5000 : undefined,
   );
 
@@ -439,6 +455,32 @@ export function MachinePage({ id }: { id: string }) {
                   </option>
                 ))}
               </select>
+            )}
+          </Field>
+          <Field label="From (UTC)">
+            {(c) => (
+              <input
+                {...c}
+                type="date"
+                value={fromDay}
+                onChange={(e) => {
+                  setFromDay(e.target.value);
+                  setCursors([undefined]);
+                }}
+              />
+            )}
+          </Field>
+          <Field label="To (UTC, included)">
+            {(c) => (
+              <input
+                {...c}
+                type="date"
+                value={toDay}
+                onChange={(e) => {
+                  setToDay(e.target.value);
+                  setCursors([undefined]);
+                }}
+              />
             )}
           </Field>
         </div>
