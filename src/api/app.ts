@@ -80,14 +80,15 @@ export function createApp(deps: ApiDeps) {
   });
 
   const api = express.Router();
-  const apiKeyCache =
-    deps.apiKeyCache ?? new ApiKeyCache(deps.pool, log, { ttlMs: deps.config.apiKeyCacheTtlMs });
+  // kept on deps itself (not a copy): the routes and whoever holds deps see one object
+  deps.apiKeyCache ??= new ApiKeyCache(deps.pool, log, { ttlMs: deps.config.apiKeyCacheTtlMs });
+  const apiKeyCache = deps.apiKeyCache;
   const routes = new RouteRegistry(
     api,
     authenticator(deps.pool, deps.config.publicUrl, apiKeyCache),
     API_PREFIX,
   );
-  mountRoutes(routes, { ...deps, apiKeyCache });
+  mountRoutes(routes, deps);
   const openapi = buildOpenApi(routes.routes, API_PREFIX, API_VERSION);
   api.get('/openapi.json', (_req, res) => {
     res.json(openapi);

@@ -7,6 +7,7 @@
 import { holdsLpFiat } from '../../src/db/lpBalances';
 import type { Client } from '@temporalio/client';
 import { settlementWorkflowId } from '../../src/contract';
+import { ALERT_EVALUATOR_WORKFLOW, ALERT_WORKFLOW } from '../../src/workflows/alerts/definitions';
 import { insertWallet, ledgerInvariantViolations } from '../../src/db/ledger';
 import type { Pool } from '../../src/db/pool';
 import { buildSettlementEvent } from '../../src/nostr/codec';
@@ -480,8 +481,9 @@ export async function expectBatchSettled(
   await eventually(
     async () => {
       const running: string[] = [];
+      // the settlements and their leg-batch children (the worker's alert evaluator runs for ever, an open alert until resolved)
       for await (const w of client.workflow.list({
-        query: `TaskQueue = "${taskQueue}" AND ExecutionStatus = "Running"`,
+        query: `TaskQueue = "${taskQueue}" AND ExecutionStatus = "Running" AND WorkflowType != "${ALERT_EVALUATOR_WORKFLOW}" AND WorkflowType != "${ALERT_WORKFLOW}"`,
       }))
         running.push(w.workflowId);
       return running.length === 0;
