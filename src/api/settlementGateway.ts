@@ -11,7 +11,7 @@ import {
   type SettlementWorkflowState,
   innermostMessage,
 } from '../contract';
-import { prependNote, type SettlementRow } from '../db/settlements';
+import { prependNote, withSettlementActionLock, type SettlementRow } from '../db/settlements';
 import { formatNote } from '../domain/notes';
 import { settlementActions } from '../metrics/registry';
 import type { ApiDeps } from './deps';
@@ -70,6 +70,16 @@ export async function sendAction<Args extends [unknown]>(
     if (FINAL_STATUSES.includes(s.status)) {
       return deps.temporal.workflow.getHandle(workflowId).executeUpdate(update, { args });
     }
+    // one action at a time per settlement, each reading the row as the previous one left it:
+    // a second retry that comes after the first run already finished meets a final row (409),
+    // and starts no run of its own
+    return withSettlementActionLock(deps.pool, s.id, (current) =>
+      current && FINAL_STATUSES.includes(current.status)
+        ? deps.temporal.workflow.getHandle(workflowId).executeUpdate(update, { args })
+        : updateWithStart(),
+    );
+  };
+  const updateWithStart = (): Promise<SettlementActionResult> => {
     const input: SettlementWorkflowInput = {
       payment_hash: s.payment_hash,
       stuck_after_ms: deps.config.stuckThresholdMinutes * 60_000,

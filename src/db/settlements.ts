@@ -1,4 +1,4 @@
-import type { Queryable } from './pool';
+import type { Pool, Queryable } from './pool';
 import { newId } from './ids';
 
 export interface SettlementRow {
@@ -113,6 +113,30 @@ export async function getSettlement(
     [id],
   );
   return rows[0] ?? null;
+}
+
+/**
+ * Runs `fn` holding the settlement's operator-action lock (a session advisory lock on its
+ * own connection, no transaction open): two actions on one settlement from the API are
+ * taken one after the other, each with the row as the other left it.
+ */
+export async function withSettlementActionLock<T>(
+  pool: Pool,
+  settlementId: string,
+  fn: (current: SettlementRow | null) => Promise<T>,
+): Promise<T> {
+  const c = await pool.connect();
+  const key = `satmachine:settlement-action:${settlementId}`;
+  try {
+    await c.query('SELECT pg_advisory_lock(hashtext($1))', [key]);
+    try {
+      return await fn(await getSettlement(c, settlementId));
+    } finally {
+      await c.query('SELECT pg_advisory_unlock(hashtext($1))', [key]);
+    }
+  } finally {
+    c.release();
+  }
 }
 
 /** Inserts a settlement; on a payment hash already recorded, returns the stored row unchanged. */
