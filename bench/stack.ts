@@ -63,7 +63,11 @@ class BenchProcess {
   ) {}
 
   start(): this {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--import', PROBE, MAIN, this.command], {
+    // BENCH_CPU_PROF=DIR: each part writes a V8 CPU profile into DIR when it stops (`--cpu-prof`)
+    const profile = process.env.BENCH_CPU_PROF
+      ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`, `--cpu-prof-name=${this.name}.cpuprofile`]
+      : [];
+    const child = spawn(process.execPath, [...profile, '--import', 'tsx', '--import', PROBE, MAIN, this.command], {
       env: { ...this.env, BENCH_PROBE_FILE: this.probeFile },
       stdio: ['ignore', 'inherit', 'inherit'],
       detached: true,

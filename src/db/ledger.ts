@@ -215,3 +215,35 @@ export async function ledgerInvariantViolations(db: Queryable): Promise<string[]
   for (const r of rows) problems.push(`wallet ${r.id}: balance ${r.balance_sats} ≠ entries ${r.entries}`);
   return problems;
 }
+
+/** What `satmachine.pay_ledger_leg` decided (migration 0018). */
+export interface LedgerLegRow {
+  outcome: 'missing' | 'settled' | 'paid' | 'refused';
+  leg_type: string | null;
+  status: string | null;
+  payment_hash: string | null;
+  code: string | null;
+  wallet_id: string | null;
+  balance: number | null;
+  amount: number | null;
+  source_wallet_id: string | null;
+  destination: string | null;
+}
+
+/**
+ * Pays a pending leg from the ledger in one statement (one round trip, its own
+ * transaction): the leg locked, both wallets locked in id order, the transfer under
+ * the leg id as key (a second call finds it and moves nothing), the leg completed.
+ * A refusal comes back with the leg untouched.
+ */
+export async function payLedgerLeg(
+  db: Queryable,
+  legId: string,
+  lnAddressDomain: string,
+): Promise<LedgerLegRow> {
+  const { rows } = await db.query<LedgerLegRow>(
+    'SELECT * FROM satmachine.pay_ledger_leg($1, $2, $3)',
+    [legId, newId(), lnAddressDomain],
+  );
+  return rows[0]!;
+}

@@ -1,4 +1,4 @@
-import { finalizeEvent, getPublicKey, verifyEvent } from 'nostr-tools/pure';
+import { finalizeEvent, getEventHash, getPublicKey, verifyEvent } from 'nostr-tools/pure';
 import * as nip44 from 'nostr-tools/nip44';
 import { hexToBytes } from 'nostr-tools/utils';
 import type { SignedEvent } from '../contract';
@@ -11,10 +11,41 @@ import { parseSettlementContent, type SettlementEventContent } from '../domain/s
  * Pure computation; shared by the ingest, the activities and the simulator.
  */
 
+/**
+ * A small insertion-ordered cache: the oldest entry goes when `limit` is passed. Keeps
+ * the results of the two costly curve operations a worker repeats for the same inputs.
+ */
+class BoundedCache<V> {
+  private readonly map = new Map<string, V>();
+  constructor(private readonly limit: number) {}
+  get(key: string): V | undefined {
+    return this.map.get(key);
+  }
+  set(key: string, value: V): void {
+    if (this.map.size >= this.limit) this.map.delete(this.map.keys().next().value!);
+    this.map.set(key, value);
+  }
+}
+
+/**
+ * Signatures already verified in this process, by event id and signature. An event is
+ * verified by the attribution and again when its record re-opens it: the second check
+ * recomputes the id from the event's fields (a cheap hash, so a changed field is still
+ * caught) and skips the Schnorr verification (~1 ms) only for an id + signature pair
+ * that verified before. Only successes are kept.
+ */
+const verifiedSignatures = new BoundedCache<true>(8192);
+
 export function verifySignature(event: SignedEvent): boolean {
   try {
     // verifyEvent caches its verdict on the object: verify a fresh copy
-    return verifyEvent({ ...event, tags: event.tags.map((t) => [...t]) });
+    const copy = { ...event, tags: event.tags.map((t) => [...t]) };
+    if (typeof event.sig !== 'string' || getEventHash(copy) !== event.id) return false;
+    const key = `${event.id}:${event.sig}`;
+    if (verifiedSignatures.get(key)) return true;
+    const ok = verifyEvent(copy);
+    if (ok) verifiedSignatures.set(key, true);
+    return ok;
   } catch {
     return false;
   }
@@ -28,14 +59,29 @@ export function dTag(event: SignedEvent): string | undefined {
   return event.tags.find((t) => t[0] === 'd')?.[1];
 }
 
+/**
+ * NIP-44 conversation keys by (secret key, peer public key): an ECDH multiplication
+ * (~2 ms with its precomputation) that is the same for every event between one machine
+ * and its operator. Kept in this process's memory only, like the secret itself.
+ */
+const conversationKeys = new BoundedCache<Uint8Array>(4096);
+
+function conversationKey(secretHex: string, peerPubkeyHex: string): Uint8Array {
+  const cacheKey = `${secretHex}:${peerPubkeyHex}`;
+  let key = conversationKeys.get(cacheKey);
+  if (!key) {
+    key = nip44.getConversationKey(hexToBytes(secretHex), peerPubkeyHex);
+    conversationKeys.set(cacheKey, key);
+  }
+  return key;
+}
+
 export function encryptFor(senderSecretHex: string, recipientPubkeyHex: string, plaintext: string): string {
-  const key = nip44.getConversationKey(hexToBytes(senderSecretHex), recipientPubkeyHex);
-  return nip44.encrypt(plaintext, key);
+  return nip44.encrypt(plaintext, conversationKey(senderSecretHex, recipientPubkeyHex));
 }
 
 export function decryptFrom(recipientSecretHex: string, senderPubkeyHex: string, payload: string): string {
-  const key = nip44.getConversationKey(hexToBytes(recipientSecretHex), senderPubkeyHex);
-  return nip44.decrypt(payload, key);
+  return nip44.decrypt(payload, conversationKey(recipientSecretHex, senderPubkeyHex));
 }
 
 export function pubkeyOf(secretHex: string): string {

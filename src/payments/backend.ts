@@ -68,12 +68,33 @@ export type DestinationKind = 'wallet' | 'lightning_address';
  */
 export type PaymentVenue = 'database' | 'network';
 
+/** What became of a leg paid in one statement ({@link PaymentBackend.payLegInDatabase}). */
+export type LegPaymentOutcome =
+  | { kind: 'missing' }
+  /** the leg was not pending: nothing was done */
+  | {
+      kind: 'settled';
+      legType: string;
+      status: 'completed' | 'failed' | 'voided' | 'skipped';
+      paymentHash?: string;
+    }
+  /** paid now, or found paid under its key, and completed */
+  | { kind: 'paid'; legType: string; paymentHash: string }
+  /** refused: the leg is untouched and still pending */
+  | { kind: 'refused'; legType: string; error: PaymentRefusedError };
+
 export interface PaymentBackend {
   readonly name: string;
   /** Where this backend pays a destination of `kind` (see {@link PaymentVenue}). */
   venueOf(kind: DestinationKind): PaymentVenue;
   payWallet(req: PayWalletRequest): Promise<PaymentResult>;
   payLightningAddress(req: PayAddressRequest): Promise<PaymentResult>;
+  /**
+   * Optional, for a backend whose books are this PostgreSQL (the ledger): pays a leg
+   * whole — lock, checks, transfer under the leg id as key, completion — in one
+   * statement, one round trip. payLeg uses it when present; the leg's rules are the same.
+   */
+  payLegInDatabase?(legId: string): Promise<LegPaymentOutcome>;
   /** What became of the payment made under this key, if any (after an ambiguous failure). */
   /** `db`: the caller's connection, when it holds one (the ledger reads on it instead of taking another) */
   lookupPayment(idempotencyKey: string, db?: import('../db/pool').Queryable): Promise<PaymentResult | null>;
@@ -106,4 +127,19 @@ export class PaymentAmbiguousError extends Error {
     super(message, options);
     this.name = 'PaymentAmbiguousError';
   }
+}
+
+/** A leg with no wallet or Lightning address to pay (the same words for every backend). */
+export function noDestinationRefusal(legType: string): PaymentRefusedError {
+  return new PaymentRefusedError(
+    legType === 'super_fee'
+      ? 'no destination: the platform has no super_wallet_id configured (set it in the super config, then retry)'
+      : 'no destination wallet or Lightning address on this leg',
+    'no_destination',
+  );
+}
+
+/** A leg of 0 sats: nothing can pay it. */
+export function zeroAmountRefusal(): PaymentRefusedError {
+  return new PaymentRefusedError('a leg of 0 sats cannot be paid', 'zero_amount');
 }

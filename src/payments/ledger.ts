@@ -6,6 +6,7 @@ import {
   getTransferByKey,
   getWallet,
   insertLightningPayment,
+  payLedgerLeg,
   insertWallet,
   transfer,
   type LedgerTransferRow,
@@ -14,9 +15,12 @@ import {
 import type { Logger } from '../logger';
 import {
   PaymentRefusedError,
+  noDestinationRefusal,
+  zeroAmountRefusal,
   type ObservedPayment,
   type PayAddressRequest,
   type PayWalletRequest,
+  type LegPaymentOutcome,
   type PaymentBackend,
   type PaymentObserver,
   type PaymentResult,
@@ -73,6 +77,70 @@ const result = (t: LedgerTransferRow): PaymentResult => ({
   feeSats: 0,
 });
 
+/** What a refused ledger payment was: enough to word its refusal. */
+interface RefusedPayment {
+  idempotencyKey: string;
+  amountSats: number;
+  fromWalletId: string;
+  toWalletId: string;
+  address?: string;
+  legType?: string;
+  domain?: string;
+}
+
+/**
+ * The words of every ledger refusal, one place for both ways of paying (a payment
+ * request, a leg paid in one statement): what went wrong and what to do.
+ */
+function refusalOf(
+  code: string,
+  walletId: string | null,
+  balance: number | null,
+  p: RefusedPayment,
+): PaymentRefusedError {
+  switch (code) {
+    case 'zero_amount':
+      return zeroAmountRefusal();
+    case 'invalid_amount':
+      return new PaymentRefusedError(`amount must be a whole number of sats > 0, got ${p.amountSats}`, code);
+    case 'same_wallet':
+      return new PaymentRefusedError(`source and destination are the same wallet (${p.toWalletId})`, code);
+    case 'no_destination':
+      return noDestinationRefusal(p.legType ?? '');
+    case 'external_address':
+      return new PaymentRefusedError(
+        `the embedded ledger pays only its own Lightning addresses (<wallet id>@${p.domain ?? 'its domain'}); ` +
+          `${p.address} needs a real Lightning backend (PAYMENT_BACKEND=lnbits)`,
+        code,
+      );
+    case 'unknown_wallet':
+      return new PaymentRefusedError(
+        walletId === p.toWalletId
+          ? `destination wallet ${walletId} does not exist`
+          : `source wallet ${walletId} does not exist`,
+        code,
+      );
+    case 'insufficient':
+    case 'insufficient_funds':
+      return new PaymentRefusedError(
+        `insufficient funds: wallet ${walletId} holds ${balance} sats, ${p.amountSats} needed`,
+        'insufficient_funds',
+      );
+    case 'balance_overflow':
+      return new PaymentRefusedError(
+        new BalanceOverflowError(walletId ?? '', balance ?? 0, p.amountSats).message,
+        code,
+      );
+    case 'key_conflict':
+      return new PaymentRefusedError(
+        `idempotency key ${p.idempotencyKey} was already used for a different payment`,
+        code,
+      );
+    default:
+      return new PaymentRefusedError(`the ledger refused this payment (${code})`, code);
+  }
+}
+
 /**
  * The embedded ledger: wallets and double-entry transfers in PostgreSQL, like
  * LNbits' internal payments. Payments between ledger wallets settle at once;
@@ -112,17 +180,9 @@ export class LedgerBackend implements PaymentBackend {
 
   async payWallet(req: PayWalletRequest): Promise<PaymentResult> {
     if (!Number.isSafeInteger(req.amountSats) || req.amountSats <= 0) {
-      throw new PaymentRefusedError(
-        `amount must be a whole number of sats > 0, got ${req.amountSats}`,
-        'invalid_amount',
-      );
+      throw refusalOf('invalid_amount', null, null, req);
     }
-    if (req.fromWalletId === req.toWalletId) {
-      throw new PaymentRefusedError(
-        `source and destination are the same wallet (${req.toWalletId})`,
-        'same_wallet',
-      );
-    }
+    if (req.fromWalletId === req.toWalletId) throw refusalOf('same_wallet', null, null, req);
     // inside the caller's transaction when it passes one (payLeg: the leg lock's)
     const outcome = await transfer(req.db ?? this.pool, {
       key: req.idempotencyKey,
@@ -132,42 +192,60 @@ export class LedgerBackend implements PaymentBackend {
       paymentHash: hashOf(req.idempotencyKey),
       memo: req.memo,
     });
-    switch (outcome.kind) {
-      case 'done':
-        return result(outcome.transfer);
-      case 'unknown_wallet':
-        throw new PaymentRefusedError(
-          outcome.walletId === req.toWalletId
-            ? `destination wallet ${outcome.walletId} does not exist`
-            : `source wallet ${outcome.walletId} does not exist`,
-          'unknown_wallet',
-        );
-      case 'insufficient':
-        throw new PaymentRefusedError(
-          `insufficient funds: wallet ${outcome.walletId} holds ${outcome.balance} sats, ${req.amountSats} needed`,
-          'insufficient_funds',
-        );
-      case 'balance_overflow':
-        throw new PaymentRefusedError(
-          new BalanceOverflowError(outcome.walletId, outcome.balance, req.amountSats).message,
-          'balance_overflow',
-        );
-      case 'key_conflict':
-        throw new PaymentRefusedError(
-          `idempotency key ${req.idempotencyKey} was already used for a different payment`,
-          'key_conflict',
-        );
+    if (outcome.kind === 'done') return result(outcome.transfer);
+    const refusal = refusalOf(
+      outcome.kind,
+      'walletId' in outcome ? outcome.walletId : null,
+      'balance' in outcome ? outcome.balance : null,
+      { ...req, toWalletId: req.toWalletId },
+    );
+    throw refusal;
+  }
+
+  /**
+   * A pending leg paid in one statement (`satmachine.pay_ledger_leg`, migration 0018):
+   * the same checks, transfer and completion as `payWallet` / `payLightningAddress`
+   * on the leg's transaction, in one round trip. A refusal leaves the leg untouched.
+   */
+  async payLegInDatabase(legId: string): Promise<LegPaymentOutcome> {
+    const r = await payLedgerLeg(this.pool, legId, this.lnAddressDomain);
+    switch (r.outcome) {
+      case 'missing':
+        return { kind: 'missing' };
+      case 'settled':
+        return {
+          kind: 'settled',
+          legType: r.leg_type!,
+          status: r.status! as 'completed' | 'failed' | 'voided' | 'skipped',
+          paymentHash: r.payment_hash ?? undefined,
+        };
+      case 'paid':
+        return { kind: 'paid', legType: r.leg_type!, paymentHash: r.payment_hash! };
+      case 'refused':
+        return {
+          kind: 'refused',
+          legType: r.leg_type!,
+          error: refusalOf(r.code!, r.wallet_id, r.balance, {
+            idempotencyKey: legId,
+            legType: r.leg_type!,
+            amountSats: r.amount!,
+            fromWalletId: r.source_wallet_id ?? '',
+            toWalletId: r.destination ?? '',
+            address: r.destination ?? '',
+            domain: this.lnAddressDomain,
+          }),
+        };
     }
   }
 
   async payLightningAddress(req: PayAddressRequest): Promise<PaymentResult> {
     const [name, domain] = req.address.toLowerCase().split('@');
     if (!name || domain !== this.lnAddressDomain) {
-      throw new PaymentRefusedError(
-        `the embedded ledger pays only its own Lightning addresses (<wallet id>@${this.lnAddressDomain}); ` +
-          `${req.address} needs a real Lightning backend (PAYMENT_BACKEND=lnbits)`,
-        'external_address',
-      );
+      throw refusalOf('external_address', null, null, {
+        ...req,
+        toWalletId: '',
+        domain: this.lnAddressDomain,
+      });
     }
     return this.payWallet({
       idempotencyKey: req.idempotencyKey,
