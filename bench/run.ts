@@ -34,6 +34,7 @@ import { EngineLoad, SettlementLoad, type Done } from './load';
 import { loadAverage, ProcessMonitor, repeated } from './procStats';
 import { offerReads, seedLegTable } from './reads';
 import { seedLpUser, seedMachine, seedPlatform, type SeededMachine, type SeededOperator } from './seed';
+import { statementsBaseline, statementsPerSettlement } from './pgStatements';
 import { startBenchStack, type BenchStack } from './stack';
 
 const args = process.argv.slice(2);
@@ -62,6 +63,10 @@ const ONLY = new Set((flag('only') ?? 'e2e,engine,sweep,fanout,math,reads').spli
 const REPS = Number(flag('reps') ?? 3);
 const P99_BOUND_MS = Number(flag('p99-bound-ms') ?? 5000);
 const FANOUT_10K_CAP_S = Number(flag('fanout10k-cap-s') ?? (QUICK ? 45 : 300));
+// --pg-statements: PostgreSQL runs with pg_stat_statements; the saturated runs' statements
+// per settlement are printed and stored (a diagnosis, off by default: it costs a little)
+const PG_STATEMENTS = args.includes('--pg-statements');
+if (PG_STATEMENTS) process.env.BENCH_PG_STATEMENTS = '1';
 const READ_RATE = Number(flag('read-rate') ?? 500);
 const READ_LEGS = Number(flag('read-legs') ?? 1_000_000);
 const log = (s: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
@@ -496,7 +501,11 @@ async function main() {
         log('warm-up: 10 settlements at 5/s (not measured)');
         const warm = await load.awaitProcessed(await load.send(10, 5), 120_000);
         log(`  warm-up: ${summariseRun(warm, 5).processed}/10 processed`);
-        if (ONLY.has('e2e') || ONLY.has('engine')) await saturatedBesideEngine(ctx, load);
+        if (ONLY.has('e2e') || ONLY.has('engine')) {
+          const before = PG_STATEMENTS ? await statementsBaseline(stack.pool) : null;
+          await saturatedBesideEngine(ctx, load);
+          if (before !== null) results.pg_statements = await statementsPerSettlement(stack.pool, before, log);
+        }
         if (ONLY.has('sweep')) await rateSweep(ctx, load);
         load.close();
       }

@@ -65,13 +65,21 @@ class BenchProcess {
   start(): this {
     // BENCH_CPU_PROF=DIR: each part writes a V8 CPU profile into DIR when it stops (`--cpu-prof`)
     const profile = process.env.BENCH_CPU_PROF
-      ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`, `--cpu-prof-name=${this.name}.cpuprofile`]
+      ? [
+          '--cpu-prof',
+          `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`,
+          `--cpu-prof-name=${this.name}.cpuprofile`,
+        ]
       : [];
-    const child = spawn(process.execPath, [...profile, '--import', 'tsx', '--import', PROBE, MAIN, this.command], {
-      env: { ...this.env, BENCH_PROBE_FILE: this.probeFile },
-      stdio: ['ignore', 'inherit', 'inherit'],
-      detached: true,
-    });
+    const child = spawn(
+      process.execPath,
+      [...profile, '--import', 'tsx', '--import', PROBE, MAIN, this.command],
+      {
+        env: { ...this.env, BENCH_PROBE_FILE: this.probeFile },
+        stdio: ['ignore', 'inherit', 'inherit'],
+        detached: true,
+      },
+    );
     this.child = child;
     child.once('exit', (code, signal) => {
       if (this.stopping) return;
@@ -154,9 +162,12 @@ export async function startBenchStack(
     port: pgPort,
     logger: quiet,
     persistent: false,
+    flags: process.env.BENCH_PG_STATEMENTS
+      ? ['-c', 'shared_preload_libraries=pg_stat_statements', '-c', 'pg_stat_statements.track=all']
+      : [],
   });
   await ensureDatabase(pg.url('postgres'), 'satmachine');
-  const databaseUrl = pg.url('satmachine');
+  const databaseUrl = pg.socketUrl('satmachine');
   const pool = createPool({ connectionString: databaseUrl, max: 20, applicationName: 'bench' });
   await migrate(pool);
 

@@ -255,6 +255,26 @@ describe('a ledger leg paid in one statement', () => {
       expect(await transfersUnder(id)).toHaveLength(1);
     });
 
+    it('two legs racing for a balance that pays one: one is paid, the other refused (after a retry at most)', async () => {
+      const wallet = (await insertWallet(db.pool, null, 'small')).id;
+      await ledger.fund(wallet, 1_000, `fund-${wallet}`);
+      const legs = await Promise.all(
+        [0, 1].map(() => insertLeg(machine, { sats: 800, fromWallet: wallet, toWallet: lpWallet })),
+      );
+      const first = await Promise.all(legs.map((id) => payLeg(payments, id)));
+      // a retryable error (the balance moved under it) is what Temporal retries: run it again
+      const final = await Promise.all(
+        legs.map(async (id, i) =>
+          first[i]!.refused && first[i]!.refused.type === undefined ? payLeg(payments, id) : first[i]!,
+        ),
+      );
+      expect(final.filter((r) => r.result?.status === 'completed')).toHaveLength(1);
+      const refused = final.filter((r) => r.refused);
+      expect(refused).toHaveLength(1);
+      expect(refused[0]!.refused).toMatchObject({ code: 'insufficient_funds', nonRetryable: true });
+      expect(await balance(wallet)).toBe(200);
+    });
+
     it('leaves a leg that is not pending alone, and says a missing one is missing', async () => {
       const voided = await insertLeg(machine, { sats: 10, toWallet: lpWallet, status: 'voided' });
       expect(await payLeg(payments, voided)).toEqual({ result: { status: 'voided' } });

@@ -111,7 +111,7 @@ export async function startCommand(config: Config, log: Logger, args: ParsedArgs
       });
       stops.push({ name: 'PostgreSQL', stop: () => pg.stop() });
       await ensureDatabase(pg.url('postgres'), 'satmachine');
-      databaseUrl = pg.url('satmachine');
+      databaseUrl = pg.socketUrl('satmachine');
       postgresAdminUrl = pg.url('postgres');
     }
     const pool = createPool({ connectionString: databaseUrl, applicationName: 'satmachine-start', max: 3 });

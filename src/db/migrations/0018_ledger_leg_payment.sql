@@ -32,6 +32,7 @@ DECLARE
   to_w satmachine.ledger_wallets%ROWTYPE;
   prior satmachine.ledger_transfers%ROWTYPE;
   hash text;
+  i int;
 BEGIN
   SELECT * INTO leg FROM satmachine.dca_payments l WHERE l.id = p_leg_id FOR UPDATE;
   IF NOT FOUND THEN
@@ -89,8 +90,10 @@ BEGIN
     RETURN;
   END IF;
 
-  -- both wallets locked in id order (as every transfer does: no deadlock)
-  PERFORM 1 FROM satmachine.ledger_wallets w WHERE w.id IN (src, dst) ORDER BY w.id FOR UPDATE;
+  -- the wallets as they are now, unlocked: existence, and the balance checks that give a
+  -- clear refusal. The balances are moved last, under the wallet locks, with the same
+  -- checks in the UPDATE itself (below): the source wallet (every leg of a machine pays
+  -- from it) stays locked only from its UPDATE to the commit.
   SELECT * INTO from_w FROM satmachine.ledger_wallets w WHERE w.id = src;
   IF NOT FOUND THEN
     RETURN QUERY SELECT 'refused', leg.leg_type, leg.status, NULL::text, 'unknown_wallet',
@@ -104,7 +107,8 @@ BEGIN
     RETURN;
   END IF;
 
-  -- the leg id is the idempotency key: a transfer made under it is the leg's payment
+  -- the leg id is the idempotency key: a transfer made under it is the leg's payment (the
+  -- leg's row lock, held, keeps any other payer of this leg out until this one commits)
   SELECT * INTO prior FROM satmachine.ledger_transfers t WHERE t.idempotency_key = leg.id;
   IF FOUND THEN
     IF prior.from_wallet_id <> src OR prior.to_wallet_id <> dst OR prior.amount_sats <> leg.amount_sats THEN
@@ -131,19 +135,39 @@ BEGIN
     END IF;
     -- the same payment hash every ledger payment gets: sha256 of its key, hex
     hash := encode(sha256(convert_to(leg.id, 'UTF8')), 'hex');
-    INSERT INTO satmachine.ledger_transfers (id, idempotency_key, from_wallet_id, to_wallet_id, amount_sats, payment_hash, memo)
-    VALUES (p_transfer_id, leg.id, src, dst, leg.amount_sats, hash, memo);
-    INSERT INTO satmachine.ledger_entries (transfer_id, wallet_id, amount_sats)
-    VALUES (p_transfer_id, src, -leg.amount_sats), (p_transfer_id, dst, leg.amount_sats);
-    UPDATE satmachine.ledger_wallets w
-       SET balance_sats = w.balance_sats + CASE WHEN w.id = src THEN -leg.amount_sats ELSE leg.amount_sats END
-     WHERE w.id IN (src, dst);
   END IF;
 
   UPDATE satmachine.dca_payments l
      SET status = 'completed', external_payment_hash = hash, error_message = NULL,
          completed_at = now(), updated_at = now()
    WHERE l.id = leg.id;
+
+  IF prior.id IS NULL THEN
+    -- last: both balances, in wallet id order (two transfers never wait on each other in a
+    -- circle), each UPDATE re-checking under its row lock what was checked above. A
+    -- concurrent payment that got there first and broke a check fails this statement:
+    -- nothing of it commits, the activity retries, and the next attempt refuses cleanly.
+    FOR i IN 1..2 LOOP
+      UPDATE satmachine.ledger_wallets w
+         SET balance_sats = w.balance_sats + CASE WHEN w.id = src THEN -leg.amount_sats ELSE leg.amount_sats END
+       WHERE w.id = CASE WHEN (src < dst) = (i = 1) THEN src ELSE dst END
+         AND (w.id <> src OR w.kind = 'external' OR w.balance_sats >= leg.amount_sats)
+         AND (w.id <> src OR w.balance_sats >= -9007199254740991 + leg.amount_sats)
+         AND (w.id <> dst OR w.balance_sats <= 9007199254740991 - leg.amount_sats);
+      IF NOT FOUND THEN
+        RAISE EXCEPTION 'wallet balance changed while leg % was paid: retry', leg.id
+          USING ERRCODE = '40001';
+      END IF;
+    END LOOP;
+    -- the transfer and its two entries after the balances: their foreign-key checks then
+    -- meet wallet rows this transaction has locked already (a key-share lock taken on a
+    -- row another payment is updating would make PostgreSQL build a multixact per leg)
+    INSERT INTO satmachine.ledger_transfers (id, idempotency_key, from_wallet_id, to_wallet_id, amount_sats, payment_hash, memo)
+    VALUES (p_transfer_id, leg.id, src, dst, leg.amount_sats, hash, memo);
+    INSERT INTO satmachine.ledger_entries (transfer_id, wallet_id, amount_sats)
+    VALUES (p_transfer_id, src, -leg.amount_sats), (p_transfer_id, dst, leg.amount_sats);
+  END IF;
+
   RETURN QUERY SELECT 'paid', leg.leg_type, 'completed'::text, hash, NULL::text,
                       NULL::text, NULL::bigint, leg.amount_sats, src, dst;
 END $$;
