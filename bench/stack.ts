@@ -71,6 +71,8 @@ class BenchProcess {
           `--cpu-prof-name=${this.name}.cpuprofile`,
         ]
       : [];
+    // BENCH_NODE_ARGS: extra Node flags for every part (a diagnosis: `--trace-gc`, …)
+    profile.push(...(process.env.BENCH_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? []));
     const child = spawn(
       process.execPath,
       [...profile, '--import', 'tsx', '--import', PROBE, MAIN, this.command],

@@ -1,4 +1,3 @@
-import { holdsLpFiat } from './lpBalances';
 import type { Queryable } from './pool';
 
 /**
@@ -164,14 +163,13 @@ async function lpBalanceConditions(db: Queryable): Promise<AlertCondition[]> {
      b AS (
        SELECT c.id AS client_id, c.user_id, c.username, m.id AS machine_id, m.name AS machine_name,
               m.operator_user_id, m.fiat_code,
-              COALESCE(d.total, 0) AS deposits,
-              COALESCE(d.total, 0) - COALESCE(p.held, 0) AS remaining
+              COALESCE(lb.confirmed_deposits, 0) AS deposits,
+              COALESCE(lb.confirmed_deposits - lb.spent_fiat - lb.pending_fiat, 0) AS remaining
          FROM satmachine.dca_clients c
          JOIN satmachine.dca_machines m ON m.id = c.machine_id
-         LEFT JOIN LATERAL (SELECT sum(amount) AS total FROM satmachine.dca_deposits
-                             WHERE client_id = c.id AND status = 'confirmed') d ON true
-         LEFT JOIN LATERAL (SELECT sum(amount_fiat) AS held FROM satmachine.dca_payments
-                             WHERE client_id = c.id AND ${holdsLpFiat()}) p ON true
+         -- the maintained balance row (migration 0012): the same formula as every other
+         -- balance read, without summing each enrolment's legs on every evaluation
+         LEFT JOIN satmachine.lp_balances lb ON lb.client_id = c.id
         WHERE c.status = 'active')
      SELECT o.operator_user_id, 'lp_balance_low' AS rule, 'lp_balance_low:' || b.client_id AS alert_key,
             'client' AS subject_type, b.client_id AS subject_id, 'warning' AS severity,

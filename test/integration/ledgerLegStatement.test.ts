@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { createPaymentActivities } from '../../src/activities/payments';
+import { createPaymentActivities, type PayLegResult } from '../../src/activities/payments';
 import { insertWallet, ledgerInvariantViolations } from '../../src/db/ledger';
 import { newId } from '../../src/db/ids';
 import type { PaymentBackend } from '../../src/payments/backend';
@@ -47,7 +47,7 @@ describe('a ledger leg paid in one statement', () => {
       logger: testLogger,
     } as Parameters<typeof createPaymentActivities>[0]);
     try {
-      return { result: await new MockActivityEnvironment().run(payLeg, { leg_id: legId }) };
+      return { result: (await new MockActivityEnvironment().run(payLeg, { leg_id: legId })) as PayLegResult };
     } catch (err) {
       const e = err as { type?: string; message: string; nonRetryable?: boolean; details?: unknown[] };
       return {
