@@ -26,6 +26,13 @@ export interface WorkflowTrace {
   activities: ActivityRun[];
   max_normal_in_flight: number;
   closed_at: number | null;
+  /**
+   * Temporal Cloud Actions this history bills, by docs.temporal.io/cloud/actions: the start
+   * (a signal-with-start is one Action with its signal), each other signal, each search-attribute
+   * upsert, each timer, each activity attempt, one per workflow task that recorded local
+   * activities, two per child workflow, one per accepted update. Queries are not in a history.
+   */
+  cloud_actions: number;
 }
 
 type Ev = Record<string, any>;
@@ -63,14 +70,28 @@ export async function traceWorkflow(client: Client, workflowId: string): Promise
     activities: [],
     max_normal_in_flight: 0,
     closed_at: null,
+    cloud_actions: 0,
   };
+  // a signal-with-start: the signal is the event right after the start, billed with it
+  const signalWithStart = Boolean(events[1]?.workflowExecutionSignaledEventAttributes);
+  const taskWithMarkers = new Set<string>();
+  let lastTaskCompleted = '';
+  let activityAttempts = 0;
+  let accepted = 0;
   const scheduled = new Map<string, string>();
   const childIds: string[] = [];
   let inFlight = 0;
   for (const e of events) {
     const at = time(e.eventTime);
-    if (e.workflowTaskCompletedEventAttributes) t.workflow_tasks++;
-    else if (e.workflowExecutionSignaledEventAttributes) t.signals.push(at);
+    if (e.activityTaskStartedEventAttributes)
+      activityAttempts += Number(e.activityTaskStartedEventAttributes.attempt ?? 1);
+    if (e.workflowExecutionUpdateAcceptedEventAttributes) accepted++;
+    if (e.markerRecordedEventAttributes?.markerName === 'core_local_activity')
+      taskWithMarkers.add(lastTaskCompleted);
+    if (e.workflowTaskCompletedEventAttributes) {
+      t.workflow_tasks++;
+      lastTaskCompleted = String(e.eventId);
+    } else if (e.workflowExecutionSignaledEventAttributes) t.signals.push(at);
     else if (e.timerStartedEventAttributes) t.timers++;
     else if (e.upsertWorkflowSearchAttributesEventAttributes) t.upserts++;
     else if (e.activityTaskScheduledEventAttributes) {
@@ -97,8 +118,20 @@ export async function traceWorkflow(client: Client, workflowId: string): Promise
       t.closed_at = at;
     }
   }
+  t.cloud_actions =
+    1 +
+    t.signals.length -
+    (signalWithStart ? 1 : 0) +
+    t.upserts +
+    t.timers +
+    activityAttempts +
+    taskWithMarkers.size +
+    2 * childIds.length +
+    accepted;
   for (const id of childIds) {
     const c = await traceWorkflow(client, id);
+    // the child's start is billed in the parent's two
+    t.cloud_actions += c.cloud_actions - 1;
     t.children += 1 + c.children;
     t.events += c.events;
     t.workflow_tasks += c.workflow_tasks;
@@ -232,6 +265,7 @@ export function summariseTraces(
       signals: mean(traces.map((t) => t.signals.length)),
       timers: mean(traces.map((t) => t.timers)),
       search_attribute_upserts: mean(traces.map((t) => t.upserts)),
+      temporal_cloud_actions: mean(traces.map((t) => t.cloud_actions)),
       child_workflows: mean(traces.map((t) => t.children)),
       max_normal_activities_in_flight: Math.max(0, ...traces.map((t) => t.max_normal_in_flight)),
       activities_by_type: Object.fromEntries(

@@ -543,7 +543,7 @@ function summary(r: Record<string, any>, file: string) {
     if (c)
       lines.push(
         `                           per settlement: ${c.history_events.mean} history events, ${c.workflow_tasks} workflow tasks, ` +
-          `${c.activities_normal} activities + ${c.activities_local} local activities, ${c.search_attribute_upserts} upserts, ${c.timers} timers`,
+          `${c.activities_normal} activities + ${c.activities_local} local activities, ${c.search_attribute_upserts} upserts, ${c.timers} timers, ~${c.temporal_cloud_actions} Temporal Cloud actions`,
       );
     const last = e.runs[e.runs.length - 1];
     if (last)

@@ -1,5 +1,5 @@
 import { loadConfig } from '../config';
-import { componentLogger } from '../logger';
+import { componentLogger, stderrComponentLogger } from '../logger';
 import { parseArgs } from './args';
 import { apiCommand } from './commands/api';
 import { ingestCommand } from './commands/ingest';
@@ -38,7 +38,7 @@ async function main(): Promise<void> {
     return;
   }
   const config = loadConfig();
-  const log = componentLogger(command);
+  const log = command === 'simulate' ? stderrComponentLogger(command) : componentLogger(command);
   switch (command) {
     case 'start':
       return startCommand(config, log, args);
