@@ -25,11 +25,12 @@ export function createPaymentActivities(deps: ActivityDeps) {
    * statement: the same lock, checks, key and completion as below, one round trip. A
    * refusal leaves the leg pending; it is failed here, only while still pending.
    */
+  const payLegInDatabase = payments.payLegInDatabase?.bind(payments);
   async function payInOneStatement(
     legId: string,
-    pay: NonNullable<typeof payments.payLegInDatabase>,
+    pay: NonNullable<typeof payLegInDatabase>,
   ): Promise<LegOutcome> {
-    const r = await pay.call(payments, legId);
+    const r = await pay(legId);
     switch (r.kind) {
       case 'missing':
         return { status: 'missing', legType: 'unknown', paid: false };
@@ -103,7 +104,7 @@ export function createPaymentActivities(deps: ActivityDeps) {
         throw err;
       }
     });
-    return { ...outcome, legType, paid } as LegOutcome;
+    return { ...outcome, legType, paid };
   }
 
   /**
@@ -126,8 +127,8 @@ export function createPaymentActivities(deps: ActivityDeps) {
     const beat = ctx.info.isLocal ? undefined : setInterval(() => ctx.heartbeat(), 2000);
     let outcome: LegOutcome;
     try {
-      outcome = payments.payLegInDatabase
-        ? await payInOneStatement(input.leg_id, payments.payLegInDatabase)
+      outcome = payLegInDatabase
+        ? await payInOneStatement(input.leg_id, payLegInDatabase)
         : await payInTransaction(input.leg_id);
     } finally {
       if (beat) clearInterval(beat);

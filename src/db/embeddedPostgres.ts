@@ -102,8 +102,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   }
   const url = (database = 'postgres') =>
     `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${opts.port}/${database}`;
-  const socketUrl = (database = 'postgres') =>
-    `${url(database)}?host=${encodeURIComponent(socketDir)}`;
+  const socketUrl = (database = 'postgres') => `${url(database)}?host=${encodeURIComponent(socketDir)}`;
   if (!fresh) {
     try {
       await adoptPassword(opts, password);

@@ -241,9 +241,10 @@ export async function payLedgerLeg(
   legId: string,
   lnAddressDomain: string,
 ): Promise<LedgerLegRow> {
-  const { rows } = await db.query<LedgerLegRow>(
-    'SELECT * FROM satmachine.pay_ledger_leg($1, $2, $3)',
-    [legId, newId(), lnAddressDomain],
-  );
+  const { rows } = await db.query<LedgerLegRow>('SELECT * FROM satmachine.pay_ledger_leg($1, $2, $3)', [
+    legId,
+    newId(),
+    lnAddressDomain,
+  ]);
   return rows[0]!;
 }
