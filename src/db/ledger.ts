@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { Pool, PoolClient, Queryable } from './pool';
 import { withTransaction } from './pool';
 import { newId } from './ids';
+import { prepared } from './sql';
 
 /** The channel a new incoming ledger payment is announced on (NOTIFY by the ledger's trigger). */
 const LEDGER_PAYMENT_CHANNEL = 'satmachine_ledger_payment';
@@ -241,10 +242,13 @@ export async function payLedgerLeg(
   legId: string,
   lnAddressDomain: string,
 ): Promise<LedgerLegRow> {
-  const { rows } = await db.query<LedgerLegRow>('SELECT * FROM satmachine.pay_ledger_leg($1, $2, $3)', [
-    legId,
-    newId(),
-    lnAddressDomain,
-  ]);
+  // prepared (the function's result columns are fixed by its RETURNS TABLE)
+  const { rows } = await db.query<LedgerLegRow>(
+    prepared('pay-ledger-leg', 'SELECT * FROM satmachine.pay_ledger_leg($1, $2, $3)', [
+      legId,
+      newId(),
+      lnAddressDomain,
+    ]),
+  );
   return rows[0]!;
 }

@@ -1,4 +1,5 @@
 import type { Pool, Queryable } from './pool';
+import { prepared } from './sql';
 
 /**
  * The legs that hold an LP's fiat (SQL condition on satmachine.dca_payments, alias
@@ -99,8 +100,10 @@ export async function operatorClientBalance(
   clientId: string,
 ): Promise<ClientBalanceRow | null> {
   const { rows } = await db.query<ClientBalanceRow>(
-    `${BALANCE_SELECT} WHERE c.id = $1 AND m.operator_user_id = $2`,
-    [clientId, operatorId],
+    prepared('lp-balance-of-client', `${BALANCE_SELECT} WHERE c.id = $1 AND m.operator_user_id = $2`, [
+      clientId,
+      operatorId,
+    ]),
   );
   return rows[0] ?? null;
 }
@@ -111,10 +114,14 @@ export async function lpBalances(
   userId: string,
 ): Promise<(ClientBalanceRow & { machine_name: string; operator_user_id: string })[]> {
   const { rows } = await db.query<ClientBalanceRow & { machine_name: string; operator_user_id: string }>(
-    `SELECT b.*, m.name AS machine_name, m.operator_user_id FROM (${BALANCE_SELECT} WHERE c.user_id = $1) b
-       JOIN satmachine.dca_machines m ON m.id = b.machine_id
-      ORDER BY m.name, b.client_id`,
-    [userId],
+    // prepared: every LP's balance page and API read runs it (b.* is BALANCE_SELECT's explicit list)
+    prepared(
+      'lp-balances-of-user',
+      `SELECT b.*, m.name AS machine_name, m.operator_user_id FROM (${BALANCE_SELECT} WHERE c.user_id = $1) b
+         JOIN satmachine.dca_machines m ON m.id = b.machine_id
+        ORDER BY m.name, b.client_id`,
+      [userId],
+    ),
   );
   return rows;
 }
