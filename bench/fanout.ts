@@ -9,6 +9,7 @@ import { buildSettlementEvent } from '../src/nostr/codec';
 import { RelayClient } from '../src/nostr/relayClient';
 import { LedgerBackend } from '../src/payments/ledger';
 import type { Logger } from '../src/logger';
+import { traceWorkflow } from './histories';
 import { seedMachine, type SeededMachine, type SeededOperator } from './seed';
 import type { BenchStack } from './stack';
 
@@ -23,6 +24,8 @@ export interface FanOutRun {
   legs_per_s: number;
   child_workflows: number;
   largest_history_events: number;
+  /** Temporal Cloud actions of the settlement, its children folded in (bench/histories.ts) */
+  temporal_cloud_actions: number | null;
 }
 
 export async function seedFanOutMachine(stack: BenchStack, operator: SeededOperator, lps: number) {
@@ -112,6 +115,11 @@ export async function fanOutOnce(
     [hash],
   );
   const r = rows[0] ?? { legs: 0, completed: 0, status: 'not recorded' };
+  const actions = finished
+    ? await traceWorkflow(stack.temporal, settlementWorkflowId(hash))
+        .then((t) => t.cloud_actions)
+        .catch(() => null)
+    : null;
   return {
     lps: k,
     finished,
@@ -122,5 +130,6 @@ export async function fanOutOnce(
     legs_per_s: Math.round((r.completed / (ms / 1000)) * 10) / 10,
     child_workflows: children,
     largest_history_events: largest,
+    temporal_cloud_actions: actions,
   };
 }

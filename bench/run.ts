@@ -338,7 +338,7 @@ async function fanOut(ctx: Ctx) {
       const r = await fanOutOnce(ctx.stack, ctx.operator, m, 300_000, silent);
       runs.push(r);
       log(
-        `fan-out ${k} (${rep + 1}/${REPS}): ${r.status} in ${r.time_to_concluded_ms} ms, ${r.legs} legs, ${r.child_workflows} children, largest history ${r.largest_history_events}`,
+        `fan-out ${k} (${rep + 1}/${REPS}): ${r.status} in ${r.time_to_concluded_ms} ms, ${r.legs} legs, ${r.child_workflows} children, largest history ${r.largest_history_events}, ~${r.temporal_cloud_actions} Temporal Cloud actions`,
       );
     }
     out.push({ lps: k, time_to_concluded_ms: repeated(runs.map((r) => r.time_to_concluded_ms)), runs });
@@ -586,7 +586,7 @@ function summary(r: Record<string, any>, file: string) {
     const f = r.fan_out_10k;
     lines.push(
       `  fan-out 10,000 LPs       ${f.finished ? `${f.time_to_concluded_ms} ms` : `not done in ${f.cap_s} s: ${f.legs_completed}/${f.legs} legs (est. ${f.estimated_total_s} s)`}, ` +
-        `${f.child_workflows} children, largest history ${f.largest_history_events} events`,
+        `${f.child_workflows} children, largest history ${f.largest_history_events} events, ~${f.temporal_cloud_actions} Temporal Cloud actions`,
     );
   }
   for (const m of r.money_math ?? [])
