@@ -16,3 +16,22 @@ export function decodeCursor(cursor: string | undefined): { at: Date; id: string
     throw badRequest('cursor is not one this API returned; start again without it');
   }
 }
+
+/**
+ * One page of a keyset listing read with `limit + 1` rows (newest first): the first
+ * `limit` rows as `view` shows them, and the cursor after the last of them when the
+ * extra row says there is a next page. `at` is the row's position in the order.
+ */
+export function keysetPage<R extends { id: string }, V>(
+  rows: readonly R[],
+  limit: number,
+  view: (row: R) => V,
+  at: (row: R) => Date,
+): { items: V[]; next_cursor: string | null } {
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1];
+  return {
+    items: page.map((row) => view(row)),
+    next_cursor: rows.length > limit && last ? encodeCursor(at(last), last.id) : null,
+  };
+}

@@ -11,7 +11,7 @@ import {
 import { formatCents } from '../../domain/decimal';
 import type { ApiDeps } from '../deps';
 import { notFound } from '../errors';
-import { decodeCursor, encodeCursor } from '../pagination';
+import { decodeCursor, keysetPage } from '../pagination';
 import type { RouteRegistry } from '../routeRegistry';
 import { fiatCents, idParams, limitQuery, pubkey } from '../schemas';
 import { deliveryShape, deliveryView } from './alertDeliveryView';
@@ -110,13 +110,7 @@ export function alertRoutes(r: RouteRegistry, deps: ApiDeps): void {
         limit: query.limit + 1,
         ...(c ? { before: { opened_at: c.at, id: c.id } } : {}),
       });
-      const page = rows.slice(0, query.limit);
-      const last = page[page.length - 1];
-      return {
-        items: page.map(alertView),
-        next_cursor:
-          rows.length > query.limit && last ? encodeCursor(new Date(Number(last.cursor_ms)), last.id) : null,
-      };
+      return keysetPage(rows, query.limit, alertView, (a) => new Date(Number(a.cursor_ms)));
     },
   );
 

@@ -31,7 +31,7 @@ import type { ApiDeps } from '../deps';
 import { conflict, notFound, unprocessable } from '../errors';
 import { MAX_SATS } from '../../domain/feeSplit';
 import type { RouteRegistry } from '../routeRegistry';
-import { decodeCursor, encodeCursor } from '../pagination';
+import { decodeCursor, keysetPage } from '../pagination';
 import { exchangeRate, fiatCents, id, idParams, limitQuery } from '../schemas';
 import { legShape, legView } from '../settlementViews';
 
@@ -203,12 +203,7 @@ export function clientRoutes(r: RouteRegistry, deps: ApiDeps): void {
         limit: query.limit + 1,
         before: decodeCursor(query.cursor),
       });
-      const page = rows.slice(0, query.limit);
-      const last = page[page.length - 1];
-      return {
-        items: page.map(legView),
-        next_cursor: rows.length > query.limit && last ? encodeCursor(last.created_at, last.id) : null,
-      };
+      return keysetPage(rows, query.limit, legView, (l) => l.created_at);
     },
   );
 

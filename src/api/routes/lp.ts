@@ -7,7 +7,7 @@ import { listLpPayouts, type LpPayoutRow } from '../../db/payments';
 import { formatCents, mulDivRound, parseCents } from '../../domain/decimal';
 import { balanceShape, balanceView } from '../balanceView';
 import type { ApiDeps } from '../deps';
-import { decodeCursor, encodeCursor } from '../pagination';
+import { decodeCursor, keysetPage } from '../pagination';
 import type { RouteRegistry } from '../routeRegistry';
 import { limitQuery } from '../schemas';
 import { clientShape, clientView } from './clients';
@@ -177,12 +177,7 @@ export function lpRoutes(r: RouteRegistry, deps: ApiDeps): void {
         limit: query.limit + 1,
         before: decodeCursor(query.cursor),
       });
-      const page = rows.slice(0, query.limit);
-      const last = page[page.length - 1];
-      return {
-        items: page.map(payoutView),
-        next_cursor: rows.length > query.limit && last ? encodeCursor(last.completed_at, last.id) : null,
-      };
+      return keysetPage(rows, query.limit, payoutView, (p) => p.completed_at);
     },
   );
 
@@ -206,12 +201,7 @@ export function lpRoutes(r: RouteRegistry, deps: ApiDeps): void {
         limit: query.limit + 1,
         before: decodeCursor(query.cursor),
       });
-      const page = rows.slice(0, query.limit);
-      const last = page[page.length - 1];
-      return {
-        items: page.map(lpDepositView),
-        next_cursor: rows.length > query.limit && last ? encodeCursor(last.created_at, last.id) : null,
-      };
+      return keysetPage(rows, query.limit, lpDepositView, (d) => d.created_at);
     },
   );
 

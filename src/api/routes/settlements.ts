@@ -11,7 +11,7 @@ import { completeWorklist } from '../../db/worklist';
 import type { SettlementWorkflowState } from '../../contract';
 import type { ApiDeps } from '../deps';
 import { invalidField, notFound } from '../errors';
-import { decodeCursor, encodeCursor } from '../pagination';
+import { decodeCursor, encodeCursor, keysetPage } from '../pagination';
 import type { RouteRegistry } from '../routeRegistry';
 import { utcInstant } from '../reportQuery';
 import { id, idParams, limitQuery } from '../schemas';
@@ -74,12 +74,12 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
           return c ? { created_at: c.at, id: c.id } : undefined;
         })(),
       });
-      const page = rows.slice(0, query.limit);
-      const last = page[page.length - 1];
-      return {
-        items: page.map((s) => settlementView(s, deps)),
-        next_cursor: rows.length > query.limit && last ? encodeCursor(last.created_at, last.id) : null,
-      };
+      return keysetPage(
+        rows,
+        query.limit,
+        (s) => settlementView(s, deps),
+        (s) => s.created_at,
+      );
     },
   );
 
