@@ -1,10 +1,10 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { useState, type FormEvent } from 'react';
 import { api, failureOf, ok, type Preferences, type PreferencesBody } from '../api/client';
 import { TextField } from '../components/TextField';
 import { ErrorNotice, formFailureText, Loading, Notice } from '../components/Notice';
 import { Page } from '../components/Page';
 import { SaveActions, type SaveMessage } from '../components/SaveActions';
-import { useLoad } from '../hooks';
+import { useLoad, useLoadedForm } from '../hooks';
 import { useSession } from '../sessionContext';
 
 async function load(): Promise<Preferences | null> {
@@ -36,22 +36,18 @@ const fromPrefs = (p: Preferences | null): Form => ({
 export function LpPreferences() {
   const { user } = useSession();
   const data = useLoad(load, []);
-  const [form, setForm] = useState<Form>(fromPrefs(null));
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [message, setMessage] = useState<SaveMessage | null>(null);
+  const { form, setForm, set } = useLoadedForm<Preferences | null, Form>(
+    fromPrefs(null),
+    data.data,
+    fromPrefs,
+    () => setMessage(null),
+  );
   const [busy, setBusy] = useState(false);
   const [walletNote, setWalletNote] = useState<string | null>(null);
   // saved here: onboarded now, whatever the first load said
   const [savedOnce, setSavedOnce] = useState(false);
-
-  useEffect(() => {
-    if (data.data !== undefined) setForm(fromPrefs(data.data));
-  }, [data.data]);
-
-  const set = (patch: Partial<Form>) => {
-    setForm((f) => ({ ...f, ...patch }));
-    setMessage(null);
-  };
 
   const save = async (e: FormEvent) => {
     e.preventDefault();

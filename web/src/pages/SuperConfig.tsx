@@ -1,11 +1,11 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { useState, type FormEvent } from 'react';
 import { api, failureOf, ok, type SuperConfig, type SuperConfigBody } from '../api/client';
 import { TextField } from '../components/TextField';
 import { ErrorNotice, formFailureText, Loading } from '../components/Notice';
 import { Page } from '../components/Page';
 import { SaveActions, type SaveMessage } from '../components/SaveActions';
 import { percentHint, when } from '../format';
-import { useLoad } from '../hooks';
+import { useLoad, useLoadedForm } from '../hooks';
 
 interface Form {
   cashIn: string;
@@ -22,19 +22,15 @@ const fromConfig = (c: SuperConfig): Form => ({
 /** Platform fee fractions per transaction type and the super wallet that receives them. */
 export function SuperConfigPage() {
   const data = useLoad(() => ok(api.GET('/api/v1/super/config')), []);
-  const [form, setForm] = useState<Form>({ cashIn: '', cashOut: '', wallet: '' });
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [message, setMessage] = useState<SaveMessage | null>(null);
   const [busy, setBusy] = useState(false);
-
-  useEffect(() => {
-    if (data.data) setForm(fromConfig(data.data));
-  }, [data.data]);
-
-  const set = (patch: Partial<Form>) => {
-    setForm((f) => ({ ...f, ...patch }));
-    setMessage(null);
-  };
+  const { form, setForm, set } = useLoadedForm<SuperConfig, Form>(
+    { cashIn: '', cashOut: '', wallet: '' },
+    data.data,
+    fromConfig,
+    () => setMessage(null),
+  );
 
   const save = async (e: FormEvent) => {
     e.preventDefault();
