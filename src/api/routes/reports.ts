@@ -28,7 +28,6 @@ import {
   LEG_STATUSES,
   LEG_TYPES,
   SETTLEMENT_REPORT_COLUMNS,
-  SETTLEMENT_STATUSES,
   legReportShape,
   legReportView,
   settlementReportShape,
@@ -37,6 +36,7 @@ import {
 import { revenueReport, revenueShape } from '../revenueReport';
 import type { RouteRegistry } from '../routeRegistry';
 import { cursorPage, id, limitQuery } from '../schemas';
+import { STATUSES } from '../settlementViews';
 
 const pageQuery = {
   format: z.enum(['json', 'csv']).default('json').describe('csv streams every row of the range (no paging)'),
@@ -81,7 +81,7 @@ export function reportRoutes(r: RouteRegistry, deps: ApiDeps): void {
       query: z.object({
         ...rangeQuery,
         machine_id: id.optional(),
-        status: z.enum(SETTLEMENT_STATUSES).optional(),
+        status: z.enum(STATUSES).optional(),
         tx_type: z.enum(['cash_out', 'cash_in']).optional(),
         ...pageQuery,
       }),
