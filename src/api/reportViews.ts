@@ -1,17 +1,9 @@
 import { z } from 'zod';
 import type { LegReportRow, SettlementReportRow } from '../db/reports';
+import { STATUSES } from './settlementViews';
 
 /** Report rows as the API shows them: one shape for a JSON page and a CSV line (same keys, same order). */
 
-export const SETTLEMENT_STATUSES = [
-  'pending',
-  'processing',
-  'processed',
-  'partial',
-  'refunded',
-  'errored',
-  'rejected',
-] as const;
 export const LEG_TYPES = ['dca', 'settlement', 'autoforward', 'super_fee', 'operator_split'] as const;
 export const LEG_STATUSES = ['pending', 'completed', 'failed', 'skipped', 'voided'] as const;
 
@@ -25,7 +17,7 @@ export const settlementReportShape = z
     machine_id: z.string(),
     machine_name: z.string(),
     tx_type: z.enum(['cash_out', 'cash_in']).nullable(),
-    status: z.enum(SETTLEMENT_STATUSES),
+    status: z.enum(STATUSES),
     wire_sats: z.number().int().nullable(),
     fee_sats: z.number().int().nullable(),
     principal_sats: z.number().int().nullable(),

@@ -104,3 +104,13 @@ export const walletId = z.string().min(1).max(200);
 
 export const limitQuery = (max: number, dflt: number) =>
   z.coerce.number().int().min(1).max(max).default(dflt);
+
+/** The query of a list read a page at a time, newest first: page size, and the `next_cursor` of the page before. */
+export const cursorQuery = () => ({
+  limit: limitQuery(500, 100),
+  cursor: z.string().max(200).optional(),
+});
+
+/** A page of a list: its items and the cursor of the next page (null: the last page). */
+export const cursorPage = <T extends z.ZodType>(item: T) =>
+  z.object({ items: z.array(item), next_cursor: z.string().nullable() });

@@ -13,6 +13,7 @@ import type { ApiDeps } from './deps';
 /** Statuses no operator action can change (their workflow is never started again). */
 export const FINAL_STATUSES: readonly string[] = ['processed', 'partial', 'refunded', 'rejected'];
 
+/** A settlement's statuses (`dca_settlements.status`), in the order the API lists them. */
 export const STATUSES = [
   'pending',
   'processing',

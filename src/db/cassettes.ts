@@ -53,6 +53,23 @@ export async function updateCassette(
   return rows[0] ?? null;
 }
 
+/** The parameters of an ATM-reported state write: $1 machine, $2–$4 positions, denominations and counts, $5 the event's time, $6 its id. */
+function stateParams(
+  machineId: string,
+  entries: [string, CassettePositions[string]][],
+  eventCreatedAt: Date,
+  eventId: string,
+): unknown[] {
+  return [
+    machineId,
+    entries.map(([p]) => Number(p)),
+    entries.map(([, v]) => v.denomination),
+    entries.map(([, v]) => v.count),
+    eventCreatedAt,
+    eventId,
+  ];
+}
+
 /**
  * The ATM's bootstrap state (kind 30078 bitspire-cassettes-state): one row per
  * position, both the operator view and the reported state. Idempotent on event id;
@@ -84,14 +101,7 @@ export async function applyBootstrapState(
        updated_at = excluded.updated_at, updated_by = excluded.updated_by,
        state_denomination = excluded.state_denomination, state_count = excluded.state_count,
        state_at = excluded.state_at, state_event_id = excluded.state_event_id`,
-    [
-      machineId,
-      entries.map(([p]) => Number(p)),
-      entries.map(([, v]) => v.denomination),
-      entries.map(([, v]) => v.count),
-      eventCreatedAt,
-      eventId,
-    ],
+    stateParams(machineId, entries, eventCreatedAt, eventId),
   );
   return true;
 }
@@ -118,13 +128,6 @@ export async function applyCassetteCounts(
        state_denomination = excluded.state_denomination, state_count = excluded.state_count,
        state_at = excluded.state_at, state_event_id = excluded.state_event_id
      WHERE satmachine.cassette_configs.state_at IS NULL OR satmachine.cassette_configs.state_at <= excluded.state_at`,
-    [
-      machineId,
-      entries.map(([p]) => Number(p)),
-      entries.map(([, v]) => v.denomination),
-      entries.map(([, v]) => v.count),
-      eventCreatedAt,
-      eventId,
-    ],
+    stateParams(machineId, entries, eventCreatedAt, eventId),
   );
 }

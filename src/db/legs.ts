@@ -2,7 +2,8 @@ import type { Queryable } from './pool';
 
 export type LegStatus = 'pending' | 'completed' | 'failed' | 'skipped' | 'voided';
 
-export interface LegRow {
+/** A leg as planned and inserted (`pending`, or `skipped` when there is nothing to pay). */
+export interface NewLeg {
   id: string;
   settlement_id: string | null;
   client_id: string | null;
@@ -17,37 +18,20 @@ export interface LegRow {
   amount_fiat: string;
   exchange_rate: string | null;
   transaction_time: Date | null;
-  external_payment_hash: string | null;
-  status: LegStatus;
-  error_message: string | null;
-  parent_leg_id: string | null;
-  replaces_leg_id: string | null;
-  sort_order: number;
-  created_at: Date;
-  updated_at: Date;
-  completed_at: Date | null;
-}
-
-export interface NewLeg {
-  id: string;
-  settlement_id: string | null;
-  client_id: string | null;
-  machine_id: string;
-  operator_user_id: string;
-  leg_type: LegRow['leg_type'];
-  label: string | null;
-  source_wallet_id: string | null;
-  destination_wallet_id: string | null;
-  destination_ln_address: string | null;
-  amount_sats: number;
-  amount_fiat: string;
-  exchange_rate: string | null;
-  transaction_time: Date | null;
   status: 'pending' | 'skipped';
   error_message: string | null;
   parent_leg_id: string | null;
   replaces_leg_id: string | null;
   sort_order: number;
+}
+
+/** A stored leg: what was inserted ({@link NewLeg}), any status since, and its payment. */
+export interface LegRow extends Omit<NewLeg, 'status'> {
+  external_payment_hash: string | null;
+  status: LegStatus;
+  created_at: Date;
+  updated_at: Date;
+  completed_at: Date | null;
 }
 
 const INSERT_COLUMNS: { name: keyof NewLeg; type: string }[] = [

@@ -1,40 +1,7 @@
 import type { Pool, Queryable } from './pool';
 import { newId } from './ids';
 
-export interface SettlementRow {
-  id: string;
-  machine_id: string;
-  payment_hash: string;
-  bitspire_event_id: string | null;
-  bitspire_txid: string | null;
-  tx_type: 'cash_out' | 'cash_in' | null;
-  wire_sats: number | null;
-  fiat_amount: string | null;
-  fiat_code: string | null;
-  exchange_rate: string | null;
-  principal_sats: number | null;
-  fee_sats: number | null;
-  platform_fee_sats: number | null;
-  operator_fee_sats: number | null;
-  fee_mismatch_sats: number | null;
-  platform_fee_fraction: string | null;
-  operator_fee_fraction: string | null;
-  refund_sats: number;
-  observed_amount_sats: number | null;
-  bills_json: unknown;
-  cassettes_json: unknown;
-  status: string;
-  error_message: string | null;
-  notes: string | null;
-  processing_claim: string | null;
-  processing_started_at: Date | null;
-  /** when it started waiting (again) for its signals; null = since created_at */
-  waiting_since: Date | null;
-  created_at: Date;
-  updated_at: Date;
-  processed_at: Date | null;
-}
-
+/** What the settlement workflow writes of a settlement (insert, or the overwrite of a placeholder). */
 export interface SettlementData {
   machine_id: string;
   payment_hash: string;
@@ -58,6 +25,20 @@ export interface SettlementData {
   status: string;
   error_message: string | null;
   created_at?: Date;
+}
+
+/** A stored settlement: what was written ({@link SettlementData}) and what the row keeps of its life. */
+export interface SettlementRow extends SettlementData {
+  id: string;
+  refund_sats: number;
+  notes: string | null;
+  processing_claim: string | null;
+  processing_started_at: Date | null;
+  /** when it started waiting (again) for its signals; null = since created_at */
+  waiting_since: Date | null;
+  created_at: Date;
+  updated_at: Date;
+  processed_at: Date | null;
 }
 
 const COLUMNS = [

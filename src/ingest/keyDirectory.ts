@@ -2,6 +2,7 @@ import { listMachineRegistrations, type MachineRow } from '../db/machines';
 import type { Pool } from '../db/pool';
 import { listOperatorKeys } from '../db/users';
 import type { Logger } from '../logger';
+import { routeSettlementEvent } from '../nostr/settlementEvent';
 import { sealedColumns, type SecretBox } from '../security/secretBox';
 
 export interface OperatorKey {
@@ -12,8 +13,7 @@ export interface OperatorKey {
 
 /** Where an event of a machine key goes: one registration, or why none. */
 export type Route =
-  | { ok: true; machine: MachineRow; operator: OperatorKey | null }
-  | { ok: false; reason: string; detail: string };
+  { ok: true; machine: MachineRow; operator: OperatorKey } | { ok: false; reason: string; detail: string };
 
 /**
  * Who we listen for: the operators whose keys we hold (kind 21000 `#p`) and the
@@ -84,44 +84,14 @@ export class KeyDirectory {
   /**
    * The registration an event signed by `pubkey` and p-tagged `pTags` belongs to: the
    * active registration of the key by an operator the event names, unless that one is
-   * `unproven` (another operator's registration of the key was proven).
+   * `unproven` (another operator's registration of the key was proven). The routing of
+   * settlement events ({@link routeSettlementEvent}) over this directory's keys.
    */
   route(pubkey: string, pTags: readonly string[]): Route {
-    const regs = this.machines.get(pubkey);
-    if (!regs)
-      return {
-        ok: false,
-        reason: 'unknown_pubkey',
-        detail: `author ${pubkey.slice(0, 12)}… is not an active machine`,
-      };
-    let unproven = false;
-    let ours = false;
-    for (const p of pTags) {
-      const operator = this.operators.get(p);
-      if (!operator) continue;
-      ours = true;
-      const machine = regs.find((m) => m.operator_user_id === operator.id);
-      if (!machine) continue;
-      if (machine.key_state === 'unproven') {
-        unproven = true;
-        continue;
-      }
-      return { ok: true, machine, operator };
-    }
-    if (unproven)
-      return {
-        ok: false,
-        reason: 'unproven_key',
-        detail:
-          "addressed to an operator whose registration of this key is unproven (another operator's registration was proven)",
-      };
-    if (!ours)
-      return { ok: false, reason: 'not_for_us', detail: 'not addressed to an operator whose key we hold' };
-    return {
-      ok: false,
-      reason: 'unknown_pubkey',
-      detail: `author ${pubkey.slice(0, 12)}… is not an active machine of the operator the event is addressed to`,
-    };
+    return routeSettlementEvent(pubkey, pTags, {
+      registrations: (machinePubkeyHex) => this.machines.get(machinePubkeyHex) ?? [],
+      operator: (operatorPubkeyHex) => this.operators.get(operatorPubkeyHex) ?? null,
+    });
   }
 
   start(): void {

@@ -132,7 +132,7 @@ const telemetry: MachineEventKind = {
   async handle(event, { pool, keys, at }) {
     const route = addressed(event, keys);
     if (!route.ok) return drop(route.reason, route.detail);
-    const text = decrypt(event, route.operator!);
+    const text = decrypt(event, route.operator);
     if (text === null)
       return drop('undecryptable', 'telemetry is not NIP-44 encrypted to the machine operator');
     const applied = await withTransaction(pool, async (c) => {
@@ -160,7 +160,7 @@ const cassetteState: MachineEventKind = {
     const route = addressed(event, keys);
     if (!route.ok) return drop(route.reason, route.detail);
     const machine = route.machine;
-    const text = decrypt(event, route.operator!);
+    const text = decrypt(event, route.operator);
     if (text === null)
       return drop('undecryptable', 'cassette state is not NIP-44 encrypted to the machine operator');
     const parsed = parseContent('cassette state', 'cassette state', text, cassettePositionsSchema);

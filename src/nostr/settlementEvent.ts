@@ -26,19 +26,24 @@ export interface OperatorKeyRef {
   secretHex(): string | null;
 }
 
-export interface SettlementEventKeys<M extends KeyRegistration> {
+/**
+ * Where registrations and operators come from. `O` is what the caller knows of an
+ * operator: routing reads only its id (the ingest's key directory holds the opened
+ * key itself; opening an event needs an {@link OperatorKeyRef}).
+ */
+export interface SettlementEventKeys<M extends KeyRegistration, O extends { id: string } = OperatorKeyRef> {
   /** the registrations of this machine key that may receive its events (the active ones) */
   registrations(machinePubkeyHex: string): readonly M[];
   /** the operator whose Nostr public key this is, if it is one we know */
-  operator(operatorPubkeyHex: string): OperatorKeyRef | null;
+  operator(operatorPubkeyHex: string): O | null;
 }
 
 /** Why an event does not open; `detail` is for the log or the operator. */
 export type OpenFailure =
   'bad_signature' | 'unknown_pubkey' | 'unproven_key' | 'not_for_us' | 'no_operator_key' | 'invalid_content';
 
-export type Routed<M extends KeyRegistration> =
-  | { ok: true; machine: M; operator: OperatorKeyRef }
+export type Routed<M extends KeyRegistration, O extends { id: string } = OperatorKeyRef> =
+  | { ok: true; machine: M; operator: O }
   | { ok: false; reason: 'unknown_pubkey' | 'unproven_key' | 'not_for_us'; detail: string };
 
 export type OpenedSettlementEvent<M extends KeyRegistration> =
@@ -50,11 +55,11 @@ export type OpenedSettlementEvent<M extends KeyRegistration> =
  * registration of the key by an operator the event names (first p tag first), unless
  * that one is `unproven` (another operator's registration of the key was proven).
  */
-export function routeSettlementEvent<M extends KeyRegistration>(
+export function routeSettlementEvent<M extends KeyRegistration, O extends { id: string }>(
   pubkey: string,
   tags: readonly string[],
-  keys: SettlementEventKeys<M>,
-): Routed<M> {
+  keys: SettlementEventKeys<M, O>,
+): Routed<M, O> {
   const regs = keys.registrations(pubkey);
   if (regs.length === 0)
     return {

@@ -1013,6 +1013,11 @@ describe('web console (chromium)', () => {
     await nav(page, 'Payouts');
     await heading(page, 'Payouts').waitFor();
     await page.getByRole('region', { name: 'Payouts' }).getByText('LP purchase').first().waitFor();
+    // one page of payouts: the pager says so and goes neither way
+    const pager = page.getByRole('navigation', { name: 'Payout pages' });
+    await pager.getByText('Page 1', { exact: true }).waitFor();
+    expect(await pager.getByRole('button', { name: 'Newer' }).isDisabled()).toBe(true);
+    expect(await pager.getByRole('button', { name: 'Older' }).isDisabled()).toBe(true);
     const [download] = await Promise.all([
       page.waitForEvent('download'),
       page.getByRole('button', { name: 'Download CSV (all payouts)' }).click(),

@@ -157,6 +157,11 @@ describe('web console: reports (chromium)', () => {
     // the settlements of the range, a row each
     const table = page.getByRole('region', { name: 'Settlements in the range' }).getByRole('table');
     expect(await table.locator('tbody tr').count()).toBe(2);
+    // one page: the pager says so and goes neither way
+    const pager = page.getByRole('navigation', { name: 'Settlement pages' });
+    await pager.getByText('Page 1', { exact: true }).waitFor();
+    expect(await pager.getByRole('button', { name: 'Earlier' }).isDisabled()).toBe(true);
+    expect(await pager.getByRole('button', { name: 'Later' }).isDisabled()).toBe(true);
     await page.screenshot({ path: join(SHOTS, 'operator-reports.png'), fullPage: true });
 
     // the CSV export of the range matches the settlements, to the sat

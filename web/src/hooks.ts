@@ -78,3 +78,25 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[], pollMs?: num
   }, []);
   return { data, error, loading, loadedAt, reload };
 }
+
+/**
+ * A form's fields: `initial` until something is loaded, then what `from` makes of each
+ * load (undefined: nothing loaded yet); `set` edits a patch at a time and calls `onEdit`
+ * (e.g. to clear what the last save said).
+ */
+export function useLoadedForm<T, F>(
+  initial: F,
+  loaded: T | undefined,
+  from: (loaded: T) => F,
+  onEdit: () => void,
+) {
+  const [form, setForm] = useState<F>(initial);
+  useEffect(() => {
+    if (loaded !== undefined) setForm(from(loaded));
+  }, [loaded, from]);
+  const set = (patch: Partial<F>) => {
+    setForm((f) => ({ ...f, ...patch }));
+    onEdit();
+  };
+  return { form, setForm, set };
+}

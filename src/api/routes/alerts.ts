@@ -11,9 +11,9 @@ import {
 import { formatCents } from '../../domain/decimal';
 import type { ApiDeps } from '../deps';
 import { notFound } from '../errors';
-import { decodeCursor, encodeCursor } from '../pagination';
+import { keysetPage } from '../pagination';
 import type { RouteRegistry } from '../routeRegistry';
-import { fiatCents, idParams, limitQuery, pubkey } from '../schemas';
+import { cursorPage, cursorQuery, fiatCents, idParams, pubkey } from '../schemas';
 import { deliveryShape, deliveryView } from './alertDeliveryView';
 
 const alertShape = z
@@ -97,26 +97,23 @@ export function alertRoutes(r: RouteRegistry, deps: ApiDeps): void {
       query: z.object({
         status: z.enum(['open', 'resolved']).optional(),
         rule: z.enum(ALERT_RULES).optional(),
-        limit: limitQuery(500, 100),
-        cursor: z.string().max(200).optional(),
+        ...cursorQuery(),
       }),
-      response: z.object({ items: z.array(alertShape), next_cursor: z.string().nullable() }),
+      response: cursorPage(alertShape),
     },
     async ({ query, user }) => {
-      const c = decodeCursor(query.cursor);
-      const rows = await listOperatorAlerts(deps.pool, user.id, {
-        status: query.status,
-        rule: query.rule,
-        limit: query.limit + 1,
-        ...(c ? { before: { opened_at: c.at, id: c.id } } : {}),
-      });
-      const page = rows.slice(0, query.limit);
-      const last = page[page.length - 1];
-      return {
-        items: page.map(alertView),
-        next_cursor:
-          rows.length > query.limit && last ? encodeCursor(new Date(Number(last.cursor_ms)), last.id) : null,
-      };
+      return keysetPage(
+        query,
+        ({ limit, before }) =>
+          listOperatorAlerts(deps.pool, user.id, {
+            status: query.status,
+            rule: query.rule,
+            limit,
+            ...(before ? { before: { opened_at: before.at, id: before.id } } : {}),
+          }),
+        alertView,
+        (a) => new Date(Number(a.cursor_ms)),
+      );
     },
   );
 

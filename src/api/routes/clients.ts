@@ -31,8 +31,8 @@ import type { ApiDeps } from '../deps';
 import { conflict, notFound, unprocessable } from '../errors';
 import { MAX_SATS } from '../../domain/feeSplit';
 import type { RouteRegistry } from '../routeRegistry';
-import { decodeCursor, encodeCursor } from '../pagination';
-import { exchangeRate, fiatCents, id, idParams, limitQuery } from '../schemas';
+import { keysetPage } from '../pagination';
+import { cursorPage, cursorQuery, exchangeRate, fiatCents, id, idParams } from '../schemas';
 import { legShape, legView } from '../settlementViews';
 
 export const clientShape = z
@@ -191,24 +191,17 @@ export function clientRoutes(r: RouteRegistry, deps: ApiDeps): void {
       tag: 'clients',
       auth: ['operator'],
       params: idParams,
-      query: z.object({
-        limit: limitQuery(500, 100),
-        cursor: z.string().max(200).optional(),
-      }),
-      response: z.object({ items: z.array(legShape), next_cursor: z.string().nullable() }),
+      query: z.object(cursorQuery()),
+      response: cursorPage(legShape),
     },
     async ({ params, query, user }) => {
       const c = await clientOf(user.id, params.id);
-      const rows = await listClientLegs(deps.pool, c.id, {
-        limit: query.limit + 1,
-        before: decodeCursor(query.cursor),
-      });
-      const page = rows.slice(0, query.limit);
-      const last = page[page.length - 1];
-      return {
-        items: page.map(legView),
-        next_cursor: rows.length > query.limit && last ? encodeCursor(last.created_at, last.id) : null,
-      };
+      return keysetPage(
+        query,
+        (page) => listClientLegs(deps.pool, c.id, page),
+        legView,
+        (l) => l.created_at,
+      );
     },
   );
 

@@ -7,9 +7,9 @@ import { listLpPayouts, type LpPayoutRow } from '../../db/payments';
 import { formatCents, mulDivRound, parseCents } from '../../domain/decimal';
 import { balanceShape, balanceView } from '../balanceView';
 import type { ApiDeps } from '../deps';
-import { decodeCursor, encodeCursor } from '../pagination';
+import { keysetPage } from '../pagination';
 import type { RouteRegistry } from '../routeRegistry';
-import { limitQuery } from '../schemas';
+import { cursorPage, cursorQuery } from '../schemas';
 import { clientShape, clientView } from './clients';
 import { lpPreferenceRoutes } from './lpPreferences';
 
@@ -156,10 +156,9 @@ export function lpRoutes(r: RouteRegistry, deps: ApiDeps): void {
       auth: ['lp'],
       query: z.object({
         format: z.enum(['json', 'csv']).default('json'),
-        limit: limitQuery(500, 100),
-        cursor: z.string().max(200).optional(),
+        ...cursorQuery(),
       }),
-      response: z.object({ items: z.array(payoutShape), next_cursor: z.string().nullable() }),
+      response: cursorPage(payoutShape),
     },
     async ({ query, user, res }) => {
       if (query.format === 'csv') {
@@ -173,16 +172,12 @@ export function lpRoutes(r: RouteRegistry, deps: ApiDeps): void {
         res.status(200).send(lines.join('\r\n') + '\r\n');
         return undefined;
       }
-      const rows = await listLpPayouts(deps.pool, user.id, {
-        limit: query.limit + 1,
-        before: decodeCursor(query.cursor),
-      });
-      const page = rows.slice(0, query.limit);
-      const last = page[page.length - 1];
-      return {
-        items: page.map(payoutView),
-        next_cursor: rows.length > query.limit && last ? encodeCursor(last.completed_at, last.id) : null,
-      };
+      return keysetPage(
+        query,
+        (page) => listLpPayouts(deps.pool, user.id, page),
+        payoutView,
+        (p) => p.completed_at,
+      );
     },
   );
 
@@ -195,23 +190,16 @@ export function lpRoutes(r: RouteRegistry, deps: ApiDeps): void {
         'The fiat deposits operators recorded for you (pending, confirmed, rejected), across your enrolments, newest first',
       tag: 'lp',
       auth: ['lp'],
-      query: z.object({
-        limit: limitQuery(500, 100),
-        cursor: z.string().max(200).optional(),
-      }),
-      response: z.object({ items: z.array(lpDepositShape), next_cursor: z.string().nullable() }),
+      query: z.object(cursorQuery()),
+      response: cursorPage(lpDepositShape),
     },
     async ({ query, user }) => {
-      const rows = await listLpDeposits(deps.pool, user.id, {
-        limit: query.limit + 1,
-        before: decodeCursor(query.cursor),
-      });
-      const page = rows.slice(0, query.limit);
-      const last = page[page.length - 1];
-      return {
-        items: page.map(lpDepositView),
-        next_cursor: rows.length > query.limit && last ? encodeCursor(last.created_at, last.id) : null,
-      };
+      return keysetPage(
+        query,
+        (page) => listLpDeposits(deps.pool, user.id, page),
+        lpDepositView,
+        (d) => d.created_at,
+      );
     },
   );
 

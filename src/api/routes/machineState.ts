@@ -13,6 +13,7 @@ import type { ApiDeps } from '../deps';
 import { conflict, notFound, unprocessable } from '../errors';
 import type { RouteRegistry } from '../routeRegistry';
 import { idParams } from '../schemas';
+import { machineStatusShape } from './machines';
 import { sealedColumns } from '../../security/secretBox';
 
 const ONLINE_SECONDS = 180;
@@ -89,14 +90,7 @@ export function machineStateRoutes(r: RouteRegistry, deps: ApiDeps): void {
       params: idParams,
       response: z.object({
         machine_id: z.string(),
-        status: z.object({
-          online: z.boolean(),
-          last_seen_at: z.string().nullable(),
-          cash_in: z.boolean().nullable(),
-          cash_out: z.boolean().nullable(),
-          cash_level: z.string().nullable(),
-          version: z.string().nullable(),
-        }),
+        status: machineStatusShape,
         beacon: z.record(z.string(), z.unknown()).nullable(),
         beacon_received_at: z.string().nullable(),
         fleet: z

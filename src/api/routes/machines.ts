@@ -25,6 +25,16 @@ import type { RouteRegistry } from '../routeRegistry';
 import { walletProblem } from '../walletOwnership';
 import { feeFraction, fiatCode, idParams, pubkey, walletId } from '../schemas';
 
+/** Whether a machine is online (seen recently) and what its last beacon said of its cash and version. */
+export const machineStatusShape = z.object({
+  online: z.boolean(),
+  last_seen_at: z.string().nullable(),
+  cash_in: z.boolean().nullable(),
+  cash_out: z.boolean().nullable(),
+  cash_level: z.string().nullable(),
+  version: z.string().nullable(),
+});
+
 export const machineShape = z
   .object({
     id: z.string(),
@@ -49,14 +59,7 @@ export const machineShape = z
     key_proven_at: z.string().nullable().describe('when the key was proven for this registration'),
     created_at: z.string(),
     updated_at: z.string(),
-    status: z.object({
-      online: z.boolean(),
-      last_seen_at: z.string().nullable(),
-      cash_in: z.boolean().nullable(),
-      cash_out: z.boolean().nullable(),
-      cash_level: z.string().nullable(),
-      version: z.string().nullable(),
-    }),
+    status: machineStatusShape,
   })
   .meta({ id: 'Machine' });
 

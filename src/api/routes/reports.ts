@@ -28,7 +28,6 @@ import {
   LEG_STATUSES,
   LEG_TYPES,
   SETTLEMENT_REPORT_COLUMNS,
-  SETTLEMENT_STATUSES,
   legReportShape,
   legReportView,
   settlementReportShape,
@@ -36,7 +35,8 @@ import {
 } from '../reportViews';
 import { revenueReport, revenueShape } from '../revenueReport';
 import type { RouteRegistry } from '../routeRegistry';
-import { id, limitQuery } from '../schemas';
+import { cursorPage, id, limitQuery } from '../schemas';
+import { STATUSES } from '../settlementViews';
 
 const pageQuery = {
   format: z.enum(['json', 'csv']).default('json').describe('csv streams every row of the range (no paging)'),
@@ -81,11 +81,11 @@ export function reportRoutes(r: RouteRegistry, deps: ApiDeps): void {
       query: z.object({
         ...rangeQuery,
         machine_id: id.optional(),
-        status: z.enum(SETTLEMENT_STATUSES).optional(),
+        status: z.enum(STATUSES).optional(),
         tx_type: z.enum(['cash_out', 'cash_in']).optional(),
         ...pageQuery,
       }),
-      response: z.object({ items: z.array(settlementReportShape), next_cursor: z.string().nullable() }),
+      response: cursorPage(settlementReportShape),
     },
     async ({ query, user, res }) => {
       const range = resolveRange(query);
@@ -134,7 +134,7 @@ export function reportRoutes(r: RouteRegistry, deps: ApiDeps): void {
         lp_user_id: id.optional().describe('one LP, across its enrolments'),
         ...pageQuery,
       }),
-      response: z.object({ items: z.array(legReportShape), next_cursor: z.string().nullable() }),
+      response: cursorPage(legReportShape),
     },
     async ({ query, user, res }) => {
       const range = resolveRange(query);

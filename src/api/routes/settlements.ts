@@ -11,10 +11,10 @@ import { completeWorklist } from '../../db/worklist';
 import type { SettlementWorkflowState } from '../../contract';
 import type { ApiDeps } from '../deps';
 import { invalidField, notFound } from '../errors';
-import { decodeCursor, encodeCursor } from '../pagination';
+import { decodeCursor, encodeCursor, keysetPage } from '../pagination';
 import type { RouteRegistry } from '../routeRegistry';
 import { utcInstant } from '../reportQuery';
-import { id, idParams, limitQuery } from '../schemas';
+import { cursorPage, cursorQuery, id, idParams } from '../schemas';
 import { workflowState } from '../settlementGateway';
 import {
   STATUSES,
@@ -54,32 +54,28 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
           .optional()
           .describe('created at or after (UTC date YYYY-MM-DD or instant with a zone)'),
         to: utcInstant.optional().describe('created before (UTC)'),
-        limit: limitQuery(500, 100),
-        cursor: z.string().max(200).optional(),
+        ...cursorQuery(),
       }),
-      response: z.object({ items: z.array(settlementShape), next_cursor: z.string().nullable() }),
+      response: cursorPage(settlementShape),
     },
     async ({ query, user }) => {
       if (query.from && query.to && query.from.getTime() >= query.to.getTime())
         throw invalidField('query.to', 'to must be after from: the range is [from, to) in UTC');
-      const rows = await listOperatorSettlements(deps.pool, {
-        operatorId: user.id,
-        status: query.status,
-        machineId: query.machine_id,
-        from: query.from,
-        to: query.to,
-        limit: query.limit + 1,
-        before: (() => {
-          const c = decodeCursor(query.cursor);
-          return c ? { created_at: c.at, id: c.id } : undefined;
-        })(),
-      });
-      const page = rows.slice(0, query.limit);
-      const last = page[page.length - 1];
-      return {
-        items: page.map((s) => settlementView(s, deps)),
-        next_cursor: rows.length > query.limit && last ? encodeCursor(last.created_at, last.id) : null,
-      };
+      return keysetPage(
+        query,
+        ({ limit, before }) =>
+          listOperatorSettlements(deps.pool, {
+            operatorId: user.id,
+            status: query.status,
+            machineId: query.machine_id,
+            from: query.from,
+            to: query.to,
+            limit,
+            before: before ? { created_at: before.at, id: before.id } : undefined,
+          }),
+        (s) => settlementView(s, deps),
+        (s) => s.created_at,
+      );
     },
   );
 
@@ -94,8 +90,7 @@ export function settlementRoutes(r: RouteRegistry, deps: ApiDeps): void {
       auth: ['operator'],
       query: z.object({
         threshold_minutes: z.coerce.number().int().min(0).max(525600).optional(),
-        limit: limitQuery(500, 100),
-        cursor: z.string().max(200).optional(),
+        ...cursorQuery(),
       }),
       response: z.object({
         threshold_minutes: z.number().int(),

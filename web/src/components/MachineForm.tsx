@@ -1,6 +1,6 @@
 import { useId, useState, type FormEvent } from 'react';
 import { api, failureOf, ok, type Machine, type MachineBody, type MachinePatch } from '../api/client';
-import { Field } from './Field';
+import { TextField } from './TextField';
 import { fieldsText, formFailureText, Notice } from './Notice';
 import { percentHint } from '../format';
 
@@ -151,113 +151,72 @@ export function MachineForm({
   return (
     <form onSubmit={(e) => void submit(e)} noValidate>
       <div className="form-grid">
-        <Field id={idOf('name')} label="Name" error={errors.name}>
-          {(c) => (
-            <input
-              {...c}
-              autoComplete="off"
-              value={form.name}
-              onChange={(e) => set({ name: e.target.value })}
-            />
-          )}
-        </Field>
+        <TextField
+          id={idOf('name')}
+          label="Name"
+          error={errors.name}
+          value={form.name}
+          onChange={(value) => set({ name: value })}
+        />
         {editing ? null : (
-          <Field
+          <TextField
             id={idOf('machine_npub')}
             label="Machine public key"
             error={errors.machine_npub}
             hint="The Nostr key the machine signs with: npub1… or 64 hex characters."
             className="wide"
-          >
-            {(c) => (
-              <input
-                {...c}
-                autoComplete="off"
-                spellCheck={false}
-                className="mono"
-                value={form.npub}
-                onChange={(e) => set({ npub: e.target.value })}
-              />
-            )}
-          </Field>
+            spellCheck={false}
+            inputClassName="mono"
+            value={form.npub}
+            onChange={(value) => set({ npub: value })}
+          />
         )}
         {editing ? null : (
-          <Field
+          <TextField
             id={idOf('fiat_code')}
             label="Fiat currency"
             error={errors.fiat_code}
             hint="The bills it handles, as a 3-letter code: USD, EUR…"
-          >
-            {(c) => (
-              <input
-                {...c}
-                autoComplete="off"
-                maxLength={3}
-                value={form.fiat}
-                onChange={(e) => set({ fiat: e.target.value.toUpperCase() })}
-              />
-            )}
-          </Field>
+            maxLength={3}
+            value={form.fiat}
+            onChange={(value) => set({ fiat: value.toUpperCase() })}
+          />
         )}
-        <Field id={idOf('location')} label="Location (optional)" error={errors.location}>
-          {(c) => (
-            <input
-              {...c}
-              autoComplete="off"
-              value={form.location}
-              onChange={(e) => set({ location: e.target.value })}
-            />
-          )}
-        </Field>
-        <Field
+        <TextField
+          id={idOf('location')}
+          label="Location (optional)"
+          error={errors.location}
+          value={form.location}
+          onChange={(value) => set({ location: value })}
+        />
+        <TextField
           id={idOf('operator_cash_in_fee_fraction')}
           label="Your cash-in fee (fraction)"
           error={errors.operator_cash_in_fee_fraction}
           hint={`From 0 to below 1, up to 6 decimals: 0.03 is 3 %.${percentHint(form.cashIn)}`}
-        >
-          {(c) => (
-            <input
-              {...c}
-              inputMode="decimal"
-              autoComplete="off"
-              value={form.cashIn}
-              onChange={(e) => set({ cashIn: e.target.value })}
-            />
-          )}
-        </Field>
-        <Field
+          inputMode="decimal"
+          value={form.cashIn}
+          onChange={(value) => set({ cashIn: value })}
+        />
+        <TextField
           id={idOf('operator_cash_out_fee_fraction')}
           label="Your cash-out fee (fraction)"
           error={errors.operator_cash_out_fee_fraction}
           hint={`From 0 to below 1, up to 6 decimals: 0.03 is 3 %.${percentHint(form.cashOut)}`}
-        >
-          {(c) => (
-            <input
-              {...c}
-              inputMode="decimal"
-              autoComplete="off"
-              value={form.cashOut}
-              onChange={(e) => set({ cashOut: e.target.value })}
-            />
-          )}
-        </Field>
-        <Field
+          inputMode="decimal"
+          value={form.cashOut}
+          onChange={(value) => set({ cashOut: value })}
+        />
+        <TextField
           id={idOf('distribution_delay_seconds')}
           label="Hold before paying (seconds)"
           error={errors.distribution_delay_seconds}
           hint="0 pays at once. During a hold a cash-out can still be corrected (partial dispense). Up to 604,800 (7 days)."
-        >
-          {(c) => (
-            <input
-              {...c}
-              inputMode="numeric"
-              autoComplete="off"
-              value={form.hold}
-              onChange={(e) => set({ hold: e.target.value })}
-            />
-          )}
-        </Field>
-        <Field
+          inputMode="numeric"
+          value={form.hold}
+          onChange={(value) => set({ hold: value })}
+        />
+        <TextField
           id={idOf('wallet_id')}
           label={editing ? 'Wallet id' : 'Wallet id (optional)'}
           error={errors.wallet_id}
@@ -266,17 +225,10 @@ export function MachineForm({
               ? 'The wallet customers pay into and the legs are paid from.'
               : 'The wallet customers pay into and the legs are paid from. Empty: the embedded ledger creates one (with LNbits, give the id of a registered wallet).'
           }
-        >
-          {(c) => (
-            <input
-              {...c}
-              autoComplete="off"
-              spellCheck={false}
-              value={form.wallet}
-              onChange={(e) => set({ wallet: e.target.value })}
-            />
-          )}
-        </Field>
+          spellCheck={false}
+          value={form.wallet}
+          onChange={(value) => set({ wallet: value })}
+        />
       </div>
       <div className="actions">
         <button type="submit" className="primary" disabled={busy}>

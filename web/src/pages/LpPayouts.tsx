@@ -2,6 +2,7 @@ import { useState } from 'react';
 import { api, failureOf, ok } from '../api/client';
 import { ErrorNotice, Loading, Notice } from '../components/Notice';
 import { Page } from '../components/Page';
+import { Pager, type PageCursors } from '../components/Pager';
 import { Table } from '../components/Table';
 import { fiat, rate, sats, short, when } from '../format';
 import { useLoad } from '../hooks';
@@ -33,7 +34,7 @@ async function downloadCsv(): Promise<number> {
 
 /** The LP's payouts, newest first, a page at a time; all of them as CSV. */
 export function LpPayouts() {
-  const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
+  const [cursors, setCursors] = useState<PageCursors>([undefined]);
   const cursor = cursors[cursors.length - 1];
   const data = useLoad(
     () => ok(api.GET('/api/v1/lp/payments', { params: { query: { limit: PAGE, cursor } } })),
@@ -109,23 +110,12 @@ export function LpPayouts() {
           </tbody>
         </Table>
       ) : null}
-      <nav className="pager" aria-label="Payout pages">
-        <button
-          type="button"
-          disabled={cursors.length === 1}
-          onClick={() => setCursors((c) => c.slice(0, -1))}
-        >
-          Newer
-        </button>
-        <span className="muted">Page {cursors.length}</span>
-        <button
-          type="button"
-          disabled={!data.data?.next_cursor}
-          onClick={() => setCursors((c) => [...c, data.data!.next_cursor ?? undefined])}
-        >
-          Older
-        </button>
-      </nav>
+      <Pager
+        label="Payout pages"
+        cursors={cursors}
+        setCursors={setCursors}
+        nextCursor={data.data?.next_cursor}
+      />
     </Page>
   );
 }

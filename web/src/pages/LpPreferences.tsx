@@ -1,9 +1,10 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { useState, type FormEvent } from 'react';
 import { api, failureOf, ok, type Preferences, type PreferencesBody } from '../api/client';
-import { Field } from '../components/Field';
+import { TextField } from '../components/TextField';
 import { ErrorNotice, formFailureText, Loading, Notice } from '../components/Notice';
 import { Page } from '../components/Page';
-import { useLoad } from '../hooks';
+import { SaveActions, type SaveMessage } from '../components/SaveActions';
+import { useLoad, useLoadedForm } from '../hooks';
 import { useSession } from '../sessionContext';
 
 async function load(): Promise<Preferences | null> {
@@ -35,22 +36,18 @@ const fromPrefs = (p: Preferences | null): Form => ({
 export function LpPreferences() {
   const { user } = useSession();
   const data = useLoad(load, []);
-  const [form, setForm] = useState<Form>(fromPrefs(null));
   const [errors, setErrors] = useState<Record<string, string>>({});
-  const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
+  const [message, setMessage] = useState<SaveMessage | null>(null);
+  const { form, setForm, set } = useLoadedForm<Preferences | null, Form>(
+    fromPrefs(null),
+    data.data,
+    fromPrefs,
+    () => setMessage(null),
+  );
   const [busy, setBusy] = useState(false);
   const [walletNote, setWalletNote] = useState<string | null>(null);
   // saved here: onboarded now, whatever the first load said
   const [savedOnce, setSavedOnce] = useState(false);
-
-  useEffect(() => {
-    if (data.data !== undefined) setForm(fromPrefs(data.data));
-  }, [data.data]);
-
-  const set = (patch: Partial<Form>) => {
-    setForm((f) => ({ ...f, ...patch }));
-    setMessage(null);
-  };
 
   const save = async (e: FormEvent) => {
     e.preventDefault();
@@ -123,7 +120,7 @@ export function LpPreferences() {
       ) : null}
       {data.data !== undefined ? (
         <form onSubmit={(e) => void save(e)} noValidate className="card">
-          <Field
+          <TextField
             id="pref-dca_wallet_id"
             label="Payout wallet id"
             error={errors.dca_wallet_id}
@@ -132,16 +129,9 @@ export function LpPreferences() {
                 ? 'Your sats are paid into this wallet.'
                 : 'Required: your sats are paid into this wallet.'
             }
-          >
-            {(c) => (
-              <input
-                {...c}
-                autoComplete="off"
-                value={form.wallet}
-                onChange={(e) => set({ wallet: e.target.value })}
-              />
-            )}
-          </Field>
+            value={form.wallet}
+            onChange={(value) => set({ wallet: value })}
+          />
           <div className="actions-inline">
             <button type="button" onClick={() => void newWallet()}>
               Create a new wallet
@@ -176,22 +166,15 @@ export function LpPreferences() {
               </p>
             ) : null}
           </fieldset>
-          <Field
+          <TextField
             id="pref-fixed_mode_daily_limit"
             label="Daily limit (fixed mode)"
             error={errors.fixed_mode_daily_limit}
             hint="Fiat per UTC day, like 50.00. Needed in fixed mode."
-          >
-            {(c) => (
-              <input
-                {...c}
-                inputMode="decimal"
-                autoComplete="off"
-                value={form.limit}
-                onChange={(e) => set({ limit: e.target.value })}
-              />
-            )}
-          </Field>
+            inputMode="decimal"
+            value={form.limit}
+            onChange={(value) => set({ limit: value })}
+          />
           <label className="choice">
             <input
               type="checkbox"
@@ -200,29 +183,17 @@ export function LpPreferences() {
             />{' '}
             Forward every payout to a Lightning address
           </label>
-          <Field
+          <TextField
             id="pref-autoforward_ln_address"
             label="Lightning address"
             error={errors.autoforward_ln_address}
             hint="name@domain, like alice@wallet.example"
-          >
-            {(c) => (
-              <input
-                {...c}
-                type="text"
-                inputMode="email"
-                autoComplete="off"
-                value={form.address}
-                onChange={(e) => set({ address: e.target.value })}
-              />
-            )}
-          </Field>
-          <div className="actions">
-            <button type="submit" className="primary" disabled={busy}>
-              {busy ? 'Saving…' : 'Save preferences'}
-            </button>
-          </div>
-          {message ? <Notice kind={message.ok ? 'success' : 'error'}>{message.text}</Notice> : null}
+            type="text"
+            inputMode="email"
+            value={form.address}
+            onChange={(value) => set({ address: value })}
+          />
+          <SaveActions busy={busy} label="Save preferences" message={message} />
           <p className="muted">
             Your user id (give it to an operator to be enrolled): <code>{user.id}</code>
           </p>

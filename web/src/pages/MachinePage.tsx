@@ -9,6 +9,7 @@ import { JsonView, words } from '../components/JsonView';
 import { MachineForm } from '../components/MachineForm';
 import { ErrorNotice, Loading, Notice } from '../components/Notice';
 import { Page } from '../components/Page';
+import { Pager, type PageCursors } from '../components/Pager';
 import { Table } from '../components/Table';
 import { ago, fiat, percent, sats, short, txLabel, when } from '../format';
 import { useLoad } from '../hooks';
@@ -364,7 +365,7 @@ export function MachinePage({ id }: { id: string }) {
     ...(fromDay ? { from: fromDay } : {}),
     ...(toDay ? { to: nextDay(toDay) } : {}),
   };
-  const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
+  const [cursors, setCursors] = useState<PageCursors>([undefined]);
   const cursor = cursors[cursors.length - 1];
   const list = useLoad(
     () =>
@@ -493,23 +494,12 @@ export function MachinePage({ id }: { id: string }) {
             <PageTotals rows={list.data.items} />
           </>
         ) : null}
-        <nav className="pager" aria-label="Settlement pages">
-          <button
-            type="button"
-            disabled={cursors.length === 1}
-            onClick={() => setCursors((c) => c.slice(0, -1))}
-          >
-            Newer
-          </button>
-          <span className="muted">Page {cursors.length}</span>
-          <button
-            type="button"
-            disabled={!list.data?.next_cursor}
-            onClick={() => setCursors((c) => [...c, list.data!.next_cursor ?? undefined])}
-          >
-            Older
-          </button>
-        </nav>
+        <Pager
+          label="Settlement pages"
+          cursors={cursors}
+          setCursors={setCursors}
+          nextCursor={list.data?.next_cursor}
+        />
       </section>
     </Page>
   );

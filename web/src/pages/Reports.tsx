@@ -3,6 +3,7 @@ import { api, failureOf, ok, type GetResult } from '../api/client';
 import { Field } from '../components/Field';
 import { ErrorNotice, Loading, Notice } from '../components/Notice';
 import { Page } from '../components/Page';
+import { Pager, type PageCursors } from '../components/Pager';
 import { Table } from '../components/Table';
 import { TimeChart } from '../components/TimeChart';
 import { fiat, sats, short, when } from '../format';
@@ -136,7 +137,7 @@ function RevenueTotals({ revenue }: { revenue: Revenue }) {
 }
 
 function SettlementPages({ filter, linkable }: { filter: Filter; linkable: boolean }) {
-  const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
+  const [cursors, setCursors] = useState<PageCursors>([undefined]);
   const cursor = cursors[cursors.length - 1];
   const data = useLoad(
     () =>
@@ -197,23 +198,14 @@ function SettlementPages({ filter, linkable }: { filter: Filter; linkable: boole
         </Table>
       ) : null}
       {items && items.length > 0 ? <PageTotals rows={items} /> : null}
-      <nav className="pager" aria-label="Settlement pages">
-        <button
-          type="button"
-          disabled={cursors.length === 1}
-          onClick={() => setCursors((c) => c.slice(0, -1))}
-        >
-          Earlier
-        </button>
-        <span className="muted">Page {cursors.length}</span>
-        <button
-          type="button"
-          disabled={!data.data?.next_cursor}
-          onClick={() => setCursors((c) => [...c, data.data!.next_cursor ?? undefined])}
-        >
-          Later
-        </button>
-      </nav>
+      <Pager
+        label="Settlement pages"
+        cursors={cursors}
+        setCursors={setCursors}
+        nextCursor={data.data?.next_cursor}
+        back="Earlier"
+        forward="Later"
+      />
     </section>
   );
 }

@@ -1,10 +1,11 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { useState, type FormEvent } from 'react';
 import { api, failureOf, ok, type SuperConfig, type SuperConfigBody } from '../api/client';
-import { Field } from '../components/Field';
-import { ErrorNotice, formFailureText, Loading, Notice } from '../components/Notice';
+import { TextField } from '../components/TextField';
+import { ErrorNotice, formFailureText, Loading } from '../components/Notice';
 import { Page } from '../components/Page';
+import { SaveActions, type SaveMessage } from '../components/SaveActions';
 import { percentHint, when } from '../format';
-import { useLoad } from '../hooks';
+import { useLoad, useLoadedForm } from '../hooks';
 
 interface Form {
   cashIn: string;
@@ -21,19 +22,15 @@ const fromConfig = (c: SuperConfig): Form => ({
 /** Platform fee fractions per transaction type and the super wallet that receives them. */
 export function SuperConfigPage() {
   const data = useLoad(() => ok(api.GET('/api/v1/super/config')), []);
-  const [form, setForm] = useState<Form>({ cashIn: '', cashOut: '', wallet: '' });
   const [errors, setErrors] = useState<Record<string, string>>({});
-  const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
+  const [message, setMessage] = useState<SaveMessage | null>(null);
   const [busy, setBusy] = useState(false);
-
-  useEffect(() => {
-    if (data.data) setForm(fromConfig(data.data));
-  }, [data.data]);
-
-  const set = (patch: Partial<Form>) => {
-    setForm((f) => ({ ...f, ...patch }));
-    setMessage(null);
-  };
+  const { form, setForm, set } = useLoadedForm<SuperConfig, Form>(
+    { cashIn: '', cashOut: '', wallet: '' },
+    data.data,
+    fromConfig,
+    () => setMessage(null),
+  );
 
   const save = async (e: FormEvent) => {
     e.preventDefault();
@@ -75,56 +72,30 @@ export function SuperConfigPage() {
       {!data.data && data.loading ? <Loading what="the configuration" /> : null}
       {data.data ? (
         <form onSubmit={(e) => void save(e)} noValidate className="card">
-          <Field
+          <TextField
             label="Cash-in fee fraction"
             error={errors.platform_cash_in_fee_fraction}
             hint={`Of the principal: a decimal from 0 to below 1 with up to 6 places, like 0.01 for 1 %.${percentHint(form.cashIn)}`}
-          >
-            {(c) => (
-              <input
-                {...c}
-                inputMode="decimal"
-                autoComplete="off"
-                value={form.cashIn}
-                onChange={(e) => set({ cashIn: e.target.value })}
-              />
-            )}
-          </Field>
-          <Field
+            inputMode="decimal"
+            value={form.cashIn}
+            onChange={(value) => set({ cashIn: value })}
+          />
+          <TextField
             label="Cash-out fee fraction"
             error={errors.platform_cash_out_fee_fraction}
             hint={`Of the principal, like 0.01 for 1 %.${percentHint(form.cashOut)}`}
-          >
-            {(c) => (
-              <input
-                {...c}
-                inputMode="decimal"
-                autoComplete="off"
-                value={form.cashOut}
-                onChange={(e) => set({ cashOut: e.target.value })}
-              />
-            )}
-          </Field>
-          <Field
+            inputMode="decimal"
+            value={form.cashOut}
+            onChange={(value) => set({ cashOut: value })}
+          />
+          <TextField
             label="Super wallet id"
             error={errors.super_wallet_id}
             hint="Where platform fees (super_fee legs) are paid. Empty: none."
-          >
-            {(c) => (
-              <input
-                {...c}
-                autoComplete="off"
-                value={form.wallet}
-                onChange={(e) => set({ wallet: e.target.value })}
-              />
-            )}
-          </Field>
-          <div className="actions">
-            <button type="submit" className="primary" disabled={busy}>
-              {busy ? 'Saving…' : 'Save'}
-            </button>
-          </div>
-          {message ? <Notice kind={message.ok ? 'success' : 'error'}>{message.text}</Notice> : null}
+            value={form.wallet}
+            onChange={(value) => set({ wallet: value })}
+          />
+          <SaveActions busy={busy} label="Save" message={message} />
           <p className="muted">Last changed {when(data.data.updated_at)}.</p>
         </form>
       ) : null}
