@@ -11,13 +11,12 @@ import { bytesToHex } from 'nostr-tools/utils';
 import { settlementWorkflowId, type SettlementWorkflowState } from '../../src/contract';
 import { insertWallet } from '../../src/db/ledger';
 import { toNpub } from '../../src/domain/nostrKeys';
-import { startIngest, type RunningIngest } from '../../src/ingest/ingestService';
 import { SettlementSignals } from '../../src/ingest/settlementSignals';
 import { registry } from '../../src/metrics/registry';
 import { buildSettlementEvent } from '../../src/nostr/codec';
-import { RelayClient } from '../../src/nostr/relayClient';
-import { startRelay, type RunningRelay } from '../../src/relay/relayServer';
-import { startApi, type TestApi } from '../helpers/api';
+import { type RelayClient } from '../../src/nostr/relayClient';
+import type { RunningRelay } from '../../src/relay/relayServer';
+import type { TestApi } from '../helpers/api';
 import {
   createLp,
   createMachine,
@@ -25,16 +24,20 @@ import {
   createSuper,
   ledgerFor,
   newPaymentHash,
-  secretBox,
   setDefaultSplits,
   settlementContent,
   type Lp,
   type Machine,
   type Operator,
 } from '../helpers/fixtures';
-import { freePort } from '../helpers/ports';
 import { awaitSettled, legsOf, settlementByHash } from '../helpers/settle';
-import { eventually, freshDatabase, temporalClient, testLogger, testWorker } from '../helpers/stack';
+import { eventually } from '../helpers/stack';
+import {
+  startTestStack,
+  type FreshDatabase,
+  type TemporalConnection,
+  type TestStack,
+} from '../helpers/testStack';
 
 jest.setTimeout(120_000);
 
@@ -56,12 +59,11 @@ async function droppedCandidates(kind: 'event' | 'payment'): Promise<number> {
 }
 
 describe('attribution by payment: a rival machine signing another operator’s payment hash', () => {
-  let db: Awaited<ReturnType<typeof freshDatabase>>;
-  let temporal: Awaited<ReturnType<typeof temporalClient>>;
-  let worker: { stop: () => Promise<void> };
+  let stack: TestStack;
+  let db: FreshDatabase;
+  let temporal: TemporalConnection;
   let taskQueue: string;
   let relay: RunningRelay;
-  let ingest: RunningIngest;
   let publisher: RelayClient;
   let api: TestApi;
   let alice: Operator;
@@ -76,13 +78,10 @@ describe('attribution by payment: a rival machine signing another operator’s p
   const FEE = 1_000;
 
   beforeAll(async () => {
-    db = await freshDatabase();
-    temporal = await temporalClient();
-    const w = await testWorker({ pool: db.pool, logger: captureLogger });
-    taskQueue = w.taskQueue;
-    worker = w.start();
-    relay = await startRelay({ pool: db.pool, logger: testLogger, port: await freePort() });
-    api = await startApi({ pool: db.pool, temporal: temporal.client, taskQueue });
+    stack = await startTestStack({ workerLogger: captureLogger });
+    ({ db, temporal, taskQueue } = stack);
+    relay = await stack.startRelay();
+    api = await stack.startApi();
     await createSuper(db.pool);
     alice = await createOperator(db.pool, 'alice operations');
     mallory = await createOperator(db.pool, 'mallory operations');
@@ -96,27 +95,11 @@ describe('attribution by payment: a rival machine signing another operator’s p
     rogue = await createMachine(db.pool, mallory, { name: 'Mallory rogue ATM', fundSats: 1_000_000 });
     rogue2 = await createMachine(db.pool, mallory, { name: 'Mallory second ATM' });
     lpB = await createLp(db.pool, rogue, { name: 'mallory lp', depositCents: 1_000_000 });
-    ingest = await startIngest({
-      pool: db.pool,
-      client: temporal.client,
-      relays: [relay.url],
-      taskQueue,
-      secretBox,
-      payments: ledgerFor(db.pool),
-      logger: testLogger,
-      keyRefreshMs: 500,
-    });
-    publisher = new RelayClient(relay.url, { logger: testLogger }).start();
-    await publisher.waitConnected();
+    await stack.startIngest([relay.url], { keyRefreshMs: 500 });
+    publisher = await stack.connectPublisher(relay.url);
   });
   afterAll(async () => {
-    publisher?.close();
-    await ingest?.stop();
-    await relay?.close();
-    await api?.close();
-    await worker?.stop();
-    await temporal?.close();
-    await db?.close();
+    await stack?.stop();
   });
 
   /** A kind-21000 event for `hash` with A's screen amounts, signed by `signer`, encrypted to `to`. */

@@ -1,9 +1,9 @@
 import WebSocket from 'ws';
 import { settlementWorkflowId, stateQuery, type SignedEvent } from '../../src/contract';
 import { insertWallet } from '../../src/db/ledger';
-import { startIngest, type RunningIngest } from '../../src/ingest/ingestService';
+import type { RunningIngest } from '../../src/ingest/ingestService';
 import { buildSettlementEvent, encryptFor, signEvent } from '../../src/nostr/codec';
-import { RelayClient, rawText } from '../../src/nostr/relayClient';
+import { type RelayClient, rawText } from '../../src/nostr/relayClient';
 import {
   createLp,
   createMachine,
@@ -11,14 +11,21 @@ import {
   createSuper,
   ledgerFor,
   newPaymentHash,
-  secretBox,
   setDefaultSplits,
   settlementContent,
   type Machine,
   type Operator,
 } from '../helpers/fixtures';
 import { awaitStatus, settlementByHash } from '../helpers/settle';
-import { eventually, freshDatabase, temporalClient, testLogger, testWorker } from '../helpers/stack';
+import { eventually } from '../helpers/stack';
+import {
+  connectPublisher,
+  startTestIngest,
+  startTestStack,
+  type FreshDatabase,
+  type TemporalConnection,
+  type TestStack,
+} from '../helpers/testStack';
 import { relayInfo, startStockRelay, type StockRelay } from '../helpers/stockRelay';
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -62,10 +69,9 @@ async function rawConnection(url: string) {
  * can install from (docs/deploy.md).
  */
 describe('the ingest against a stock relay (nostr-rs-relay)', () => {
-  let db: Awaited<ReturnType<typeof freshDatabase>>;
-  let temporal: Awaited<ReturnType<typeof temporalClient>>;
-  let worker: { stop: () => Promise<void> };
-  let taskQueue: string;
+  let stack: TestStack;
+  let db: FreshDatabase;
+  let temporal: TemporalConnection;
   let relay: StockRelay;
   let ingest: RunningIngest | null = null;
   let operator: Operator;
@@ -74,29 +80,16 @@ describe('the ingest against a stock relay (nostr-rs-relay)', () => {
   let sender: Awaited<ReturnType<typeof rawConnection>>;
 
   const startIngestHere = () =>
-    startIngest({
-      pool: db.pool,
-      client: temporal.client,
-      relays: [relay.url],
-      taskQueue,
-      secretBox,
-      payments: ledgerFor(db.pool),
-      logger: testLogger,
-      keyRefreshMs: 500,
-      // a payment whose event never comes shows as stuck after 2 s
-      stuckAfterMs: 2000,
-    });
+    // a payment whose event never comes shows as stuck after 2 s
+    startTestIngest(stack, [relay.url], { keyRefreshMs: 500, stuckAfterMs: 2000 });
   const stopIngest = async () => {
     await ingest?.stop();
     ingest = null;
   };
 
   beforeAll(async () => {
-    db = await freshDatabase();
-    temporal = await temporalClient();
-    const w = await testWorker({ pool: db.pool });
-    taskQueue = w.taskQueue;
-    worker = w.start();
+    stack = await startTestStack();
+    ({ db, temporal } = stack);
     await createSuper(db.pool);
     operator = await createOperator(db.pool);
     await setDefaultSplits(db.pool, operator, [
@@ -106,8 +99,7 @@ describe('the ingest against a stock relay (nostr-rs-relay)', () => {
     await createLp(db.pool, machine, { name: 'lp', depositCents: 1_000_000 });
     relay = await startStockRelay({ whitelist: [machine.pubkey, operator.pubkey] });
     ingest = await startIngestHere();
-    publisher = new RelayClient(relay.url, { logger: testLogger }).start();
-    await publisher.waitConnected();
+    publisher = await connectPublisher(relay.url);
     sender = await rawConnection(relay.url);
   });
   afterAll(async () => {
@@ -115,9 +107,7 @@ describe('the ingest against a stock relay (nostr-rs-relay)', () => {
     publisher?.close();
     await stopIngest();
     await relay?.stop();
-    await worker?.stop();
-    await temporal?.close();
-    await db?.close();
+    await stack?.stop();
   });
 
   const settlementEvent = (hash: string, createdAt?: number) =>
@@ -311,8 +301,7 @@ describe('the ingest against a stock relay (nostr-rs-relay)', () => {
   const restartRelayWithFleet = async () => {
     await relay.restart([machine.pubkey, operator.pubkey, ...fleet.map((m) => m.pubkey)]);
     publisher.close();
-    publisher = new RelayClient(relay.url, { logger: testLogger }).start();
-    await publisher.waitConnected();
+    publisher = await connectPublisher(relay.url);
     sender.close();
     sender = await rawConnection(relay.url);
   };
