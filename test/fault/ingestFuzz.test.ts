@@ -3,7 +3,6 @@ import WebSocket from 'ws';
 import { bytesToHex, hexToBytes } from 'nostr-tools/utils';
 import { generateSecretKey, getPublicKey } from 'nostr-tools/pure';
 import { D_BEACON, KIND_APP_DATA, KIND_SETTLEMENT, type SignedEvent } from '../../src/contract';
-import { insertWallet } from '../../src/db/ledger';
 import { type HandleOutcome, type RunningIngest } from '../../src/ingest/ingestService';
 import { SettlementSignals } from '../../src/ingest/settlementSignals';
 import { createSettlementStream } from '../../src/ingest/settlementStream';
@@ -18,10 +17,10 @@ import {
   createSuper,
   ledgerFor,
   newPaymentHash,
-  setDefaultSplits,
   settlementContent,
   type Machine,
   type Operator,
+  splitAllToNewWallet,
 } from '../helpers/fixtures';
 import { startFakeRelay, type FakeRelay } from '../helpers/fakeRelay';
 import { freePort } from '../helpers/ports';
@@ -267,9 +266,7 @@ describe('fuzz: bad kind-21000 events never start a settlement and never stop th
     await createSuper(db.pool);
     operator = await createOperator(db.pool);
     await createOperator(db.pool, 'another operator');
-    await setDefaultSplits(db.pool, operator, [
-      { target: (await insertWallet(db.pool, operator.id, 'rev')).id, fraction: '1' },
-    ]);
+    await splitAllToNewWallet(db.pool, operator);
     machine = await createMachine(db.pool, operator);
     await createLp(db.pool, machine, { name: 'lp', depositCents: 10_000_000 });
     ingest = await stack.startIngest([relay.url]);
@@ -609,9 +606,7 @@ describe('fuzz: ingest cursors, catch-up paging and de-duplication against hosti
     relay = await stack.startRelay();
     await createSuper(db.pool);
     operator = await createOperator(db.pool);
-    await setDefaultSplits(db.pool, operator, [
-      { target: (await insertWallet(db.pool, operator.id, 'rev')).id, fraction: '1' },
-    ]);
+    await splitAllToNewWallet(db.pool, operator);
     fleet = [];
     for (let i = 0; i < 12; i++) fleet.push(await createMachine(db.pool, operator, { name: `atm ${i}` }));
     await createLp(db.pool, fleet[0]!, { name: 'lp', depositCents: 10_000_000 });

@@ -34,6 +34,8 @@ export interface TestStack extends IngestTarget {
   startIngest(relays: string[], opts?: TestIngestOptions): Promise<RunningIngest>;
   /** a relay client connected to `url` (closed by `stop()`) */
   connectPublisher(url: string): Promise<RelayClient>;
+  /** `stop()` calls `fn` too, in its turn (something the test started itself) */
+  onStop(fn: () => unknown): void;
   /** stops everything started through this stack, last started first */
   stop(): Promise<void>;
 }
@@ -111,6 +113,9 @@ export async function startTestStack(
       const publisher = await connectPublisher(url);
       started.push(() => publisher.close());
       return publisher;
+    },
+    onStop: (fn) => {
+      started.push(fn);
     },
     stop: async () => {
       while (started.length) await started.pop()!();

@@ -4,7 +4,7 @@ import { insertWallet } from '../../src/db/ledger';
 import type { LegRow } from '../../src/db/legs';
 import { SettlementSignals } from '../../src/ingest/settlementSignals';
 import { buildSettlementEvent } from '../../src/nostr/codec';
-import { startApi, type TestApi } from '../helpers/api';
+import type { TestApi } from '../helpers/api';
 import {
   createLp,
   createMachine,
@@ -12,13 +12,19 @@ import {
   createSuper,
   ledgerFor,
   newPaymentHash,
-  setDefaultSplits,
   settlementContent,
   type Machine,
   type Operator,
+  splitAllToNewWallet,
 } from '../helpers/fixtures';
 import { awaitSettled, awaitStatus, legsOf, sendSettlement, settlementByHash } from '../helpers/settle';
-import { eventually, freshDatabase, temporalClient, testWorker } from '../helpers/stack';
+import { eventually } from '../helpers/stack';
+import {
+  startTestStack,
+  type FreshDatabase,
+  type TemporalConnection,
+  type TestStack,
+} from '../helpers/testStack';
 
 /**
  * Recovery when the settlement's workflow has closed (terminated by ops, timed out,
@@ -27,33 +33,25 @@ import { eventually, freshDatabase, temporalClient, testWorker } from '../helper
  * PostgreSQL, the real HTTP API; every leg and wallet balance is checked by SQL.
  */
 describe('API: recovery of settlements whose workflow has closed', () => {
-  let db: Awaited<ReturnType<typeof freshDatabase>>;
-  let temporal: Awaited<ReturnType<typeof temporalClient>>;
-  let worker: { stop: () => Promise<void> };
+  let stack: TestStack;
+  let db: FreshDatabase;
+  let temporal: TemporalConnection;
   let taskQueue: string;
   let api: TestApi;
   let operator: Operator;
   let other: Operator;
 
   beforeAll(async () => {
-    db = await freshDatabase();
-    temporal = await temporalClient();
-    const w = await testWorker({ pool: db.pool });
-    taskQueue = w.taskQueue;
-    worker = w.start();
-    api = await startApi({ pool: db.pool, temporal: temporal.client, taskQueue });
+    stack = await startTestStack();
+    ({ db, temporal, taskQueue } = stack);
+    api = await stack.startApi();
     await createSuper(db.pool);
     operator = await createOperator(db.pool, 'op');
     other = await createOperator(db.pool, 'other');
-    await setDefaultSplits(db.pool, operator, [
-      { target: (await insertWallet(db.pool, operator.id, 'rev')).id, fraction: '1' },
-    ]);
+    await splitAllToNewWallet(db.pool, operator);
   });
   afterAll(async () => {
-    await api.close();
-    await worker.stop();
-    await temporal.close();
-    await db.close();
+    await stack.stop();
   });
 
   const send = (machine: Machine, o: Parameters<typeof sendSettlement>[5]) =>

@@ -2,7 +2,7 @@ import { settlementWorkflowId, stateQuery } from '../../src/contract';
 import { SettlementSignals } from '../../src/ingest/settlementSignals';
 import { insertWallet } from '../../src/db/ledger';
 import { refreshSettlementGauge } from '../../src/api/settlementGauge';
-import { startApi, type TestApi } from '../helpers/api';
+import type { TestApi } from '../helpers/api';
 import { endHold, HOLD_GATE_SECONDS, startHoldGateWorker } from '../helpers/holdGateWorker';
 import {
   createLp,
@@ -11,18 +11,24 @@ import {
   createSuper,
   ledgerFor,
   newPaymentHash,
-  setDefaultSplits,
   type Machine,
   type Operator,
+  splitAllToNewWallet,
 } from '../helpers/fixtures';
 import { awaitSettled, awaitStatus, legsOf, sendSettlement, settlementByHash } from '../helpers/settle';
-import { eventually, freshDatabase, temporalClient, testWorker } from '../helpers/stack';
+import { eventually } from '../helpers/stack';
+import {
+  startTestStack,
+  type FreshDatabase,
+  type TemporalConnection,
+  type TestStack,
+} from '../helpers/testStack';
 
 /** Operator actions on settlements, end to end: API → Temporal Update → workflow → activities → PostgreSQL. */
 describe('API: settlements and operator actions', () => {
-  let db: Awaited<ReturnType<typeof freshDatabase>>;
-  let temporal: Awaited<ReturnType<typeof temporalClient>>;
-  let worker: { stop: () => Promise<void> };
+  let stack: TestStack;
+  let db: FreshDatabase;
+  let temporal: TemporalConnection;
   let taskQueue: string;
   let api: TestApi;
   let operator: Operator;
@@ -30,27 +36,19 @@ describe('API: settlements and operator actions', () => {
   let gated: Awaited<ReturnType<typeof startHoldGateWorker>>;
 
   beforeAll(async () => {
-    db = await freshDatabase();
-    temporal = await temporalClient();
-    const w = await testWorker({ pool: db.pool });
-    taskQueue = w.taskQueue;
-    worker = w.start();
+    stack = await startTestStack();
+    ({ db, temporal, taskQueue } = stack);
     // hold-window tests: the hold ends when the test says so (never races the test's own actions)
     gated = await startHoldGateWorker(db.pool);
-    api = await startApi({ pool: db.pool, temporal: temporal.client, taskQueue });
+    stack.onStop(() => gated.stop());
+    api = await stack.startApi();
     await createSuper(db.pool);
     operator = await createOperator(db.pool, 'op');
     other = await createOperator(db.pool, 'other');
-    await setDefaultSplits(db.pool, operator, [
-      { target: (await insertWallet(db.pool, operator.id, 'rev')).id, fraction: '1' },
-    ]);
+    await splitAllToNewWallet(db.pool, operator);
   });
   afterAll(async () => {
-    await api.close();
-    await gated?.stop();
-    await worker.stop();
-    await temporal.close();
-    await db.close();
+    await stack.stop();
   });
 
   const send = (machine: Machine, o: Parameters<typeof sendSettlement>[5]) =>

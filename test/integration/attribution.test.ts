@@ -9,12 +9,11 @@ import pino from 'pino';
 import { generateSecretKey } from 'nostr-tools/pure';
 import { bytesToHex } from 'nostr-tools/utils';
 import { settlementWorkflowId, type SettlementWorkflowState } from '../../src/contract';
-import { insertWallet } from '../../src/db/ledger';
 import { toNpub } from '../../src/domain/nostrKeys';
 import { SettlementSignals } from '../../src/ingest/settlementSignals';
 import { registry } from '../../src/metrics/registry';
 import { buildSettlementEvent } from '../../src/nostr/codec';
-import { type RelayClient } from '../../src/nostr/relayClient';
+import type { RelayClient } from '../../src/nostr/relayClient';
 import type { RunningRelay } from '../../src/relay/relayServer';
 import type { TestApi } from '../helpers/api';
 import {
@@ -24,11 +23,11 @@ import {
   createSuper,
   ledgerFor,
   newPaymentHash,
-  setDefaultSplits,
   settlementContent,
   type Lp,
   type Machine,
   type Operator,
+  splitAllToNewWallet,
 } from '../helpers/fixtures';
 import { awaitSettled, legsOf, settlementByHash } from '../helpers/settle';
 import { eventually } from '../helpers/stack';
@@ -86,9 +85,7 @@ describe('attribution by payment: a rival machine signing another operator’s p
     alice = await createOperator(db.pool, 'alice operations');
     mallory = await createOperator(db.pool, 'mallory operations');
     for (const op of [alice, mallory]) {
-      await setDefaultSplits(db.pool, op, [
-        { target: (await insertWallet(db.pool, op.id, 'revenue')).id, fraction: '1' },
-      ]);
+      await splitAllToNewWallet(db.pool, op, { walletName: 'revenue' });
     }
     atmA = await createMachine(db.pool, alice, { name: 'Alice lobby ATM' });
     lpA = await createLp(db.pool, atmA, { name: 'alice lp', depositCents: 1_000_000 });

@@ -5,8 +5,8 @@ import {
   createMachine,
   createOperator,
   createSuper,
-  setDefaultSplits,
   type Operator,
+  splitAllToNewWallet,
 } from '../helpers/fixtures';
 import { settlementPayLegRuns } from '../helpers/legHistory';
 import { awaitSettled, legsOf, sendSettlement } from '../helpers/settle';
@@ -28,13 +28,11 @@ describe('leg execution: ledger legs as local activities', () => {
     temporal = await temporalClient();
     await createSuper(db.pool);
     operator = await createOperator(db.pool);
-    await setDefaultSplits(db.pool, operator, [
-      {
-        target: (await insertWallet(db.pool, operator.id, 'owner')).id,
-        fraction: '1.000000',
-        label: 'owner',
-      },
-    ]);
+    await splitAllToNewWallet(db.pool, operator, {
+      walletName: 'owner',
+      fraction: '1.000000',
+      label: 'owner',
+    });
   });
   afterAll(async () => {
     await temporal.close();

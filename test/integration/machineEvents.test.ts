@@ -3,7 +3,6 @@ import { createMachineStream } from '../../src/ingest/machineStream';
 import type { RunningRelay } from '../../src/relay/relayServer';
 import { decryptFrom, encryptFor, signEvent } from '../../src/nostr/codec';
 import { RelayClient } from '../../src/nostr/relayClient';
-import { insertWallet } from '../../src/db/ledger';
 import type { SignedEvent } from '../../src/contract';
 import type { TestApi } from '../helpers/api';
 import {
@@ -11,9 +10,9 @@ import {
   createMachine,
   createOperator,
   createSuper,
-  setDefaultSplits,
   type Machine,
   type Operator,
+  splitAllToNewWallet,
 } from '../helpers/fixtures';
 import { awaitSettled, sendSettlement } from '../helpers/settle';
 import { ingestDroppedCount } from '../helpers/ingestMetrics';
@@ -48,9 +47,7 @@ describe('machines talk back: beacons, telemetry, cassettes', () => {
     await createSuper(db.pool);
     operator = await createOperator(db.pool, 'op');
     other = await createOperator(db.pool, 'other');
-    await setDefaultSplits(db.pool, operator, [
-      { target: (await insertWallet(db.pool, operator.id, 'rev')).id, fraction: '1' },
-    ]);
+    await splitAllToNewWallet(db.pool, operator);
     machine = await createMachine(db.pool, operator, { name: 'Kiosk' });
     ingest = await stack.startIngest([relay.url], { keyRefreshMs: 500 });
     publisher = await stack.connectPublisher(relay.url);

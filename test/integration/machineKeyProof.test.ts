@@ -3,8 +3,7 @@ import { bytesToHex } from 'nostr-tools/utils';
 import type { RunningIngest } from '../../src/ingest/ingestService';
 import type { RunningRelay } from '../../src/relay/relayServer';
 import { buildSettlementEvent, encryptFor, signEvent } from '../../src/nostr/codec';
-import { type RelayClient } from '../../src/nostr/relayClient';
-import { insertWallet } from '../../src/db/ledger';
+import type { RelayClient } from '../../src/nostr/relayClient';
 import type { MachineRow } from '../../src/db/machines';
 import type { TestApi } from '../helpers/api';
 import {
@@ -13,10 +12,10 @@ import {
   createSuper,
   ledgerFor,
   newPaymentHash,
-  setDefaultSplits,
   settlementContent,
   type Machine,
   type Operator,
+  splitAllToNewWallet,
 } from '../helpers/fixtures';
 import { awaitStatus, sendSettlement } from '../helpers/settle';
 import { ingestDroppedCount } from '../helpers/ingestMetrics';
@@ -68,9 +67,7 @@ describe('machine keys cannot be squatted', () => {
     b = await createOperator(db.pool, 'bob');
     c = await createOperator(db.pool, 'carol');
     for (const o of [a, b, c]) {
-      await setDefaultSplits(db.pool, o, [
-        { target: (await insertWallet(db.pool, o.id, 'rev')).id, fraction: '1' },
-      ]);
+      await splitAllToNewWallet(db.pool, o);
     }
     ingest = await stack.startIngest([relay.url], { keyRefreshMs: 300 });
     publisher = await stack.connectPublisher(relay.url);

@@ -1,6 +1,5 @@
 import WebSocket from 'ws';
 import { settlementWorkflowId, stateQuery, type SignedEvent } from '../../src/contract';
-import { insertWallet } from '../../src/db/ledger';
 import type { RunningIngest } from '../../src/ingest/ingestService';
 import { buildSettlementEvent, encryptFor, signEvent } from '../../src/nostr/codec';
 import { type RelayClient, rawText } from '../../src/nostr/relayClient';
@@ -11,10 +10,10 @@ import {
   createSuper,
   ledgerFor,
   newPaymentHash,
-  setDefaultSplits,
   settlementContent,
   type Machine,
   type Operator,
+  splitAllToNewWallet,
 } from '../helpers/fixtures';
 import { awaitStatus, settlementByHash } from '../helpers/settle';
 import { eventually } from '../helpers/stack';
@@ -92,9 +91,7 @@ describe('the ingest against a stock relay (nostr-rs-relay)', () => {
     ({ db, temporal } = stack);
     await createSuper(db.pool);
     operator = await createOperator(db.pool);
-    await setDefaultSplits(db.pool, operator, [
-      { target: (await insertWallet(db.pool, operator.id, 'rev')).id, fraction: '1' },
-    ]);
+    await splitAllToNewWallet(db.pool, operator);
     machine = await createMachine(db.pool, operator);
     await createLp(db.pool, machine, { name: 'lp', depositCents: 1_000_000 });
     relay = await startStockRelay({ whitelist: [machine.pubkey, operator.pubkey] });

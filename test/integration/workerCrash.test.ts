@@ -1,12 +1,12 @@
-import { insertWallet, ledgerInvariantViolations } from '../../src/db/ledger';
+import { ledgerInvariantViolations } from '../../src/db/ledger';
 import {
   createLp,
   createMachine,
   createOperator,
   createSuper,
   ledgerFor,
-  setDefaultSplits,
   type Operator,
+  splitAllToNewWallet,
 } from '../helpers/fixtures';
 import { spawnSatmachine } from '../helpers/processes';
 import { awaitSettled, legsOf, sendSettlement, settlementByHash } from '../helpers/settle';
@@ -24,9 +24,7 @@ describe('a worker killed in the middle of paying legs', () => {
     temporal = await temporalClient();
     await createSuper(db.pool);
     operator = await createOperator(db.pool);
-    await setDefaultSplits(db.pool, operator, [
-      { target: (await insertWallet(db.pool, operator.id, 'rev')).id, fraction: '1' },
-    ]);
+    await splitAllToNewWallet(db.pool, operator);
   });
   afterAll(async () => {
     await temporal.close();
