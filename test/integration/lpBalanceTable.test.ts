@@ -163,35 +163,25 @@ describe('LP balances: the maintained table', () => {
 
     // failed dca: the cash was dispensed, the fiat stays held until a retry or partial dispense voids it
     const failing = await leg(db.pool, { client: c, fiatCents: 5_000, sats: 9_000 });
-    await setLeg(db.pool, failing, `status = 'failed', error_message = 'refused'`);
-    await expectBalance(c, {
+    /** 100.00 spent (20,000 sats); 50.00 (9,000 sats) held by the failed leg or its retry */
+    const tenSpentFiveHeld = {
       deposits: 100_000,
       spent: 10_000,
       pending: 5_000,
       sats: 20_000,
       pendingSats: 9_000,
-    });
+    };
+    await setLeg(db.pool, failing, `status = 'failed', error_message = 'refused'`);
+    await expectBalance(c, tenSpentFiveHeld);
     // an unrelated column changes nothing
     await setLeg(db.pool, failing, `error_message = 'still refused'`);
-    await expectBalance(c, {
-      deposits: 100_000,
-      spent: 10_000,
-      pending: 5_000,
-      sats: 20_000,
-      pendingSats: 9_000,
-    });
+    await expectBalance(c, tenSpentFiveHeld);
     // operator retry: the failed leg voided, a new pending leg with the same amounts
     await withTransaction(db.pool, async (t) => {
       await setLeg(t, failing, `status = 'voided'`);
       await leg(t, { client: c, fiatCents: 5_000, sats: 9_000 });
     });
-    await expectBalance(c, {
-      deposits: 100_000,
-      spent: 10_000,
-      pending: 5_000,
-      sats: 20_000,
-      pendingSats: 9_000,
-    });
+    await expectBalance(c, tenSpentFiveHeld);
 
     // a settlement leg that fails releases its fiat
     const settle = await leg(db.pool, { client: c, type: 'settlement', fiatCents: 20_000, sats: 40_000 });
@@ -203,13 +193,7 @@ describe('LP balances: the maintained table', () => {
       pendingSats: 49_000,
     });
     await setLeg(db.pool, settle, `status = 'failed'`);
-    await expectBalance(c, {
-      deposits: 100_000,
-      spent: 10_000,
-      pending: 5_000,
-      sats: 20_000,
-      pendingSats: 9_000,
-    });
+    await expectBalance(c, tenSpentFiveHeld);
 
     // legs that never hold an LP's fiat: autoforward, fees, splits, skipped
     await leg(db.pool, { client: c, type: 'autoforward', fiatCents: 0, sats: 1_000 });
@@ -222,13 +206,7 @@ describe('LP balances: the maintained table', () => {
       sats: 500,
     });
     await leg(db.pool, { client: c, status: 'skipped', fiatCents: 700, sats: 700 });
-    await expectBalance(c, {
-      deposits: 100_000,
-      spent: 10_000,
-      pending: 5_000,
-      sats: 20_000,
-      pendingSats: 9_000,
-    });
+    await expectBalance(c, tenSpentFiveHeld);
 
     const balance = (await operatorClientBalance(db.pool, operator.id, c))!;
     expect(balance).toMatchObject({
