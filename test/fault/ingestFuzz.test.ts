@@ -26,14 +26,7 @@ import { startFakeRelay, type FakeRelay } from '../helpers/fakeRelay';
 import { freePort } from '../helpers/ports';
 import { awaitStatus } from '../helpers/settle';
 import { eventually, testLogger } from '../helpers/stack';
-import {
-  connectPublisher,
-  startTestIngest,
-  startTestStack,
-  type FreshDatabase,
-  type TemporalConnection,
-  type TestStack,
-} from '../helpers/testStack';
+import { connectPublisher, startTestIngest, startTestStack, type TestStack } from '../helpers/testStack';
 import { persist, seededRng } from './faultKit';
 
 /** How many generated cases of each family (fixed: the test is bounded in time). */
@@ -249,8 +242,8 @@ async function droppedByReason(): Promise<Record<string, number>> {
 describe('fuzz: bad kind-21000 events never start a settlement and never stop the ingest', () => {
   const rng = seededRng('ingestFuzz');
   let stack: TestStack;
-  let db: FreshDatabase;
-  let temporal: TemporalConnection;
+  let db: TestStack['db'];
+  let temporal: TestStack['temporal'];
   let taskQueue: string;
   let relay: RunningRelay;
   let ingest: RunningIngest;
@@ -592,7 +585,7 @@ const growsBy = async (what: string, read: () => Promise<number>, before: number
 describe('fuzz: ingest cursors, catch-up paging and de-duplication against hostile relays', () => {
   const YEAR_2100 = 4_102_444_800;
   let stack: TestStack;
-  let db: FreshDatabase;
+  let db: TestStack['db'];
   let relay: RunningRelay;
   let publisher: RelayClient;
   let operator: Operator;

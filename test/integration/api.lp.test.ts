@@ -17,18 +17,13 @@ import {
   splitAllToNewWallet,
 } from '../helpers/fixtures';
 import { awaitSettled, sendSettlement } from '../helpers/settle';
-import {
-  startTestStack,
-  type FreshDatabase,
-  type TemporalConnection,
-  type TestStack,
-} from '../helpers/testStack';
+import { startTestStack, type TestStack } from '../helpers/testStack';
 
 /** The LP's own view across operators, balance settlement, and NIP-98 sign-in. */
 describe('API: LP view, balance settlement and NIP-98', () => {
   let stack: TestStack;
-  let db: FreshDatabase;
-  let temporal: TemporalConnection;
+  let db: TestStack['db'];
+  let temporal: TestStack['temporal'];
   let taskQueue: string;
   let api: TestApi;
   let opA: Operator;

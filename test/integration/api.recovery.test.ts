@@ -19,12 +19,7 @@ import {
 } from '../helpers/fixtures';
 import { awaitSettled, awaitStatus, legsOf, sendSettlement, settlementByHash } from '../helpers/settle';
 import { eventually } from '../helpers/stack';
-import {
-  startTestStack,
-  type FreshDatabase,
-  type TemporalConnection,
-  type TestStack,
-} from '../helpers/testStack';
+import { startTestStack, type TestStack } from '../helpers/testStack';
 
 /**
  * Recovery when the settlement's workflow has closed (terminated by ops, timed out,
@@ -34,8 +29,8 @@ import {
  */
 describe('API: recovery of settlements whose workflow has closed', () => {
   let stack: TestStack;
-  let db: FreshDatabase;
-  let temporal: TemporalConnection;
+  let db: TestStack['db'];
+  let temporal: TestStack['temporal'];
   let taskQueue: string;
   let api: TestApi;
   let operator: Operator;

@@ -17,18 +17,13 @@ import {
 } from '../helpers/fixtures';
 import { awaitSettled, awaitStatus, legsOf, sendSettlement, settlementByHash } from '../helpers/settle';
 import { eventually } from '../helpers/stack';
-import {
-  startTestStack,
-  type FreshDatabase,
-  type TemporalConnection,
-  type TestStack,
-} from '../helpers/testStack';
+import { startTestStack, type TestStack } from '../helpers/testStack';
 
 /** Operator actions on settlements, end to end: API → Temporal Update → workflow → activities → PostgreSQL. */
 describe('API: settlements and operator actions', () => {
   let stack: TestStack;
-  let db: FreshDatabase;
-  let temporal: TemporalConnection;
+  let db: TestStack['db'];
+  let temporal: TestStack['temporal'];
   let taskQueue: string;
   let api: TestApi;
   let operator: Operator;

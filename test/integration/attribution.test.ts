@@ -31,12 +31,7 @@ import {
 } from '../helpers/fixtures';
 import { awaitSettled, legsOf, settlementByHash } from '../helpers/settle';
 import { eventually } from '../helpers/stack';
-import {
-  startTestStack,
-  type FreshDatabase,
-  type TemporalConnection,
-  type TestStack,
-} from '../helpers/testStack';
+import { startTestStack, type TestStack } from '../helpers/testStack';
 
 jest.setTimeout(120_000);
 
@@ -59,8 +54,8 @@ async function droppedCandidates(kind: 'event' | 'payment'): Promise<number> {
 
 describe('attribution by payment: a rival machine signing another operator’s payment hash', () => {
   let stack: TestStack;
-  let db: FreshDatabase;
-  let temporal: TemporalConnection;
+  let db: TestStack['db'];
+  let temporal: TestStack['temporal'];
   let taskQueue: string;
   let relay: RunningRelay;
   let publisher: RelayClient;

@@ -13,12 +13,7 @@ import {
   splitAllToNewWallet,
 } from '../helpers/fixtures';
 import { awaitStatus } from '../helpers/settle';
-import {
-  startTestStack,
-  type FreshDatabase,
-  type TemporalConnection,
-  type TestStack,
-} from '../helpers/testStack';
+import { startTestStack, type TestStack } from '../helpers/testStack';
 
 type Bills = { denomination: number; count: number }[];
 
@@ -29,8 +24,8 @@ type Bills = { denomination: number; count: number }[];
  */
 describe('cash collections and cassette forecasts', () => {
   let stack: TestStack;
-  let db: FreshDatabase;
-  let temporal: TemporalConnection;
+  let db: TestStack['db'];
+  let temporal: TestStack['temporal'];
   let taskQueue: string;
   let api: TestApi;
   let operator: Operator;

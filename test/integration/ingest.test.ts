@@ -21,21 +21,14 @@ import {
 import { awaitStatus, settlementByHash } from '../helpers/settle';
 import { ingestDroppedCount } from '../helpers/ingestMetrics';
 import { eventually, testLogger } from '../helpers/stack';
-import {
-  connectPublisher,
-  startTestIngest,
-  startTestStack,
-  type FreshDatabase,
-  type TemporalConnection,
-  type TestStack,
-} from '../helpers/testStack';
+import { connectPublisher, startTestIngest, startTestStack, type TestStack } from '../helpers/testStack';
 import { freePort } from '../helpers/ports';
 
 /** The whole path on real components: relay (NIP-01 over WebSocket) → ingest → Temporal → worker → ledger. */
 describe('ingest: relay subscriptions, verification, the payment listener', () => {
   let stack: TestStack;
-  let db: FreshDatabase;
-  let temporal: TemporalConnection;
+  let db: TestStack['db'];
+  let temporal: TestStack['temporal'];
   let taskQueue: string;
   let relay: RunningRelay;
   let relayPort: number;

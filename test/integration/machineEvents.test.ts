@@ -17,18 +17,13 @@ import {
 import { awaitSettled, sendSettlement } from '../helpers/settle';
 import { ingestDroppedCount } from '../helpers/ingestMetrics';
 import { eventually, testLogger } from '../helpers/stack';
-import {
-  startTestStack,
-  type FreshDatabase,
-  type TemporalConnection,
-  type TestStack,
-} from '../helpers/testStack';
+import { startTestStack, type TestStack } from '../helpers/testStack';
 
 /** Beacons, fleet telemetry and cassettes over a real relay, the ingest and the API. */
 describe('machines talk back: beacons, telemetry, cassettes', () => {
   let stack: TestStack;
-  let db: FreshDatabase;
-  let temporal: TemporalConnection;
+  let db: TestStack['db'];
+  let temporal: TestStack['temporal'];
   let taskQueue: string;
   let relay: RunningRelay;
   let ingest: RunningIngest;

@@ -20,12 +20,7 @@ import {
 import { awaitStatus, sendSettlement } from '../helpers/settle';
 import { ingestDroppedCount } from '../helpers/ingestMetrics';
 import { eventually } from '../helpers/stack';
-import {
-  startTestStack,
-  type FreshDatabase,
-  type TemporalConnection,
-  type TestStack,
-} from '../helpers/testStack';
+import { startTestStack, type TestStack } from '../helpers/testStack';
 
 interface Key {
   secretHex: string;
@@ -42,8 +37,8 @@ const newKey = (): Key => {
  */
 describe('machine keys cannot be squatted', () => {
   let stack: TestStack;
-  let db: FreshDatabase;
-  let temporal: TemporalConnection;
+  let db: TestStack['db'];
+  let temporal: TestStack['temporal'];
   let taskQueue: string;
   let relay: RunningRelay;
   let ingest: RunningIngest;

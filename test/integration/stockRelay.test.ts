@@ -17,14 +17,7 @@ import {
 } from '../helpers/fixtures';
 import { awaitStatus, settlementByHash } from '../helpers/settle';
 import { eventually } from '../helpers/stack';
-import {
-  connectPublisher,
-  startTestIngest,
-  startTestStack,
-  type FreshDatabase,
-  type TemporalConnection,
-  type TestStack,
-} from '../helpers/testStack';
+import { connectPublisher, startTestIngest, startTestStack, type TestStack } from '../helpers/testStack';
 import { relayInfo, startStockRelay, type StockRelay } from '../helpers/stockRelay';
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -69,8 +62,8 @@ async function rawConnection(url: string) {
  */
 describe('the ingest against a stock relay (nostr-rs-relay)', () => {
   let stack: TestStack;
-  let db: FreshDatabase;
-  let temporal: TemporalConnection;
+  let db: TestStack['db'];
+  let temporal: TestStack['temporal'];
   let relay: StockRelay;
   let ingest: RunningIngest | null = null;
   let operator: Operator;
