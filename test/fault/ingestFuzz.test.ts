@@ -21,6 +21,7 @@ import {
   type Machine,
   type Operator,
   splitAllToNewWallet,
+  createSuperAndOperator,
 } from '../helpers/fixtures';
 import { startFakeRelay, type FakeRelay } from '../helpers/fakeRelay';
 import { freePort } from '../helpers/ports';
@@ -597,9 +598,7 @@ describe('fuzz: ingest cursors, catch-up paging and de-duplication against hosti
     stack = await startTestStack();
     ({ db } = stack);
     relay = await stack.startRelay();
-    await createSuper(db.pool);
-    operator = await createOperator(db.pool);
-    await splitAllToNewWallet(db.pool, operator);
+    operator = await createSuperAndOperator(db.pool);
     fleet = [];
     for (let i = 0; i < 12; i++) fleet.push(await createMachine(db.pool, operator, { name: `atm ${i}` }));
     await createLp(db.pool, fleet[0]!, { name: 'lp', depositCents: 10_000_000 });

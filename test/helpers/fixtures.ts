@@ -181,6 +181,17 @@ export async function splitAllToNewWallet(
   return wallet.id;
 }
 
+/** The platform (super) and one operator whose whole commission goes to a new wallet of theirs. */
+export async function createSuperAndOperator(
+  pool: Pool,
+  opts: { name?: string; split?: Parameters<typeof splitAllToNewWallet>[2] } = {},
+): Promise<Operator> {
+  await createSuper(pool);
+  const operator = await createOperator(pool, opts.name);
+  await splitAllToNewWallet(pool, operator, opts.split);
+  return operator;
+}
+
 export function settlementContent(o: {
   paymentHash: string;
   txType?: 'cash_out' | 'cash_in';

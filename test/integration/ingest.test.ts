@@ -10,13 +10,12 @@ import {
   createLp,
   createMachine,
   createOperator,
-  createSuper,
   ledgerFor,
   newPaymentHash,
-  splitAllToNewWallet,
   settlementContent,
   type Machine,
   type Operator,
+  createSuperAndOperator,
 } from '../helpers/fixtures';
 import { awaitStatus, settlementByHash } from '../helpers/settle';
 import { ingestDroppedCount } from '../helpers/ingestMetrics';
@@ -45,9 +44,7 @@ describe('ingest: relay subscriptions, verification, the payment listener', () =
     relayPort = await freePort();
     // an open relay: the ingest must defend itself on relays that accept any key's events
     relay = await startRelay({ pool: db.pool, logger: testLogger, port: relayPort, writePolicy: 'open' });
-    await createSuper(db.pool);
-    operator = await createOperator(db.pool);
-    await splitAllToNewWallet(db.pool, operator);
+    operator = await createSuperAndOperator(db.pool);
     machine = await createMachine(db.pool, operator);
     await createLp(db.pool, machine, { name: 'lp', depositCents: 1_000_000 });
     ingest = await startIngestHere();

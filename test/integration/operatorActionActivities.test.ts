@@ -6,12 +6,10 @@ import { SecretBox } from '../../src/security/secretBox';
 import {
   createLp,
   createMachine,
-  createOperator,
-  createSuper,
   ledgerFor,
   type Machine,
   type Operator,
-  splitAllToNewWallet,
+  createSuperAndOperator,
 } from '../helpers/fixtures';
 import { expectBalancesReconciled } from '../helpers/balances';
 import { awaitStatus, legsOf, sendSettlement } from '../helpers/settle';
@@ -40,9 +38,7 @@ describe('operator action activities: safe to run again, never give up an in-fli
     const w = await testWorker({ pool: db.pool });
     taskQueue = w.taskQueue;
     worker = w.start();
-    await createSuper(db.pool);
-    operator = await createOperator(db.pool, 'op');
-    await splitAllToNewWallet(db.pool, operator);
+    operator = await createSuperAndOperator(db.pool, { name: 'op' });
     const ledger = ledgerFor(db.pool);
     // the real ledger, except that some legs' payments are still in flight
     const payments: PaymentBackend = Object.assign(Object.create(ledger) as PaymentBackend, {

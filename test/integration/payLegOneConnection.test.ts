@@ -1,14 +1,7 @@
 import { getTransferByKey, insertWallet, ledgerInvariantViolations } from '../../src/db/ledger';
 import { createPool, type Pool } from '../../src/db/pool';
 import { LedgerBackend } from '../../src/payments/ledger';
-import {
-  createLp,
-  createMachine,
-  createOperator,
-  createSuper,
-  type Operator,
-  splitAllToNewWallet,
-} from '../helpers/fixtures';
+import { createLp, createMachine, type Operator, createSuperAndOperator } from '../helpers/fixtures';
 import { settlementPayLegRuns } from '../helpers/legHistory';
 import { awaitSettled, legsOf, sendSettlement } from '../helpers/settle';
 import { freshDatabase, temporalClient, testLogger, testWorker } from '../helpers/stack';
@@ -26,12 +19,8 @@ describe('payLeg with one connection', () => {
   beforeAll(async () => {
     db = await freshDatabase();
     temporal = await temporalClient();
-    await createSuper(db.pool);
-    operator = await createOperator(db.pool);
-    await splitAllToNewWallet(db.pool, operator, {
-      walletName: 'operator',
-      fraction: '1.000000',
-      label: 'owner',
+    operator = await createSuperAndOperator(db.pool, {
+      split: { walletName: 'operator', fraction: '1.000000', label: 'owner' },
     });
   });
   afterAll(async () => {

@@ -11,14 +11,12 @@ import { UPGRADE_PATCH_ID } from '../fixtures/upgradePatch';
 import {
   createLp,
   createMachine,
-  createOperator,
-  createSuper,
   ledgerFor,
   newPaymentHash,
   settlementContent,
   type Machine,
   type Operator,
-  splitAllToNewWallet,
+  createSuperAndOperator,
 } from '../helpers/fixtures';
 import { awaitSettled, legsOf, sendSettlement, settlementByHash } from '../helpers/settle';
 import { eventually, freshDatabase, temporalClient, testWorker, uniqueTaskQueue } from '../helpers/stack';
@@ -103,9 +101,7 @@ describe('a rolling upgrade of the worker while settlements are in flight', () =
   beforeAll(async () => {
     db = await freshDatabase();
     temporal = await temporalClient();
-    await createSuper(db.pool);
-    operator = await createOperator(db.pool);
-    await splitAllToNewWallet(db.pool, operator);
+    operator = await createSuperAndOperator(db.pool);
     const bundle = (module: string) =>
       bundleWorkflowCode({
         workflowsPath: WORKFLOWS_PATH,

@@ -6,14 +6,12 @@ import { type RelayClient, rawText } from '../../src/nostr/relayClient';
 import {
   createLp,
   createMachine,
-  createOperator,
-  createSuper,
   ledgerFor,
   newPaymentHash,
   settlementContent,
   type Machine,
   type Operator,
-  splitAllToNewWallet,
+  createSuperAndOperator,
 } from '../helpers/fixtures';
 import { awaitStatus, settlementByHash } from '../helpers/settle';
 import { eventually } from '../helpers/stack';
@@ -82,9 +80,7 @@ describe('the ingest against a stock relay (nostr-rs-relay)', () => {
   beforeAll(async () => {
     stack = await startTestStack();
     ({ db, temporal } = stack);
-    await createSuper(db.pool);
-    operator = await createOperator(db.pool);
-    await splitAllToNewWallet(db.pool, operator);
+    operator = await createSuperAndOperator(db.pool);
     machine = await createMachine(db.pool, operator);
     await createLp(db.pool, machine, { name: 'lp', depositCents: 1_000_000 });
     relay = await startStockRelay({ whitelist: [machine.pubkey, operator.pubkey] });

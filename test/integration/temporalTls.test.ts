@@ -20,6 +20,7 @@ import {
   createOperator,
   createSuper,
   splitAllToNewWallet,
+  createSuperAndOperator,
 } from '../helpers/fixtures';
 import { freePort, freePortBlock } from '../helpers/ports';
 import { spawnSatmachine, type SpawnedProcess } from '../helpers/processes';
@@ -188,12 +189,8 @@ describe('Temporal with mTLS required (the real server, TLS on its frontend and 
       workflowBundle: { codePath: process.env.SATMACHINE_TEST_BUNDLE! },
     });
     try {
-      await createSuper(db.pool);
-      const operator = await createOperator(db.pool);
-      await splitAllToNewWallet(db.pool, operator, {
-        walletName: 'operator',
-        fraction: '1.000000',
-        label: 'owner',
+      const operator = await createSuperAndOperator(db.pool, {
+        split: { walletName: 'operator', fraction: '1.000000', label: 'owner' },
       });
       const machine = await createMachine(db.pool, operator, { name: 'tls' });
       await createLp(db.pool, machine, { name: 'alice', depositCents: 50_000 });

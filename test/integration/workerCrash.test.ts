@@ -2,11 +2,9 @@ import { ledgerInvariantViolations } from '../../src/db/ledger';
 import {
   createLp,
   createMachine,
-  createOperator,
-  createSuper,
   ledgerFor,
   type Operator,
-  splitAllToNewWallet,
+  createSuperAndOperator,
 } from '../helpers/fixtures';
 import { spawnSatmachine } from '../helpers/processes';
 import { awaitSettled, legsOf, sendSettlement, settlementByHash } from '../helpers/settle';
@@ -22,9 +20,7 @@ describe('a worker killed in the middle of paying legs', () => {
   beforeAll(async () => {
     db = await freshDatabase();
     temporal = await temporalClient();
-    await createSuper(db.pool);
-    operator = await createOperator(db.pool);
-    await splitAllToNewWallet(db.pool, operator);
+    operator = await createSuperAndOperator(db.pool);
   });
   afterAll(async () => {
     await temporal.close();
