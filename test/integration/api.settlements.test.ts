@@ -179,18 +179,27 @@ describe('API: settlements and operator actions', () => {
     expect((await api.call('POST', `/api/v1/settlements/${s.id}/retry`, other.apiKey, {})).status).toBe(404);
   });
 
-  it('force-reset is refused before the stuck threshold and errors the settlement after it', async () => {
-    const machine = await createMachine(db.pool, operator, { name: 'stuck' });
+  /**
+   * A payment of `sats` to a new machine of the operator, its ATM event never sent: the
+   * payment on the ledger, signalled (stuck after `stuckAfterMs`), and its settlement row.
+   */
+  async function paymentWithoutEvent(name: string, sats: number, stuckAfterMs: number) {
+    const machine = await createMachine(db.pool, operator, { name });
     const hash = newPaymentHash();
     const payment = {
       wallet_id: machine.walletId,
       payment_hash: hash,
-      amount_sats: 5000,
+      amount_sats: sats,
       direction: 'incoming' as const,
     };
     await ledgerFor(db.pool).recordLightningPayment(payment);
-    await new SettlementSignals(temporal.client, taskQueue, 2000).paymentObserved(payment);
+    await new SettlementSignals(temporal.client, taskQueue, stuckAfterMs).paymentObserved(payment);
     const stuck = await eventually(() => settlementByHash(db.pool, hash), 20_000);
+    return { machine, hash, stuck };
+  }
+
+  it('force-reset is refused before the stuck threshold and errors the settlement after it', async () => {
+    const { machine, hash, stuck } = await paymentWithoutEvent('stuck', 5000, 2000);
     expect(stuck.status).toBe('pending');
 
     const wl = await api.call('GET', '/api/v1/settlements/worklist?threshold_minutes=0', operator.apiKey);
@@ -233,17 +242,7 @@ describe('API: settlements and operator actions', () => {
   });
 
   it('a retry of a settlement reset while waiting restarts its stuck clock in the worklist', async () => {
-    const machine = await createMachine(db.pool, operator, { name: 'waits again' });
-    const hash = newPaymentHash();
-    const payment = {
-      wallet_id: machine.walletId,
-      payment_hash: hash,
-      amount_sats: 4000,
-      direction: 'incoming' as const,
-    };
-    await ledgerFor(db.pool).recordLightningPayment(payment);
-    await new SettlementSignals(temporal.client, taskQueue, 1000).paymentObserved(payment);
-    const stuck = await eventually(() => settlementByHash(db.pool, hash), 20_000);
+    const { stuck } = await paymentWithoutEvent('waits again', 4000, 1000);
     // it has waited for two hours already
     await db.pool.query(
       `UPDATE satmachine.dca_settlements SET created_at = now() - interval '2 hours' WHERE id = $1`,
