@@ -49,6 +49,28 @@ describe('API: recovery of settlements whose workflow has closed', () => {
     await stack.stop();
   });
 
+  /** The machine's 105,000-sat event and the payment, each signalled again (in this order): what each signal answers. */
+  const replayEventAndPayment = (machine: Machine, hash: string) => {
+    const signals = new SettlementSignals(temporal.client, taskQueue);
+    return {
+      atmEvent: () =>
+        signals.atmEvent(hash, {
+          event: buildSettlementEvent(
+            machine.secretHex,
+            operator.pubkey,
+            settlementContent({ paymentHash: hash, wireSats: 105_000, feeSats: 5_000, fiat: '100.00' }),
+          ),
+        }),
+      paymentObserved: () =>
+        signals.paymentObserved({
+          wallet_id: machine.walletId,
+          payment_hash: hash,
+          amount_sats: 105_000,
+          direction: 'incoming',
+        }),
+    };
+  };
+
   const send = (machine: Machine, o: Parameters<typeof sendSettlement>[5]) =>
     sendSettlement(db.pool, temporal.client, taskQueue, machine, operator, o);
   const handleOf = (c: Client, hash: string) => c.workflow.getHandle(settlementWorkflowId(hash));
@@ -196,21 +218,9 @@ describe('API: recovery of settlements whose workflow has closed', () => {
     });
 
     // the machine replays its event and the backend reports the payment again: nothing is paid twice
-    const signals = new SettlementSignals(temporal.client, taskQueue);
-    const event = buildSettlementEvent(
-      machine.secretHex,
-      operator.pubkey,
-      settlementContent({ paymentHash: hash, wireSats: 105_000, feeSats: 5_000, fiat: '100.00' }),
-    );
-    expect(await signals.atmEvent(hash, { event })).toBe('already_closed');
-    expect(
-      await signals.paymentObserved({
-        wallet_id: machine.walletId,
-        payment_hash: hash,
-        amount_sats: 105_000,
-        direction: 'incoming',
-      }),
-    ).toBe('already_closed');
+    const replay = replayEventAndPayment(machine, hash);
+    expect(await replay.atmEvent()).toBe('already_closed');
+    expect(await replay.paymentObserved()).toBe('already_closed');
     // the replays started nothing: the terminated run and the one the API started
     expect((await runsOf(hash)).map((x) => x.status)).toEqual(['TERMINATED', 'COMPLETED']);
     await expectPaidExactlyOnce(await legsOf(db.pool, done.id), [
@@ -679,21 +689,9 @@ describe('API: recovery of settlements whose workflow has closed', () => {
       const s = await settlementByHash(db.pool, hash);
       return d.status.name === 'RUNNING' && s!.status === 'errored';
     });
-    const signals = new SettlementSignals(temporal.client, taskQueue);
-    const event = buildSettlementEvent(
-      machine.secretHex,
-      operator.pubkey,
-      settlementContent({ paymentHash: hash, wireSats: 105_000, feeSats: 5_000, fiat: '100.00' }),
-    );
-    expect(await signals.atmEvent(hash, { event })).toBe('signalled');
-    expect(
-      await signals.paymentObserved({
-        wallet_id: machine.walletId,
-        payment_hash: hash,
-        amount_sats: 105_000,
-        direction: 'incoming',
-      }),
-    ).toBe('signalled');
+    const replay = replayEventAndPayment(machine, hash);
+    expect(await replay.atmEvent()).toBe('signalled');
+    expect(await replay.paymentObserved()).toBe('signalled');
     await insertWallet(db.pool, late.userId, 'now', 'recoverwallet12');
     // the retry is handled after the two signals (a barrier): they changed nothing
     expect((await post(`/settlements/${errored.id}/retry`)).status).toBe(200);
