@@ -124,6 +124,23 @@ describe('attribution by payment: a rival machine signing another operator’s p
       amount_sats: WIRE,
       direction,
     });
+  /** A payment of WIRE sats on a machine wallet, signalled straight to the workflow. */
+  const observe = (
+    signals: SettlementSignals,
+    m: Machine,
+    hash: string,
+    direction: 'incoming' | 'outgoing' = 'incoming',
+  ) => signals.paymentObserved({ wallet_id: m.walletId, payment_hash: hash, amount_sats: WIRE, direction });
+  /** The settlement row of `hash` once its stuck message says `text`. */
+  const stuckRowSaying = (hash: string, text: string) =>
+    eventually(
+      async () => {
+        const s = await settlementByHash(db.pool, hash);
+        return s?.error_message?.includes(text) ? s : null;
+      },
+      30_000,
+      'the stuck row',
+    );
   const state = (hash: string) =>
     temporal.client.workflow.getHandle(settlementWorkflowId(hash)).query<SettlementWorkflowState>('state');
   /** Barrier: the workflow holds this many candidates (so the next one arrives after them). */
@@ -306,20 +323,8 @@ describe('attribution by payment: a rival machine signing another operator’s p
     await eventually(async () => (await state(hash)).stuck, 30_000, 'stuck with only the rival event');
     // stuck without a payment: nothing is filed under a mere signer
     await ledgerFor(db.pool).fund(atmA.walletId, WIRE, `fund-${hash}`);
-    await signals.paymentObserved({
-      wallet_id: atmA.walletId,
-      payment_hash: hash,
-      amount_sats: WIRE,
-      direction: 'incoming',
-    });
-    const waiting = await eventually(
-      async () => {
-        const s = await settlementByHash(db.pool, hash);
-        return s?.error_message?.includes('ATM events received from') ? s : null;
-      },
-      30_000,
-      'the stuck row',
-    );
+    await observe(signals, atmA, hash);
+    const waiting = await stuckRowSaying(hash, 'ATM events received from');
     expect(waiting).toMatchObject({ status: 'pending', machine_id: atmA.row.id, wire_sats: null });
     expect(waiting.error_message).toContain(
       'waiting for the ATM event (kind 21000) of the machine whose wallet saw the payment since',
@@ -345,12 +350,7 @@ describe('attribution by payment: a rival machine signing another operator’s p
     const signals = new SettlementSignals(temporal.client, taskQueue, 1_500);
     // Alice's event, and only the rival's outgoing payment (Alice's observation is late): stuck
     await signals.atmEvent(hash, { event: eventBy(atmA, alice, hash) });
-    await signals.paymentObserved({
-      wallet_id: rogue.walletId,
-      payment_hash: hash,
-      amount_sats: WIRE,
-      direction: 'outgoing',
-    });
+    await observe(signals, rogue, hash, 'outgoing');
     // barrier: the workflow described itself as stuck, which it does after the stuck-row step
     const handle = temporal.client.workflow.getHandle(settlementWorkflowId(hash));
     await eventually(
@@ -370,12 +370,7 @@ describe('attribution by payment: a rival machine signing another operator’s p
     expect(listB.text).not.toContain(hash);
     // then the payee's incoming observation: Alice's settlement
     await ledgerFor(db.pool).fund(atmA.walletId, WIRE, `fund-${hash}`);
-    await signals.paymentObserved({
-      wallet_id: atmA.walletId,
-      payment_hash: hash,
-      amount_sats: WIRE,
-      direction: 'incoming',
-    });
+    await observe(signals, atmA, hash);
     await expectAliceSettled(hash);
     const described = await handle.describe();
     expect(described.searchAttributes.MachineId).toEqual([atmA.row.id]);
@@ -387,28 +382,11 @@ describe('attribution by payment: a rival machine signing another operator’s p
     const signals = new SettlementSignals(temporal.client, taskQueue, 1_500);
     await ledgerFor(db.pool).fund(atmA.walletId, 2 * WIRE, `fund-${hash}`);
     await signals.atmEvent(hash, { event: eventBy(atmA, alice, hash) });
-    await signals.paymentObserved({
-      wallet_id: atmA.walletId,
-      payment_hash: hash,
-      amount_sats: WIRE,
-      direction: 'outgoing',
-    });
-    const waiting = await eventually(
-      async () => {
-        const s = await settlementByHash(db.pool, hash);
-        return s?.error_message?.includes('a payment that fits') ? s : null;
-      },
-      30_000,
-      'the stuck row',
-    );
+    await observe(signals, atmA, hash, 'outgoing');
+    const waiting = await stuckRowSaying(hash, 'a payment that fits');
     expect(waiting.status).toBe('pending');
     expect(waiting.error_message).toContain('a cash_out needs an incoming payment');
-    await signals.paymentObserved({
-      wallet_id: atmA.walletId,
-      payment_hash: hash,
-      amount_sats: WIRE,
-      direction: 'incoming',
-    });
+    await observe(signals, atmA, hash);
     await expectAliceSettled(hash);
   });
 
