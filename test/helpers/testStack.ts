@@ -68,6 +68,31 @@ export async function connectPublisher(url: string): Promise<RelayClient> {
   return publisher;
 }
 
+/** A fresh database, a Temporal client and the API on them, with no worker: nothing runs workflows. */
+export interface ApiStack {
+  db: FreshDatabase;
+  temporal: TemporalConnection;
+  api: TestApi;
+  /** closes the API and the Temporal client, and drops the database */
+  stop(): Promise<void>;
+}
+
+export async function startApiStack(): Promise<ApiStack> {
+  const db = await freshDatabase();
+  const temporal = await temporalClient();
+  const api = await startApi({ pool: db.pool, temporal: temporal.client });
+  return {
+    db,
+    temporal,
+    api,
+    stop: async () => {
+      await api.close();
+      await temporal.close();
+      await db.close();
+    },
+  };
+}
+
 /** Starts a fresh database, a Temporal client and a running worker (see TestStack). */
 export async function startTestStack(
   opts: { workerLogger?: Parameters<typeof testWorker>[0]['logger'] } = {},
