@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
 import { generateSecretKey, getPublicKey, finalizeEvent } from 'nostr-tools/pure';
 import { bytesToHex } from 'nostr-tools/utils';
 import { createUserWithKey } from '../../src/api/userAccounts';
-import type { TestApi } from '../helpers/api';
+import { rawRequest, type TestApi } from '../helpers/api';
 import {
   createLp,
   createMachine,
@@ -418,28 +417,7 @@ describe('API: LP view, balance settlement and NIP-98', () => {
 
     /** A request with any Host / X-Forwarded-* headers (fetch would set Host itself). */
     const raw = (method: string, path: string, headers: Record<string, string>, body?: string) =>
-      new Promise<{ status: number; text: string }>((resolve, reject) => {
-        const req = httpRequest(
-          `${api.url}${path}`,
-          {
-            method,
-            headers: {
-              ...headers,
-              ...(body !== undefined
-                ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }
-                : {}),
-            },
-          },
-          (res) => {
-            let text = '';
-            res.setEncoding('utf8');
-            res.on('data', (c: string) => (text += c));
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-          },
-        );
-        req.on('error', reject);
-        req.end(body);
-      });
+      rawRequest(`${api.url}${path}`, method, headers, body);
     const keyCount = async () =>
       Number(
         (
