@@ -26,6 +26,7 @@ import {
   type Operator,
 } from '../helpers/fixtures';
 import { expectBalancesReconciled } from '../helpers/balances';
+import { mulberry32 } from '../helpers/mulberry32';
 import { spawnSatmachine, type SpawnedProcess } from '../helpers/processes';
 import { startRelay, type RunningRelay } from '../../src/relay/relayServer';
 import { freePort } from '../helpers/ports';
@@ -56,14 +57,7 @@ export function seededRng(name: string): Rng {
   process.stderr.write(
     `\n[${name}] seed ${seed} (reproduce: FAULT_SEED=${seed} npx jest test/fault/${name})\n`,
   );
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
+  const next = mulberry32(seed);
   return {
     seed,
     next,

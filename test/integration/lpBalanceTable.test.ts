@@ -11,6 +11,7 @@ import {
 } from '../../src/db/lpBalances';
 import { withTransaction, type PoolClient, type Queryable } from '../../src/db/pool';
 import { expectBalancesReconciled } from '../helpers/balances';
+import { mulberry32 } from '../helpers/mulberry32';
 import { createLp, createMachine, createOperator, type Machine, type Operator } from '../helpers/fixtures';
 import { eventually, freshDatabase, TEST_SECRET_KEY } from '../helpers/stack';
 
@@ -25,14 +26,7 @@ const LEG_STATUSES: LegStatus[] = ['pending', 'completed', 'failed', 'skipped', 
 
 /** A seeded generator (mulberry32): a failing run can be replayed from its seed. */
 function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   return {
     int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)),
     pick: <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]!,
