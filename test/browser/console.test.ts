@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateSecretKey, getPublicKey } from 'nostr-tools/pure';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { heading, nav, signInToConsole } from '../helpers/consolePage';
 import { D_TELEMETRY, KIND_TELEMETRY } from '../../src/contract';
 import { createUserWithKey } from '../../src/api/userAccounts';
 import { buildConsole, consoleBuildNeeded } from '../../src/cli/consoleBuild';
@@ -194,18 +195,8 @@ describe('web console (chromium)', () => {
   /** A new tab: its sessionStorage is its own, so each tab is its own session. */
   const newTab = () => context.newPage();
 
-  const heading = (page: Page, name: string | RegExp) => page.getByRole('heading', { level: 1, name });
-
-  async function signIn(page: Page, key: string, landing: string | RegExp): Promise<void> {
-    await page.goto(`${api.url}/`);
-    await heading(page, 'satmachine console').waitFor();
-    await page.getByLabel('API key').fill(key);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await heading(page, landing).waitFor();
-  }
-
-  const nav = (page: Page, name: string) =>
-    page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true }).click();
+  const signIn = (page: Page, key: string, landing: string | RegExp) =>
+    signInToConsole(page, api.url, key, landing);
 
   const machineCard = (page: Page, name: string): Locator =>
     page.getByRole('listitem').filter({ has: page.getByRole('heading', { name }) });
