@@ -1,10 +1,9 @@
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateSecretKey, getPublicKey } from 'nostr-tools/pure';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
-import { heading, nav, signInToConsole } from '../helpers/consolePage';
+import { chromiumPath, heading, nav, signInToConsole } from '../helpers/consolePage';
 import { D_TELEMETRY, KIND_TELEMETRY } from '../../src/contract';
 import { createUserWithKey } from '../../src/api/userAccounts';
 import { buildConsole, consoleBuildNeeded } from '../../src/cli/consoleBuild';
@@ -43,26 +42,6 @@ declare function getComputedStyle(el: unknown): { outlineStyle: string; outlineW
 
 const ROOT = join(__dirname, '..', '..');
 const SHOTS = join(ROOT, 'test-artifacts', 'screenshots');
-
-/** Debian's chromium (scripts/install-chromium.sh); a failure fails the suite, never a silent skip. */
-function chromiumPath(): string {
-  try {
-    const out = execFileSync('bash', [join(ROOT, 'scripts', 'install-chromium.sh')], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 600_000,
-    });
-    return out.trim().split('\n').pop()!;
-  } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    throw new Error(
-      `chromium is missing and could not be installed, so the console's browser tests cannot run.\n` +
-        `Run \`bash scripts/install-chromium.sh\` to see why. ${e.stderr ?? e.message}`,
-      { cause: err },
-    );
-  }
-}
 
 /**
  * The web console in a real browser against the real stack: a fresh database, an

@@ -1,9 +1,8 @@
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { heading, nav, signInToConsole } from '../helpers/consolePage';
+import { chromiumPath, heading, nav, signInToConsole } from '../helpers/consolePage';
 import { buildConsole, consoleBuildNeeded } from '../../src/cli/consoleBuild';
 import { insertWallet } from '../../src/db/ledger';
 import type { SettlementRow } from '../../src/db/settlements';
@@ -26,17 +25,6 @@ declare const document: any;
 
 const ROOT = join(__dirname, '..', '..');
 const SHOTS = join(ROOT, 'test-artifacts', 'screenshots');
-
-/** Debian's chromium (scripts/install-chromium.sh), as the console test finds it. */
-function chromiumPath(): string {
-  const out = execFileSync('bash', [join(ROOT, 'scripts', 'install-chromium.sh')], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-    timeout: 600_000,
-  });
-  return out.trim().split('\n').pop()!;
-}
 
 /** Count of canvases under `selector` that have something drawn on them (not all transparent). */
 const drawnCanvases = (page: Page, selector: string) =>

@@ -1,4 +1,12 @@
 import type { Page } from 'playwright-core';
+import { runInstallScript } from './installScript';
+
+/** Debian's chromium (scripts/install-chromium.sh); a failure fails the suite, never a silent skip. */
+export const chromiumPath = (): string =>
+  runInstallScript(
+    'install-chromium.sh',
+    "chromium is missing and could not be installed, so the console's browser tests cannot run.",
+  );
 
 /** The page's level-1 heading of this name. */
 export const heading = (page: Page, name: string | RegExp) => page.getByRole('heading', { level: 1, name });
