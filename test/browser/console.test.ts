@@ -1,9 +1,9 @@
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateSecretKey, getPublicKey } from 'nostr-tools/pure';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { chromiumPath, heading, nav, signInToConsole } from '../helpers/consolePage';
 import { D_TELEMETRY, KIND_TELEMETRY } from '../../src/contract';
 import { createUserWithKey } from '../../src/api/userAccounts';
 import { buildConsole, consoleBuildNeeded } from '../../src/cli/consoleBuild';
@@ -42,26 +42,6 @@ declare function getComputedStyle(el: unknown): { outlineStyle: string; outlineW
 
 const ROOT = join(__dirname, '..', '..');
 const SHOTS = join(ROOT, 'test-artifacts', 'screenshots');
-
-/** Debian's chromium (scripts/install-chromium.sh); a failure fails the suite, never a silent skip. */
-function chromiumPath(): string {
-  try {
-    const out = execFileSync('bash', [join(ROOT, 'scripts', 'install-chromium.sh')], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 600_000,
-    });
-    return out.trim().split('\n').pop()!;
-  } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    throw new Error(
-      `chromium is missing and could not be installed, so the console's browser tests cannot run.\n` +
-        `Run \`bash scripts/install-chromium.sh\` to see why. ${e.stderr ?? e.message}`,
-      { cause: err },
-    );
-  }
-}
 
 /**
  * The web console in a real browser against the real stack: a fresh database, an
@@ -194,18 +174,8 @@ describe('web console (chromium)', () => {
   /** A new tab: its sessionStorage is its own, so each tab is its own session. */
   const newTab = () => context.newPage();
 
-  const heading = (page: Page, name: string | RegExp) => page.getByRole('heading', { level: 1, name });
-
-  async function signIn(page: Page, key: string, landing: string | RegExp): Promise<void> {
-    await page.goto(`${api.url}/`);
-    await heading(page, 'satmachine console').waitFor();
-    await page.getByLabel('API key').fill(key);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await heading(page, landing).waitFor();
-  }
-
-  const nav = (page: Page, name: string) =>
-    page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true }).click();
+  const signIn = (page: Page, key: string, landing: string | RegExp) =>
+    signInToConsole(page, api.url, key, landing);
 
   const machineCard = (page: Page, name: string): Locator =>
     page.getByRole('listitem').filter({ has: page.getByRole('heading', { name }) });

@@ -1,8 +1,8 @@
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromiumPath, heading, nav, signInToConsole } from '../helpers/consolePage';
 import { buildConsole, consoleBuildNeeded } from '../../src/cli/consoleBuild';
 import { insertWallet } from '../../src/db/ledger';
 import type { SettlementRow } from '../../src/db/settlements';
@@ -25,17 +25,6 @@ declare const document: any;
 
 const ROOT = join(__dirname, '..', '..');
 const SHOTS = join(ROOT, 'test-artifacts', 'screenshots');
-
-/** Debian's chromium (scripts/install-chromium.sh), as the console test finds it. */
-function chromiumPath(): string {
-  const out = execFileSync('bash', [join(ROOT, 'scripts', 'install-chromium.sh')], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-    timeout: 600_000,
-  });
-  return out.trim().split('\n').pop()!;
-}
 
 /** Count of canvases under `selector` that have something drawn on them (not all transparent). */
 const drawnCanvases = (page: Page, selector: string) =>
@@ -117,16 +106,8 @@ describe('web console: reports (chromium)', () => {
     if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
   });
 
-  const heading = (page: Page, name: string | RegExp) => page.getByRole('heading', { level: 1, name });
-  async function signIn(page: Page, key: string, landing: string | RegExp): Promise<void> {
-    await page.goto(`${api.url}/`);
-    await heading(page, 'satmachine console').waitFor();
-    await page.getByLabel('API key').fill(key);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await heading(page, landing).waitFor();
-  }
-  const nav = (page: Page, name: string) =>
-    page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true }).click();
+  const signIn = (page: Page, key: string, landing: string | RegExp) =>
+    signInToConsole(page, api.url, key, landing);
 
   it('the operator reports page draws volume, revenue and LP balance charts, and exports a CSV', async () => {
     const page = await context.newPage();

@@ -1,12 +1,11 @@
 import { createHash } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
 import fc from 'fast-check';
 import { finalizeEvent, generateSecretKey, getPublicKey } from 'nostr-tools/pure';
 import { bytesToHex } from 'nostr-tools/utils';
 import { insertWallet } from '../../src/db/ledger';
 import { newId } from '../../src/db/ids';
 import type { Pool } from '../../src/db/pool';
-import { startApi, type TestApi } from '../helpers/api';
+import { rawRequest, startApi, type TestApi } from '../helpers/api';
 import {
   createLp,
   createMachine,
@@ -665,36 +664,18 @@ describe('fuzz: bad bodies on the write routes get a 4xx with a reason and write
       return `Nostr ${Buffer.from(JSON.stringify(e)).toString('base64')}`;
     };
     const send = (method: string, path: string, headers: Record<string, string>, body?: string) =>
-      new Promise<Answer>((resolve) => {
-        const req = httpRequest(
-          `${api.url}${path}`,
-          {
-            method,
-            headers: {
-              ...headers,
-              ...(body !== undefined
-                ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }
-                : {}),
-            },
-          },
-          (res) => {
-            let text = '';
-            res.setEncoding('utf8');
-            res.on('data', (c: string) => (text += c));
-            res.on('end', () => {
-              let parsed: unknown = null;
-              try {
-                parsed = JSON.parse(text);
-              } catch {
-                /* not JSON */
-              }
-              resolve({ status: res.statusCode ?? 0, body: parsed, text });
-            });
-          },
-        );
-        req.on('error', (err) => resolve({ status: 0, body: null, text: `no answer: ${err.message}` }));
-        req.end(body);
-      });
+      rawRequest(`${api.url}${path}`, method, headers, body).then(
+        ({ status, text }): Answer => {
+          let parsed: unknown = null;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            /* not JSON */
+          }
+          return { status, body: parsed, text };
+        },
+        (err: Error): Answer => ({ status: 0, body: null, text: `no answer: ${err.message}` }),
+      );
 
     const hosts = fc.oneof(
       fc.constantFrom(

@@ -26,8 +26,11 @@ import {
   type Operator,
 } from '../helpers/fixtures';
 import { expectBalancesReconciled } from '../helpers/balances';
+import { mulberry32 } from '../helpers/mulberry32';
 import { spawnSatmachine, type SpawnedProcess } from '../helpers/processes';
-import { eventually, testLogger } from '../helpers/stack';
+import { startRelay, type RunningRelay } from '../../src/relay/relayServer';
+import { freePort } from '../helpers/ports';
+import { eventually, testLogger, uniqueTaskQueue } from '../helpers/stack';
 import {
   centsOf,
   checkBatch,
@@ -54,14 +57,7 @@ export function seededRng(name: string): Rng {
   process.stderr.write(
     `\n[${name}] seed ${seed} (reproduce: FAULT_SEED=${seed} npx jest test/fault/${name})\n`,
   );
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
+  const next = mulberry32(seed);
   return {
     seed,
     next,
@@ -337,6 +333,26 @@ export async function midPayment(
   return { ...p, processed: await processedCount(pool) };
 }
 
+/**
+ * The moment a fault lands on a batch: once it is under way (some settlements paid,
+ * others still arriving; a seeded 2 to 8 processed, after a seeded 0 to 500 ms) and
+ * legs are mid-payment (paid ones and pending ones), or the test fails naming `fault`.
+ */
+export async function midPaymentMoment(
+  pool: Pool,
+  rng: Rng,
+  fault: string,
+): Promise<{ pending: number; completed: number; processed: number }> {
+  const target = rng.int(2, 8);
+  await sleep(rng.int(0, 500));
+  const at = await reach(`${target} settlements processed with legs mid-payment`, async () => {
+    const m = await midPayment(pool);
+    return m && m.processed >= target ? m : null;
+  });
+  expectMidPayment(at, fault);
+  return at;
+}
+
 /** Asserts a fault landed on work in progress (measured at the fault). */
 export function expectMidPayment(at: { pending: number; completed: number }, fault: string): void {
   if (at.pending > 0 && at.completed > 0) return;
@@ -543,6 +559,32 @@ export interface Stage {
   env?: Record<string, string>;
   /** every process spawned, by command, for afterAll to kill and for failure messages */
   processes: { worker: SpawnedProcess[]; ingest: SpawnedProcess[] };
+}
+
+/**
+ * A stage on `pool`: a fleet of 3 machines and 4 LPs, our relay (on a free port; the
+ * caller closes it) and a unique task queue starting with `taskQueuePrefix`.
+ */
+export async function startStage(o: {
+  pool: Pool;
+  databaseUrl: string;
+  client: Client;
+  taskQueuePrefix: string;
+  env?: Record<string, string>;
+}): Promise<{ stage: Stage; relay: RunningRelay; fleet: Fleet }> {
+  const fleet = await buildFleet(o.pool, { machines: 3, lps: 4 });
+  const relay = await startRelay({ pool: o.pool, logger: testLogger, port: await freePort() });
+  const stage: Stage = {
+    pool: o.pool,
+    databaseUrl: o.databaseUrl,
+    client: o.client,
+    taskQueue: uniqueTaskQueue(o.taskQueuePrefix),
+    relayUrl: relay.url,
+    fleet,
+    ...(o.env ? { env: o.env } : {}),
+    processes: { worker: [], ingest: [] },
+  };
+  return { stage, relay, fleet };
 }
 
 /** Runs `satmachine worker` or `satmachine ingest` as an OS process on the stage, once it runs. */

@@ -3,8 +3,7 @@ import WebSocket from 'ws';
 import { bytesToHex, hexToBytes } from 'nostr-tools/utils';
 import { generateSecretKey, getPublicKey } from 'nostr-tools/pure';
 import { D_BEACON, KIND_APP_DATA, KIND_SETTLEMENT, type SignedEvent } from '../../src/contract';
-import { insertWallet } from '../../src/db/ledger';
-import { startIngest, type HandleOutcome, type RunningIngest } from '../../src/ingest/ingestService';
+import { type HandleOutcome, type RunningIngest } from '../../src/ingest/ingestService';
 import { SettlementSignals } from '../../src/ingest/settlementSignals';
 import { createSettlementStream } from '../../src/ingest/settlementStream';
 import { registry } from '../../src/metrics/registry';
@@ -18,16 +17,17 @@ import {
   createSuper,
   ledgerFor,
   newPaymentHash,
-  secretBox,
-  setDefaultSplits,
   settlementContent,
   type Machine,
   type Operator,
+  splitAllToNewWallet,
+  createSuperAndOperator,
 } from '../helpers/fixtures';
 import { startFakeRelay, type FakeRelay } from '../helpers/fakeRelay';
 import { freePort } from '../helpers/ports';
 import { awaitStatus } from '../helpers/settle';
-import { eventually, freshDatabase, temporalClient, testLogger, testWorker } from '../helpers/stack';
+import { eventually, testLogger } from '../helpers/stack';
+import { connectPublisher, startTestIngest, startTestStack, type TestStack } from '../helpers/testStack';
 import { persist, seededRng } from './faultKit';
 
 /** How many generated cases of each family (fixed: the test is bounded in time). */
@@ -242,9 +242,9 @@ async function droppedByReason(): Promise<Record<string, number>> {
  */
 describe('fuzz: bad kind-21000 events never start a settlement and never stop the ingest', () => {
   const rng = seededRng('ingestFuzz');
-  let db: Awaited<ReturnType<typeof freshDatabase>>;
-  let temporal: Awaited<ReturnType<typeof temporalClient>>;
-  let worker: { stop: () => Promise<void> };
+  let stack: TestStack;
+  let db: TestStack['db'];
+  let temporal: TestStack['temporal'];
   let taskQueue: string;
   let relay: RunningRelay;
   let ingest: RunningIngest;
@@ -254,39 +254,20 @@ describe('fuzz: bad kind-21000 events never start a settlement and never stop th
   const settled: string[] = [];
 
   beforeAll(async () => {
-    db = await freshDatabase();
-    temporal = await temporalClient();
-    const w = await testWorker({ pool: db.pool });
-    taskQueue = w.taskQueue;
-    worker = w.start();
-    relay = await startRelay({ pool: db.pool, logger: testLogger, port: await freePort() });
+    stack = await startTestStack();
+    ({ db, temporal, taskQueue } = stack);
+    relay = await stack.startRelay();
     await createSuper(db.pool);
     operator = await createOperator(db.pool);
     await createOperator(db.pool, 'another operator');
-    await setDefaultSplits(db.pool, operator, [
-      { target: (await insertWallet(db.pool, operator.id, 'rev')).id, fraction: '1' },
-    ]);
+    await splitAllToNewWallet(db.pool, operator);
     machine = await createMachine(db.pool, operator);
     await createLp(db.pool, machine, { name: 'lp', depositCents: 10_000_000 });
-    ingest = await startIngest({
-      pool: db.pool,
-      client: temporal.client,
-      relays: [relay.url],
-      taskQueue,
-      secretBox,
-      payments: ledgerFor(db.pool),
-      logger: testLogger,
-    });
-    publisher = new RelayClient(relay.url, { logger: testLogger }).start();
-    await publisher.waitConnected();
+    ingest = await stack.startIngest([relay.url]);
+    publisher = await stack.connectPublisher(relay.url);
   });
   afterAll(async () => {
-    publisher?.close();
-    await ingest?.stop();
-    await relay?.close();
-    await worker?.stop();
-    await temporal?.close();
-    await db?.close();
+    await stack?.stop();
   });
 
   const content = (hash = newPaymentHash()) =>
@@ -604,10 +585,8 @@ const growsBy = async (what: string, read: () => Promise<number>, before: number
  */
 describe('fuzz: ingest cursors, catch-up paging and de-duplication against hostile relays', () => {
   const YEAR_2100 = 4_102_444_800;
-  let db: Awaited<ReturnType<typeof freshDatabase>>;
-  let temporal: Awaited<ReturnType<typeof temporalClient>>;
-  let worker: { stop: () => Promise<void> };
-  let taskQueue: string;
+  let stack: TestStack;
+  let db: TestStack['db'];
   let relay: RunningRelay;
   let publisher: RelayClient;
   let operator: Operator;
@@ -616,45 +595,24 @@ describe('fuzz: ingest cursors, catch-up paging and de-duplication against hosti
   const fakes: FakeRelay[] = [];
 
   beforeAll(async () => {
-    db = await freshDatabase();
-    temporal = await temporalClient();
-    const w = await testWorker({ pool: db.pool });
-    taskQueue = w.taskQueue;
-    worker = w.start();
-    relay = await startRelay({ pool: db.pool, logger: testLogger, port: await freePort() });
-    await createSuper(db.pool);
-    operator = await createOperator(db.pool);
-    await setDefaultSplits(db.pool, operator, [
-      { target: (await insertWallet(db.pool, operator.id, 'rev')).id, fraction: '1' },
-    ]);
+    stack = await startTestStack();
+    ({ db } = stack);
+    relay = await stack.startRelay();
+    operator = await createSuperAndOperator(db.pool);
     fleet = [];
     for (let i = 0; i < 12; i++) fleet.push(await createMachine(db.pool, operator, { name: `atm ${i}` }));
     await createLp(db.pool, fleet[0]!, { name: 'lp', depositCents: 10_000_000 });
-    publisher = new RelayClient(relay.url, { logger: testLogger }).start();
-    await publisher.waitConnected();
+    publisher = await connectPublisher(relay.url);
   });
   afterAll(async () => {
     publisher?.close();
     for (const i of running) await i.stop();
     for (const f of fakes) await f.close();
-    await relay?.close();
-    await worker?.stop();
-    await temporal?.close();
-    await db?.close();
+    await stack?.stop();
   });
 
   const ingestOn = async (relays: string[], o: { concurrency?: number; maxQueue?: number } = {}) => {
-    const i = await startIngest({
-      pool: db.pool,
-      client: temporal.client,
-      relays,
-      taskQueue,
-      secretBox,
-      payments: ledgerFor(db.pool),
-      logger: testLogger,
-      keyRefreshMs: 500,
-      ...o,
-    });
+    const i = await startTestIngest(stack, relays, { keyRefreshMs: 500, ...o });
     running.push(i);
     return i;
   };

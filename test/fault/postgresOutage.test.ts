@@ -4,17 +4,15 @@ import { join } from 'node:path';
 import { ensureDatabase } from '../../src/db/embeddedPostgres';
 import { migrate } from '../../src/db/migrate';
 import { createPool, type Pool } from '../../src/db/pool';
-import { startRelay, type RunningRelay } from '../../src/relay/relayServer';
+import type { RunningRelay } from '../../src/relay/relayServer';
 import { freePort } from '../helpers/ports';
-import { temporalClient, testLogger, uniqueTaskQueue } from '../helpers/stack';
+import { temporalClient } from '../helpers/stack';
 import {
   batchUnderFault,
-  buildFleet,
   killAll,
+  midPaymentMoment,
+  startStage,
   planBatch,
-  expectMidPayment,
-  midPayment,
-  reach,
   seededRng,
   sleep,
   type Fleet,
@@ -55,17 +53,12 @@ describe('fault: PostgreSQL stops for 20 s in the middle of a batch', () => {
     pool = createPool({ connectionString: pg.url('satmachine'), max: 20, applicationName: 'fault-test' });
     await migrate(pool);
     temporal = await temporalClient();
-    fleet = await buildFleet(pool, { machines: 3, lps: 4 });
-    relay = await startRelay({ pool, logger: testLogger, port: await freePort() });
-    stage = {
+    ({ stage, relay, fleet } = await startStage({
       pool,
       databaseUrl: pg.url('satmachine'),
       client: temporal.client,
-      taskQueue: uniqueTaskQueue('fault-pg'),
-      relayUrl: relay.url,
-      fleet,
-      processes: { worker: [], ingest: [] },
-    };
+      taskQueuePrefix: 'fault-pg',
+    }));
   });
   afterAll(async () => {
     closing = true;
@@ -80,15 +73,7 @@ describe('fault: PostgreSQL stops for 20 s in the middle of a batch', () => {
   it('lands mid-payment; every settlement ends processed with the reference’s legs and balances, no leg paid twice, ledger balanced', async () => {
     const batch = planBatch(fleet, rng, { cashOuts: 22, cashIns: 6 });
     const { worker, ingest } = await batchUnderFault(stage, batch, 300, async () => {
-      // once the batch is under way: some settlements paid, others still arriving
-      const target = rng.int(2, 8);
-      await sleep(rng.int(0, 500));
-      // ... and legs mid-payment at that moment (paid ones and pending ones), or the test fails
-      const at = await reach(`${target} settlements processed with legs mid-payment`, async () => {
-        const m = await midPayment(pool);
-        return m && m.processed >= target ? m : null;
-      });
-      expectMidPayment(at, 'the PostgreSQL stop');
+      const at = await midPaymentMoment(pool, rng, 'the PostgreSQL stop');
       process.stderr.write(
         `[postgresOutage] stopping PostgreSQL with ${at.processed}/${batch.length} processed, ${at.pending} legs pending and ${at.completed} completed, for ${OUTAGE_MS} ms\n`,
       );

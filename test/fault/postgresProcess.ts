@@ -9,6 +9,7 @@
 import { spawn } from 'node:child_process';
 import { startEmbeddedPostgres } from '../../src/db/embeddedPostgres';
 import { logger } from '../../src/logger';
+import { serveUntilStopped } from '../helpers/postgresChild';
 
 export const READY = 'embedded postgres ready';
 
@@ -53,20 +54,7 @@ async function main(dir: string, port: number): Promise<void> {
     persistent: true,
     flags: ['-c', 'fsync=off', '-c', 'full_page_writes=off'],
   });
-  let stopping = false;
-  const stop = () => {
-    if (stopping) return;
-    stopping = true;
-    pg.stop().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
-  process.stdin.on('end', stop); // the parent is gone
-  process.stdin.resume();
-  process.stdout.write(`${READY}\n`);
+  serveUntilStopped(pg, READY, ['SIGTERM', 'SIGINT']);
 }
 
 if (process.argv[1]?.endsWith('postgresProcess.ts')) {

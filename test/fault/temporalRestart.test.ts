@@ -3,17 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { startTemporalDevServer, type RunningDevServer } from '../../src/cli/temporalDevServer';
-import { startRelay, type RunningRelay } from '../../src/relay/relayServer';
+import type { RunningRelay } from '../../src/relay/relayServer';
 import { freePort } from '../helpers/ports';
-import { freshDatabase, testLogger, uniqueTaskQueue } from '../helpers/stack';
+import { freshDatabase, testLogger } from '../helpers/stack';
 import {
   batchUnderFault,
-  buildFleet,
   killAll,
+  midPaymentMoment,
+  startStage,
   planBatch,
-  expectMidPayment,
-  midPayment,
-  reach,
   seededRng,
   sleep,
   type Fleet,
@@ -53,18 +51,13 @@ describe('fault: the Temporal server restarts in the middle of a batch', () => {
     };
     [server, db] = await Promise.all([startTemporalDevServer(serverOptions), freshDatabase()]);
     connection = await Connection.connect({ address: server.address });
-    fleet = await buildFleet(db.pool, { machines: 3, lps: 4 });
-    relay = await startRelay({ pool: db.pool, logger: testLogger, port: await freePort() });
-    stage = {
+    ({ stage, relay, fleet } = await startStage({
       pool: db.pool,
       databaseUrl: db.url,
       client: new Client({ connection, namespace: 'default' }),
-      taskQueue: uniqueTaskQueue('fault-temporal'),
-      relayUrl: relay.url,
-      fleet,
+      taskQueuePrefix: 'fault-temporal',
       env: { TEMPORAL_ADDRESS: server.address },
-      processes: { worker: [], ingest: [] },
-    };
+    }));
   });
   afterAll(async () => {
     closing = true;
@@ -79,15 +72,7 @@ describe('fault: the Temporal server restarts in the middle of a batch', () => {
   it('lands mid-payment; every settlement ends processed with the reference’s legs and balances, no leg paid twice, ledger balanced', async () => {
     const batch = planBatch(fleet, rng, { cashOuts: 22, cashIns: 6 });
     const { worker, ingest } = await batchUnderFault(stage, batch, 300, async () => {
-      // once the batch is under way: some settlements paid, others still arriving
-      const target = rng.int(2, 8);
-      await sleep(rng.int(0, 500));
-      // ... and legs mid-payment at that moment (paid ones and pending ones), or the test fails
-      const at = await reach(`${target} settlements processed with legs mid-payment`, async () => {
-        const m = await midPayment(db.pool);
-        return m && m.processed >= target ? m : null;
-      });
-      expectMidPayment(at, 'the Temporal stop');
+      const at = await midPaymentMoment(db.pool, rng, 'the Temporal stop');
       const downFor = rng.int(2000, 8000);
       process.stderr.write(
         `[temporalRestart] stopping Temporal with ${at.processed}/${batch.length} processed, ${at.pending} legs pending and ${at.completed} completed, for ${downFor} ms\n`,

@@ -168,6 +168,30 @@ export async function setDefaultSplits(
   );
 }
 
+/** The operator's default split: the whole commission to one new wallet of theirs (returns its id). */
+export async function splitAllToNewWallet(
+  pool: Pool,
+  operator: Operator,
+  opts: { walletName?: string; fraction?: string; label?: string } = {},
+): Promise<string> {
+  const wallet = await insertWallet(pool, operator.id, opts.walletName ?? 'rev');
+  await setDefaultSplits(pool, operator, [
+    { target: wallet.id, fraction: opts.fraction ?? '1', ...(opts.label ? { label: opts.label } : {}) },
+  ]);
+  return wallet.id;
+}
+
+/** The platform (super) and one operator whose whole commission goes to a new wallet of theirs. */
+export async function createSuperAndOperator(
+  pool: Pool,
+  opts: { name?: string; split?: Parameters<typeof splitAllToNewWallet>[2] } = {},
+): Promise<Operator> {
+  await createSuper(pool);
+  const operator = await createOperator(pool, opts.name);
+  await splitAllToNewWallet(pool, operator, opts.split);
+  return operator;
+}
+
 export function settlementContent(o: {
   paymentHash: string;
   txType?: 'cash_out' | 'cash_in';

@@ -1,11 +1,9 @@
-import { NativeConnection, bundleWorkflowCode } from '@temporalio/worker';
+import { bundleWorkflowCode } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
 import { settlementWorkflowId } from '../../src/contract';
 import type { Pool } from '../../src/db/pool';
-import { LedgerBackend } from '../../src/payments/ledger';
-import { SecretBox } from '../../src/security/secretBox';
-import { createWorker, WORKFLOWS_PATH } from '../../src/worker/worker';
-import { TEST_SECRET_KEY, testLogger, uniqueTaskQueue } from './stack';
+import { WORKFLOWS_PATH } from '../../src/worker/worker';
+import { testWorker, uniqueTaskQueue } from './stack';
 import { endHoldSignal } from './workflow/holdGate';
 
 export { HOLD_GATE_SECONDS } from './workflow/holdGate';
@@ -23,31 +21,8 @@ export async function startHoldGateWorker(
     workflowInterceptorModules: [require.resolve('./workflow/holdGate')],
     logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} },
   });
-  const taskQueue = uniqueTaskQueue('hold-gate');
-  const connection = await NativeConnection.connect({
-    address: process.env.SATMACHINE_TEST_TEMPORAL_ADDRESS!,
-  });
-  const worker = await createWorker({
-    connection,
-    namespace: 'default',
-    taskQueue,
-    deps: {
-      pool,
-      payments: new LedgerBackend({ pool, logger: testLogger }),
-      secretBox: new SecretBox(TEST_SECRET_KEY),
-      logger: testLogger,
-    },
-    workflowBundle: { code },
-  });
-  const running = worker.run();
-  return {
-    taskQueue,
-    stop: async () => {
-      worker.shutdown();
-      await running;
-      await connection.close();
-    },
-  };
+  const w = await testWorker({ pool, taskQueue: uniqueTaskQueue('hold-gate'), workflowBundle: { code } });
+  return { taskQueue: w.taskQueue, ...w.start() };
 }
 
 /** Ends the gated hold of the settlement of this payment hash: it pays now. */

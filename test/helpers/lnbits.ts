@@ -14,28 +14,15 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LnbitsClient } from '../../src/payments/lnbitsClient';
+import { runInstallScript } from './installScript';
 import { freePort } from './ports';
-
-const ROOT = join(__dirname, '..', '..');
 
 /** Installs LNbits when needed; a failure fails the suite (never a silent skip). */
 export function ensureLnbitsInstalled(): string {
-  try {
-    const out = execFileSync('bash', [join(ROOT, 'scripts', 'install-lnbits.sh')], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 600_000,
-    });
-    return out.trim().split('\n').pop()!;
-  } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    throw new Error(
-      `LNbits could not be installed, so the LNbits backend tests cannot run (they fail rather than skip).\n` +
-        `Run \`bash scripts/install-lnbits.sh\` to see why. ${e.stderr ?? e.message}`,
-      { cause: err },
-    );
-  }
+  return runInstallScript(
+    'install-lnbits.sh',
+    'LNbits could not be installed, so the LNbits backend tests cannot run (they fail rather than skip).',
+  );
 }
 
 export interface TestLnbitsWallet {

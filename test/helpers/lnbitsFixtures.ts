@@ -17,7 +17,7 @@ import { SettlementSignals } from '../../src/ingest/settlementSignals';
 import { buildSettlementEvent } from '../../src/nostr/codec';
 import type { LnbitsBackend } from '../../src/payments/lnbits';
 import { addDeposit, secretBox, settlementContent, type Machine, type Operator } from './fixtures';
-import type { TestApi } from './api';
+import { readAnswer, type TestApi } from './api';
 import type { TestLnbits, TestLnbitsWallet } from './lnbits';
 import { testLogger } from './stack';
 
@@ -186,14 +186,7 @@ export async function startLnbitsApi(opts: {
         },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
-      const text = await res.text();
-      let parsed: unknown;
-      try {
-        parsed = text ? JSON.parse(text) : null;
-      } catch {
-        parsed = null;
-      }
-      return { status: res.status, body: parsed, text };
+      return readAnswer(res);
     },
   };
 }

@@ -1,11 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
 import { newId } from '../../src/db/ids';
-import {
-  ALERT_EVALUATOR_WORKFLOW,
-  evaluateNowUpdate,
-  type EvaluationSummary,
-} from '../../src/workflows/alerts/definitions';
+import { evaluateNowUpdate, type EvaluationSummary } from '../../src/workflows/alerts/definitions';
+import { startAlertEvaluator, stopAlertEvaluator } from '../helpers/alertEvaluator';
 import { startApi, type TestApi } from '../helpers/api';
 import {
   createLp,
@@ -75,16 +72,12 @@ describe('alert rules: each condition opens its alert, and its end resolves it',
       `INSERT INTO satmachine.dca_telemetry (machine_id, beacon_received_at) VALUES ($1, now())`,
       [machine.row.id],
     );
-    evaluator = await temporal.client.workflow.start(ALERT_EVALUATOR_WORKFLOW, {
-      workflowId: `alert-evaluator-${randomBytes(5).toString('hex')}`,
-      taskQueue: w.taskQueue,
-      args: [{ interval_ms: 3_600_000 }],
-    });
+    evaluator = await startAlertEvaluator(temporal.client, w.taskQueue);
     await evaluate();
   });
 
   afterAll(async () => {
-    await evaluator?.terminate('test over').catch(() => undefined);
+    await stopAlertEvaluator(evaluator);
     await worker?.stop();
     await api?.close();
     await temporal?.close();

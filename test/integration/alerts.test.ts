@@ -11,13 +11,13 @@ import { RelayClient } from '../../src/nostr/relayClient';
 import { startRelay, type RunningRelay } from '../../src/relay/relayServer';
 import { sealedColumns } from '../../src/security/secretBox';
 import {
-  ALERT_EVALUATOR_WORKFLOW,
   alertPhaseQuery,
   alertWorkflowId,
   evaluateNowUpdate,
   type EvaluationSummary,
 } from '../../src/workflows/alerts/definitions';
 import { ensureAlertEvaluator } from '../../src/worker/alertEvaluator';
+import { startAlertEvaluator, stopAlertEvaluator } from '../helpers/alertEvaluator';
 import { startApi, type TestApi } from '../helpers/api';
 import { createMachine, createOperator, secretBox, type Machine, type Operator } from '../helpers/fixtures';
 import { freePort } from '../helpers/ports';
@@ -110,17 +110,13 @@ describe('alerts: detected by the evaluator workflow, one workflow per open aler
     strictApi = await startApi({ pool: db.pool, temporal: temporal.client });
     opA = await createOperator(db.pool, 'operator A');
     opB = await createOperator(db.pool, 'operator B');
-    evaluator = await temporal.client.workflow.start(ALERT_EVALUATOR_WORKFLOW, {
-      workflowId: `alert-evaluator-${randomBytes(5).toString('hex')}`,
-      taskQueue: w.taskQueue,
-      args: [{ interval_ms: 3_600_000 }],
-    });
+    evaluator = await startAlertEvaluator(temporal.client, w.taskQueue);
     // the evaluation the workflow runs when it starts is over once this one answers
     await evaluate();
   });
 
   afterAll(async () => {
-    await evaluator?.terminate('test over').catch(() => undefined);
+    await stopAlertEvaluator(evaluator);
     await worker?.stop();
     await api?.close();
     await strictApi?.close();

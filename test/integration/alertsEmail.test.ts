@@ -3,15 +3,10 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { createSecureContext, TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
-import { randomBytes } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
 import { parseSmtpUrl, sendMail } from '../../src/activities/alerts/smtpClient';
-import {
-  ALERT_EVALUATOR_WORKFLOW,
-  alertPhaseQuery,
-  alertWorkflowId,
-  evaluateNowUpdate,
-} from '../../src/workflows/alerts/definitions';
+import { alertPhaseQuery, alertWorkflowId, evaluateNowUpdate } from '../../src/workflows/alerts/definitions';
+import { startAlertEvaluator, stopAlertEvaluator } from '../helpers/alertEvaluator';
 import { startApi, type TestApi } from '../helpers/api';
 import { createMachine, createOperator } from '../helpers/fixtures';
 import { eventually, freshDatabase, temporalClient, testWorker } from '../helpers/stack';
@@ -224,16 +219,12 @@ describe('alert e-mail over SMTP (our small client against a tiny server)', () =
       });
       worker = w.start();
       api = await startApi({ pool: db.pool, temporal: temporal.client });
-      evaluator = await temporal.client.workflow.start(ALERT_EVALUATOR_WORKFLOW, {
-        workflowId: `alert-evaluator-${randomBytes(5).toString('hex')}`,
-        taskQueue: w.taskQueue,
-        args: [{ interval_ms: 3_600_000 }],
-      });
+      evaluator = await startAlertEvaluator(temporal.client, w.taskQueue);
       await evaluator.executeUpdate(evaluateNowUpdate);
     });
 
     afterAll(async () => {
-      await evaluator?.terminate('test over').catch(() => undefined);
+      await stopAlertEvaluator(evaluator);
       await worker?.stop();
       await api?.close();
       await smtp?.close();

@@ -1,14 +1,15 @@
 import { generateSecretKey, getPublicKey } from 'nostr-tools/pure';
 import { npubEncode } from 'nostr-tools/nip19';
 import { createUserWithKey } from '../../src/api/userAccounts';
-import { startApi, type TestApi } from '../helpers/api';
+import { type TestApi } from '../helpers/api';
 import { secretBox } from '../helpers/fixtures';
-import { eventually, freshDatabase, temporalClient } from '../helpers/stack';
+import { eventually } from '../helpers/stack';
+import { startApiStack, type ApiStack } from '../helpers/testStack';
 
 /** Operator routes for running a fleet: machines, enrolments, deposits, commission splits, payments. */
 describe('API: fleet routes', () => {
-  let db: Awaited<ReturnType<typeof freshDatabase>>;
-  let temporal: Awaited<ReturnType<typeof temporalClient>>;
+  let stack: ApiStack;
+  let db: ApiStack['db'];
   let api: TestApi;
   let superKey: string;
   let opKey: string;
@@ -19,9 +20,8 @@ describe('API: fleet routes', () => {
   const pub = () => getPublicKey(generateSecretKey());
 
   beforeAll(async () => {
-    db = await freshDatabase();
-    temporal = await temporalClient();
-    api = await startApi({ pool: db.pool, temporal: temporal.client });
+    stack = await startApiStack();
+    ({ db, api } = stack);
     superKey = (await createUserWithKey(db.pool, secretBox, { role: 'super', name: 'root' })).api_key;
     const mk = async (role: string, name: string) => {
       const r = await api.call('POST', '/api/v1/super/users', superKey, { role, name });
@@ -34,9 +34,7 @@ describe('API: fleet routes', () => {
     lp2 = await mk('lp', 'lp two');
   });
   afterAll(async () => {
-    await api.close();
-    await temporal.close();
-    await db.close();
+    await stack.stop();
   });
 
   describe('users and /me', () => {

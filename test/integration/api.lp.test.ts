@@ -1,10 +1,8 @@
 import { createHash } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
 import { generateSecretKey, getPublicKey, finalizeEvent } from 'nostr-tools/pure';
 import { bytesToHex } from 'nostr-tools/utils';
 import { createUserWithKey } from '../../src/api/userAccounts';
-import { insertWallet } from '../../src/db/ledger';
-import { startApi, type TestApi } from '../helpers/api';
+import { rawRequest, type TestApi } from '../helpers/api';
 import {
   createLp,
   createMachine,
@@ -12,19 +10,19 @@ import {
   createSuper,
   ledgerFor,
   secretBox,
-  setDefaultSplits,
   type Lp,
   type Machine,
   type Operator,
+  splitAllToNewWallet,
 } from '../helpers/fixtures';
 import { awaitSettled, sendSettlement } from '../helpers/settle';
-import { freshDatabase, temporalClient, testWorker } from '../helpers/stack';
+import { startTestStack, type TestStack } from '../helpers/testStack';
 
 /** The LP's own view across operators, balance settlement, and NIP-98 sign-in. */
 describe('API: LP view, balance settlement and NIP-98', () => {
-  let db: Awaited<ReturnType<typeof freshDatabase>>;
-  let temporal: Awaited<ReturnType<typeof temporalClient>>;
-  let worker: { stop: () => Promise<void> };
+  let stack: TestStack;
+  let db: TestStack['db'];
+  let temporal: TestStack['temporal'];
   let taskQueue: string;
   let api: TestApi;
   let opA: Operator;
@@ -36,19 +34,13 @@ describe('API: LP view, balance settlement and NIP-98', () => {
   let bob: Lp;
 
   beforeAll(async () => {
-    db = await freshDatabase();
-    temporal = await temporalClient();
-    const w = await testWorker({ pool: db.pool });
-    taskQueue = w.taskQueue;
-    worker = w.start();
-    api = await startApi({ pool: db.pool, temporal: temporal.client, taskQueue });
+    stack = await startTestStack();
+    ({ db, temporal, taskQueue } = stack);
+    api = await stack.startApi();
     await createSuper(db.pool, { cashOut: '0' });
     opA = await createOperator(db.pool, 'A');
     opB = await createOperator(db.pool, 'B');
-    for (const op of [opA, opB])
-      await setDefaultSplits(db.pool, op, [
-        { target: (await insertWallet(db.pool, op.id, 'rev')).id, fraction: '1' },
-      ]);
+    for (const op of [opA, opB]) await splitAllToNewWallet(db.pool, op);
     machineA = await createMachine(db.pool, opA, { name: 'A1', cashOutFee: '0' });
     machineB = await createMachine(db.pool, opB, { name: 'B1', cashOutFee: '0', fiat: 'EUR' });
     alice = await createLp(db.pool, machineA, { name: 'alice', depositCents: 10_000 });
@@ -84,10 +76,7 @@ describe('API: LP view, balance settlement and NIP-98', () => {
     );
   });
   afterAll(async () => {
-    await api.close();
-    await worker.stop();
-    await temporal.close();
-    await db.close();
+    await stack.stop();
   });
 
   it('balances: each enrolment, across both operators, and only the LP own', async () => {
@@ -428,28 +417,7 @@ describe('API: LP view, balance settlement and NIP-98', () => {
 
     /** A request with any Host / X-Forwarded-* headers (fetch would set Host itself). */
     const raw = (method: string, path: string, headers: Record<string, string>, body?: string) =>
-      new Promise<{ status: number; text: string }>((resolve, reject) => {
-        const req = httpRequest(
-          `${api.url}${path}`,
-          {
-            method,
-            headers: {
-              ...headers,
-              ...(body !== undefined
-                ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }
-                : {}),
-            },
-          },
-          (res) => {
-            let text = '';
-            res.setEncoding('utf8');
-            res.on('data', (c: string) => (text += c));
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-          },
-        );
-        req.on('error', reject);
-        req.end(body);
-      });
+      rawRequest(`${api.url}${path}`, method, headers, body);
     const keyCount = async () =>
       Number(
         (

@@ -4,7 +4,7 @@ import { insertWallet } from '../../src/db/ledger';
 import type { LegRow } from '../../src/db/legs';
 import { SettlementSignals } from '../../src/ingest/settlementSignals';
 import { buildSettlementEvent } from '../../src/nostr/codec';
-import { startApi, type TestApi } from '../helpers/api';
+import type { TestApi } from '../helpers/api';
 import {
   createLp,
   createMachine,
@@ -12,13 +12,14 @@ import {
   createSuper,
   ledgerFor,
   newPaymentHash,
-  setDefaultSplits,
   settlementContent,
   type Machine,
   type Operator,
+  splitAllToNewWallet,
 } from '../helpers/fixtures';
 import { awaitSettled, awaitStatus, legsOf, sendSettlement, settlementByHash } from '../helpers/settle';
-import { eventually, freshDatabase, temporalClient, testWorker } from '../helpers/stack';
+import { eventually } from '../helpers/stack';
+import { startTestStack, type TestStack } from '../helpers/testStack';
 
 /**
  * Recovery when the settlement's workflow has closed (terminated by ops, timed out,
@@ -27,34 +28,48 @@ import { eventually, freshDatabase, temporalClient, testWorker } from '../helper
  * PostgreSQL, the real HTTP API; every leg and wallet balance is checked by SQL.
  */
 describe('API: recovery of settlements whose workflow has closed', () => {
-  let db: Awaited<ReturnType<typeof freshDatabase>>;
-  let temporal: Awaited<ReturnType<typeof temporalClient>>;
-  let worker: { stop: () => Promise<void> };
+  let stack: TestStack;
+  let db: TestStack['db'];
+  let temporal: TestStack['temporal'];
   let taskQueue: string;
   let api: TestApi;
   let operator: Operator;
   let other: Operator;
 
   beforeAll(async () => {
-    db = await freshDatabase();
-    temporal = await temporalClient();
-    const w = await testWorker({ pool: db.pool });
-    taskQueue = w.taskQueue;
-    worker = w.start();
-    api = await startApi({ pool: db.pool, temporal: temporal.client, taskQueue });
+    stack = await startTestStack();
+    ({ db, temporal, taskQueue } = stack);
+    api = await stack.startApi();
     await createSuper(db.pool);
     operator = await createOperator(db.pool, 'op');
     other = await createOperator(db.pool, 'other');
-    await setDefaultSplits(db.pool, operator, [
-      { target: (await insertWallet(db.pool, operator.id, 'rev')).id, fraction: '1' },
-    ]);
+    await splitAllToNewWallet(db.pool, operator);
   });
   afterAll(async () => {
-    await api.close();
-    await worker.stop();
-    await temporal.close();
-    await db.close();
+    await stack.stop();
   });
+
+  /** The machine's 105,000-sat event and the payment, each signalled again (in this order): what each signal answers. */
+  const replayEventAndPayment = (machine: Machine, hash: string) => {
+    const signals = new SettlementSignals(temporal.client, taskQueue);
+    return {
+      atmEvent: () =>
+        signals.atmEvent(hash, {
+          event: buildSettlementEvent(
+            machine.secretHex,
+            operator.pubkey,
+            settlementContent({ paymentHash: hash, wireSats: 105_000, feeSats: 5_000, fiat: '100.00' }),
+          ),
+        }),
+      paymentObserved: () =>
+        signals.paymentObserved({
+          wallet_id: machine.walletId,
+          payment_hash: hash,
+          amount_sats: 105_000,
+          direction: 'incoming',
+        }),
+    };
+  };
 
   const send = (machine: Machine, o: Parameters<typeof sendSettlement>[5]) =>
     sendSettlement(db.pool, temporal.client, taskQueue, machine, operator, o);
@@ -203,21 +218,9 @@ describe('API: recovery of settlements whose workflow has closed', () => {
     });
 
     // the machine replays its event and the backend reports the payment again: nothing is paid twice
-    const signals = new SettlementSignals(temporal.client, taskQueue);
-    const event = buildSettlementEvent(
-      machine.secretHex,
-      operator.pubkey,
-      settlementContent({ paymentHash: hash, wireSats: 105_000, feeSats: 5_000, fiat: '100.00' }),
-    );
-    expect(await signals.atmEvent(hash, { event })).toBe('already_closed');
-    expect(
-      await signals.paymentObserved({
-        wallet_id: machine.walletId,
-        payment_hash: hash,
-        amount_sats: 105_000,
-        direction: 'incoming',
-      }),
-    ).toBe('already_closed');
+    const replay = replayEventAndPayment(machine, hash);
+    expect(await replay.atmEvent()).toBe('already_closed');
+    expect(await replay.paymentObserved()).toBe('already_closed');
     // the replays started nothing: the terminated run and the one the API started
     expect((await runsOf(hash)).map((x) => x.status)).toEqual(['TERMINATED', 'COMPLETED']);
     await expectPaidExactlyOnce(await legsOf(db.pool, done.id), [
@@ -686,21 +689,9 @@ describe('API: recovery of settlements whose workflow has closed', () => {
       const s = await settlementByHash(db.pool, hash);
       return d.status.name === 'RUNNING' && s!.status === 'errored';
     });
-    const signals = new SettlementSignals(temporal.client, taskQueue);
-    const event = buildSettlementEvent(
-      machine.secretHex,
-      operator.pubkey,
-      settlementContent({ paymentHash: hash, wireSats: 105_000, feeSats: 5_000, fiat: '100.00' }),
-    );
-    expect(await signals.atmEvent(hash, { event })).toBe('signalled');
-    expect(
-      await signals.paymentObserved({
-        wallet_id: machine.walletId,
-        payment_hash: hash,
-        amount_sats: 105_000,
-        direction: 'incoming',
-      }),
-    ).toBe('signalled');
+    const replay = replayEventAndPayment(machine, hash);
+    expect(await replay.atmEvent()).toBe('signalled');
+    expect(await replay.paymentObserved()).toBe('signalled');
     await insertWallet(db.pool, late.userId, 'now', 'recoverwallet12');
     // the retry is handled after the two signals (a barrier): they changed nothing
     expect((await post(`/settlements/${errored.id}/retry`)).status).toBe(200);

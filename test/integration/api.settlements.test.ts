@@ -2,7 +2,7 @@ import { settlementWorkflowId, stateQuery } from '../../src/contract';
 import { SettlementSignals } from '../../src/ingest/settlementSignals';
 import { insertWallet } from '../../src/db/ledger';
 import { refreshSettlementGauge } from '../../src/api/settlementGauge';
-import { startApi, type TestApi } from '../helpers/api';
+import type { TestApi } from '../helpers/api';
 import { endHold, HOLD_GATE_SECONDS, startHoldGateWorker } from '../helpers/holdGateWorker';
 import {
   createLp,
@@ -11,18 +11,19 @@ import {
   createSuper,
   ledgerFor,
   newPaymentHash,
-  setDefaultSplits,
   type Machine,
   type Operator,
+  splitAllToNewWallet,
 } from '../helpers/fixtures';
 import { awaitSettled, awaitStatus, legsOf, sendSettlement, settlementByHash } from '../helpers/settle';
-import { eventually, freshDatabase, temporalClient, testWorker } from '../helpers/stack';
+import { eventually } from '../helpers/stack';
+import { startTestStack, type TestStack } from '../helpers/testStack';
 
 /** Operator actions on settlements, end to end: API → Temporal Update → workflow → activities → PostgreSQL. */
 describe('API: settlements and operator actions', () => {
-  let db: Awaited<ReturnType<typeof freshDatabase>>;
-  let temporal: Awaited<ReturnType<typeof temporalClient>>;
-  let worker: { stop: () => Promise<void> };
+  let stack: TestStack;
+  let db: TestStack['db'];
+  let temporal: TestStack['temporal'];
   let taskQueue: string;
   let api: TestApi;
   let operator: Operator;
@@ -30,27 +31,19 @@ describe('API: settlements and operator actions', () => {
   let gated: Awaited<ReturnType<typeof startHoldGateWorker>>;
 
   beforeAll(async () => {
-    db = await freshDatabase();
-    temporal = await temporalClient();
-    const w = await testWorker({ pool: db.pool });
-    taskQueue = w.taskQueue;
-    worker = w.start();
+    stack = await startTestStack();
+    ({ db, temporal, taskQueue } = stack);
     // hold-window tests: the hold ends when the test says so (never races the test's own actions)
     gated = await startHoldGateWorker(db.pool);
-    api = await startApi({ pool: db.pool, temporal: temporal.client, taskQueue });
+    stack.onStop(() => gated.stop());
+    api = await stack.startApi();
     await createSuper(db.pool);
     operator = await createOperator(db.pool, 'op');
     other = await createOperator(db.pool, 'other');
-    await setDefaultSplits(db.pool, operator, [
-      { target: (await insertWallet(db.pool, operator.id, 'rev')).id, fraction: '1' },
-    ]);
+    await splitAllToNewWallet(db.pool, operator);
   });
   afterAll(async () => {
-    await api.close();
-    await gated?.stop();
-    await worker.stop();
-    await temporal.close();
-    await db.close();
+    await stack.stop();
   });
 
   const send = (machine: Machine, o: Parameters<typeof sendSettlement>[5]) =>
@@ -186,18 +179,27 @@ describe('API: settlements and operator actions', () => {
     expect((await api.call('POST', `/api/v1/settlements/${s.id}/retry`, other.apiKey, {})).status).toBe(404);
   });
 
-  it('force-reset is refused before the stuck threshold and errors the settlement after it', async () => {
-    const machine = await createMachine(db.pool, operator, { name: 'stuck' });
+  /**
+   * A payment of `sats` to a new machine of the operator, its ATM event never sent: the
+   * payment on the ledger, signalled (stuck after `stuckAfterMs`), and its settlement row.
+   */
+  async function paymentWithoutEvent(name: string, sats: number, stuckAfterMs: number) {
+    const machine = await createMachine(db.pool, operator, { name });
     const hash = newPaymentHash();
     const payment = {
       wallet_id: machine.walletId,
       payment_hash: hash,
-      amount_sats: 5000,
+      amount_sats: sats,
       direction: 'incoming' as const,
     };
     await ledgerFor(db.pool).recordLightningPayment(payment);
-    await new SettlementSignals(temporal.client, taskQueue, 2000).paymentObserved(payment);
+    await new SettlementSignals(temporal.client, taskQueue, stuckAfterMs).paymentObserved(payment);
     const stuck = await eventually(() => settlementByHash(db.pool, hash), 20_000);
+    return { machine, hash, stuck };
+  }
+
+  it('force-reset is refused before the stuck threshold and errors the settlement after it', async () => {
+    const { machine, hash, stuck } = await paymentWithoutEvent('stuck', 5000, 2000);
     expect(stuck.status).toBe('pending');
 
     const wl = await api.call('GET', '/api/v1/settlements/worklist?threshold_minutes=0', operator.apiKey);
@@ -240,17 +242,7 @@ describe('API: settlements and operator actions', () => {
   });
 
   it('a retry of a settlement reset while waiting restarts its stuck clock in the worklist', async () => {
-    const machine = await createMachine(db.pool, operator, { name: 'waits again' });
-    const hash = newPaymentHash();
-    const payment = {
-      wallet_id: machine.walletId,
-      payment_hash: hash,
-      amount_sats: 4000,
-      direction: 'incoming' as const,
-    };
-    await ledgerFor(db.pool).recordLightningPayment(payment);
-    await new SettlementSignals(temporal.client, taskQueue, 1000).paymentObserved(payment);
-    const stuck = await eventually(() => settlementByHash(db.pool, hash), 20_000);
+    const { stuck } = await paymentWithoutEvent('waits again', 4000, 1000);
     // it has waited for two hours already
     await db.pool.query(
       `UPDATE satmachine.dca_settlements SET created_at = now() - interval '2 hours' WHERE id = $1`,

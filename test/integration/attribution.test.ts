@@ -9,15 +9,13 @@ import pino from 'pino';
 import { generateSecretKey } from 'nostr-tools/pure';
 import { bytesToHex } from 'nostr-tools/utils';
 import { settlementWorkflowId, type SettlementWorkflowState } from '../../src/contract';
-import { insertWallet } from '../../src/db/ledger';
 import { toNpub } from '../../src/domain/nostrKeys';
-import { startIngest, type RunningIngest } from '../../src/ingest/ingestService';
 import { SettlementSignals } from '../../src/ingest/settlementSignals';
 import { registry } from '../../src/metrics/registry';
 import { buildSettlementEvent } from '../../src/nostr/codec';
-import { RelayClient } from '../../src/nostr/relayClient';
-import { startRelay, type RunningRelay } from '../../src/relay/relayServer';
-import { startApi, type TestApi } from '../helpers/api';
+import type { RelayClient } from '../../src/nostr/relayClient';
+import type { RunningRelay } from '../../src/relay/relayServer';
+import type { TestApi } from '../helpers/api';
 import {
   createLp,
   createMachine,
@@ -25,16 +23,15 @@ import {
   createSuper,
   ledgerFor,
   newPaymentHash,
-  secretBox,
-  setDefaultSplits,
   settlementContent,
   type Lp,
   type Machine,
   type Operator,
+  splitAllToNewWallet,
 } from '../helpers/fixtures';
-import { freePort } from '../helpers/ports';
 import { awaitSettled, legsOf, settlementByHash } from '../helpers/settle';
-import { eventually, freshDatabase, temporalClient, testLogger, testWorker } from '../helpers/stack';
+import { eventually } from '../helpers/stack';
+import { startTestStack, type TestStack } from '../helpers/testStack';
 
 jest.setTimeout(120_000);
 
@@ -56,12 +53,11 @@ async function droppedCandidates(kind: 'event' | 'payment'): Promise<number> {
 }
 
 describe('attribution by payment: a rival machine signing another operator’s payment hash', () => {
-  let db: Awaited<ReturnType<typeof freshDatabase>>;
-  let temporal: Awaited<ReturnType<typeof temporalClient>>;
-  let worker: { stop: () => Promise<void> };
+  let stack: TestStack;
+  let db: TestStack['db'];
+  let temporal: TestStack['temporal'];
   let taskQueue: string;
   let relay: RunningRelay;
-  let ingest: RunningIngest;
   let publisher: RelayClient;
   let api: TestApi;
   let alice: Operator;
@@ -76,47 +72,26 @@ describe('attribution by payment: a rival machine signing another operator’s p
   const FEE = 1_000;
 
   beforeAll(async () => {
-    db = await freshDatabase();
-    temporal = await temporalClient();
-    const w = await testWorker({ pool: db.pool, logger: captureLogger });
-    taskQueue = w.taskQueue;
-    worker = w.start();
-    relay = await startRelay({ pool: db.pool, logger: testLogger, port: await freePort() });
-    api = await startApi({ pool: db.pool, temporal: temporal.client, taskQueue });
+    stack = await startTestStack({ workerLogger: captureLogger });
+    ({ db, temporal, taskQueue } = stack);
+    relay = await stack.startRelay();
+    api = await stack.startApi();
     await createSuper(db.pool);
     alice = await createOperator(db.pool, 'alice operations');
     mallory = await createOperator(db.pool, 'mallory operations');
     for (const op of [alice, mallory]) {
-      await setDefaultSplits(db.pool, op, [
-        { target: (await insertWallet(db.pool, op.id, 'revenue')).id, fraction: '1' },
-      ]);
+      await splitAllToNewWallet(db.pool, op, { walletName: 'revenue' });
     }
     atmA = await createMachine(db.pool, alice, { name: 'Alice lobby ATM' });
     lpA = await createLp(db.pool, atmA, { name: 'alice lp', depositCents: 1_000_000 });
     rogue = await createMachine(db.pool, mallory, { name: 'Mallory rogue ATM', fundSats: 1_000_000 });
     rogue2 = await createMachine(db.pool, mallory, { name: 'Mallory second ATM' });
     lpB = await createLp(db.pool, rogue, { name: 'mallory lp', depositCents: 1_000_000 });
-    ingest = await startIngest({
-      pool: db.pool,
-      client: temporal.client,
-      relays: [relay.url],
-      taskQueue,
-      secretBox,
-      payments: ledgerFor(db.pool),
-      logger: testLogger,
-      keyRefreshMs: 500,
-    });
-    publisher = new RelayClient(relay.url, { logger: testLogger }).start();
-    await publisher.waitConnected();
+    await stack.startIngest([relay.url], { keyRefreshMs: 500 });
+    publisher = await stack.connectPublisher(relay.url);
   });
   afterAll(async () => {
-    publisher?.close();
-    await ingest?.stop();
-    await relay?.close();
-    await api?.close();
-    await worker?.stop();
-    await temporal?.close();
-    await db?.close();
+    await stack?.stop();
   });
 
   /** A kind-21000 event for `hash` with A's screen amounts, signed by `signer`, encrypted to `to`. */
@@ -149,6 +124,23 @@ describe('attribution by payment: a rival machine signing another operator’s p
       amount_sats: WIRE,
       direction,
     });
+  /** A payment of WIRE sats on a machine wallet, signalled straight to the workflow. */
+  const observe = (
+    signals: SettlementSignals,
+    m: Machine,
+    hash: string,
+    direction: 'incoming' | 'outgoing' = 'incoming',
+  ) => signals.paymentObserved({ wallet_id: m.walletId, payment_hash: hash, amount_sats: WIRE, direction });
+  /** The settlement row of `hash` once its stuck message says `text`. */
+  const stuckRowSaying = (hash: string, text: string) =>
+    eventually(
+      async () => {
+        const s = await settlementByHash(db.pool, hash);
+        return s?.error_message?.includes(text) ? s : null;
+      },
+      30_000,
+      'the stuck row',
+    );
   const state = (hash: string) =>
     temporal.client.workflow.getHandle(settlementWorkflowId(hash)).query<SettlementWorkflowState>('state');
   /** Barrier: the workflow holds this many candidates (so the next one arrives after them). */
@@ -331,20 +323,8 @@ describe('attribution by payment: a rival machine signing another operator’s p
     await eventually(async () => (await state(hash)).stuck, 30_000, 'stuck with only the rival event');
     // stuck without a payment: nothing is filed under a mere signer
     await ledgerFor(db.pool).fund(atmA.walletId, WIRE, `fund-${hash}`);
-    await signals.paymentObserved({
-      wallet_id: atmA.walletId,
-      payment_hash: hash,
-      amount_sats: WIRE,
-      direction: 'incoming',
-    });
-    const waiting = await eventually(
-      async () => {
-        const s = await settlementByHash(db.pool, hash);
-        return s?.error_message?.includes('ATM events received from') ? s : null;
-      },
-      30_000,
-      'the stuck row',
-    );
+    await observe(signals, atmA, hash);
+    const waiting = await stuckRowSaying(hash, 'ATM events received from');
     expect(waiting).toMatchObject({ status: 'pending', machine_id: atmA.row.id, wire_sats: null });
     expect(waiting.error_message).toContain(
       'waiting for the ATM event (kind 21000) of the machine whose wallet saw the payment since',
@@ -370,12 +350,7 @@ describe('attribution by payment: a rival machine signing another operator’s p
     const signals = new SettlementSignals(temporal.client, taskQueue, 1_500);
     // Alice's event, and only the rival's outgoing payment (Alice's observation is late): stuck
     await signals.atmEvent(hash, { event: eventBy(atmA, alice, hash) });
-    await signals.paymentObserved({
-      wallet_id: rogue.walletId,
-      payment_hash: hash,
-      amount_sats: WIRE,
-      direction: 'outgoing',
-    });
+    await observe(signals, rogue, hash, 'outgoing');
     // barrier: the workflow described itself as stuck, which it does after the stuck-row step
     const handle = temporal.client.workflow.getHandle(settlementWorkflowId(hash));
     await eventually(
@@ -395,12 +370,7 @@ describe('attribution by payment: a rival machine signing another operator’s p
     expect(listB.text).not.toContain(hash);
     // then the payee's incoming observation: Alice's settlement
     await ledgerFor(db.pool).fund(atmA.walletId, WIRE, `fund-${hash}`);
-    await signals.paymentObserved({
-      wallet_id: atmA.walletId,
-      payment_hash: hash,
-      amount_sats: WIRE,
-      direction: 'incoming',
-    });
+    await observe(signals, atmA, hash);
     await expectAliceSettled(hash);
     const described = await handle.describe();
     expect(described.searchAttributes.MachineId).toEqual([atmA.row.id]);
@@ -412,28 +382,11 @@ describe('attribution by payment: a rival machine signing another operator’s p
     const signals = new SettlementSignals(temporal.client, taskQueue, 1_500);
     await ledgerFor(db.pool).fund(atmA.walletId, 2 * WIRE, `fund-${hash}`);
     await signals.atmEvent(hash, { event: eventBy(atmA, alice, hash) });
-    await signals.paymentObserved({
-      wallet_id: atmA.walletId,
-      payment_hash: hash,
-      amount_sats: WIRE,
-      direction: 'outgoing',
-    });
-    const waiting = await eventually(
-      async () => {
-        const s = await settlementByHash(db.pool, hash);
-        return s?.error_message?.includes('a payment that fits') ? s : null;
-      },
-      30_000,
-      'the stuck row',
-    );
+    await observe(signals, atmA, hash, 'outgoing');
+    const waiting = await stuckRowSaying(hash, 'a payment that fits');
     expect(waiting.status).toBe('pending');
     expect(waiting.error_message).toContain('a cash_out needs an incoming payment');
-    await signals.paymentObserved({
-      wallet_id: atmA.walletId,
-      payment_hash: hash,
-      amount_sats: WIRE,
-      direction: 'incoming',
-    });
+    await observe(signals, atmA, hash);
     await expectAliceSettled(hash);
   });
 

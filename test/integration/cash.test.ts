@@ -1,20 +1,19 @@
-import { insertWallet } from '../../src/db/ledger';
 import { SettlementSignals } from '../../src/ingest/settlementSignals';
 import { buildSettlementEvent } from '../../src/nostr/codec';
-import { startApi, type TestApi } from '../helpers/api';
+import type { TestApi } from '../helpers/api';
 import {
   createMachine,
   createOperator,
   createSuper,
   ledgerFor,
   newPaymentHash,
-  setDefaultSplits,
   settlementContent,
   type Machine,
   type Operator,
+  splitAllToNewWallet,
 } from '../helpers/fixtures';
 import { awaitStatus } from '../helpers/settle';
-import { freshDatabase, temporalClient, testWorker } from '../helpers/stack';
+import { startTestStack, type TestStack } from '../helpers/testStack';
 
 type Bills = { denomination: number; count: number }[];
 
@@ -24,9 +23,9 @@ type Bills = { denomination: number; count: number }[];
  * through the API, reconciled per denomination; days until a cassette is empty.
  */
 describe('cash collections and cassette forecasts', () => {
-  let db: Awaited<ReturnType<typeof freshDatabase>>;
-  let temporal: Awaited<ReturnType<typeof temporalClient>>;
-  let worker: { stop: () => Promise<void> };
+  let stack: TestStack;
+  let db: TestStack['db'];
+  let temporal: TestStack['temporal'];
   let taskQueue: string;
   let api: TestApi;
   let operator: Operator;
@@ -35,26 +34,18 @@ describe('cash collections and cassette forecasts', () => {
   let rivalMachine: Machine;
 
   beforeAll(async () => {
-    db = await freshDatabase();
-    temporal = await temporalClient();
-    const w = await testWorker({ pool: db.pool });
-    taskQueue = w.taskQueue;
-    worker = w.start();
-    api = await startApi({ pool: db.pool, temporal: temporal.client, taskQueue });
+    stack = await startTestStack();
+    ({ db, temporal, taskQueue } = stack);
+    api = await stack.startApi();
     await createSuper(db.pool);
     operator = await createOperator(db.pool, 'cash operator');
     rival = await createOperator(db.pool, 'rival');
-    await setDefaultSplits(db.pool, operator, [
-      { target: (await insertWallet(db.pool, operator.id, 'rev')).id, fraction: '1' },
-    ]);
+    await splitAllToNewWallet(db.pool, operator);
     machine = await createMachine(db.pool, operator, { fundSats: 10_000_000, name: 'cash atm' });
     rivalMachine = await createMachine(db.pool, rival, { name: 'rival atm' });
   });
   afterAll(async () => {
-    await api.close();
-    await worker.stop();
-    await temporal.close();
-    await db.close();
+    await stack.stop();
   });
 
   /** One ATM transaction through the workflow, with the bills the machine reports. */

@@ -12,6 +12,7 @@ import { loadPgPassword, pgPasswordFile } from '../../src/cli/runtime';
 import type { Config } from '../../src/config';
 import { LEGACY_PASSWORD, startEmbeddedPostgres } from '../../src/db/embeddedPostgres';
 import { logger } from '../../src/logger';
+import { serveUntilStopped } from '../helpers/postgresChild';
 
 const READY = 'embedded postgres ready';
 
@@ -58,19 +59,7 @@ async function main(mode: string, dataDir: string, port: number): Promise<void> 
         }
       : {}),
   });
-  let stopping = false;
-  const stop = () => {
-    if (stopping) return;
-    stopping = true;
-    pg.stop().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.on('SIGTERM', stop);
-  process.stdin.on('end', stop);
-  process.stdin.resume();
-  process.stdout.write(`${READY}\n`);
+  serveUntilStopped(pg, READY, ['SIGTERM']);
 }
 
 if (process.argv[1]?.endsWith('embeddedPasswordProcess.ts')) {

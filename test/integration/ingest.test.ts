@@ -1,39 +1,33 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { generateSecretKey, getPublicKey } from 'nostr-tools/pure';
-import { startIngest, type RunningIngest } from '../../src/ingest/ingestService';
+import type { RunningIngest } from '../../src/ingest/ingestService';
 import { startRelay, type RunningRelay } from '../../src/relay/relayServer';
 import { buildSettlementEvent, encryptFor, signEvent } from '../../src/nostr/codec';
-import { RelayClient } from '../../src/nostr/relayClient';
-import { registry } from '../../src/metrics/registry';
+import type { RelayClient } from '../../src/nostr/relayClient';
 import { insertWallet } from '../../src/db/ledger';
 import { stateQuery, type SignedEvent } from '../../src/contract';
 import {
   createLp,
   createMachine,
   createOperator,
-  createSuper,
   ledgerFor,
   newPaymentHash,
-  secretBox,
-  setDefaultSplits,
   settlementContent,
   type Machine,
   type Operator,
+  createSuperAndOperator,
 } from '../helpers/fixtures';
 import { awaitStatus, settlementByHash } from '../helpers/settle';
-import { eventually, freshDatabase, temporalClient, testLogger, testWorker } from '../helpers/stack';
+import { ingestDroppedCount } from '../helpers/ingestMetrics';
+import { eventually, testLogger } from '../helpers/stack';
+import { connectPublisher, startTestIngest, startTestStack, type TestStack } from '../helpers/testStack';
 import { freePort } from '../helpers/ports';
-
-async function dropped(reason: string): Promise<number> {
-  const m = await registry.getSingleMetric('satmachine_ingest_dropped_total')!.get();
-  return m.values.find((v) => v.labels.reason === reason)?.value ?? 0;
-}
 
 /** The whole path on real components: relay (NIP-01 over WebSocket) → ingest → Temporal → worker → ledger. */
 describe('ingest: relay subscriptions, verification, the payment listener', () => {
-  let db: Awaited<ReturnType<typeof freshDatabase>>;
-  let temporal: Awaited<ReturnType<typeof temporalClient>>;
-  let worker: { stop: () => Promise<void> };
+  let stack: TestStack;
+  let db: TestStack['db'];
+  let temporal: TestStack['temporal'];
   let taskQueue: string;
   let relay: RunningRelay;
   let relayPort: number;
@@ -42,45 +36,25 @@ describe('ingest: relay subscriptions, verification, the payment listener', () =
   let machine: Machine;
   let publisher: RelayClient;
 
-  const startIngestHere = () =>
-    startIngest({
-      pool: db.pool,
-      client: temporal.client,
-      relays: [relay.url],
-      taskQueue,
-      secretBox,
-      payments: ledgerFor(db.pool),
-      logger: testLogger,
-      keyRefreshMs: 500,
-    });
+  const startIngestHere = () => startTestIngest(stack, [relay.url], { keyRefreshMs: 500 });
 
   beforeAll(async () => {
-    db = await freshDatabase();
-    temporal = await temporalClient();
-    const w = await testWorker({ pool: db.pool });
-    taskQueue = w.taskQueue;
-    worker = w.start();
+    stack = await startTestStack();
+    ({ db, temporal, taskQueue } = stack);
     relayPort = await freePort();
     // an open relay: the ingest must defend itself on relays that accept any key's events
     relay = await startRelay({ pool: db.pool, logger: testLogger, port: relayPort, writePolicy: 'open' });
-    await createSuper(db.pool);
-    operator = await createOperator(db.pool);
-    await setDefaultSplits(db.pool, operator, [
-      { target: (await insertWallet(db.pool, operator.id, 'rev')).id, fraction: '1' },
-    ]);
+    operator = await createSuperAndOperator(db.pool);
     machine = await createMachine(db.pool, operator);
     await createLp(db.pool, machine, { name: 'lp', depositCents: 1_000_000 });
     ingest = await startIngestHere();
-    publisher = new RelayClient(relay.url, { logger: testLogger }).start();
-    await publisher.waitConnected();
+    publisher = await connectPublisher(relay.url);
   });
   afterAll(async () => {
     publisher.close();
     await ingest.stop();
     await relay.close();
-    await worker.stop();
-    await temporal.close();
-    await db.close();
+    await stack.stop();
   });
 
   const event = (hash: string, o: { wire?: number; fee?: number; signer?: string; to?: string } = {}) =>
@@ -127,9 +101,9 @@ describe('ingest: relay subscriptions, verification, the payment listener', () =
 
   it('drops forged, unknown, undecryptable and garbage events with a reason, and keeps running', async () => {
     const before = {
-      bad_signature: await dropped('bad_signature'),
-      unknown_pubkey: await dropped('unknown_pubkey'),
-      invalid_content: await dropped('invalid_content'),
+      bad_signature: await ingestDroppedCount('bad_signature'),
+      unknown_pubkey: await ingestDroppedCount('unknown_pubkey'),
+      invalid_content: await ingestDroppedCount('invalid_content'),
     };
     const hashes: string[] = [];
     // a valid event whose content was altered after signing
@@ -179,13 +153,13 @@ describe('ingest: relay subscriptions, verification, the payment listener', () =
     await publisher.publish(event(good));
     await pay(good);
     await awaitStatus(db.pool, good, ['processed']);
-    expect(await dropped('unknown_pubkey')).toBe(before.unknown_pubkey + 1);
-    expect(await dropped('invalid_content')).toBe(before.invalid_content + 3);
+    expect(await ingestDroppedCount('unknown_pubkey')).toBe(before.unknown_pubkey + 1);
+    expect(await ingestDroppedCount('invalid_content')).toBe(before.invalid_content + 3);
     for (const h of hashes) expect(await settlementByHash(db.pool, h)).toBeNull();
     const { rows } = await db.pool.query('SELECT count(*)::int AS n FROM satmachine.dca_settlements');
     expect(rows[0].n).toBe(3);
     // the relay refused the tampered event (above): the ingest never saw it, so never counted it
-    expect(await dropped('bad_signature')).toBe(before.bad_signature);
+    expect(await ingestDroppedCount('bad_signature')).toBe(before.bad_signature);
   });
 
   it('the settlement stream itself refuses a bad signature and other kinds (relays may not check)', async () => {
@@ -213,20 +187,11 @@ describe('ingest: relay subscriptions, verification, the payment listener', () =
 
   it('the same event delivered twice (two relays, or a re-delivery) makes one settlement', async () => {
     const second = await startRelay({ pool: db.pool, logger: testLogger, port: await freePort() });
-    const twin = await startIngest({
-      pool: db.pool,
-      client: temporal.client,
-      relays: [relay.url, second.url],
-      taskQueue,
-      secretBox,
-      payments: ledgerFor(db.pool),
-      logger: testLogger,
-    });
+    const twin = await startTestIngest(stack, [relay.url, second.url]);
     try {
       const hash = newPaymentHash();
       const e = event(hash);
-      const other = new RelayClient(second.url, { logger: testLogger }).start();
-      await other.waitConnected();
+      const other = await connectPublisher(second.url);
       await Promise.all([publisher.publish(e), other.publish(e)]);
       other.close();
       await pay(hash);
@@ -251,8 +216,7 @@ describe('ingest: relay subscriptions, verification, the payment listener', () =
     await relay.close();
     relay = await startRelay({ pool: db.pool, logger: testLogger, port: relayPort, writePolicy: 'open' });
     publisher.close();
-    publisher = new RelayClient(relay.url, { logger: testLogger }).start();
-    await publisher.waitConnected();
+    publisher = await connectPublisher(relay.url);
     await new Promise((r) => setTimeout(r, 1500)); // the ingest's backoff
     const hash = newPaymentHash();
     await publisher.publish(event(hash));

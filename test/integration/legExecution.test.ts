@@ -1,13 +1,6 @@
 import { insertWallet } from '../../src/db/ledger';
 import { LedgerBackend } from '../../src/payments/ledger';
-import {
-  createLp,
-  createMachine,
-  createOperator,
-  createSuper,
-  setDefaultSplits,
-  type Operator,
-} from '../helpers/fixtures';
+import { createLp, createMachine, type Operator, createSuperAndOperator } from '../helpers/fixtures';
 import { settlementPayLegRuns } from '../helpers/legHistory';
 import { awaitSettled, legsOf, sendSettlement } from '../helpers/settle';
 import { freshDatabase, temporalClient, testLogger, testWorker } from '../helpers/stack';
@@ -26,15 +19,9 @@ describe('leg execution: ledger legs as local activities', () => {
   beforeAll(async () => {
     db = await freshDatabase();
     temporal = await temporalClient();
-    await createSuper(db.pool);
-    operator = await createOperator(db.pool);
-    await setDefaultSplits(db.pool, operator, [
-      {
-        target: (await insertWallet(db.pool, operator.id, 'owner')).id,
-        fraction: '1.000000',
-        label: 'owner',
-      },
-    ]);
+    operator = await createSuperAndOperator(db.pool, {
+      split: { walletName: 'owner', fraction: '1.000000', label: 'owner' },
+    });
   });
   afterAll(async () => {
     await temporal.close();

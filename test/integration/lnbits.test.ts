@@ -22,7 +22,13 @@ import {
   type Operator,
 } from '../helpers/fixtures';
 import { sealedColumns } from '../../src/security/secretBox';
-import { LossyProxy, TestLnbits, TestLnurlServer, type TestLnbitsWallet } from '../helpers/lnbits';
+import {
+  LossyProxy,
+  TestLnbits,
+  TestLnurlServer,
+  type LnurlMode,
+  type TestLnbitsWallet,
+} from '../helpers/lnbits';
 import {
   createLnbitsLp,
   createLnbitsMachine,
@@ -127,6 +133,28 @@ describe('LNbits payment backend (real LNbits, FakeWallet)', () => {
       WorkflowNotFoundError,
     );
   };
+
+  /**
+   * A machine of the operator whose LP `name` autoforwards to `name`'s Lightning address
+   * (served in `mode` by the LNURL server, paying an LNbits wallet elsewhere), and one
+   * cash-out of 10,000 + 500 sats (10.00) through it.
+   */
+  async function autoforwardedCashOut(tag: string, name: string, mode?: LnurlMode) {
+    const machine = await createLnbitsMachine(db.pool, lnbits, backend, operator, tag);
+    const external = await lnbits.createWallet(`${name} elsewhere`);
+    const address = lnurl.address(name, external, mode);
+    const lp = await createLnbitsLp(db.pool, lnbits, backend, machine, {
+      name,
+      depositCents: 10_000,
+      autoforward: address,
+    });
+    const hash = await lnbitsCashOut(lnbits, temporal.client, taskQueue, machine, operator, customer, {
+      wireSats: 10_000,
+      feeSats: 500,
+      fiat: '10.00',
+    });
+    return { external, address, lp, hash };
+  }
 
   /** How many times each payLeg activity of a settlement was attempted, by leg id. */
   async function payLegAttempts(hash: string): Promise<Map<string, number>> {
@@ -310,19 +338,7 @@ describe('LNbits payment backend (real LNbits, FakeWallet)', () => {
   });
 
   it("autoforwards an LP's dca sats to its Lightning address (LNURL-pay)", async () => {
-    const machine = await createLnbitsMachine(db.pool, lnbits, backend, operator, 'autoforward');
-    const external = await lnbits.createWallet('carol elsewhere');
-    const address = lnurl.address('carol', external);
-    const carol = await createLnbitsLp(db.pool, lnbits, backend, machine, {
-      name: 'carol',
-      depositCents: 10_000,
-      autoforward: address,
-    });
-    const hash = await lnbitsCashOut(lnbits, temporal.client, taskQueue, machine, operator, customer, {
-      wireSats: 10_000,
-      feeSats: 500,
-      fiat: '10.00',
-    });
+    const { external, address, lp: carol, hash } = await autoforwardedCashOut('autoforward', 'carol');
     const s = await awaitStatus(db.pool, hash, ['processed'], 60_000);
     const legs = await legsOf(db.pool, s.id);
     const dca = legs.find((l) => l.leg_type === 'dca')!;
@@ -345,19 +361,7 @@ describe('LNbits payment backend (real LNbits, FakeWallet)', () => {
   });
 
   it('refuses an invoice of the wrong amount from the LNURL server (nothing paid); the retry from the API pays', async () => {
-    const machine = await createLnbitsMachine(db.pool, lnbits, backend, operator, 'wrong amount');
-    const external = await lnbits.createWallet('dave elsewhere');
-    const address = lnurl.address('dave', external, 'wrong_amount');
-    const dave = await createLnbitsLp(db.pool, lnbits, backend, machine, {
-      name: 'dave',
-      depositCents: 10_000,
-      autoforward: address,
-    });
-    const hash = await lnbitsCashOut(lnbits, temporal.client, taskQueue, machine, operator, customer, {
-      wireSats: 10_000,
-      feeSats: 500,
-      fiat: '10.00',
-    });
+    const { external, lp: dave, hash } = await autoforwardedCashOut('wrong amount', 'dave', 'wrong_amount');
     const s = await awaitStatus(db.pool, hash, ['errored'], 60_000);
     const legs = await legsOf(db.pool, s.id);
     const dca = legs.find((l) => l.leg_type === 'dca')!;

@@ -11,6 +11,7 @@ import {
 } from '../../src/db/lpBalances';
 import { withTransaction, type PoolClient, type Queryable } from '../../src/db/pool';
 import { expectBalancesReconciled } from '../helpers/balances';
+import { mulberry32 } from '../helpers/mulberry32';
 import { createLp, createMachine, createOperator, type Machine, type Operator } from '../helpers/fixtures';
 import { eventually, freshDatabase, TEST_SECRET_KEY } from '../helpers/stack';
 
@@ -25,14 +26,7 @@ const LEG_STATUSES: LegStatus[] = ['pending', 'completed', 'failed', 'skipped', 
 
 /** A seeded generator (mulberry32): a failing run can be replayed from its seed. */
 function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   return {
     int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)),
     pick: <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]!,
@@ -163,35 +157,25 @@ describe('LP balances: the maintained table', () => {
 
     // failed dca: the cash was dispensed, the fiat stays held until a retry or partial dispense voids it
     const failing = await leg(db.pool, { client: c, fiatCents: 5_000, sats: 9_000 });
-    await setLeg(db.pool, failing, `status = 'failed', error_message = 'refused'`);
-    await expectBalance(c, {
+    /** 100.00 spent (20,000 sats); 50.00 (9,000 sats) held by the failed leg or its retry */
+    const tenSpentFiveHeld = {
       deposits: 100_000,
       spent: 10_000,
       pending: 5_000,
       sats: 20_000,
       pendingSats: 9_000,
-    });
+    };
+    await setLeg(db.pool, failing, `status = 'failed', error_message = 'refused'`);
+    await expectBalance(c, tenSpentFiveHeld);
     // an unrelated column changes nothing
     await setLeg(db.pool, failing, `error_message = 'still refused'`);
-    await expectBalance(c, {
-      deposits: 100_000,
-      spent: 10_000,
-      pending: 5_000,
-      sats: 20_000,
-      pendingSats: 9_000,
-    });
+    await expectBalance(c, tenSpentFiveHeld);
     // operator retry: the failed leg voided, a new pending leg with the same amounts
     await withTransaction(db.pool, async (t) => {
       await setLeg(t, failing, `status = 'voided'`);
       await leg(t, { client: c, fiatCents: 5_000, sats: 9_000 });
     });
-    await expectBalance(c, {
-      deposits: 100_000,
-      spent: 10_000,
-      pending: 5_000,
-      sats: 20_000,
-      pendingSats: 9_000,
-    });
+    await expectBalance(c, tenSpentFiveHeld);
 
     // a settlement leg that fails releases its fiat
     const settle = await leg(db.pool, { client: c, type: 'settlement', fiatCents: 20_000, sats: 40_000 });
@@ -203,13 +187,7 @@ describe('LP balances: the maintained table', () => {
       pendingSats: 49_000,
     });
     await setLeg(db.pool, settle, `status = 'failed'`);
-    await expectBalance(c, {
-      deposits: 100_000,
-      spent: 10_000,
-      pending: 5_000,
-      sats: 20_000,
-      pendingSats: 9_000,
-    });
+    await expectBalance(c, tenSpentFiveHeld);
 
     // legs that never hold an LP's fiat: autoforward, fees, splits, skipped
     await leg(db.pool, { client: c, type: 'autoforward', fiatCents: 0, sats: 1_000 });
@@ -222,13 +200,7 @@ describe('LP balances: the maintained table', () => {
       sats: 500,
     });
     await leg(db.pool, { client: c, status: 'skipped', fiatCents: 700, sats: 700 });
-    await expectBalance(c, {
-      deposits: 100_000,
-      spent: 10_000,
-      pending: 5_000,
-      sats: 20_000,
-      pendingSats: 9_000,
-    });
+    await expectBalance(c, tenSpentFiveHeld);
 
     const balance = (await operatorClientBalance(db.pool, operator.id, c))!;
     expect(balance).toMatchObject({

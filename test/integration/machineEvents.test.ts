@@ -1,37 +1,29 @@
-import { startIngest, type RunningIngest } from '../../src/ingest/ingestService';
+import type { RunningIngest } from '../../src/ingest/ingestService';
 import { createMachineStream } from '../../src/ingest/machineStream';
-import { startRelay, type RunningRelay } from '../../src/relay/relayServer';
+import type { RunningRelay } from '../../src/relay/relayServer';
 import { decryptFrom, encryptFor, signEvent } from '../../src/nostr/codec';
 import { RelayClient } from '../../src/nostr/relayClient';
-import { registry } from '../../src/metrics/registry';
-import { insertWallet } from '../../src/db/ledger';
 import type { SignedEvent } from '../../src/contract';
-import { startApi, type TestApi } from '../helpers/api';
+import type { TestApi } from '../helpers/api';
 import {
   createLp,
   createMachine,
   createOperator,
   createSuper,
-  ledgerFor,
-  secretBox,
-  setDefaultSplits,
   type Machine,
   type Operator,
+  splitAllToNewWallet,
 } from '../helpers/fixtures';
 import { awaitSettled, sendSettlement } from '../helpers/settle';
-import { eventually, freshDatabase, temporalClient, testLogger, testWorker } from '../helpers/stack';
-import { freePort } from '../helpers/ports';
-
-async function droppedCount(reason: string): Promise<number> {
-  const m = await registry.getSingleMetric('satmachine_ingest_dropped_total')!.get();
-  return m.values.find((v) => v.labels.reason === reason)?.value ?? 0;
-}
+import { ingestDroppedCount } from '../helpers/ingestMetrics';
+import { eventually, testLogger } from '../helpers/stack';
+import { startTestStack, type TestStack } from '../helpers/testStack';
 
 /** Beacons, fleet telemetry and cassettes over a real relay, the ingest and the API. */
 describe('machines talk back: beacons, telemetry, cassettes', () => {
-  let db: Awaited<ReturnType<typeof freshDatabase>>;
-  let temporal: Awaited<ReturnType<typeof temporalClient>>;
-  let worker: { stop: () => Promise<void> };
+  let stack: TestStack;
+  let db: TestStack['db'];
+  let temporal: TestStack['temporal'];
   let taskQueue: string;
   let relay: RunningRelay;
   let ingest: RunningIngest;
@@ -43,41 +35,20 @@ describe('machines talk back: beacons, telemetry, cassettes', () => {
   const now = () => Math.floor(Date.now() / 1000);
 
   beforeAll(async () => {
-    db = await freshDatabase();
-    temporal = await temporalClient();
-    const w = await testWorker({ pool: db.pool });
-    taskQueue = w.taskQueue;
-    worker = w.start();
-    relay = await startRelay({ pool: db.pool, logger: testLogger, port: await freePort() });
-    api = await startApi({ pool: db.pool, temporal: temporal.client, taskQueue, relays: [relay.url] });
+    stack = await startTestStack();
+    ({ db, temporal, taskQueue } = stack);
+    relay = await stack.startRelay();
+    api = await stack.startApi({ relays: [relay.url] });
     await createSuper(db.pool);
     operator = await createOperator(db.pool, 'op');
     other = await createOperator(db.pool, 'other');
-    await setDefaultSplits(db.pool, operator, [
-      { target: (await insertWallet(db.pool, operator.id, 'rev')).id, fraction: '1' },
-    ]);
+    await splitAllToNewWallet(db.pool, operator);
     machine = await createMachine(db.pool, operator, { name: 'Kiosk' });
-    ingest = await startIngest({
-      pool: db.pool,
-      client: temporal.client,
-      relays: [relay.url],
-      taskQueue,
-      secretBox,
-      payments: ledgerFor(db.pool),
-      logger: testLogger,
-      keyRefreshMs: 500,
-    });
-    publisher = new RelayClient(relay.url, { logger: testLogger }).start();
-    await publisher.waitConnected();
+    ingest = await stack.startIngest([relay.url], { keyRefreshMs: 500 });
+    publisher = await stack.connectPublisher(relay.url);
   });
   afterAll(async () => {
-    publisher.close();
-    await ingest.stop();
-    await api.close();
-    await relay.close();
-    await worker.stop();
-    await temporal.close();
-    await db.close();
+    await stack.stop();
   });
 
   const beacon = (content: Record<string, unknown>, createdAt = now(), secret = machine.secretHex) =>
@@ -162,8 +133,8 @@ describe('machines talk back: beacons, telemetry, cassettes', () => {
 
     it('garbage beacons and beacons of unknown keys are dropped and counted', async () => {
       const before = {
-        invalid: await droppedCount('invalid_content'),
-        unknown: await droppedCount('unknown_pubkey'),
+        invalid: await ingestDroppedCount('invalid_content'),
+        unknown: await ingestDroppedCount('unknown_pubkey'),
       };
       await publisher.publish(
         signEvent(machine.secretHex, { kind: 30078, tags: [['d', 'bitspire-beacon']], content: '{not json' }),
@@ -184,15 +155,15 @@ describe('machines talk back: beacons, telemetry, cassettes', () => {
         content: '{}',
       });
       expect(await stream.handle(unknownD, 'test')).toMatchObject({ kind: 'drop', reason: 'unknown_kind' });
-      await eventually(async () => (await droppedCount('invalid_content')) >= before.invalid + 2);
+      await eventually(async () => (await ingestDroppedCount('invalid_content')) >= before.invalid + 2);
       expect((await telemetry(machine.row.id)).body.beacon.cash_in).toBe(true);
     });
 
     it('a beacon PostgreSQL cannot store (a NUL character) is dropped, not retried forever', async () => {
-      const before = await droppedCount('invalid_content');
+      const before = await ingestDroppedCount('invalid_content');
       const version = (await telemetry(machine.row.id)).body.beacon.version;
       await publisher.publish(beacon({ version: 'v\u00001' }, now() + 2));
-      await eventually(async () => (await droppedCount('invalid_content')) >= before + 1);
+      await eventually(async () => (await ingestDroppedCount('invalid_content')) >= before + 1);
       expect((await telemetry(machine.row.id)).body.beacon.version).toBe(version);
       // and the ingest goes on: the next beacon lands
       await publisher.publish(beacon({ version: '9.9.9' }, now() + 3));
@@ -219,9 +190,9 @@ describe('machines talk back: beacons, telemetry, cassettes', () => {
     });
 
     it('telemetry not encrypted to the operator is dropped', async () => {
-      const before = await droppedCount('undecryptable');
+      const before = await ingestDroppedCount('undecryptable');
       await publisher.publish(encrypted(30079, 'bitspire-telemetry', '{}', now(), machine, other));
-      await eventually(async () => (await droppedCount('undecryptable')) > before);
+      await eventually(async () => (await ingestDroppedCount('undecryptable')) > before);
     });
   });
 

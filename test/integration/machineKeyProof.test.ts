@@ -1,33 +1,26 @@
 import { generateSecretKey, getPublicKey } from 'nostr-tools/pure';
 import { bytesToHex } from 'nostr-tools/utils';
-import { startIngest, type RunningIngest } from '../../src/ingest/ingestService';
-import { startRelay, type RunningRelay } from '../../src/relay/relayServer';
+import type { RunningIngest } from '../../src/ingest/ingestService';
+import type { RunningRelay } from '../../src/relay/relayServer';
 import { buildSettlementEvent, encryptFor, signEvent } from '../../src/nostr/codec';
-import { RelayClient } from '../../src/nostr/relayClient';
-import { registry } from '../../src/metrics/registry';
-import { insertWallet } from '../../src/db/ledger';
+import type { RelayClient } from '../../src/nostr/relayClient';
 import type { MachineRow } from '../../src/db/machines';
-import { startApi, type TestApi } from '../helpers/api';
+import type { TestApi } from '../helpers/api';
 import {
   createLp,
   createOperator,
   createSuper,
   ledgerFor,
   newPaymentHash,
-  secretBox,
-  setDefaultSplits,
   settlementContent,
   type Machine,
   type Operator,
+  splitAllToNewWallet,
 } from '../helpers/fixtures';
 import { awaitStatus, sendSettlement } from '../helpers/settle';
-import { eventually, freshDatabase, temporalClient, testLogger, testWorker } from '../helpers/stack';
-import { freePort } from '../helpers/ports';
-
-async function droppedCount(reason: string): Promise<number> {
-  const m = await registry.getSingleMetric('satmachine_ingest_dropped_total')!.get();
-  return m.values.find((v) => v.labels.reason === reason)?.value ?? 0;
-}
+import { ingestDroppedCount } from '../helpers/ingestMetrics';
+import { eventually } from '../helpers/stack';
+import { startTestStack, type TestStack } from '../helpers/testStack';
 
 interface Key {
   secretHex: string;
@@ -43,9 +36,9 @@ const newKey = (): Key => {
  * its own signed events address. Real relay, ingest, API, PostgreSQL and Temporal.
  */
 describe('machine keys cannot be squatted', () => {
-  let db: Awaited<ReturnType<typeof freshDatabase>>;
-  let temporal: Awaited<ReturnType<typeof temporalClient>>;
-  let worker: { stop: () => Promise<void> };
+  let stack: TestStack;
+  let db: TestStack['db'];
+  let temporal: TestStack['temporal'];
   let taskQueue: string;
   let relay: RunningRelay;
   let ingest: RunningIngest;
@@ -60,43 +53,22 @@ describe('machine keys cannot be squatted', () => {
   const now = () => Math.floor(Date.now() / 1000);
 
   beforeAll(async () => {
-    db = await freshDatabase();
-    temporal = await temporalClient();
-    const w = await testWorker({ pool: db.pool });
-    taskQueue = w.taskQueue;
-    worker = w.start();
-    relay = await startRelay({ pool: db.pool, logger: testLogger, port: await freePort() });
-    api = await startApi({ pool: db.pool, temporal: temporal.client, taskQueue, relays: [relay.url] });
+    stack = await startTestStack();
+    ({ db, temporal, taskQueue } = stack);
+    relay = await stack.startRelay();
+    api = await stack.startApi({ relays: [relay.url] });
     await createSuper(db.pool);
     a = await createOperator(db.pool, 'alice');
     b = await createOperator(db.pool, 'bob');
     c = await createOperator(db.pool, 'carol');
     for (const o of [a, b, c]) {
-      await setDefaultSplits(db.pool, o, [
-        { target: (await insertWallet(db.pool, o.id, 'rev')).id, fraction: '1' },
-      ]);
+      await splitAllToNewWallet(db.pool, o);
     }
-    ingest = await startIngest({
-      pool: db.pool,
-      client: temporal.client,
-      relays: [relay.url],
-      taskQueue,
-      secretBox,
-      payments: ledgerFor(db.pool),
-      logger: testLogger,
-      keyRefreshMs: 300,
-    });
-    publisher = new RelayClient(relay.url, { logger: testLogger }).start();
-    await publisher.waitConnected();
+    ingest = await stack.startIngest([relay.url], { keyRefreshMs: 300 });
+    publisher = await stack.connectPublisher(relay.url);
   });
   afterAll(async () => {
-    publisher.close();
-    await ingest.stop();
-    await api.close();
-    await relay.close();
-    await worker.stop();
-    await temporal.close();
-    await db.close();
+    await stack.stop();
   });
 
   const register = (o: Operator, pubkey: string, name: string) =>
@@ -169,11 +141,15 @@ describe('machine keys cannot be squatted', () => {
   });
 
   it('a beacon names no operator: with two registrations and none proven it goes to neither', async () => {
-    const before = await droppedCount('unproven_key');
+    const before = await ingestDroppedCount('unproven_key');
     await publisher.publish(
       beacon(key, { cash_in: true, name: 'Main Street', version: '9.9.9' }, now() - 60),
     );
-    await eventually(async () => (await droppedCount('unproven_key')) > before, 30_000, 'the beacon dropped');
+    await eventually(
+      async () => (await ingestDroppedCount('unproven_key')) > before,
+      30_000,
+      'the beacon dropped',
+    );
     expect((await telemetryOf(a, machineA.id)).beacon).toBeNull();
     expect((await telemetryOf(b, machineB.id)).beacon).toBeNull();
   });
@@ -211,12 +187,12 @@ describe('machine keys cannot be squatted', () => {
 
   it('the unproven registration receives no telemetry, beacons or settlements', async () => {
     // even addressed to the squatter by the machine itself
-    const unprovenBefore = await droppedCount('unproven_key');
+    const unprovenBefore = await ingestDroppedCount('unproven_key');
     await publisher.publish(telemetry(key, b, { for: 'bob' }, now() - 5));
     const hash = newPaymentHash();
     await publisher.publish(settlementEvent(key, b, hash));
     await eventually(
-      async () => (await droppedCount('unproven_key')) >= unprovenBefore + 2,
+      async () => (await ingestDroppedCount('unproven_key')) >= unprovenBefore + 2,
       30_000,
       'both events dropped as unproven_key',
     );
@@ -304,10 +280,10 @@ describe('machine keys cannot be squatted', () => {
     await directoryHas(k.pubkey, 2);
 
     // addressed to C, who has no registration of the key: dropped, nobody proven
-    const before = await droppedCount('undecryptable');
+    const before = await ingestDroppedCount('undecryptable');
     await publisher.publish(telemetry(k, c, { for: 'carol' }));
     await eventually(
-      async () => (await droppedCount('undecryptable')) > before,
+      async () => (await ingestDroppedCount('undecryptable')) > before,
       30_000,
       'the telemetry dropped',
     );
@@ -346,11 +322,11 @@ describe('machine keys cannot be squatted', () => {
     expect(squat.status).toBe(201);
     await directoryHas(k.pubkey, 1);
     const hash = newPaymentHash();
-    const before = await droppedCount('unknown_pubkey');
+    const before = await ingestDroppedCount('unknown_pubkey');
     // addressed to A, who has not registered the key yet
     await publisher.publish(settlementEvent(k, a, hash));
     await eventually(
-      async () => (await droppedCount('unknown_pubkey')) > before,
+      async () => (await ingestDroppedCount('unknown_pubkey')) > before,
       30_000,
       'the event dropped',
     );

@@ -1,18 +1,15 @@
 import { createActivities } from '../../src/activities';
 import { settlementWorkflowId } from '../../src/contract';
-import { insertWallet } from '../../src/db/ledger';
 import { operatorClientBalance } from '../../src/db/lpBalances';
 import { PaymentAmbiguousError, type PaymentBackend } from '../../src/payments/backend';
 import { SecretBox } from '../../src/security/secretBox';
 import {
   createLp,
   createMachine,
-  createOperator,
-  createSuper,
   ledgerFor,
-  setDefaultSplits,
   type Machine,
   type Operator,
+  createSuperAndOperator,
 } from '../helpers/fixtures';
 import { expectBalancesReconciled } from '../helpers/balances';
 import { awaitStatus, legsOf, sendSettlement } from '../helpers/settle';
@@ -41,11 +38,7 @@ describe('operator action activities: safe to run again, never give up an in-fli
     const w = await testWorker({ pool: db.pool });
     taskQueue = w.taskQueue;
     worker = w.start();
-    await createSuper(db.pool);
-    operator = await createOperator(db.pool, 'op');
-    await setDefaultSplits(db.pool, operator, [
-      { target: (await insertWallet(db.pool, operator.id, 'rev')).id, fraction: '1' },
-    ]);
+    operator = await createSuperAndOperator(db.pool, { name: 'op' });
     const ledger = ledgerFor(db.pool);
     // the real ledger, except that some legs' payments are still in flight
     const payments: PaymentBackend = Object.assign(Object.create(ledger) as PaymentBackend, {

@@ -1,23 +1,21 @@
 import { lazyTemporalClient } from '../../src/temporalClient';
 import { createPool } from '../../src/db/pool';
 import { startApi, type TestApi } from '../helpers/api';
-import { freshDatabase, temporalClient } from '../helpers/stack';
+import { startApiStack, type ApiStack } from '../helpers/testStack';
 import { freePort } from '../helpers/ports';
 
 describe('/healthz and /readyz against the real stack', () => {
-  let db: Awaited<ReturnType<typeof freshDatabase>>;
-  let temporal: Awaited<ReturnType<typeof temporalClient>>;
+  let stack: ApiStack;
+  let db: ApiStack['db'];
+  let temporal: ApiStack['temporal'];
   let api: TestApi;
 
   beforeAll(async () => {
-    db = await freshDatabase();
-    temporal = await temporalClient();
-    api = await startApi({ pool: db.pool, temporal: temporal.client });
+    stack = await startApiStack();
+    ({ db, temporal, api } = stack);
   });
   afterAll(async () => {
-    await api.close();
-    await temporal.close();
-    await db.close();
+    await stack.stop();
   });
 
   it('healthz answers while the process is up', async () => {

@@ -25,9 +25,9 @@ import {
   ledgerFor,
   newPaymentHash,
   secretBox,
-  setDefaultSplits,
   settlementContent,
   type Machine,
+  splitAllToNewWallet,
 } from '../helpers/fixtures';
 import { awaitSettled, awaitStatus, sendSettlement } from '../helpers/settle';
 import { eventually, freshDatabase, temporalClient, testLogger, testWorker } from '../helpers/stack';
@@ -138,9 +138,7 @@ describe('workflow replay from recorded histories', () => {
       try {
         await createSuper(db.pool);
         const op = await createOperator(db.pool);
-        await setDefaultSplits(db.pool, op, [
-          { target: (await insertWallet(db.pool, op.id, 'rev')).id, fraction: '1' },
-        ]);
+        await splitAllToNewWallet(db.pool, op);
         const handle = (hash: string) => temporal.client.workflow.getHandle(settlementWorkflowId(hash));
         // the temporal CLI writes the JSON history format the SDK replays
         const save = async (name: string, workflowId: string, runId?: string) => {

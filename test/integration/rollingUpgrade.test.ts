@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
 import { Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { settlementWorkflowId } from '../../src/contract';
-import { insertWallet, ledgerInvariantViolations } from '../../src/db/ledger';
+import { ledgerInvariantViolations } from '../../src/db/ledger';
 import { SettlementSignals } from '../../src/ingest/settlementSignals';
 import { buildSettlementEvent } from '../../src/nostr/codec';
 import { WORKFLOWS_PATH } from '../../src/worker/worker';
@@ -11,14 +11,12 @@ import { UPGRADE_PATCH_ID } from '../fixtures/upgradePatch';
 import {
   createLp,
   createMachine,
-  createOperator,
-  createSuper,
   ledgerFor,
   newPaymentHash,
-  setDefaultSplits,
   settlementContent,
   type Machine,
   type Operator,
+  createSuperAndOperator,
 } from '../helpers/fixtures';
 import { awaitSettled, legsOf, sendSettlement, settlementByHash } from '../helpers/settle';
 import { eventually, freshDatabase, temporalClient, testWorker, uniqueTaskQueue } from '../helpers/stack';
@@ -103,11 +101,7 @@ describe('a rolling upgrade of the worker while settlements are in flight', () =
   beforeAll(async () => {
     db = await freshDatabase();
     temporal = await temporalClient();
-    await createSuper(db.pool);
-    operator = await createOperator(db.pool);
-    await setDefaultSplits(db.pool, operator, [
-      { target: (await insertWallet(db.pool, operator.id, 'rev')).id, fraction: '1' },
-    ]);
+    operator = await createSuperAndOperator(db.pool);
     const bundle = (module: string) =>
       bundleWorkflowCode({
         workflowsPath: WORKFLOWS_PATH,

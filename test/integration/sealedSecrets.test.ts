@@ -1,21 +1,9 @@
-import { createCipheriv, randomBytes } from 'node:crypto';
 import { legacySecretCount, resealLegacySecrets } from '../../src/db/sealedSecrets';
 import { KeyDirectory } from '../../src/ingest/keyDirectory';
 import { sealedColumns } from '../../src/security/secretBox';
 import { createOperator, secretBox } from '../helpers/fixtures';
+import { sealV1 } from '../helpers/sealV1';
 import { TEST_SECRET_KEY, freshDatabase, testLogger } from '../helpers/stack';
-
-function sealV1(keyHex: string, plaintext: string): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', Buffer.from(keyHex, 'hex'), iv);
-  const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-  return [
-    'v1',
-    iv.toString('base64url'),
-    cipher.getAuthTag().toString('base64url'),
-    ct.toString('base64url'),
-  ].join('.');
-}
 
 /** Sealed values in PostgreSQL: bound to their rows (v2); v1 values re-sealed at migrate/start. */
 describe('sealed secrets at rest', () => {

@@ -1,24 +1,21 @@
 import WebSocket from 'ws';
 import { settlementWorkflowId, stateQuery, type SignedEvent } from '../../src/contract';
-import { insertWallet } from '../../src/db/ledger';
-import { startIngest, type RunningIngest } from '../../src/ingest/ingestService';
+import type { RunningIngest } from '../../src/ingest/ingestService';
 import { buildSettlementEvent, encryptFor, signEvent } from '../../src/nostr/codec';
-import { RelayClient, rawText } from '../../src/nostr/relayClient';
+import { type RelayClient, rawText } from '../../src/nostr/relayClient';
 import {
   createLp,
   createMachine,
-  createOperator,
-  createSuper,
   ledgerFor,
   newPaymentHash,
-  secretBox,
-  setDefaultSplits,
   settlementContent,
   type Machine,
   type Operator,
+  createSuperAndOperator,
 } from '../helpers/fixtures';
 import { awaitStatus, settlementByHash } from '../helpers/settle';
-import { eventually, freshDatabase, temporalClient, testLogger, testWorker } from '../helpers/stack';
+import { eventually } from '../helpers/stack';
+import { connectPublisher, startTestIngest, startTestStack, type TestStack } from '../helpers/testStack';
 import { relayInfo, startStockRelay, type StockRelay } from '../helpers/stockRelay';
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -62,10 +59,9 @@ async function rawConnection(url: string) {
  * can install from (docs/deploy.md).
  */
 describe('the ingest against a stock relay (nostr-rs-relay)', () => {
-  let db: Awaited<ReturnType<typeof freshDatabase>>;
-  let temporal: Awaited<ReturnType<typeof temporalClient>>;
-  let worker: { stop: () => Promise<void> };
-  let taskQueue: string;
+  let stack: TestStack;
+  let db: TestStack['db'];
+  let temporal: TestStack['temporal'];
   let relay: StockRelay;
   let ingest: RunningIngest | null = null;
   let operator: Operator;
@@ -74,40 +70,22 @@ describe('the ingest against a stock relay (nostr-rs-relay)', () => {
   let sender: Awaited<ReturnType<typeof rawConnection>>;
 
   const startIngestHere = () =>
-    startIngest({
-      pool: db.pool,
-      client: temporal.client,
-      relays: [relay.url],
-      taskQueue,
-      secretBox,
-      payments: ledgerFor(db.pool),
-      logger: testLogger,
-      keyRefreshMs: 500,
-      // a payment whose event never comes shows as stuck after 2 s
-      stuckAfterMs: 2000,
-    });
+    // a payment whose event never comes shows as stuck after 2 s
+    startTestIngest(stack, [relay.url], { keyRefreshMs: 500, stuckAfterMs: 2000 });
   const stopIngest = async () => {
     await ingest?.stop();
     ingest = null;
   };
 
   beforeAll(async () => {
-    db = await freshDatabase();
-    temporal = await temporalClient();
-    const w = await testWorker({ pool: db.pool });
-    taskQueue = w.taskQueue;
-    worker = w.start();
-    await createSuper(db.pool);
-    operator = await createOperator(db.pool);
-    await setDefaultSplits(db.pool, operator, [
-      { target: (await insertWallet(db.pool, operator.id, 'rev')).id, fraction: '1' },
-    ]);
+    stack = await startTestStack();
+    ({ db, temporal } = stack);
+    operator = await createSuperAndOperator(db.pool);
     machine = await createMachine(db.pool, operator);
     await createLp(db.pool, machine, { name: 'lp', depositCents: 1_000_000 });
     relay = await startStockRelay({ whitelist: [machine.pubkey, operator.pubkey] });
     ingest = await startIngestHere();
-    publisher = new RelayClient(relay.url, { logger: testLogger }).start();
-    await publisher.waitConnected();
+    publisher = await connectPublisher(relay.url);
     sender = await rawConnection(relay.url);
   });
   afterAll(async () => {
@@ -115,9 +93,7 @@ describe('the ingest against a stock relay (nostr-rs-relay)', () => {
     publisher?.close();
     await stopIngest();
     await relay?.stop();
-    await worker?.stop();
-    await temporal?.close();
-    await db?.close();
+    await stack?.stop();
   });
 
   const settlementEvent = (hash: string, createdAt?: number) =>
@@ -311,8 +287,7 @@ describe('the ingest against a stock relay (nostr-rs-relay)', () => {
   const restartRelayWithFleet = async () => {
     await relay.restart([machine.pubkey, operator.pubkey, ...fleet.map((m) => m.pubkey)]);
     publisher.close();
-    publisher = new RelayClient(relay.url, { logger: testLogger }).start();
-    await publisher.waitConnected();
+    publisher = await connectPublisher(relay.url);
     sender.close();
     sender = await rawConnection(relay.url);
   };

@@ -14,8 +14,14 @@ import {
   type TemporalTlsFiles,
 } from '../../src/temporalClient';
 import { createWorker } from '../../src/worker/worker';
-import { createLp, createMachine, createOperator, createSuper, setDefaultSplits } from '../helpers/fixtures';
-import { insertWallet } from '../../src/db/ledger';
+import {
+  createLp,
+  createMachine,
+  createOperator,
+  createSuper,
+  splitAllToNewWallet,
+  createSuperAndOperator,
+} from '../helpers/fixtures';
 import { freePort, freePortBlock } from '../helpers/ports';
 import { spawnSatmachine, type SpawnedProcess } from '../helpers/processes';
 import { awaitSettled, legsOf, sendSettlement } from '../helpers/settle';
@@ -183,15 +189,9 @@ describe('Temporal with mTLS required (the real server, TLS on its frontend and 
       workflowBundle: { codePath: process.env.SATMACHINE_TEST_BUNDLE! },
     });
     try {
-      await createSuper(db.pool);
-      const operator = await createOperator(db.pool);
-      await setDefaultSplits(db.pool, operator, [
-        {
-          target: (await insertWallet(db.pool, operator.id, 'operator')).id,
-          fraction: '1.000000',
-          label: 'owner',
-        },
-      ]);
+      const operator = await createSuperAndOperator(db.pool, {
+        split: { walletName: 'operator', fraction: '1.000000', label: 'owner' },
+      });
       const machine = await createMachine(db.pool, operator, { name: 'tls' });
       await createLp(db.pool, machine, { name: 'alice', depositCents: 50_000 });
       const settled = await worker.runUntil(async () => {
@@ -303,13 +303,11 @@ describe('Temporal with mTLS required (the real server, TLS on its frontend and 
       await worker.waitFor('worker running', 90_000);
       await createSuper(db2.pool);
       const operator = await createOperator(db2.pool);
-      await setDefaultSplits(db2.pool, operator, [
-        {
-          target: (await insertWallet(db2.pool, operator.id, 'operator')).id,
-          fraction: '1.000000',
-          label: 'owner',
-        },
-      ]);
+      await splitAllToNewWallet(db2.pool, operator, {
+        walletName: 'operator',
+        fraction: '1.000000',
+        label: 'owner',
+      });
       const machine = await createMachine(db2.pool, operator, { name: 'tls-cli' });
       await createLp(db2.pool, machine, { name: 'bob', depositCents: 20_000 });
       const hash = await sendSettlement(db2.pool, client, taskQueue, machine, operator, {

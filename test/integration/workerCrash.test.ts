@@ -1,12 +1,10 @@
-import { insertWallet, ledgerInvariantViolations } from '../../src/db/ledger';
+import { ledgerInvariantViolations } from '../../src/db/ledger';
 import {
   createLp,
   createMachine,
-  createOperator,
-  createSuper,
   ledgerFor,
-  setDefaultSplits,
   type Operator,
+  createSuperAndOperator,
 } from '../helpers/fixtures';
 import { spawnSatmachine } from '../helpers/processes';
 import { awaitSettled, legsOf, sendSettlement, settlementByHash } from '../helpers/settle';
@@ -22,11 +20,7 @@ describe('a worker killed in the middle of paying legs', () => {
   beforeAll(async () => {
     db = await freshDatabase();
     temporal = await temporalClient();
-    await createSuper(db.pool);
-    operator = await createOperator(db.pool);
-    await setDefaultSplits(db.pool, operator, [
-      { target: (await insertWallet(db.pool, operator.id, 'rev')).id, fraction: '1' },
-    ]);
+    operator = await createSuperAndOperator(db.pool);
   });
   afterAll(async () => {
     await temporal.close();

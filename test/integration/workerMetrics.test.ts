@@ -1,14 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { settlementWorkflowId } from '../../src/contract';
-import { insertWallet } from '../../src/db/ledger';
 import { SDK_DASHBOARD_METRICS } from '../../src/metrics/sdk';
-import {
-  createMachine,
-  createOperator,
-  createSuper,
-  setDefaultSplits,
-  type Operator,
-} from '../helpers/fixtures';
+import { createMachine, type Operator, createSuperAndOperator } from '../helpers/fixtures';
 import { freePort } from '../helpers/ports';
 import { spawnSatmachine, type SpawnedProcess } from '../helpers/processes';
 import { awaitSettled, sendSettlement } from '../helpers/settle';
@@ -46,11 +39,7 @@ describe('the worker process: SDK metrics beside ours, Worker Versioning from th
   beforeAll(async () => {
     db = await freshDatabase();
     temporal = await temporalClient();
-    await createSuper(db.pool);
-    operator = await createOperator(db.pool);
-    await setDefaultSplits(db.pool, operator, [
-      { target: (await insertWallet(db.pool, operator.id, 'rev')).id, fraction: '1' },
-    ]);
+    operator = await createSuperAndOperator(db.pool);
     const port = await freePort();
     metricsUrl = `http://127.0.0.1:${port}/metrics`;
     worker = spawnSatmachine('worker', {

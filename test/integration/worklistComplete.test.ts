@@ -3,7 +3,6 @@ import { startRelay, type RunningRelay } from '../../src/relay/relayServer';
 import { buildSettlementEvent } from '../../src/nostr/codec';
 import { RelayClient } from '../../src/nostr/relayClient';
 import { registry } from '../../src/metrics/registry';
-import { insertWallet } from '../../src/db/ledger';
 import { startApi, type TestApi } from '../helpers/api';
 import {
   createLp,
@@ -12,11 +11,11 @@ import {
   createSuper,
   ledgerFor,
   newPaymentHash,
-  setDefaultSplits,
   settlementContent,
   secretBox,
   type Machine,
   type Operator,
+  splitAllToNewWallet,
 } from '../helpers/fixtures';
 import { endHold, HOLD_GATE_SECONDS, startHoldGateWorker } from '../helpers/holdGateWorker';
 import { awaitStatus } from '../helpers/settle';
@@ -68,9 +67,7 @@ describe('worklist at threshold 0: everything in flight, each row linked to its 
     operator = await createOperator(db.pool, 'operator');
     rival = await createOperator(db.pool, 'rival');
     for (const op of [operator, rival]) {
-      await setDefaultSplits(db.pool, op, [
-        { target: (await insertWallet(db.pool, op.id, 'rev')).id, fraction: '1' },
-      ]);
+      await splitAllToNewWallet(db.pool, op);
     }
     machine = await createMachine(db.pool, operator, { delaySeconds: HOLD_GATE_SECONDS, name: 'held' });
     rivalMachine = await createMachine(db.pool, rival, { name: 'rival atm' });

@@ -1,22 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import { createUserWithKey } from '../../src/api/userAccounts';
-import { startApi, type TestApi } from '../helpers/api';
+import { type TestApi } from '../helpers/api';
 import { createMachine, createOperator, secretBox, type Operator } from '../helpers/fixtures';
-import { freshDatabase, temporalClient } from '../helpers/stack';
+import { startApiStack, type ApiStack } from '../helpers/testStack';
 
 /** GET /settlements/worklist pages: limit + cursor, newest first across the buckets, nothing lost or repeated. */
 describe('worklist pagination', () => {
-  let db: Awaited<ReturnType<typeof freshDatabase>>;
-  let temporal: Awaited<ReturnType<typeof temporalClient>>;
+  let stack: ApiStack;
+  let db: ApiStack['db'];
   let api: TestApi;
   let operator: Operator;
   let other: Operator;
   const expected: string[] = [];
 
   beforeAll(async () => {
-    db = await freshDatabase();
-    temporal = await temporalClient();
-    api = await startApi({ pool: db.pool, temporal: temporal.client });
+    stack = await startApiStack();
+    ({ db, api } = stack);
     await createUserWithKey(db.pool, secretBox, { role: 'super', name: 'root' });
     operator = await createOperator(db.pool, 'paged op');
     other = await createOperator(db.pool, 'other op');
@@ -61,9 +60,7 @@ describe('worklist pagination', () => {
     );
   });
   afterAll(async () => {
-    await api.close();
-    await temporal.close();
-    await db.close();
+    await stack.stop();
   });
 
   const ids = (body: Record<string, { id: string; created_at: string }[]>) => [

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateSecretKey, getPublicKey } from 'nostr-tools/pure';
 import { createUserWithKey } from '../../src/api/userAccounts';
-import { startApi, type TestApi } from '../helpers/api';
+import { type TestApi } from '../helpers/api';
 import { secretBox } from '../helpers/fixtures';
-import { freshDatabase, temporalClient } from '../helpers/stack';
+import { startApiStack, type ApiStack } from '../helpers/testStack';
 import { apiClient, createOperator, machineById, registerMachine } from './client';
 
 const ROOT = join(__dirname, '..', '..');
@@ -89,18 +89,15 @@ describe('a client generated from the OpenAPI document', () => {
   });
 
   describe('against a real API', () => {
-    let db: Awaited<ReturnType<typeof freshDatabase>>;
-    let temporal: Awaited<ReturnType<typeof temporalClient>>;
+    let stack: ApiStack;
+    let db: ApiStack['db'];
     let api: TestApi;
     beforeAll(async () => {
-      db = await freshDatabase();
-      temporal = await temporalClient();
-      api = await startApi({ pool: db.pool, temporal: temporal.client });
+      stack = await startApiStack();
+      ({ db, api } = stack);
     });
     afterAll(async () => {
-      await api.close();
-      await temporal.close();
-      await db.close();
+      await stack.stop();
     });
 
     it('createUser, createMachine and getMachine answer what the types say; tenants stay isolated', async () => {

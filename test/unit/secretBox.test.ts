@@ -1,21 +1,8 @@
-import { createCipheriv, randomBytes } from 'node:crypto';
 import { SecretBox, SecretOpenError, sealedColumns, secretContext } from '../../src/security/secretBox';
+import { sealV1 } from '../helpers/sealV1';
 
 const KEY = '11'.repeat(32);
 const OTHER_KEY = '22'.repeat(32);
-
-/** A value as SecretBox wrote it before row binding (format v1: AES-256-GCM, no associated data). */
-function sealV1(keyHex: string, plaintext: string): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', Buffer.from(keyHex, 'hex'), iv);
-  const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-  return [
-    'v1',
-    iv.toString('base64url'),
-    cipher.getAuthTag().toString('base64url'),
-    ct.toString('base64url'),
-  ].join('.');
-}
 
 describe('SecretBox: values bound to their row (AES-GCM associated data)', () => {
   const box = new SecretBox(KEY);
