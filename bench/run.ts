@@ -35,6 +35,7 @@ import { loadAverage, ProcessMonitor, repeated } from './procStats';
 import { offerReads, seedLegTable } from './reads';
 import { seedLpUser, seedMachine, seedPlatform, type SeededMachine, type SeededOperator } from './seed';
 import { statementsBaseline, statementsPerSettlement } from './pgStatements';
+import { reconcileFilledDatabase } from './reconcile';
 import { startBenchStack, type BenchStack } from './stack';
 
 const args = process.argv.slice(2);
@@ -518,6 +519,9 @@ async function main() {
       save();
       // last: today it may run long, and what runs after it would be measured beside its tail
       if (ONLY.has('fanout') && FANOUT_10K_CAP_S > 0) await fanOut10k(ctx);
+      // last: the balance reconciliation and the ledger's double entry over what the bench wrote
+      results.reconciliation = await reconcileFilledDatabase(stack, log);
+      save();
     } finally {
       results.settings.runtime ??= await stack.settings().catch(() => null);
       await stack.stop();
@@ -589,6 +593,10 @@ function summary(r: Record<string, any>, file: string) {
         `${f.child_workflows} children, largest history ${f.largest_history_events} events, ~${f.temporal_cloud_actions} Temporal Cloud actions`,
     );
   }
+  if (r.reconciliation)
+    lines.push(
+      `  reconcile-balances       ${r.reconciliation.ok ? 'ok' : 'NOT OK'}: ${r.reconciliation.enrolment_rows} enrolment rows, ${r.reconciliation.differences} differences over ${r.reconciliation.legs_in_table} legs (${r.reconciliation.seconds} s); ledger double entry ${r.reconciliation.ledger_invariant_violations ? 'VIOLATED' : 'balanced'}`,
+    );
   for (const m of r.money_math ?? [])
     lines.push(`  money math ${String(m.lps).padStart(6)} LPs  ${rep(m.allocations_per_s, '/s')}`);
   if (r.lp_balance_reads) {
