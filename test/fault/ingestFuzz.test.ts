@@ -430,6 +430,8 @@ describe('fuzz: bad kind-21000 events never start a settlement and never stop th
     });
     for (const e of fc.sample(randomEvent, { seed: rng.seed + 2, numRuns: RANDOM_EVENTS }))
       cases.push({ label: 'random event', event: e });
+    // the very same event again: the relay answers "duplicate:" and the ingest drops it once
+    cases.push({ label: 'a copy of the first case (same id)', event: cases[0]!.event });
     return cases;
   }
 
@@ -477,6 +479,7 @@ describe('fuzz: bad kind-21000 events never start a settlement and never stop th
         raw.once('message', onMessage);
       });
     const refusedSilently: string[] = [];
+    const deliveredIds = new Set<string>();
     for (const [i, c] of cases.entries()) {
       const reply = answer();
       raw.send(JSON.stringify(['EVENT', c.event]));
@@ -489,7 +492,11 @@ describe('fuzz: bad kind-21000 events never start a settlement and never stop th
         e.kind === KIND_SETTLEMENT &&
         e.tags.some((t) => t[0] === 'p' && ingest.keys.operators.has(t[1] ?? ''));
       const o = outcomes[i]!;
-      if (deliverable && o.kind === 'drop') expected[o.reason] = (expected[o.reason] ?? 0) + 1;
+      // two cases can be the very same event (e.g. two "huge content" cases of one second and
+      // length): the relay answers the second "duplicate:" and the ingest sees it once
+      const firstCopy = typeof e.id !== 'string' || !deliveredIds.has(e.id);
+      if (deliverable && typeof e.id === 'string') deliveredIds.add(e.id);
+      if (deliverable && firstCopy && o.kind === 'drop') expected[o.reason] = (expected[o.reason] ?? 0) + 1;
     }
     // garbage that is not even an EVENT: the relay answers and keeps the connection
     for (const junk of [
