@@ -77,11 +77,8 @@ export async function seedMachine(
   });
   if (opts.fundSats) {
     await pool.query(
-      `WITH t AS (
-         INSERT INTO satmachine.ledger_transfers (id, idempotency_key, from_wallet_id, to_wallet_id, amount_sats, payment_hash, memo)
-         VALUES ($1, $2, 'external', $3, $4, $5, 'bench funding') RETURNING id)
-       INSERT INTO satmachine.ledger_entries (transfer_id, wallet_id, amount_sats)
-       SELECT id, 'external', -$4::bigint FROM t UNION ALL SELECT id, $3, $4::bigint FROM t`,
+      `INSERT INTO satmachine.ledger_transfers (id, idempotency_key, from_wallet_id, to_wallet_id, amount_sats, payment_hash, memo)
+       VALUES ($1, $2, 'external', $3, $4, $5, 'bench funding')`,
       [hex(), `bench-fund-${m.id}`, wallet.id, opts.fundSats, randomBytes(32).toString('hex')],
     );
     await pool.query(

@@ -116,14 +116,12 @@ async function transferIn(
   if (from.balance_sats < -Number.MAX_SAFE_INTEGER + t.amount) {
     return { kind: 'balance_overflow', walletId: from.id, balance: from.balance_sats };
   }
-  // the transfer, its two entries and both balances in one statement (one round trip)
+  // the transfer and both balances in one statement (one round trip); its two entries
+  // are the view satmachine.ledger_entries (migration 0019)
   const { rows } = await c.query<LedgerTransferRow>(
     `WITH tr AS (
          INSERT INTO satmachine.ledger_transfers (id, idempotency_key, from_wallet_id, to_wallet_id, amount_sats, payment_hash, memo)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *
-       ), entries AS (
-         INSERT INTO satmachine.ledger_entries (transfer_id, wallet_id, amount_sats)
-         SELECT id, from_wallet_id, -amount_sats FROM tr UNION ALL SELECT id, to_wallet_id, amount_sats FROM tr
        ), balances AS (
          UPDATE satmachine.ledger_wallets
             SET balance_sats = balance_sats + CASE WHEN id = $3 THEN -$5::bigint ELSE $5::bigint END
@@ -201,7 +199,11 @@ export async function markPaymentsForwarded(db: Queryable, ids: readonly string[
   );
 }
 
-/** Σ of every entry is zero and each wallet's balance equals the sum of its entries. */
+/**
+ * Σ of every entry is zero and each wallet's balance equals the sum of its entries (the
+ * entries are derived from the transfers, migration 0019: the first holds by
+ * construction, the second compares every stored balance with its transfers).
+ */
 export async function ledgerInvariantViolations(db: Queryable): Promise<string[]> {
   const problems: string[] = [];
   const { rows: sum } = await db.query<{ total: string | null }>(
