@@ -108,7 +108,8 @@ export async function offerReads(apiUrl: string, apiKey: string, rate: number, s
   if (process.env.BENCH_READS_TRACE) {
     trace.sort((a, b) => b[1] - a[1]);
     process.stderr.write(
-      `slowest reads [ms into run, latency ms, sender lag ms]: ${JSON.stringify(trace.slice(0, 40))}\n`,
+      `slowest reads of the run that started at ${new Date(t0).toISOString()} ` +
+        `[ms into run, latency ms, sender lag ms]: ${JSON.stringify(trace.slice(0, 40))}\n`,
     );
   }
   const wall = (now() - t0) / 1000;

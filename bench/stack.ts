@@ -162,11 +162,16 @@ export async function startBenchStack(
   const pg: RunningPostgres = await startEmbeddedPostgres({
     dir: join(dir, 'pg'),
     port: pgPort,
-    logger: quiet,
+    // BENCH_PG_LOG=1: PostgreSQL's own log on stderr, with BENCH_PG_FLAGS (a diagnosis:
+    // `-c log_min_duration_statement=10 -c log_checkpoints=on -c log_autovacuum_min_duration=0`)
+    logger: process.env.BENCH_PG_LOG ? logger.child({ component: 'postgres' }, { level: 'debug' }) : quiet,
     persistent: false,
-    flags: process.env.BENCH_PG_STATEMENTS
-      ? ['-c', 'shared_preload_libraries=pg_stat_statements', '-c', 'pg_stat_statements.track=all']
-      : [],
+    flags: [
+      ...(process.env.BENCH_PG_STATEMENTS
+        ? ['-c', 'shared_preload_libraries=pg_stat_statements', '-c', 'pg_stat_statements.track=all']
+        : []),
+      ...(process.env.BENCH_PG_FLAGS?.split(/\s+/).filter(Boolean) ?? []),
+    ],
   });
   await ensureDatabase(pg.url('postgres'), 'satmachine');
   const databaseUrl = pg.socketUrl('satmachine');

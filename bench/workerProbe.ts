@@ -108,3 +108,58 @@ Worker.create = async function probedCreate(this: typeof Worker, options: Worker
   return worker;
 };
 save();
+
+// BENCH_STALLS=1 (a diagnosis): every event-loop stall of 15 ms or more and every GC pause of
+// 5 ms or more, with its wall-clock time, on stderr: a latency tail can then be laid beside
+// what each process was doing at that moment (bench/reads.ts prints when its run started)
+if (process.env.BENCH_STALLS) {
+  const name = process.argv[2] ?? 'process';
+  const emit = (what: string, atMs: number, ms: number) =>
+    process.stderr.write(`[stall] ${new Date(atMs).toISOString()} ${name} ${what} ${ms.toFixed(1)} ms\n`);
+  void import('node:perf_hooks').then(({ PerformanceObserver, performance }) => {
+    const gcKinds: Record<number, string> = {
+      1: 'gc-scavenge',
+      2: 'gc-mark-compact',
+      4: 'gc-incremental',
+      8: 'gc-weak',
+    };
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        const kind = (e as { detail?: { kind?: number } }).detail?.kind ?? 0;
+        if (e.duration >= 5) emit(gcKinds[kind] ?? 'gc', performance.timeOrigin + e.startTime, e.duration);
+      }
+    }).observe({ entryTypes: ['gc'] });
+    let last = performance.now();
+    const tick = setInterval(() => {
+      const t = performance.now();
+      const late = t - last - 5;
+      if (late >= 15) emit('event-loop-blocked', performance.timeOrigin + last + 5, late);
+      last = t;
+    }, 5);
+    tick.unref();
+  });
+}
+
+// BENCH_ALLOC_PROF=DIR (a diagnosis): a sampling allocation profile of this process, the
+// objects the GC has since collected included (what makes its garbage), written to
+// DIR/<command>.heapprofile when the process is told to stop; open it in Chrome DevTools
+if (process.env.BENCH_ALLOC_PROF) {
+  const dir = process.env.BENCH_ALLOC_PROF;
+  const name = process.argv[2] ?? 'process';
+  void import('node:inspector').then(({ Session }) => {
+    const session = new Session();
+    session.connect();
+    session.post('HeapProfiler.enable', () =>
+      session.post('HeapProfiler.startSampling', {
+        samplingInterval: 16_384,
+        includeObjectsCollectedByMajorGC: true,
+        includeObjectsCollectedByMinorGC: true,
+      } as object),
+    );
+    process.prependListener('SIGTERM', () => {
+      session.post('HeapProfiler.stopSampling', (err, r) => {
+        if (!err) writeFileSync(`${dir}/${name}.heapprofile`, JSON.stringify(r.profile));
+      });
+    });
+  });
+}
