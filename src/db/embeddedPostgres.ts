@@ -95,7 +95,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     await server.start();
   } catch (err) {
     throw new Error(
-      `PostgreSQL did not start on port ${opts.port} (data in ${opts.dir}). ` +
+      `PostgreSQL did not start on port ${opts.port} (data in ${opts.dir}): ${(err as Error)?.message ?? String(err)}. ` +
         `Is the port taken by another server? Set EMBEDDED_PG_PORT, or DATABASE_URL to use your own.`,
       { cause: err },
     );

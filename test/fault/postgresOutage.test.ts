@@ -47,8 +47,19 @@ describe('fault: PostgreSQL stops for 20 s in the middle of a batch', () => {
 
   beforeAll(async () => {
     chmodSync(dir, 0o755); // PostgreSQL runs as the `postgres` OS user when we are root
-    pgPort = await freePort();
-    pg = await startPostgresProcess(pgDir, pgPort);
+    // a port free a moment ago can be taken before PostgreSQL binds it (another test's
+    // server, or the local end of an outgoing connection: freePort's ports are ephemeral
+    // ones); the cluster is started on a fresh port then, up to three times
+    for (let attempt = 1; ; attempt++) {
+      pgPort = await freePort();
+      try {
+        pg = await startPostgresProcess(pgDir, pgPort);
+        break;
+      } catch (err) {
+        if (attempt === 3) throw err;
+        process.stderr.write(`[postgresOutage] PostgreSQL did not start on ${pgPort}; another port\n`);
+      }
+    }
     await ensureDatabase(pg.url('postgres'), 'satmachine');
     pool = createPool({ connectionString: pg.url('satmachine'), max: 20, applicationName: 'fault-test' });
     await migrate(pool);
