@@ -26,6 +26,7 @@ import { parsePpm } from '../src/domain/decimal';
 import { planSettlement } from '../src/domain/settlementPlan';
 import { logger } from '../src/logger';
 import * as legPayments from '../src/workflows/legPayments';
+import { WORKFLOW_STACK_TRACE_LIMIT } from '../src/worker/workflowStackTraces';
 import { engineSaturated, productSaturated, summariseRun, sweep, SWEEP_RATES, SWEEP_START } from './e2e';
 import type { EngineShape } from './engine/workflow';
 import { fanOutOnce, seedFanOutMachine, type FanOutRun } from './fanout';
@@ -480,6 +481,8 @@ async function main() {
       temporal_mode: TEMPORAL_MODE,
       ...(TEMPORAL_MODE === 'server' ? { history_shards: SHARDS } : {}),
       product_leg_payer_constants: productConstants(),
+      // Error.stackTraceLimit in the workflow sandbox, product and engine baseline alike (src/worker/workflowStackTraces.ts)
+      workflow_stack_trace_limit: WORKFLOW_STACK_TRACE_LIMIT,
     },
   };
   mkdirSync(join(__dirname, 'results'), { recursive: true });

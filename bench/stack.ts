@@ -3,7 +3,6 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import { startEmbeddedPostgres, ensureDatabase, type RunningPostgres } from '../src/db/embeddedPostgres';
 import { migrate } from '../src/db/migrate';
@@ -240,12 +239,8 @@ export async function startBenchStack(
   const engineBundlePath = join(dir, 'engine-bundle.js');
   writeFileSync(
     engineBundlePath,
-    (
-      await bundleWorkflowCode({
-        workflowsPath: require.resolve('./engine/workflow'),
-        logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} },
-      })
-    ).code,
+    // the product's bundling: the same sandbox preload (its stack-trace depth) as the product's workflows
+    (await bundleWorkflows(require.resolve('./engine/workflow'))).code,
   );
   const engineTaskQueue = 'engine-baseline';
   let engineWorker: BenchProcess | null = null;

@@ -13,7 +13,7 @@ export interface WorkerOptions {
   namespace: string;
   taskQueue: string;
   deps: ActivityDeps;
-  /** a prebuilt bundle (tests build one per run); by default the workflows are bundled at start */
+  /** a prebuilt bundle (`bundleWorkflows`; tests build one per run); by default bundled at start */
   workflowBundle?: WorkflowBundleOption;
   /** slots, cache and leg execution (default: workerSettings() from the environment) */
   settings?: WorkerSettings;
@@ -26,10 +26,21 @@ export interface WorkerOptions {
 
 export const WORKFLOWS_PATH = require.resolve('../workflows');
 
-/** Bundles the workflow code once (webpack); pass the result to several workers. */
-export async function bundleWorkflows(): Promise<{ code: string }> {
+/**
+ * Modules the SDK runs once in the workflow sandbox before any workflow (./workflowSandbox:
+ * its stack-trace depth). Every bundle a worker runs includes them, the bench's engine
+ * baseline too.
+ */
+export const WORKFLOW_SANDBOX_PRELOAD = [require.resolve('./workflowSandbox')];
+
+/**
+ * Bundles workflow code once (webpack), with the sandbox preload; pass the result to
+ * several workers. `workflowsPath`: the product's workflows unless given.
+ */
+export async function bundleWorkflows(workflowsPath = WORKFLOWS_PATH): Promise<{ code: string }> {
   return bundleWorkflowCode({
-    workflowsPath: WORKFLOWS_PATH,
+    workflowsPath,
+    preloadModules: WORKFLOW_SANDBOX_PRELOAD,
     logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} },
   });
 }
@@ -45,7 +56,8 @@ export async function createWorker(opts: WorkerOptions): Promise<Worker> {
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
-    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    // bundled here when none is given: the SDK's own bundling (workflowsPath) has no preload
+    workflowBundle: opts.workflowBundle ?? (await bundleWorkflows()),
     activities: createActivities({
       ...opts.deps,
       localLegPayments: opts.deps.localLegPayments ?? settings.localLegPayments,

@@ -2,7 +2,7 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
 import { settlementWorkflowId } from '../../src/contract';
 import type { Pool } from '../../src/db/pool';
-import { WORKFLOWS_PATH } from '../../src/worker/worker';
+import { WORKFLOW_SANDBOX_PRELOAD, WORKFLOWS_PATH } from '../../src/worker/worker';
 import { testWorker, uniqueTaskQueue } from './stack';
 import { endHoldSignal } from './workflow/holdGate';
 
@@ -18,6 +18,7 @@ export async function startHoldGateWorker(
 ): Promise<{ taskQueue: string; stop: () => Promise<void> }> {
   const { code } = await bundleWorkflowCode({
     workflowsPath: WORKFLOWS_PATH,
+    preloadModules: WORKFLOW_SANDBOX_PRELOAD,
     workflowInterceptorModules: [require.resolve('./workflow/holdGate')],
     logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} },
   });

@@ -5,7 +5,7 @@ import { settlementWorkflowId } from '../../src/contract';
 import { ledgerInvariantViolations } from '../../src/db/ledger';
 import { SettlementSignals } from '../../src/ingest/settlementSignals';
 import { buildSettlementEvent } from '../../src/nostr/codec';
-import { WORKFLOWS_PATH } from '../../src/worker/worker';
+import { WORKFLOW_SANDBOX_PRELOAD, WORKFLOWS_PATH } from '../../src/worker/worker';
 import { setCurrentVersion } from '../../src/worker/versioning';
 import { UPGRADE_PATCH_ID } from '../fixtures/upgradePatch';
 import {
@@ -105,6 +105,7 @@ describe('a rolling upgrade of the worker while settlements are in flight', () =
     const bundle = (module: string) =>
       bundleWorkflowCode({
         workflowsPath: WORKFLOWS_PATH,
+        preloadModules: WORKFLOW_SANDBOX_PRELOAD,
         workflowInterceptorModules: [require.resolve(module)],
         logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {}, log() {} },
       });

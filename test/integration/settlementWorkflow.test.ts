@@ -430,6 +430,11 @@ describe('settlementWorkflow on the real Temporal server and PostgreSQL', () => 
     expect(s.error_message).toContain('waiting for the ATM event');
     const state = await handle.query('state');
     expect(state).toMatchObject({ stuck: true, has_payment: true, has_atm_event: false });
+    // the sandbox records no stack frames (src/worker/workflowStackTraces.ts): the SDK's
+    // stack-trace query answers, listing the pending promises without frames
+    const stacks = await handle.query<string>('__stack_trace');
+    expect(typeof stacks).toBe('string');
+    expect(stacks).not.toMatch(/\bat\s/);
     await handle.terminate('test done');
   });
 
