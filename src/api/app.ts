@@ -22,6 +22,9 @@ export function createApp(deps: ApiDeps) {
   const app = express();
   const log = deps.logger.child({ component: 'api' });
   app.disable('x-powered-by');
+  // no ETag on API answers: they are live figures no client revalidates, and express would
+  // hash every body for it (the console's static files keep theirs: express.static sets its own)
+  app.set('etag', false);
   app.set('trust proxy', 'loopback');
 
   // request id, structured request log, metrics
@@ -37,6 +40,7 @@ export function createApp(deps: ApiDeps) {
       if (req.path === '/healthz' || req.path === '/readyz' || req.path === '/metrics') return;
       // reads that succeed (the console polls every few seconds) at debug; changes and errors at info
       const level = req.method === 'GET' && res.statusCode < 400 ? 'debug' : 'info';
+      if (!log.isLevelEnabled(level)) return; // the hot read path builds no log line it drops
       log[level](
         {
           request_id: id,
