@@ -8,11 +8,8 @@ import {
   innermostMessage,
 } from '../contract';
 import { parseCents } from '../domain/decimal';
-import {
-  settlementSummary,
-  type SettlementEventContent,
-  type SettlementSummary,
-} from '../domain/settlementEvent';
+import type { SettlementEventContent } from '../domain/settlementEvent';
+import { settlementSummary, type SettlementSummary } from '../domain/settlementSummary';
 import type { AttributionResult } from '../activities/types';
 import { awaitAttribution, awaitBothSignals, type AttributionDecision } from './awaitSignals';
 import { PAGE_SIZE, db, formatSats } from './legPayments';
