@@ -1,4 +1,5 @@
 import { loadConfig } from '../config';
+import { loadWasmSignatureVerifier } from '../nostr/eventSignature';
 import { componentLogger, stderrComponentLogger } from '../logger';
 import { parseArgs } from './args';
 import { apiCommand } from './commands/api';
@@ -39,6 +40,8 @@ async function main(): Promise<void> {
   }
   const config = loadConfig();
   const log = command === 'simulate' ? stderrComponentLogger(command) : componentLogger(command);
+  // libsecp256k1 (WASM) for every signature this process checks; nostr-tools' JS until then, or if it cannot load
+  log.debug({ signature_verifier: await loadWasmSignatureVerifier() }, 'Nostr signature verifier');
   switch (command) {
     case 'start':
       return startCommand(config, log, args);

@@ -1,9 +1,10 @@
-import { finalizeEvent, getEventHash, getPublicKey, verifyEvent } from 'nostr-tools/pure';
+import { finalizeEvent, getEventHash, getPublicKey } from 'nostr-tools/pure';
 import * as nip44 from 'nostr-tools/nip44';
 import { hexToBytes } from 'nostr-tools/utils';
 import type { SignedEvent } from '../contract';
 import { KIND_SETTLEMENT } from '../contract';
 import { parseSettlementContent, type SettlementEventContent } from '../domain/settlementEvent';
+import { eventSignatureValid } from './eventSignature';
 
 /**
  * The Nostr side of the machine protocol (docs/protocol.md): signature checks,
@@ -38,12 +39,12 @@ const verifiedSignatures = new BoundedCache<true>(8192);
 
 export function verifySignature(event: SignedEvent): boolean {
   try {
-    // verifyEvent caches its verdict on the object: verify a fresh copy
+    if (typeof event.sig !== 'string' || !Array.isArray(event.tags)) return false;
     const copy = { ...event, tags: event.tags.map((t) => [...t]) };
-    if (typeof event.sig !== 'string' || getEventHash(copy) !== event.id) return false;
+    if (getEventHash(copy) !== event.id) return false;
     const key = `${event.id}:${event.sig}`;
     if (verifiedSignatures.get(key)) return true;
-    const ok = verifyEvent(copy);
+    const ok = eventSignatureValid(event);
     if (ok) verifiedSignatures.set(key, true);
     return ok;
   } catch {

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { verifyEvent } from 'nostr-tools/pure';
+import { eventSignatureValid } from '../nostr/eventSignature';
 import { matchFilters, type Filter } from 'nostr-tools/filter';
 import { KIND_APP_DATA, KIND_SETTLEMENT, KIND_TELEMETRY } from '../contract';
 import { isAlertRecipient } from '../db/alertSettings';
@@ -324,7 +324,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
       send(conn.socket, ['OK', raw.id, false, refused]);
       return;
     }
-    if (!verifyEvent({ ...raw })) {
+    if (!eventSignatureValid(raw)) {
       send(conn.socket, ['OK', raw.id, false, 'invalid: bad id or signature']);
       return;
     }
