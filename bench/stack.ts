@@ -167,7 +167,14 @@ export async function startBenchStack(
     persistent: false,
     flags: [
       ...(process.env.BENCH_PG_STATEMENTS
-        ? ['-c', 'shared_preload_libraries=pg_stat_statements', '-c', 'pg_stat_statements.track=all']
+        ? [
+            '-c',
+            'shared_preload_libraries=pg_stat_statements',
+            '-c',
+            'pg_stat_statements.track=all',
+            '-c',
+            'pg_stat_statements.track_planning=on',
+          ]
         : []),
       ...(process.env.BENCH_PG_FLAGS?.split(/\s+/).filter(Boolean) ?? []),
     ],
