@@ -213,7 +213,7 @@ describe('embedded relay: limits, write policy, streaming, NIP-11', () => {
     });
   });
 
-  it('`satmachine relay` takes its limits and write policy from RELAY_* variables', async () => {
+  it('`satmachine relay` takes its limits and write policy from RELAY_* variables, and refuses forged events', async () => {
     const { spawnSatmachine } = await import('../helpers/processes');
     const port = await freePort();
     const proc = spawnSatmachine('relay', {
@@ -242,6 +242,24 @@ describe('embedded relay: limits, write policy, streaming, NIP-11', () => {
         max_message_length: 65_536,
         restricted_writes: false,
       });
+      // the process checks signatures with its WASM verifier (src/nostr/eventSignature.ts):
+      // a good event is stored, forgeries of it are refused over the wire
+      const c = await RawClient.open(`ws://127.0.0.1:${port}`);
+      clients.push(c);
+      const good = settlementFrom(machine.secretHex);
+      const other = settlementFrom(machine.secretHex);
+      const flipped = good.sig.slice(0, 100) + (good.sig[100] === '0' ? '1' : '0') + good.sig.slice(101);
+      expect(await c.publish(good)).toEqual({ accepted: true, message: '' });
+      for (const forged of [
+        { ...good, content: 'altered' },
+        { ...good, sig: other.sig },
+        { ...good, sig: flipped },
+        { ...good, pubkey: operator.pubkey },
+      ])
+        expect(await c.publish(forged)).toEqual({
+          accepted: false,
+          message: 'invalid: bad id or signature',
+        });
     } finally {
       await proc.kill();
     }
