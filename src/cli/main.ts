@@ -27,6 +27,9 @@ const HELP = `satmachine — back office for Lightning Bitcoin ATMs
 
 Environment: DATABASE_URL, TEMPORAL_ADDRESS, NOSTR_RELAYS, PAYMENT_BACKEND, SATMACHINE_SECRET_KEY, PORT (see README).`;
 
+/** The commands whose processes verify Nostr signatures (relay, ingest, attribution, NIP-98). */
+const VERIFYING_COMMANDS = new Set(['start', 'api', 'worker', 'ingest', 'relay']);
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const command = args.positional[0];
@@ -40,8 +43,10 @@ async function main(): Promise<void> {
   }
   const config = loadConfig();
   const log = command === 'simulate' ? stderrComponentLogger(command) : componentLogger(command);
-  // libsecp256k1 (WASM) for every signature this process checks; nostr-tools' JS until then, or if it cannot load
-  log.debug({ signature_verifier: await loadWasmSignatureVerifier() }, 'Nostr signature verifier');
+  // libsecp256k1 (WASM) for every signature a serving process checks (nostr-tools' JS until
+  // then, or if it cannot load); the one-shot commands verify none and skip loading it
+  if (VERIFYING_COMMANDS.has(command))
+    log.debug({ signature_verifier: await loadWasmSignatureVerifier() }, 'Nostr signature verifier');
   switch (command) {
     case 'start':
       return startCommand(config, log, args);
