@@ -90,6 +90,11 @@ export class TestLnbits {
       LNBITS_BASEURL: `${this.url}/`,
       // the tests make many calls a minute
       LNBITS_RATE_LIMIT_NO: '1000000',
+      // no API key cache: LNbits 1.6 caches a key's wallet for 10 minutes, and a request
+      // racing a key reset (it clears the cache, then writes the new keys) caches the old
+      // key again, which then keeps working for those 10 minutes (11 of 20 resets under a
+      // poll loop here). The key-reset test would then wait on LNbits' cache, not on us.
+      AUTH_AUTHENTICATION_CACHE_MINUTES: '0',
       // no outside calls: price feeds, extension manifests
       LNBITS_PRICE_AGGREGATOR_ENABLED: 'false',
       LNBITS_EXCHANGE_RATE_PROVIDERS: '[]',
