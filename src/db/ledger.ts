@@ -254,3 +254,29 @@ export async function payLedgerLeg(
   );
   return rows[0]!;
 }
+
+/**
+ * Pays pending legs together in one statement and one transaction
+ * (`satmachine.pay_ledger_legs`, migration 0020): each leg decided and paid exactly as
+ * `payLedgerLeg` does, its row in the answer at its place in `legIds`. Throws when any
+ * leg's payment raises; then nothing of the batch is committed.
+ */
+export async function payLedgerLegs(
+  db: Queryable,
+  legIds: readonly string[],
+  lnAddressDomain: string,
+): Promise<LedgerLegRow[]> {
+  const { rows } = await db.query<LedgerLegRow & { leg_id: string }>(
+    prepared('pay-ledger-legs', 'SELECT * FROM satmachine.pay_ledger_legs($1, $2, $3)', [
+      legIds,
+      legIds.map(() => newId()),
+      lnAddressDomain,
+    ]),
+  );
+  if (rows.length !== legIds.length || rows.some((r, i) => r.leg_id !== legIds[i])) {
+    throw new Error(
+      `pay_ledger_legs answered ${rows.length} rows for ${legIds.length} legs, not one per leg in order`,
+    );
+  }
+  return rows;
+}

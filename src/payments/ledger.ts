@@ -7,8 +7,10 @@ import {
   getWallet,
   insertLightningPayment,
   payLedgerLeg,
+  payLedgerLegs,
   insertWallet,
   transfer,
+  type LedgerLegRow,
   type LedgerTransferRow,
   type LedgerWalletRow,
 } from '../db/ledger';
@@ -27,6 +29,7 @@ import {
   type PaymentVenue,
 } from './backend';
 import { observeLedgerPayments } from './ledgerObserver';
+import { LedgerLegBatcher } from './ledgerLegBatcher';
 
 export interface LedgerOptions {
   pool: Pool;
@@ -35,6 +38,12 @@ export interface LedgerOptions {
   lnAddressDomain?: string;
   /** how often the payment observer polls besides LISTEN/NOTIFY */
   pollIntervalMs?: number;
+  /**
+   * Legs waiting at the same moment are paid together (src/payments/ledgerLegBatcher.ts):
+   * at most `maxBatch` in one transaction, `maxInFlight` payments at once. Default 64 and 2;
+   * `maxBatch: 1` pays every leg in its own transaction.
+   */
+  legBatch?: { maxBatch?: number; maxInFlight?: number };
 }
 
 export class WalletNotFoundError extends Error {
@@ -153,12 +162,28 @@ export class LedgerBackend implements PaymentBackend {
   private readonly pool: Pool;
   private readonly log: Logger;
   private readonly pollIntervalMs: number;
+  private readonly legBatcher: LedgerLegBatcher<LedgerLegRow>;
 
   constructor(opts: LedgerOptions) {
     this.pool = opts.pool;
     this.log = opts.logger;
     this.lnAddressDomain = (opts.lnAddressDomain ?? 'ledger.satmachine.local').toLowerCase();
     this.pollIntervalMs = opts.pollIntervalMs ?? 2000;
+    this.legBatcher = new LedgerLegBatcher<LedgerLegRow>(
+      {
+        one: (legId) => payLedgerLeg(this.pool, legId, this.lnAddressDomain),
+        many: (legIds) => payLedgerLegs(this.pool, legIds, this.lnAddressDomain),
+      },
+      {
+        maxBatch: opts.legBatch?.maxBatch ?? 64,
+        maxInFlight: opts.legBatch?.maxInFlight ?? 2,
+        onBatchFailed: (legs, err) =>
+          this.log.warn(
+            { legs, err: (err as Error).message },
+            'a batch of ledger legs failed as a whole; paying each leg alone',
+          ),
+      },
+    );
   }
 
   /**
@@ -206,9 +231,11 @@ export class LedgerBackend implements PaymentBackend {
    * A pending leg paid in one statement (`satmachine.pay_ledger_leg`, migration 0018):
    * the same checks, transfer and completion as `payWallet` / `payLightningAddress`
    * on the leg's transaction, in one round trip. A refusal leaves the leg untouched.
+   * Legs asked for while another payment runs share the next transaction
+   * (`satmachine.pay_ledger_legs`, migration 0020): same checks, own key, own outcome.
    */
   async payLegInDatabase(legId: string): Promise<LegPaymentOutcome> {
-    const r = await payLedgerLeg(this.pool, legId, this.lnAddressDomain);
+    const r = await this.legBatcher.pay(legId);
     switch (r.outcome) {
       case 'missing':
         return { kind: 'missing' };
