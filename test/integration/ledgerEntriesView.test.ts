@@ -79,9 +79,14 @@ describe('migration 0019: ledger entries derived from the transfers', () => {
     const before = await entries(db);
     expect(before).toHaveLength(6);
 
-    expect((await migrate(db, loadMigrations().filter((m) => m.version <= 19))).applied).toEqual([
-      '0019_ledger_entries_view',
-    ]);
+    expect(
+      (
+        await migrate(
+          db,
+          loadMigrations().filter((m) => m.version <= 19),
+        )
+      ).applied,
+    ).toEqual(['0019_ledger_entries_view']);
     const { rows } = await db.query<{ table_type: string }>(
       `SELECT table_type FROM information_schema.tables WHERE table_schema = 'satmachine' AND table_name = 'ledger_entries'`,
     );
