@@ -35,6 +35,7 @@ import { EngineLoad, SettlementLoad, type Done } from './load';
 import { loadAverage, ProcessMonitor, repeated } from './procStats';
 import { offerReads, seedLegTable } from './reads';
 import { seedLpUser, seedMachine, seedPlatform, type SeededMachine, type SeededOperator } from './seed';
+import { LEDGER_LEG_BATCH } from '../src/payments/ledger';
 import { statementsBaseline, statementsPerSettlement } from './pgStatements';
 import { reconcileFilledDatabase } from './reconcile';
 import { startBenchStack, type BenchStack } from './stack';
@@ -369,9 +370,12 @@ async function fanOut10k(ctx: Ctx) {
   const m = await seedFanOutMachine(ctx.stack, ctx.operator, 10_000);
   log(`fan-out 10,000: seeded in ${Date.now() - t} ms`);
   await sleep(6000);
+  const before = PG_STATEMENTS ? await statementsBaseline(ctx.stack.pool) : null;
   ctx.monitor.begin();
   const r = await fanOutOnce(ctx.stack, ctx.operator, m, FANOUT_10K_CAP_S * 1000, silent);
   const processes = ctx.monitor.end();
+  // --pg-statements: what PostgreSQL ran for this one settlement (its totals)
+  const pgStatements = before !== null ? await statementsPerSettlement(ctx.stack.pool, before, log) : null;
   log(
     `fan-out 10,000: ${r.finished ? `concluded (${r.status})` : `NOT concluded within ${FANOUT_10K_CAP_S} s`} ` +
       `after ${r.time_to_concluded_ms} ms, ${r.legs_completed}/${r.legs} legs paid (${r.legs_per_s}/s)`,
@@ -389,6 +393,7 @@ async function fanOut10k(ctx: Ctx) {
         }),
     processes,
     box: ctx.monitor.box,
+    ...(pgStatements ? { pg_statements: pgStatements } : {}),
   };
   ctx.save();
 }
@@ -483,6 +488,8 @@ async function main() {
       product_leg_payer_constants: productConstants(),
       // Error.stackTraceLimit in the workflow sandbox, product and engine baseline alike (src/worker/workflowStackTraces.ts)
       workflow_stack_trace_limit: WORKFLOW_STACK_TRACE_LIMIT,
+      // ledger legs gathered into one transaction (src/payments/ledgerLegBatcher.ts)
+      ledger_leg_batch: { max_batch: LEDGER_LEG_BATCH.maxBatch, max_in_flight: LEDGER_LEG_BATCH.maxInFlight },
     },
   };
   mkdirSync(join(__dirname, 'results'), { recursive: true });
