@@ -285,3 +285,8 @@ CREATE OR REPLACE FUNCTION satmachine.pay_ledger_leg(p_leg_id text, p_transfer_i
          r.wallet_id, r.balance, r.amount, r.source_wallet_id, r.destination
     FROM satmachine.pay_ledger_legs(ARRAY[p_leg_id], ARRAY[p_transfer_id], p_ln_domain) r
 $$;
+
+-- Its statements (and the LP-balance trigger's, which run inside it) are planned once per
+-- connection, not for every call: their plans do not depend on the values (every look-up is
+-- by key), and planning them each time cost about 2.5 ms of PostgreSQL per settlement.
+ALTER FUNCTION satmachine.pay_ledger_legs(text[], text[], text) SET plan_cache_mode = force_generic_plan;
