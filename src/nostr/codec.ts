@@ -1,10 +1,10 @@
-import { finalizeEvent, getEventHash, getPublicKey } from 'nostr-tools/pure';
+import { finalizeEvent, getPublicKey } from 'nostr-tools/pure';
 import * as nip44 from 'nostr-tools/nip44';
 import { hexToBytes } from 'nostr-tools/utils';
 import type { SignedEvent } from '../contract';
 import { KIND_SETTLEMENT } from '../contract';
 import { parseSettlementContent, type SettlementEventContent } from '../domain/settlementEvent';
-import { eventSignatureValid } from './eventSignature';
+import { eventIdHash, eventSignatureValid, wellFormed } from './eventSignature';
 
 /**
  * The Nostr side of the machine protocol (docs/protocol.md): signature checks,
@@ -39,9 +39,8 @@ const verifiedSignatures = new BoundedCache<true>(8192);
 
 export function verifySignature(event: SignedEvent): boolean {
   try {
-    if (typeof event.sig !== 'string' || !Array.isArray(event.tags)) return false;
-    const copy = { ...event, tags: event.tags.map((t) => [...t]) };
-    if (getEventHash(copy) !== event.id) return false;
+    if (!wellFormed(event)) return false;
+    if (eventIdHash(event) !== event.id) return false;
     const key = `${event.id}:${event.sig}`;
     if (verifiedSignatures.get(key)) return true;
     const ok = eventSignatureValid(event);
