@@ -249,7 +249,13 @@ export async function countAllLegs(db: Queryable, settlementId: string): Promise
   return rows[0]!.n;
 }
 
-/** The legs of a settlement in one status, locked (FOR UPDATE) in sort order, for an operator action. */
+/**
+ * The legs of a settlement in one status, locked (FOR UPDATE), for an operator action,
+ * answered in sort order. Locked in leg id order, then their LPs' balance rows in client id
+ * order: the order every ledger payment takes them in (migration 0020 locks a batch's legs
+ * by id, and the balance trigger its rows by client id), so an operator action updating
+ * these legs one by one never waits on a payment in a circle.
+ */
 export async function lockLegsInStatus(
   db: Queryable,
   settlementId: string,
@@ -257,10 +263,17 @@ export async function lockLegsInStatus(
 ): Promise<LegRow[]> {
   const { rows } = await db.query<LegRow>(
     `SELECT * FROM satmachine.dca_payments WHERE settlement_id = $1 AND status = $2
-      ORDER BY sort_order FOR UPDATE`,
+      ORDER BY id FOR UPDATE`,
     [settlementId, status],
   );
-  return rows;
+  const clients = [...new Set(rows.map((l) => l.client_id).filter((c): c is string => c !== null))];
+  if (clients.length) {
+    await db.query(
+      'SELECT 1 FROM satmachine.lp_balances WHERE client_id = ANY($1::text[]) ORDER BY client_id FOR UPDATE',
+      [clients],
+    );
+  }
+  return rows.sort((a, b) => a.sort_order - b.sort_order || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
 /** A pending leg whose payment the backend found made: completed with its payment hash. */

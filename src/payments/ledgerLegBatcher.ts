@@ -10,8 +10,8 @@
  * not one per leg.
  *
  * A batch that fails as a whole (one of its legs raised, PostgreSQL went away) is paid
- * again leg by leg, each alone: every leg then gets its own answer or its own error,
- * never a neighbour's.
+ * again leg by leg, each alone, one after another in its order and within its slot: every
+ * leg then gets its own answer or its own error, never a neighbour's.
  */
 export interface LegBatchPayer<R> {
   /** pays one leg in its own transaction */
@@ -82,7 +82,8 @@ export class LedgerLegBatcher<R> {
       rows = await this.payer.many(batch.map((w) => w.legId));
     } catch (err) {
       this.opts.onBatchFailed?.(batch.length, err);
-      await Promise.all(batch.map((w) => this.payAlone(w)));
+      // one after another, in the batch's order, within this payment's slot
+      for (const w of batch) await this.payAlone(w);
       return;
     }
     batch.forEach((w, i) => w.resolve(rows[i]!));

@@ -63,7 +63,7 @@ describe('LedgerLegBatcher: legs waiting at the same moment share a payment', ()
     expect((await Promise.all(all)).length).toBe(9);
   });
 
-  it('a batch that fails as a whole is paid leg by leg: each leg gets its own answer or its own error', async () => {
+  it('a batch that fails as a whole is paid leg by leg, in order, one at a time: each leg gets its own answer or its own error', async () => {
     const { payer, calls, release } = recordingPayer({
       failBatchWith: new Error('one leg raised'),
       failLeg: 'y',
@@ -79,7 +79,12 @@ describe('LedgerLegBatcher: legs waiting at the same moment share a payment', ()
     await release(); // w alone
     await release(); // the batch x, y, z fails
     expect(failed).toEqual([3]);
-    await release(); // x, y, z alone
+    // then x, y, z alone, one after another (never more than maxInFlight at once)
+    expect(calls).toEqual([['w'], ['x', 'y', 'z'], ['x']]);
+    await release();
+    expect(calls.slice(3)).toEqual([['y']]);
+    await release();
+    await release();
     expect(await first).toBe('paid w');
     expect(await Promise.all(rest)).toEqual(['paid x', 'error: leg y raised', 'paid z']);
     expect(calls).toEqual([['w'], ['x', 'y', 'z'], ['x'], ['y'], ['z']]);

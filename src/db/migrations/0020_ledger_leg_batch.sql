@@ -78,8 +78,9 @@ BEGIN
   END IF;
 
   -- 1. the legs, locked in id order
-  PERFORM 1 FROM satmachine.dca_payments l WHERE l.id = ANY (p_leg_ids) ORDER BY l.id FOR UPDATE;
-  SELECT array_agg(l) INTO legs FROM satmachine.dca_payments l WHERE l.id = ANY (p_leg_ids);
+  --    (locked and read in one statement: each row as it is once locked)
+  SELECT array_agg(s.leg) INTO legs
+    FROM (SELECT l AS leg FROM satmachine.dca_payments l WHERE l.id = ANY (p_leg_ids) ORDER BY l.id FOR UPDATE) s;
 
   -- 2. every wallet they can touch, locked in id order; what it then finds unknown or
   --    refuses is simply locked for nothing
@@ -179,14 +180,18 @@ BEGIN
     END IF;
 
     src_at := array_position(w_ids, src);
-    IF src_at IS NULL THEN
-      outcome := 'refused'; code := 'unknown_wallet'; wallet_id := src;
-      RETURN NEXT;
-      CONTINUE;
-    END IF;
     dst_at := array_position(w_ids, dst);
-    IF dst_at IS NULL THEN
-      outcome := 'refused'; code := 'unknown_wallet'; wallet_id := dst;
+    IF src_at IS NULL OR dst_at IS NULL THEN
+      -- not among the wallets locked in step 2: unknown, or the machine's wallet changed
+      -- since (an operator's edit between the two reads): then nothing of the batch
+      -- commits and the activity retries, as with any balance that moved under it
+      IF EXISTS (SELECT 1 FROM satmachine.ledger_wallets w
+                  WHERE w.id = CASE WHEN src_at IS NULL THEN src ELSE dst END) THEN
+        RAISE EXCEPTION 'wallet % of leg % changed while the leg was paid: retry',
+          CASE WHEN src_at IS NULL THEN src ELSE dst END, leg.id
+          USING ERRCODE = '40001';
+      END IF;
+      outcome := 'refused'; code := 'unknown_wallet'; wallet_id := CASE WHEN src_at IS NULL THEN src ELSE dst END;
       RETURN NEXT;
       CONTINUE;
     END IF;
