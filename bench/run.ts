@@ -84,7 +84,7 @@ const REPS = Number(flag('reps') ?? 3);
 // with the hot paths. With 10 settlements of warm-up, the first measured run of every
 // quick run took 35–55 % more CPU in every process (worker, ingest, relay, API, Temporal)
 // than the third, for the same work (quick-7d0166b, quick-9c1e9c2).
-const WARMUP = { count: 60, rate: 10 };
+const WARMUP = { count: Number(flag('warmup') ?? 60), rate: 10 };
 const P99_BOUND_MS = Number(flag('p99-bound-ms') ?? 5000);
 const FANOUT_10K_CAP_S = Number(flag('fanout10k-cap-s') ?? (QUICK ? 45 : 300));
 // --pg-statements: PostgreSQL runs with pg_stat_statements; the saturated runs' statements

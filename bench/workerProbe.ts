@@ -15,6 +15,7 @@
  * The record goes to BENCH_PROBE_FILE (JSON, rewritten on each change).
  */
 import { writeFileSync } from 'node:fs';
+import { getHeapStatistics } from 'node:v8';
 import pg from 'pg';
 import { Worker, type WorkerOptions } from '@temporalio/worker';
 
@@ -117,16 +118,23 @@ if (process.env.BENCH_STALLS) {
   const emit = (what: string, atMs: number, ms: number) =>
     process.stderr.write(`[stall] ${new Date(atMs).toISOString()} ${name} ${what} ${ms.toFixed(1)} ms\n`);
   void import('node:perf_hooks').then(({ PerformanceObserver, performance }) => {
+    // perf_hooks.constants.NODE_PERFORMANCE_GC_*: MINOR 1, MAJOR 4, INCREMENTAL 8, WEAKCB 16
     const gcKinds: Record<number, string> = {
-      1: 'gc-scavenge',
-      2: 'gc-mark-compact',
-      4: 'gc-incremental',
-      8: 'gc-weak',
+      1: 'gc-minor',
+      4: 'gc-major',
+      8: 'gc-incremental-marking',
+      16: 'gc-weak-callbacks',
     };
     new PerformanceObserver((list) => {
       for (const e of list.getEntries()) {
         const kind = (e as { detail?: { kind?: number } }).detail?.kind ?? 0;
         if (e.duration >= 5) emit(gcKinds[kind] ?? 'gc', performance.timeOrigin + e.startTime, e.duration);
+        if (kind === 4) {
+          const h = getHeapStatistics();
+          process.stderr.write(
+            `[stall] ${new Date().toISOString()} ${name} (pid ${process.pid}) heap after major gc: used ${(h.used_heap_size / 1e6).toFixed(1)} MB of ${(h.total_heap_size / 1e6).toFixed(1)} MB\n`,
+          );
+        }
       }
     }).observe({ entryTypes: ['gc'] });
     let last = performance.now();
@@ -153,7 +161,7 @@ if (process.env.BENCH_ALLOC_PROF) {
       session.post('HeapProfiler.startSampling', {
         samplingInterval: 16_384,
         includeObjectsCollectedByMajorGC: true,
-        includeObjectsCollectedByMinorGC: true,
+        includeObjectsCollectedByMinorGC: !process.env.BENCH_ALLOC_PROF_MAJOR_ONLY,
       } as object),
     );
     process.prependListener('SIGTERM', () => {

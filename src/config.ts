@@ -1,5 +1,8 @@
 import { resolve } from 'node:path';
 
+/** API_HEAP_GROWING_PERCENT's default: the old generation may grow to 3× its live size between full GCs (src/api/heapHeadroom.ts) */
+export const DEFAULT_API_HEAP_GROWING_PERCENT = 200;
+
 /**
  * Runtime configuration, read once from the environment by the CLI and passed
  * down. Every external part has an embedded default: leave its variable unset
@@ -66,6 +69,8 @@ export interface Config {
   settlementGaugeIntervalMs: number;
   /** API: how long an API key found active is trusted without a new look-up (a revocation elsewhere takes this long) */
   apiKeyCacheTtlMs: number;
+  /** API: V8 old-generation headroom after each full GC, in % of the live heap (0 = V8's own choice); see src/api/heapHeadroom.ts */
+  apiHeapGrowingPercent: number;
   /** alerts (docs/alerts.md) */
   alerts: {
     /** WEBHOOK_ALLOW_LOOPBACK=1: webhook URLs may reach 127.0.0.0/8 / ::1 (tests only; refused in production) */
@@ -138,6 +143,13 @@ function int(name: string, fallback: number): number {
 function positive(name: string, fallback: number): number {
   const n = int(name, fallback);
   if (n < 1) throw new Error(`${name} must be at least 1, got "${process.env[name]}"`);
+  return n;
+}
+
+/** A non-negative integer no larger than `max`. */
+function atMost(name: string, fallback: number, max: number): number {
+  const n = int(name, fallback);
+  if (n > max) throw new Error(`${name} must be at most ${max}, got "${process.env[name]}"`);
   return n;
 }
 
@@ -259,6 +271,7 @@ export function loadConfig(): Config {
     metricsToken: str('METRICS_TOKEN'),
     settlementGaugeIntervalMs: positive('SETTLEMENT_GAUGE_INTERVAL_MS', 15_000),
     apiKeyCacheTtlMs: positive('API_KEY_CACHE_TTL_MS', 1_000),
+    apiHeapGrowingPercent: atMost('API_HEAP_GROWING_PERCENT', DEFAULT_API_HEAP_GROWING_PERCENT, 1000),
     alerts: {
       webhookAllowLoopback,
       smtpUrl,

@@ -79,4 +79,15 @@ describe('config: PUBLIC_URL (what NIP-98 is checked against) and LNURL_ALLOW_LO
     );
     expect(() => withEnv({ ...base, ALERT_EVALUATION_SECONDS: '0' }, loadConfig)).toThrow(/at least 1/);
   });
+
+  it('API_HEAP_GROWING_PERCENT: 200 by default, 0 leaves V8 its own choice, bounded at 1000', () => {
+    expect(withEnv({ ...base, API_HEAP_GROWING_PERCENT: undefined }, loadConfig).apiHeapGrowingPercent).toBe(
+      200,
+    );
+    expect(withEnv({ ...base, API_HEAP_GROWING_PERCENT: '0' }, loadConfig).apiHeapGrowingPercent).toBe(0);
+    expect(() => withEnv({ ...base, API_HEAP_GROWING_PERCENT: '5000' }, loadConfig)).toThrow(/at most 1000/);
+    expect(() => withEnv({ ...base, API_HEAP_GROWING_PERCENT: 'lots' }, loadConfig)).toThrow(
+      /non-negative integer/,
+    );
+  });
 });

@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { Config } from '../../config';
 import { createApp } from '../../api/app';
+import { applyHeapHeadroom } from '../../api/heapHeadroom';
 import { stopSettlementGauge } from '../../api/settlementGauge';
 import type { Logger } from '../../logger';
 import { createPaymentBackend } from '../../payments';
@@ -16,6 +17,7 @@ import {
 
 export async function apiCommand(config: Config, log: Logger): Promise<void> {
   exitWithSupervisor();
+  applyHeapHeadroom(config.apiHeapGrowingPercent);
   const pool = openPool(config, 'satmachine-api', 20);
   const temporal = lazyTemporalClient(temporalTarget(config));
   const { ledger, lnbits } = createPaymentBackend(
