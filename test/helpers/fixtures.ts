@@ -216,3 +216,40 @@ export function settlementContent(o: {
     cassettes: o.cassettes ?? {},
   };
 }
+
+/**
+ * A bare leg row straight in SQL, without a settlement (the ledger-payment tests): paid from
+ * `fromWallet` or, when null, the machine's wallet, to a wallet or a Lightning address.
+ */
+export async function insertBareLeg(
+  pool: Pool,
+  machine: Machine,
+  operator: Operator,
+  leg: {
+    type?: string;
+    sats: number;
+    toWallet?: string | null;
+    toAddress?: string | null;
+    fromWallet?: string | null;
+    status?: string;
+  },
+): Promise<string> {
+  const id = newId();
+  await pool.query(
+    `INSERT INTO satmachine.dca_payments (id, machine_id, operator_user_id, leg_type, amount_sats,
+                                          destination_wallet_id, destination_ln_address, source_wallet_id, status)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+    [
+      id,
+      machine.row.id,
+      operator.id,
+      leg.type ?? 'operator_split',
+      leg.sats,
+      leg.toWallet ?? null,
+      leg.toAddress ?? null,
+      leg.fromWallet ?? null,
+      leg.status ?? 'pending',
+    ],
+  );
+  return id;
+}

@@ -6,9 +6,15 @@ import {
   payLedgerLegs,
   type LedgerLegRow,
 } from '../../src/db/ledger';
-import { newId } from '../../src/db/ids';
 import { LedgerBackend } from '../../src/payments/ledger';
-import { createMachine, createOperator, createSuper, type Machine, type Operator } from '../helpers/fixtures';
+import {
+  createMachine,
+  createOperator,
+  createSuper,
+  insertBareLeg,
+  type Machine,
+  type Operator,
+} from '../helpers/fixtures';
 import { freshDatabase, testLogger } from '../helpers/stack';
 
 const DOMAIN = 'ledger.satmachine.local';
@@ -33,28 +39,10 @@ describe('ledger legs paid together', () => {
     await db.close();
   });
 
-  async function insertLeg(
+  const insertLeg = (
     machine: Machine,
     leg: { sats: number; toWallet?: string; toAddress?: string; fromWallet?: string; status?: string },
-  ): Promise<string> {
-    const id = newId();
-    await db.pool.query(
-      `INSERT INTO satmachine.dca_payments (id, machine_id, operator_user_id, leg_type, amount_sats,
-                                            destination_wallet_id, destination_ln_address, source_wallet_id, status)
-       VALUES ($1, $2, $3, 'dca', $4, $5, $6, $7, $8)`,
-      [
-        id,
-        machine.row.id,
-        operator.id,
-        leg.sats,
-        leg.toWallet ?? null,
-        leg.toAddress ?? null,
-        leg.fromWallet ?? null,
-        leg.status ?? 'pending',
-      ],
-    );
-    return id;
-  }
+  ) => insertBareLeg(db.pool, machine, operator, { type: 'dca', ...leg });
 
   const balance = async (id: string) =>
     Number(

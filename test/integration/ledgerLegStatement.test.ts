@@ -2,10 +2,16 @@ import { createHash } from 'node:crypto';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createPaymentActivities, type PayLegResult } from '../../src/activities/payments';
 import { insertWallet, ledgerInvariantViolations } from '../../src/db/ledger';
-import { newId } from '../../src/db/ids';
 import type { PaymentBackend } from '../../src/payments/backend';
 import { LedgerBackend } from '../../src/payments/ledger';
-import { createMachine, createOperator, createSuper, type Machine, type Operator } from '../helpers/fixtures';
+import {
+  createMachine,
+  createOperator,
+  createSuper,
+  insertBareLeg,
+  type Machine,
+  type Operator,
+} from '../helpers/fixtures';
 import { freshDatabase, testLogger } from '../helpers/stack';
 
 /**
@@ -57,36 +63,8 @@ describe('a ledger leg paid in one statement', () => {
     }
   }
 
-  async function insertLeg(
-    machine: Machine,
-    leg: {
-      type?: string;
-      sats: number;
-      toWallet?: string | null;
-      toAddress?: string | null;
-      fromWallet?: string | null;
-      status?: string;
-    },
-  ): Promise<string> {
-    const id = newId();
-    await db.pool.query(
-      `INSERT INTO satmachine.dca_payments (id, machine_id, operator_user_id, leg_type, amount_sats,
-                                            destination_wallet_id, destination_ln_address, source_wallet_id, status)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-      [
-        id,
-        machine.row.id,
-        operator.id,
-        leg.type ?? 'operator_split',
-        leg.sats,
-        leg.toWallet ?? null,
-        leg.toAddress ?? null,
-        leg.fromWallet ?? null,
-        leg.status ?? 'pending',
-      ],
-    );
-    return id;
-  }
+  const insertLeg = (machine: Machine, leg: Parameters<typeof insertBareLeg>[3]) =>
+    insertBareLeg(db.pool, machine, operator, leg);
 
   async function legRow(id: string) {
     const { rows } = await db.pool.query<{
