@@ -3,6 +3,9 @@ import { resolve } from 'node:path';
 /** API_HEAP_GROWING_PERCENT's default: the old generation may grow to 3× its live size between full GCs (src/api/heapHeadroom.ts) */
 export const DEFAULT_API_HEAP_GROWING_PERCENT = 200;
 
+/** SETTLEMENT_START_DELAY_MS's default (src/ingest/settlementSignals.ts says why) */
+export const DEFAULT_SETTLEMENT_START_DELAY_MS = 1_000;
+
 /**
  * Runtime configuration, read once from the environment by the CLI and passed
  * down. Every external part has an embedded default: leave its variable unset
@@ -71,6 +74,8 @@ export interface Config {
   apiKeyCacheTtlMs: number;
   /** API: V8 old-generation headroom after each full GC, in % of the live heap (0 = V8's own choice); see src/api/heapHeadroom.ts */
   apiHeapGrowingPercent: number;
+  /** ingest: how long a settlement started by one signal waits for the other before its first workflow task */
+  settlementStartDelayMs: number;
   /** alerts (docs/alerts.md) */
   alerts: {
     /** WEBHOOK_ALLOW_LOOPBACK=1: webhook URLs may reach 127.0.0.0/8 / ::1 (tests only; refused in production) */
@@ -272,6 +277,7 @@ export function loadConfig(): Config {
     settlementGaugeIntervalMs: positive('SETTLEMENT_GAUGE_INTERVAL_MS', 15_000),
     apiKeyCacheTtlMs: positive('API_KEY_CACHE_TTL_MS', 1_000),
     apiHeapGrowingPercent: atMost('API_HEAP_GROWING_PERCENT', DEFAULT_API_HEAP_GROWING_PERCENT, 1000),
+    settlementStartDelayMs: atMost('SETTLEMENT_START_DELAY_MS', DEFAULT_SETTLEMENT_START_DELAY_MS, 60_000),
     alerts: {
       webhookAllowLoopback,
       smtpUrl,

@@ -28,6 +28,8 @@ export interface IngestOptions {
   payments: PaymentBackend;
   logger: Logger;
   stuckAfterMs?: number;
+  /** a settlement's first workflow task waits this long for the other signal (SETTLEMENT_START_DELAY_MS) */
+  settlementStartDelayMs?: number;
   keyRefreshMs?: number;
   /** events handled at once (default 16) */
   concurrency?: number;
@@ -115,7 +117,13 @@ class CursorTracker {
  */
 export async function startIngest(opts: IngestOptions): Promise<RunningIngest> {
   const log = opts.logger.child({ component: 'ingest' });
-  const signals = new SettlementSignals(opts.client, opts.taskQueue, opts.stuckAfterMs, opts.pool);
+  const signals = new SettlementSignals(
+    opts.client,
+    opts.taskQueue,
+    opts.stuckAfterMs,
+    opts.pool,
+    opts.settlementStartDelayMs,
+  );
   /** verified ids that were accepted */
   const handled = new BoundedSet(100_000);
   /** verified ids dropped for what they say (content, date): final */

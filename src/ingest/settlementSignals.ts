@@ -13,8 +13,21 @@ import type { Pool } from '../db/pool';
 import { pruneSightings, recordSighting } from '../db/sightings';
 import { formatCents, parseCents } from '../domain/decimal';
 import type { SettlementEventContent } from '../domain/settlementEvent';
+import { DEFAULT_SETTLEMENT_START_DELAY_MS } from '../config';
 
 export type SignalOutcome = 'signalled' | 'already_closed';
+
+/**
+ * How long a settlement workflow started by one signal waits before its first workflow task,
+ * unless the other signal comes first (Temporal's start delay; SETTLEMENT_START_DELAY_MS).
+ * The ATM event and the payment of one transaction come by two paths (relay, wallet) tens of
+ * milliseconds apart: without the delay the first signal's task only starts waiting for the
+ * second (a workflow task, a stuck timer started and cancelled), and the second brings
+ * another task. With it, the second signalWithStart dispatches the first task at once with
+ * both signals in it: one task instead of two, and no added latency for the pair. A signal
+ * whose partner comes later (or never) meets a workflow that starts waiting this much later.
+ */
+export { DEFAULT_SETTLEMENT_START_DELAY_MS };
 
 /** sightings of settled payments are pruned at most this often per process… */
 const PRUNE_EVERY_MS = 10 * 60_000;
@@ -41,6 +54,7 @@ export class SettlementSignals {
     private readonly taskQueue: string,
     private readonly stuckAfterMs?: number,
     private readonly pool?: Pool,
+    private readonly startDelayMs: number = DEFAULT_SETTLEMENT_START_DELAY_MS,
   ) {}
 
   private async sighted(record: Parameters<typeof recordSighting>[1]): Promise<void> {
@@ -62,6 +76,9 @@ export class SettlementSignals {
       workflowIdReusePolicy: 'REJECT_DUPLICATE' as const,
       typedSearchAttributes: [{ key: SA_SETTLEMENT_STATUS, value: 'pending' }],
       staticSummary: `settlement of payment ${paymentHash.slice(0, 16)}…`,
+      // both paths call signalWithStart: the second one dispatches the first task at once
+      // (a plain signal would not: it waits for the delay)
+      ...(this.startDelayMs > 0 ? { startDelay: this.startDelayMs } : {}),
     };
   }
 

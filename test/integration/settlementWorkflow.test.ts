@@ -163,6 +163,26 @@ describe('settlementWorkflow on the real Temporal server and PostgreSQL', () => 
     await expectConserved(s.id, 'cash_out', 21_000, 1_000);
   });
 
+  it('the two signals of a transaction start one workflow task, not two (start delay), in either order', async () => {
+    const machine = await createMachine(db.pool, operator, { name: 'one-task' });
+    await createLp(db.pool, machine, { name: 'fay', depositCents: 100_000 });
+    for (const order of ['event-first', 'payment-first'] as const) {
+      const hash = await send(machine, { wireSats: 21_000, feeSats: 1_000, fiat: '20.00', order });
+      expect((await awaitSettled(db.pool, temporal.client, hash)).status).toBe('processed');
+      const { events } = await temporal.client.workflow.getHandle(settlementWorkflowId(hash)).fetchHistory();
+      const types = (events ?? []).map((e) => String(e.eventType));
+      const firstTask = types.findIndex((t) => /WORKFLOW_TASK_SCHEDULED|WorkflowTaskScheduled|^5$/.test(t));
+      const signalled = types
+        .map((t, i) => (/WORKFLOW_EXECUTION_SIGNALED|WorkflowExecutionSignaled|^26$/.test(t) ? i : -1))
+        .filter((i) => i >= 0);
+      // both signals are in before the first task: the second signalWithStart dispatched it
+      expect(signalled.length).toBeGreaterThanOrEqual(2);
+      expect(firstTask).toBeGreaterThan(signalled[1]!);
+      // and no stuck timer was started while one signal waited for the other
+      expect(types.filter((t) => /TIMER_STARTED|TimerStarted|^17$/.test(t))).toEqual([]);
+    }
+  });
+
   it("an event signed by another machine's key never rejects: the payment waits for its machine's event", async () => {
     const machine = await createMachine(db.pool, operator, { name: 'forged' });
     const other = await createMachine(db.pool, operator, { name: 'other machine' });

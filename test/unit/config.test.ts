@@ -90,4 +90,14 @@ describe('config: PUBLIC_URL (what NIP-98 is checked against) and LNURL_ALLOW_LO
       /non-negative integer/,
     );
   });
+
+  it('SETTLEMENT_START_DELAY_MS: 1000 by default, 0 turns it off, at most a minute', () => {
+    expect(
+      withEnv({ ...base, SETTLEMENT_START_DELAY_MS: undefined }, loadConfig).settlementStartDelayMs,
+    ).toBe(1000);
+    expect(withEnv({ ...base, SETTLEMENT_START_DELAY_MS: '0' }, loadConfig).settlementStartDelayMs).toBe(0);
+    expect(() => withEnv({ ...base, SETTLEMENT_START_DELAY_MS: '600000' }, loadConfig)).toThrow(
+      /at most 60000/,
+    );
+  });
 });

@@ -39,6 +39,7 @@ export async function ingestCommand(config: Config, log: Logger): Promise<void> 
     payments: backend,
     logger: log,
     stuckAfterMs: config.stuckThresholdMinutes * 60_000,
+    settlementStartDelayMs: config.settlementStartDelayMs,
   });
   await untilSignal();
   await ingest.stop();
