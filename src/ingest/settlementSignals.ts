@@ -17,18 +17,6 @@ import { DEFAULT_SETTLEMENT_START_DELAY_MS } from '../config';
 
 export type SignalOutcome = 'signalled' | 'already_closed';
 
-/**
- * How long a settlement workflow started by one signal waits before its first workflow task,
- * unless the other signal comes first (Temporal's start delay; SETTLEMENT_START_DELAY_MS).
- * The ATM event and the payment of one transaction come by two paths (relay, wallet) tens of
- * milliseconds apart: without the delay the first signal's task only starts waiting for the
- * second (a workflow task, a stuck timer started and cancelled), and the second brings
- * another task. With it, the second signalWithStart dispatches the first task at once with
- * both signals in it: one task instead of two, and no added latency for the pair. A signal
- * whose partner comes later (or never) meets a workflow that starts waiting this much later.
- */
-export { DEFAULT_SETTLEMENT_START_DELAY_MS };
-
 /** sightings of settled payments are pruned at most this often per process… */
 const PRUNE_EVERY_MS = 10 * 60_000;
 /** …once they are this old (their settlement row shows instead) */
@@ -54,6 +42,16 @@ export class SettlementSignals {
     private readonly taskQueue: string,
     private readonly stuckAfterMs?: number,
     private readonly pool?: Pool,
+    /**
+     * How long a settlement workflow started by one signal waits before its first workflow task,
+     * unless the other signal comes first (Temporal's start delay; SETTLEMENT_START_DELAY_MS).
+     * The ATM event and the payment of one transaction come by two paths (relay, wallet) tens of
+     * milliseconds apart: without the delay the first signal's task only starts waiting for the
+     * second (a workflow task, a stuck timer started and cancelled), and the second brings
+     * another task. With it, the second signalWithStart dispatches the first task at once with
+     * both signals in it: one task instead of two, and no added latency for the pair. A signal
+     * whose partner comes later (or never) meets a workflow that starts waiting this much later.
+     */
     private readonly startDelayMs: number = DEFAULT_SETTLEMENT_START_DELAY_MS,
   ) {}
 
