@@ -27,6 +27,7 @@ import { planSettlement } from '../src/domain/settlementPlan';
 import { logger } from '../src/logger';
 import * as legPayments from '../src/workflows/legPayments';
 import { WORKFLOW_STACK_TRACE_LIMIT } from '../src/worker/workflowStackTraces';
+import { temporalSdkPatched } from '../src/worker/sdkPatch';
 import { engineSaturated, productSaturated, summariseRun, sweep, SWEEP_RATES, SWEEP_START } from './e2e';
 import type { EngineShape } from './engine/workflow';
 import { fanOutOnce, seedFanOutMachine, type FanOutRun } from './fanout';
@@ -495,6 +496,8 @@ async function main() {
       product_leg_payer_constants: productConstants(),
       // Error.stackTraceLimit in the workflow sandbox, product and engine baseline alike (src/worker/workflowStackTraces.ts)
       workflow_stack_trace_limit: WORKFLOW_STACK_TRACE_LIMIT,
+      // the Temporal SDK patch, product and engine baseline alike (scripts/temporalSdkPatch.cjs)
+      temporal_sdk_patched: temporalSdkPatched(),
       // ledger legs gathered into one transaction (src/payments/ledgerLegBatcher.ts)
       ledger_leg_batch: { max_batch: LEDGER_LEG_BATCH.maxBatch, max_in_flight: LEDGER_LEG_BATCH.maxInFlight },
     },

@@ -1,6 +1,7 @@
 // Runs before `npm start`, `npm test` and `npm run bench` (npm's pre-scripts), with
 // nothing but Node's own modules, so it works on a fresh clone:
-//   1. `npm ci` when node_modules is missing or older than package-lock.json;
+//   1. `npm ci` when node_modules is missing or older than package-lock.json, then the
+//      Temporal SDK patch (scripts/patch-temporal-sdk.mjs; npm also runs it after installs);
 //   2. the temporal CLI into .tools/ (scripts/install-temporal.sh), unless present;
 //   3. for `npm test` only (argument `test`, or npm's pretest): LNbits into
 //      .tools/lnbits-venv (scripts/install-lnbits.sh), for the LNbits backend's tests;
@@ -31,6 +32,16 @@ if (needsInstall()) {
     log('npm ci failed: check network access to the npm registry, then run `npm ci` by hand.');
     process.exit(r.status ?? 1);
   }
+}
+
+// the Temporal SDK patch (scripts/temporalSdkPatch.cjs): npm applies it after every install;
+// this covers a node_modules installed before the patch existed (idempotent, quick)
+{
+  const r = spawnSync(process.execPath, [join(root, 'scripts', 'patch-temporal-sdk.mjs')], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+  if (r.status !== 0) process.exit(r.status ?? 1);
 }
 
 try {

@@ -20,7 +20,7 @@ export const testLogger = logger;
 export const TEST_SECRET_KEY = '00'.repeat(31) + '01';
 
 let runtimeInstalled = false;
-function quietRuntime() {
+export function quietRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   try {

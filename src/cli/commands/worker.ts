@@ -17,6 +17,7 @@ import { ensureAlertEvaluatorInBackground } from '../../worker/alertEvaluator';
 import { pinoTemporalLogger } from '../../worker/temporalLogger';
 import { workerIdleInTransactionTimeoutMs } from '../../db/pool';
 import { workerSettings } from '../../worker/settings';
+import { temporalSdkPatched } from '../../worker/sdkPatch';
 
 /**
  * Connects to Temporal with `options` (temporalConnectionOptions: address, TLS, API key),
@@ -127,10 +128,16 @@ export async function workerCommand(config: Config, log: Logger): Promise<void> 
       ? { workflowBundle: { codePath: process.env.WORKFLOW_BUNDLE_PATH } }
       : {}),
   });
+  const sdkPatched = temporalSdkPatched();
+  if (!sdkPatched)
+    log.warn(
+      'the Temporal SDK patch is not applied (every call into the workflow sandbox starts a thread): run `npm ci`, or `node scripts/patch-temporal-sdk.mjs`',
+    );
   log.info(
     {
       task_queue: config.temporal.taskQueue,
       settings,
+      temporal_sdk_patched: sdkPatched,
       ...(deployment ? { deployment: deployment.deploymentName, build_id: deployment.buildId } : {}),
       ...(sdkMetricsAddress ? { sdk_metrics: sdkMetricsAddress } : {}),
     },
