@@ -80,12 +80,19 @@ const SHARDS = Number(flag('shards') ?? 4);
 const NAME = flag('name') ?? `${QUICK ? 'quick' : 'full'}${TEMPORAL_MODE === 'server' ? '-server' : ''}`;
 const ONLY = new Set((flag('only') ?? 'e2e,engine,sweep,fanout,math,reads').split(','));
 const REPS = Number(flag('reps') ?? 3);
-// Before the saturated runs, the product and the engine baseline each process as many
-// settlements as one measured run, unmeasured: the processes' JIT compilers are then done
-// with the hot paths. With 10 settlements of warm-up, the first measured run of every
-// quick run took 35–55 % more CPU in every process (worker, ingest, relay, API, Temporal)
-// than the third, for the same work (quick-7d0166b, quick-9c1e9c2).
-const WARMUP = { count: Number(flag('warmup') ?? 60), rate: 10 };
+// Before the saturated runs, the product and the engine baseline each process one run like a
+// measured one (as many settlements, at the same rate), unmeasured. With 10 settlements of
+// warm-up, the first measured run of every quick run took 35–55 % more CPU in every process
+// (worker, ingest, relay, API, Temporal) than the third, for the same work (quick-7d0166b,
+// quick-9c1e9c2). With 60 at 10/s it still took 20–40 % more in every process, PostgreSQL
+// and the engine's worker too (quick-23628ed, quick-82747ab, quick-sdkpatch): the processes
+// grow their heaps, caches and connections to what the saturated rate needs only once they
+// meet it. So the warm-up now offers the saturated rate.
+const SATURATED = {
+  count: Number(flag('count') ?? (QUICK ? 60 : 400)),
+  rate: Number(flag('rate') ?? (QUICK ? 20 : 30)),
+};
+const WARMUP = { count: Number(flag('warmup') ?? SATURATED.count), rate: SATURATED.rate };
 const P99_BOUND_MS = Number(flag('p99-bound-ms') ?? 5000);
 const FANOUT_10K_CAP_S = Number(flag('fanout10k-cap-s') ?? (QUICK ? 45 : 300));
 // --pg-statements: PostgreSQL runs with pg_stat_statements; the saturated runs' statements
@@ -201,8 +208,7 @@ interface Ctx {
 // ---------------------------------------------------------------------------
 async function saturatedBesideEngine(ctx: Ctx, load: SettlementLoad) {
   const { stack, monitor } = ctx;
-  const count = Number(flag('count') ?? (QUICK ? 60 : 400));
-  const rate = Number(flag('rate') ?? (QUICK ? 20 : 30));
+  const { count, rate } = SATURATED;
   const constants = productConstants();
   const concurrency = constants.LEG_CONCURRENCY ?? 25;
   const engineLoad = new EngineLoad(stack.temporal, stack.engineTaskQueue);
