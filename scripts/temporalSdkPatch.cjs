@@ -1,7 +1,8 @@
 // The Temporal SDK patch: two performance edits to the workflow sandbox of
 // @temporalio/worker (the exact version below), applied to node_modules by
-// scripts/patch-temporal-sdk.mjs after every install. Nothing but Node's own modules (CommonJS, so the tests can load it).
-// Why, with the figures: docs/performance.md, "The Temporal SDK patch".
+// scripts/patch-temporal-sdk.mjs after every install. Nothing but Node's own modules
+// (CommonJS, so the tests can load it). Why, with the figures: docs/performance.md,
+// "What moved them this session (b83f1c4): the Temporal SDK patch".
 //
 //   1. One watchdog per workflow activation instead of one per call into the sandbox.
 //      Node runs a `vm` script with a `timeout` by starting a thread with its own event
@@ -11,9 +12,11 @@
 //      (`isolateExecutionTimeout`, 5 s). Patched: the whole synchronous part of an
 //      activation runs under one timed scope; the calls inside it carry no timeout of
 //      their own. Node supports the nesting (a termination caused by an outer scope
-//      passes through the inner calls to it). A workflow that loops forever still fails
-//      its workflow task with "Script execution timed out after 5000ms", as before:
-//      test/integration/workflowDeadlock.test.ts.
+//      passes through the inner calls to it). The deadlock limit then bounds the whole
+//      activation (the SDK's host work between the calls included), not each call.
+//      Query activations and Bun keep the SDK's timeout per call. A workflow that loops
+//      forever still fails its workflow task with "Script execution timed out after
+//      5000ms", as before: test/integration/workflowDeadlock.test.ts.
 //   2. The promise hook that feeds the stack-trace query compiled a new function with
 //      `Function(...)` up to three times for every promise the sandbox creates (to reach
 //      the sandbox's globals). Patched: one compiled function per realm, kept in a
@@ -77,7 +80,11 @@ const EDITS = [
       '    isolateExecutionTimeoutMs;\n' +
       '    activate(activation) {\n' +
       '        const timeout = this.isolateExecutionTimeoutMs;\n' +
-      '        if (activationWatchdogActive || timeout === undefined || bun_1.isBunPre1_4)\n' +
+      "        // queries (never mixed with other jobs) and Bun keep the SDK's own timeout per call\n" +
+      '        if (activationWatchdogActive ||\n' +
+      '            timeout === undefined ||\n' +
+      '            bun_1.isBun ||\n' +
+      '            activation.jobs?.some(({ queryWorkflow }) => queryWorkflow != null))\n' +
       '            return super.activate(activation);\n' +
       '        let pending;\n' +
       '        timedActivationContext.__SATMACHINE_TIMED_ACTIVATION__ = () => {\n' +
@@ -88,6 +95,7 @@ const EDITS = [
       '            timedActivationScript.runInContext(timedActivationContext, { timeout, displayErrors: true });\n' +
       '        }\n' +
       '        catch (err) {\n' +
+      '            pending?.catch(() => undefined); // the limit hit as the activation returned\n' +
       '            return Promise.resolve({\n' +
       '                runId: this.activator.info.runId,\n' +
       '                failed: { failure: this.activator.errorToFailure(err) },\n' +
@@ -99,6 +107,19 @@ const EDITS = [
       '        }\n' +
       '        return pending;\n' +
       '    }\n',
+  },
+  {
+    file: 'reusable-vm.js',
+    // the timed scope now also covers the host's work before the first call into the
+    // sandbox: a limit hit while the globals are being swapped must not let the next call
+    // save the half-swapped globals as the previous workflow's
+    find:
+      '          globalThis.__TEMPORAL_BAG_HOLDER__.bag = Object.getOwnPropertyDescriptors(globalThis);\n' +
+      '        }\n',
+    replace:
+      '          globalThis.__TEMPORAL_BAG_HOLDER__.bag = Object.getOwnPropertyDescriptors(globalThis);\n' +
+      `          globalThis.__TEMPORAL_BAG_HOLDER__ = undefined; // ${MARKER}\n` +
+      '        }\n',
   },
   {
     file: 'vm-shared.js',
